@@ -1,0 +1,108 @@
+// The contract between the thread pool and the compute kernels.
+//
+// A kernel turns validated arguments into a Call. A Call splits its work into `units()`
+// independent work units; the pool runs units on any thread, possibly several at once,
+// checking the job's cancel flag between units, and calls `finish()` once, on one thread,
+// after every unit has run. Kernels never see threads, queues or N-API.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace spindle {
+
+// One argument as the addon hands it over: plain values are copied; a View points into JS
+// memory (a TypedArray, possibly on a SharedArrayBuffer) that the addon keeps alive until
+// the job has completed.
+struct Arg {
+  enum class Kind : uint8_t { Undefined, Number, BigInt, View };
+  Kind kind = Kind::Undefined;
+  double number = 0;       // Kind::Number
+  int64_t bigint = 0;      // Kind::BigInt
+  uint8_t* data = nullptr;  // Kind::View: first byte of the view (byteOffset applied)
+  size_t size = 0;          // Kind::View: byteLength
+
+  static Arg of_number(double v) { Arg a; a.kind = Kind::Number; a.number = v; return a; }
+  static Arg of_bigint(int64_t v) { Arg a; a.kind = Kind::BigInt; a.bigint = v; return a; }
+  static Arg of_view(void* p, size_t n) {
+    Arg a; a.kind = Kind::View; a.data = static_cast<uint8_t*>(p); a.size = n; return a;
+  }
+};
+
+// Thrown by a kernel's factory when its arguments are invalid. The addon turns it into a
+// JS TypeError or RangeError at the submitting call, before anything is queued.
+class ArgumentError : public std::invalid_argument {
+ public:
+  enum class Type : uint8_t { TypeError, RangeError };
+  ArgumentError(Type type, const std::string& message) : std::invalid_argument(message), type(type) {}
+  Type type;
+};
+
+// What one call produced. Errors carry the JS class name to construct ("Error",
+// "RangeError", ...) so that a kernel failure reads the same on both backends.
+struct Result {
+  enum class Kind : uint8_t { Number, Error };
+  Kind kind = Kind::Number;
+  double number = 0;
+  std::string error_name;
+  std::string error_message;
+
+  static Result of_number(double v) { Result r; r.number = v; return r; }
+  static Result of_error(std::string name, std::string message) {
+    Result r; r.kind = Kind::Error; r.error_name = std::move(name); r.error_message = std::move(message);
+    return r;
+  }
+};
+
+// What a running unit may look at: the job's cancel flag and its progress counter.
+// Both may be read or written from many threads at once.
+class CallContext {
+ public:
+  CallContext(const std::atomic<bool>* cancelled, int64_t* progress)
+      : cancelled_(cancelled), progress_(progress) {}
+
+  // True once the job was cancelled (abort, timeout, terminate, env teardown). Long units
+  // should poll it every millisecond or so and return early; the result is discarded.
+  bool cancelled() const { return cancelled_ != nullptr && cancelled_->load(std::memory_order_relaxed); }
+
+  // Adds units of work done (numbers sieved, bytes hashed) to the caller's SharedCounter,
+  // a 64-bit slot on a SharedArrayBuffer. No-op when the call has no progress counter.
+  void add_progress(int64_t n) const {
+    if (progress_ != nullptr) __atomic_fetch_add(progress_, n, __ATOMIC_RELAXED);
+  }
+
+ private:
+  const std::atomic<bool>* cancelled_;
+  int64_t* progress_;
+};
+
+// One kernel invocation, created on the submitting thread, run on pool threads.
+class Call {
+ public:
+  virtual ~Call() = default;
+  // Number of independent work units; at least 1. Constant for the life of the call.
+  virtual uint64_t units() const { return 1; }
+  // Runs one unit. Different units may run concurrently on different threads; each unit
+  // runs at most once. May throw: the job then fails with that error.
+  virtual void run(uint64_t unit, const CallContext& ctx) = 0;
+  // Combines the units' work into the result. Called once, after every unit has run,
+  // and only if the job was neither cancelled nor failed.
+  virtual Result finish() = 0;
+};
+
+// A kernel as the registry lists it. `make` validates the arguments and throws
+// ArgumentError naming the bad one.
+struct KernelInfo {
+  const char* name;
+  std::unique_ptr<Call> (*make)(const Arg* args, size_t count);
+};
+
+// Every kernel the core provides, in a fixed order (the addon exposes them by index).
+const std::vector<KernelInfo>& kernel_registry();
+
+}  // namespace spindle

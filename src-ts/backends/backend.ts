@@ -1,0 +1,51 @@
+// The seam between the backend-neutral Pool (src-ts/pool.ts) and the thing that runs tasks.
+// The Pool owns admission, ordering, timeouts and the user-facing promises; a backend only
+// runs what it is given and reports each outcome exactly once.
+
+import type { Kernel } from '../kernels/types.js';
+import type { SharedCounter } from '../shared/counter.js';
+
+export const enum Outcome {
+  /** value: the result (or, for a batch, the array of results in call order). */
+  Ok = 0,
+  /** value: an Error instance, already of the right class. */
+  Error = 1,
+  /** The task stopped because it was cancelled; value is undefined. */
+  Cancelled = 2,
+}
+
+/** One unit of dispatch: a kernel applied to one argument tuple, or to several (a map chunk). */
+export interface Dispatch {
+  readonly id: number;
+  readonly kernel: Kernel;
+  /** Validated, normalized argument tuples; exactly one unless `batch`. */
+  readonly calls: readonly (readonly unknown[])[];
+  /** True for a map chunk: settle with an array of results. False: settle with the one result. */
+  readonly batch: boolean;
+  readonly progress: SharedCounter | undefined;
+  /** Reserved for the backend that holds this dispatch. */
+  backendSlot: unknown;
+  /** Called by the backend exactly once per dispatch, on the pool's own thread. */
+  settle(outcome: Outcome, value: unknown): void;
+}
+
+export interface Backend {
+  readonly name: 'native' | 'worker';
+  /** Threads this pool may use at once. */
+  readonly size: number;
+  /**
+   * How many dispatched, unsettled tasks the backend takes before the pool keeps the rest in
+   * its own bounded queue. Larger than `size` so the backend never starves between wake-ups.
+   */
+  readonly capacity: number;
+  /** Starts a task. Must not throw for a task the pool validated. */
+  dispatch(d: Dispatch): void;
+  /** Asks a dispatched task to stop. It still settles exactly once (Cancelled, or its result if it won the race). */
+  cancel(d: Dispatch): void;
+  /** Cancels everything dispatched; resolves once all of it has settled and no thread runs for this pool. */
+  terminate(): Promise<void>;
+  /** The pool has drained after close(): release threads or workers. */
+  close(): Promise<void>;
+  /** Facts for stats() and `spindle info`. */
+  describe(): Record<string, unknown>;
+}

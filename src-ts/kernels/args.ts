@@ -1,0 +1,34 @@
+// Argument checks shared by kernel descriptors. Each throws a TypeError (wrong kind of value)
+// or RangeError (right kind, bad value) whose message names the kernel and the argument.
+
+export function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return `${typeof v} ${String(v)}`;
+  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return `an object (${(v as object).constructor?.name ?? 'no prototype'})`;
+  return typeof v;
+}
+
+export function checkArity(kernel: string, args: readonly unknown[], min: number, max: number, names: string): void {
+  if (!Array.isArray(args)) throw new TypeError(`${kernel}: args must be an array, got ${describe(args)}`);
+  if (args.length < min || args.length > max) {
+    const want = min === max ? `${min}` : `${min} to ${max}`;
+    throw new TypeError(`${kernel} takes ${want} argument${max === 1 ? '' : 's'} (${names}), got ${args.length}`);
+  }
+}
+
+/** A number that is an integer in [min, max]. */
+export function checkInteger(kernel: string, name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number') throw new TypeError(`${kernel}: ${name} must be a number, got ${describe(v)}`);
+  if (!Number.isInteger(v)) throw new RangeError(`${kernel}: ${name} must be an integer, got ${v}`);
+  if (v < min || v > max) throw new RangeError(`${kernel}: ${name} must be in [${min}, ${max}], got ${v}`);
+  return v;
+}
+
+/** Any finite number. */
+export function checkFinite(kernel: string, name: string, v: unknown): number {
+  if (typeof v !== 'number') throw new TypeError(`${kernel}: ${name} must be a number, got ${describe(v)}`);
+  if (!Number.isFinite(v)) throw new RangeError(`${kernel}: ${name} must be finite, got ${v}`);
+  return v;
+}

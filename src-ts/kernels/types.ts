@@ -1,0 +1,49 @@
+// What every kernel is, seen from TypeScript: a name shared with the C++ registry, an argument
+// check that runs at the call site, and a JS twin that gives the same results as the C++ code.
+
+/** What a running kernel may look at: cancellation and progress. */
+export interface KernelContext {
+  /** True once the task was aborted, timed out or the pool terminated; stop at the next check. */
+  cancelled(): boolean;
+  /** Adds units of work done (numbers sieved, bytes hashed) to the call's progress counter. */
+  progress(units: number): void;
+}
+
+/** A context for running a JS twin directly: never cancelled, progress ignored. */
+export const noContext: KernelContext = { cancelled: () => false, progress: () => {} };
+
+declare const resultBrand: unique symbol;
+
+/**
+ * A compute kernel: `Args` is what callers pass, `Result` what the task resolves to.
+ * Descriptors are plain frozen objects; use them as the task argument of Pool methods.
+ */
+export interface Kernel<Args extends readonly unknown[] = readonly any[], Result = unknown> {
+  readonly kind: 'kernel';
+  /** Registry name, the same in C++ (src-cpp/core/kernels/registry.cpp). */
+  readonly name: string;
+  /**
+   * Checks the arguments and returns them normalized (defaults filled in) for both backends.
+   * Throws a TypeError or RangeError whose message names the bad argument.
+   */
+  validate(args: readonly unknown[]): unknown[];
+  /** The JS twin: same algorithm and results as the C++ kernel, run synchronously. */
+  run(args: readonly unknown[], ctx: KernelContext): Result;
+  /** Type-level only: lets `pool.apply(kernel, args)` infer the result type. */
+  readonly [resultBrand]?: { args: Args; result: Result };
+}
+
+/** Anything a Pool method accepts as its task. Issue #3 adds user JS tasks to this union. */
+export type Task<Args extends readonly unknown[] = readonly any[], Result = unknown> = Kernel<Args, Result>;
+
+export type ArgsOf<T> = T extends Kernel<infer A, any> ? A : never;
+export type ResultOf<T> = T extends Kernel<any, infer R> ? R : never;
+
+/** Helper for kernel files: builds a frozen descriptor. */
+export function defineKernel<Args extends readonly unknown[], Result>(spec: {
+  name: string;
+  validate(args: readonly unknown[]): unknown[];
+  run(args: readonly unknown[], ctx: KernelContext): Result;
+}): Kernel<Args, Result> {
+  return Object.freeze({ kind: 'kernel' as const, ...spec }) as Kernel<Args, Result>;
+}
