@@ -1,0 +1,190 @@
+#include "instance.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "thread_pool.hpp"
+
+namespace spindle::addon {
+
+namespace {
+
+// Every live Instance, for the atexit fence. Leaked on purpose (read at exit).
+std::mutex& registry_mutex() {
+  static auto* m = new std::mutex();
+  return *m;
+}
+std::vector<Instance*>& registry() {
+  static auto* v = new std::vector<Instance*>();
+  return *v;
+}
+
+// Status codes of the records array handed to JS (src-ts/backends/native.ts reads them).
+enum RecordStatus : int {
+  kOkNumber = 0,   // value: the result
+  kOkBatch = 1,    // value: index into extras of a Float64Array of results
+  kFailed = 2,     // value: index into extras of [errorName, message]
+  kCancelled = 3,  // value: unused
+};
+
+}  // namespace
+
+Instance::Instance(Napi::Env env) : env_(env) {
+  static bool exit_hook_installed = [] { return std::atexit(&Instance::on_process_exit) == 0; }();
+  (void)exit_hook_installed;
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  registry().push_back(this);
+}
+
+Instance::~Instance() {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  auto& all = registry();
+  all.erase(std::remove(all.begin(), all.end(), this), all.end());
+}
+
+Instance& Instance::of(Napi::Env env) { return *env.GetInstanceData<Instance>(); }
+
+void Instance::start(Napi::Function on_complete) {
+  tsfn_ = Tsfn::New(env_, on_complete, "spindle.completions", 0 /* unbounded queue */, 1, this);
+  // Idle until the first job: an idle pool must not keep the process alive.
+  tsfn_.Unref(env_);
+  // Registered after the TSFN: cleanup hooks run in reverse order, so this runs first.
+  env_.AddCleanupHook(&Instance::on_env_cleanup, this);
+  started_ = true;
+}
+
+void Instance::submit(Job* job, std::vector<Napi::ObjectReference> keep_alive, unsigned parallelism, bool batch) {
+  if (pending_.empty()) tsfn_.Ref(env_);
+  pending_.emplace(job->tag(), Pending{std::unique_ptr<Job, JobRelease>(job), std::move(keep_alive), batch});
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++native_inflight_;
+  }
+  uint64_t units = job->total_units();
+  unsigned tickets = static_cast<unsigned>(std::min<uint64_t>(std::max(parallelism, 1u), units));
+  ThreadPool::shared().submit(job, tickets);
+}
+
+bool Instance::cancel(uint64_t id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return false;
+  cancel_job(it->second.job.get());
+  return true;
+}
+
+void Instance::cancel_job(Job* job) {
+  job->cancel();
+  // Tickets still queued would wait behind other jobs for a thread; run them here instead.
+  // On a cancelled job work() only skips units, so this costs nothing.
+  unsigned withdrawn = ThreadPool::shared().withdraw(job);
+  for (unsigned i = 0; i < withdrawn; ++i) {
+    job->work();
+    job->release();
+  }
+}
+
+void Instance::job_done(Job& job) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  completed_.push_back(&job);
+  if (!closing_ && !wake_pending_) {
+    wake_pending_ = true;
+    // Called under mutex_ so that teardown, which sets closing_ under mutex_ and then waits
+    // for native_inflight_ to reach 0, can never abort the TSFN while this call is in flight.
+    tsfn_.NonBlockingCall();
+  }
+  // After this line the pool thread never touches this Instance again.
+  if (--native_inflight_ == 0 && closing_) drained_.notify_all();
+}
+
+void Instance::deliver(Napi::Env env, Napi::Function on_complete, Instance* self, void*) {
+  if (env == nullptr) return;  // the TSFN is being torn down; on_env_cleanup frees the jobs
+  std::vector<Job*> batch;
+  {
+    std::lock_guard<std::mutex> lock(self->mutex_);
+    batch.swap(self->completed_);
+    self->wake_pending_ = false;
+  }
+  if (batch.empty()) return;
+  try {
+    self->settle_batch(env, on_complete, batch);
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();  // surfaces as an uncaught exception, like any callback's
+  }
+}
+
+void Instance::settle_batch(Napi::Env env, Napi::Function on_complete, const std::vector<Job*>& batch) {
+  Napi::HandleScope scope(env);
+  auto records = Napi::Float64Array::New(env, batch.size() * 3);
+  Napi::Array extras;
+  uint32_t extra_count = 0;
+  auto add_extra = [&](Napi::Value v) {
+    if (extras.IsEmpty()) extras = Napi::Array::New(env);
+    extras.Set(extra_count, v);
+    return static_cast<double>(extra_count++);
+  };
+
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Job* job = batch[i];
+    auto entry = pending_.find(job->tag());
+    const bool batch_job = entry->second.batch;
+    const auto& results = job->results();
+    double status = kCancelled;
+    double value = 0;
+    switch (job->status()) {
+      case Job::Status::Ok:
+        if (!batch_job) {
+          status = kOkNumber;
+          value = results[0].number;
+        } else {
+          auto values = Napi::Float64Array::New(env, results.size());
+          for (size_t k = 0; k < results.size(); ++k) values[k] = results[k].number;
+          status = kOkBatch;
+          value = add_extra(values);
+        }
+        break;
+      case Job::Status::Failed: {
+        auto error = Napi::Array::New(env, 2);
+        error.Set(0u, Napi::String::New(env, results[0].error_name));
+        error.Set(1u, Napi::String::New(env, results[0].error_message));
+        status = kFailed;
+        value = add_extra(error);
+        break;
+      }
+      case Job::Status::Cancelled:
+      case Job::Status::Running:
+        break;
+    }
+    records[i * 3] = static_cast<double>(job->tag());
+    records[i * 3 + 1] = status;
+    records[i * 3 + 2] = value;
+    pending_.erase(entry);  // drops the submitter's reference and the keep-alive views
+  }
+  if (pending_.empty()) tsfn_.Unref(env);
+  on_complete.Call({records, extras.IsEmpty() ? env.Undefined() : Napi::Value(extras)});
+}
+
+void Instance::on_env_cleanup(Instance* self) {
+  {
+    std::lock_guard<std::mutex> lock(self->mutex_);
+    self->closing_ = true;
+  }
+  for (auto& [id, pending] : self->pending_) self->cancel_job(pending.job.get());
+  {
+    std::unique_lock<std::mutex> lock(self->mutex_);
+    self->drained_.wait(lock, [self] { return self->native_inflight_ == 0; });
+    self->completed_.clear();  // references are owned by pending_
+  }
+  // No pool thread can reach this Instance any more.
+  self->pending_.clear();
+  self->tsfn_.Abort();
+}
+
+void Instance::on_process_exit() {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  for (Instance* instance : registry()) {
+    std::lock_guard<std::mutex> instance_lock(instance->mutex_);
+    instance->closing_ = true;
+  }
+}
+
+}  // namespace spindle::addon

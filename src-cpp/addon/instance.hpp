@@ -1,0 +1,92 @@
+// Per-environment state of the addon: one Instance per Node environment (the main thread and
+// each worker_thread that loads spindle), stored as the env's instance data.
+//
+// Life of a job: submit() on the JS thread → pool threads run it → the thread that completes
+// it calls job_done(), which queues the job and, if no wake-up is pending, makes one
+// thread-safe-function call → deliver() runs on the JS thread and settles every job queued
+// since the last wake-up with a single call into JS.
+//
+// Teardown (worker exit, worker.terminate(), normal exit): the env cleanup hook, registered
+// after the thread-safe function so that it runs first, cancels this env's jobs, waits until
+// no pool thread can touch this Instance again, and only then aborts the thread-safe function.
+// process.exit() runs no env cleanup hooks, so an atexit handler fences off every Instance
+// instead (see on_process_exit). See shared/research/native.md §2.3-2.4 for the crashes this
+// ordering avoids.
+#pragma once
+
+#include <napi.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "job.hpp"
+
+namespace spindle::addon {
+
+class Instance final : public CompletionSink {
+ public:
+  explicit Instance(Napi::Env env);
+  ~Instance();
+
+  static Instance& of(Napi::Env env);
+
+  // --- JS thread only ---------------------------------------------------------------------
+  // Creates the thread-safe function that delivers completions to `on_complete(records,
+  // extras)`. Once per env.
+  void start(Napi::Function on_complete);
+  bool started() const { return started_; }
+  // Takes over the job's submitter reference and the references that keep its JS memory
+  // alive; queues it with up to `parallelism` threads. A `batch` job (a map chunk) delivers an
+  // array of results even when it holds one call.
+  void submit(Job* job, std::vector<Napi::ObjectReference> keep_alive, unsigned parallelism, bool batch);
+  // Cancels a submitted job; false if `id` is unknown (already delivered). Jobs no thread has
+  // started complete right here, so they settle at the next delivery.
+  bool cancel(uint64_t id);
+  // Jobs submitted and not yet delivered.
+  size_t pending() const { return pending_.size(); }
+
+  // --- any thread -------------------------------------------------------------------------
+  void job_done(Job& job) override;
+
+  // Registered with atexit: stops every Instance from calling into its env, which is being
+  // torn down under the running pool threads.
+  static void on_process_exit();
+
+ private:
+  struct JobRelease {
+    void operator()(Job* job) const { job->release(); }
+  };
+  struct Pending {
+    std::unique_ptr<Job, JobRelease> job;           // the submitter's reference
+    std::vector<Napi::ObjectReference> keep_alive;  // views the kernel reads or writes
+    bool batch = false;
+  };
+
+  static void deliver(Napi::Env env, Napi::Function on_complete, Instance* self, void* unused);
+  using Tsfn = Napi::TypedThreadSafeFunction<Instance, void, &Instance::deliver>;
+
+  void settle_batch(Napi::Env env, Napi::Function on_complete, const std::vector<Job*>& batch);
+  void cancel_job(Job* job);
+  static void on_env_cleanup(Instance* self);
+
+  Napi::Env env_;
+  bool started_ = false;
+
+  // JS thread only.
+  Tsfn tsfn_;
+  std::unordered_map<uint64_t, Pending> pending_;  // by job tag (the JS task id)
+
+  // Guarded by mutex_: everything pool threads touch.
+  std::mutex mutex_;
+  std::condition_variable drained_;  // signalled when native_inflight_ reaches 0 while closing_
+  std::vector<Job*> completed_;      // completed, not yet delivered (references owned by pending_)
+  size_t native_inflight_ = 0;       // submitted and not yet through job_done()
+  bool wake_pending_ = false;        // a thread-safe-function call is queued and not yet run
+  bool closing_ = false;             // env teardown or process exit: never call the TSFN again
+};
+
+}  // namespace spindle::addon

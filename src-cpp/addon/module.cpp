@@ -1,0 +1,165 @@
+// The addon's exports. Glue only: check and convert arguments on the JS thread, build the
+// kernel's Call, hand the job to the core. Used by src-ts/backends/native.ts, never by users
+// directly, but still checks everything: a wrong call throws, it never crashes the process.
+#include <napi.h>
+
+#include <string>
+
+#include "arguments.hpp"
+#include "cpu.hpp"
+#include "instance.hpp"
+#include "job.hpp"
+#include "kernel.hpp"
+#include "thread_pool.hpp"
+
+namespace spindle::addon {
+
+namespace {
+
+constexpr double kMaxSafeInteger = 9007199254740991.0;
+
+double integer_arg(const Napi::CallbackInfo& info, size_t i, const char* name, double min, double max) {
+  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
+  double v = info[i].As<Napi::Number>().DoubleValue();
+  if (!(v >= min && v <= max) || v != static_cast<double>(static_cast<int64_t>(v))) {
+    throw Napi::RangeError::New(info.Env(), std::string(name) + " must be an integer in range");
+  }
+  return v;
+}
+
+std::unique_ptr<Call> make_call(Napi::Env env, const KernelInfo& kernel, const std::vector<Arg>& args) {
+  try {
+    return kernel.make(args.data(), args.size());
+  } catch (const ArgumentError& e) {
+    if (e.type == ArgumentError::Type::RangeError) throw Napi::RangeError::New(env, e.what());
+    throw Napi::TypeError::New(env, e.what());
+  }
+}
+
+struct SubmitHeader {
+  uint64_t id;
+  const KernelInfo* kernel;
+  unsigned parallelism;
+  int64_t* progress;
+};
+
+// Arguments 0-3 of submit/submitBatch: (id, kernelIndex, parallelism, progress).
+SubmitHeader read_header(const Napi::CallbackInfo& info, Instance& instance,
+                         std::vector<Napi::ObjectReference>& keep_alive) {
+  Napi::Env env = info.Env();
+  if (!instance.started()) throw Napi::Error::New(env, "spindle addon: start() must be called before submit()");
+  const auto& registry = kernel_registry();
+  SubmitHeader h;
+  h.id = static_cast<uint64_t>(integer_arg(info, 0, "id", 1, kMaxSafeInteger));
+  h.kernel = &registry[static_cast<size_t>(integer_arg(info, 1, "kernel", 0, static_cast<double>(registry.size() - 1)))];
+  h.parallelism = static_cast<unsigned>(integer_arg(info, 2, "parallelism", 1, ThreadPool::kMaxThreads));
+  h.progress = to_progress_slot(env, info[3], keep_alive);
+  return h;
+}
+
+void queue_job(Instance& instance, const SubmitHeader& h, std::vector<std::unique_ptr<Call>> calls,
+               std::vector<Napi::ObjectReference> keep_alive, bool batch) {
+  auto* job = new Job(std::move(calls), h.progress, &instance, h.id);
+  instance.submit(job, std::move(keep_alive), h.parallelism, batch);
+}
+
+// kernels() -> string[]: registry names, by index.
+Napi::Value Kernels(const Napi::CallbackInfo& info) {
+  const auto& registry = kernel_registry();
+  auto names = Napi::Array::New(info.Env(), registry.size());
+  for (uint32_t i = 0; i < registry.size(); ++i) names.Set(i, registry[i].name);
+  return names;
+}
+
+// start(onComplete(records: Float64Array, extras?: unknown[])): once per environment.
+Napi::Value Start(const Napi::CallbackInfo& info) {
+  Instance& instance = Instance::of(info.Env());
+  if (instance.started()) throw Napi::Error::New(info.Env(), "spindle addon: already started in this environment");
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "onComplete must be a function");
+  instance.start(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+// submit(id, kernelIndex, parallelism, progress?, ...args): one call.
+Napi::Value Submit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Instance& instance = Instance::of(env);
+  std::vector<Napi::ObjectReference> keep_alive;
+  SubmitHeader h = read_header(info, instance, keep_alive);
+  std::vector<Arg> args;
+  for (size_t i = 4; i < info.Length(); ++i) args.push_back(to_arg(env, info[i], i - 4, keep_alive));
+  std::vector<std::unique_ptr<Call>> calls;
+  calls.push_back(make_call(env, *h.kernel, args));
+  queue_job(instance, h, std::move(calls), std::move(keep_alive), false);
+  return env.Undefined();
+}
+
+// submitBatch(id, kernelIndex, parallelism, progress?, calls: unknown[][]): a map chunk,
+// settled with one array of results.
+Napi::Value SubmitBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Instance& instance = Instance::of(env);
+  std::vector<Napi::ObjectReference> keep_alive;
+  SubmitHeader h = read_header(info, instance, keep_alive);
+  if (!info[4].IsArray()) throw Napi::TypeError::New(env, "calls must be an array of argument arrays");
+  auto list = info[4].As<Napi::Array>();
+  std::vector<std::unique_ptr<Call>> calls;
+  calls.reserve(list.Length());
+  std::vector<Arg> args;
+  for (uint32_t c = 0; c < list.Length(); ++c) {
+    Napi::Value tuple = list.Get(c);
+    if (!tuple.IsArray()) throw Napi::TypeError::New(env, "calls[" + std::to_string(c) + "] must be an array");
+    auto items = tuple.As<Napi::Array>();
+    args.clear();
+    for (uint32_t i = 0; i < items.Length(); ++i) args.push_back(to_arg(env, items.Get(i), i, keep_alive));
+    calls.push_back(make_call(env, *h.kernel, args));
+  }
+  queue_job(instance, h, std::move(calls), std::move(keep_alive), true);
+  return env.Undefined();
+}
+
+// cancel(id) -> boolean: false when the job has already been delivered.
+Napi::Value Cancel(const Napi::CallbackInfo& info) {
+  auto id = static_cast<uint64_t>(integer_arg(info, 0, "id", 1, kMaxSafeInteger));
+  return Napi::Boolean::New(info.Env(), Instance::of(info.Env()).cancel(id));
+}
+
+// reserve(threads) -> thread count: grows the process-wide pool (it never shrinks).
+Napi::Value Reserve(const Napi::CallbackInfo& info) {
+  auto n = static_cast<unsigned>(integer_arg(info, 0, "threads", 1, ThreadPool::kMaxThreads));
+  ThreadPool::shared().reserve(n);
+  return Napi::Number::New(info.Env(), ThreadPool::shared().thread_count());
+}
+
+Napi::Value ThreadCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), ThreadPool::shared().thread_count());
+}
+
+Napi::Value Pending(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(Instance::of(info.Env()).pending()));
+}
+
+Napi::Value CpuFeatures(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), cpu_features()); }
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new Instance(env));
+  exports.Set("kernels", Napi::Function::New(env, Kernels, "kernels"));
+  exports.Set("start", Napi::Function::New(env, Start, "start"));
+  exports.Set("submit", Napi::Function::New(env, Submit, "submit"));
+  exports.Set("submitBatch", Napi::Function::New(env, SubmitBatch, "submitBatch"));
+  exports.Set("cancel", Napi::Function::New(env, Cancel, "cancel"));
+  exports.Set("reserve", Napi::Function::New(env, Reserve, "reserve"));
+  exports.Set("threadCount", Napi::Function::New(env, ThreadCount, "threadCount"));
+  exports.Set("pending", Napi::Function::New(env, Pending, "pending"));
+  exports.Set("cpuFeatures", Napi::Function::New(env, CpuFeatures, "cpuFeatures"));
+  exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  return exports;
+}
+
+}  // namespace spindle::addon
+
+// The macro pastes the function's name into an identifier, so it needs an unqualified one.
+static Napi::Object InitSpindle(Napi::Env env, Napi::Object exports) { return spindle::addon::Init(env, exports); }
+NODE_API_MODULE(spindle, InitSpindle)

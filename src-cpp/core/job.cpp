@@ -1,0 +1,107 @@
+#include "job.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <new>
+
+namespace spindle {
+
+Job::Job(std::vector<std::unique_ptr<Call>> calls, int64_t* progress, CompletionSink* sink, uint64_t tag)
+    : calls_(std::move(calls)), progress_(progress), sink_(sink), tag_(tag) {
+  bool one_unit_each = true;
+  for (const auto& call : calls_) one_unit_each = one_unit_each && call->units() == 1;
+  if (one_unit_each) {
+    // An empty batch still has one (empty) unit, so that it completes like any other job.
+    total_units_ = std::max<uint64_t>(calls_.size(), 1);
+  } else {
+    first_unit_.reserve(calls_.size());
+    for (const auto& call : calls_) {
+      first_unit_.push_back(total_units_);
+      total_units_ += std::max<uint64_t>(call->units(), 1);
+    }
+  }
+}
+
+void Job::release() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+std::pair<size_t, uint64_t> Job::locate(uint64_t unit) const {
+  if (first_unit_.empty()) return {static_cast<size_t>(unit), 0};
+  auto next = std::upper_bound(first_unit_.begin(), first_unit_.end(), unit);
+  size_t call = static_cast<size_t>(next - first_unit_.begin()) - 1;
+  return {call, unit - first_unit_[call]};
+}
+
+void Job::work() {
+  for (;;) {
+    uint64_t unit = next_unit_.fetch_add(1, std::memory_order_relaxed);
+    if (unit >= total_units_) return;
+    if (!cancelled_.load(std::memory_order_relaxed)) run_unit(unit);
+    // acq_rel: the completer must see every unit's writes (results live in the Calls).
+    if (finished_units_.fetch_add(1, std::memory_order_acq_rel) + 1 == total_units_) {
+      complete();
+      return;
+    }
+  }
+}
+
+void Job::run_unit(uint64_t unit) {
+  if (calls_.empty()) return;
+  auto [call, local] = locate(unit);
+  CallContext ctx(&cancelled_, progress_);
+  try {
+    calls_[call]->run(local, ctx);
+  } catch (const ArgumentError& e) {
+    record_failure(Result::of_error(e.type == ArgumentError::Type::TypeError ? "TypeError" : "RangeError", e.what()));
+  } catch (const std::bad_alloc&) {
+    record_failure(Result::of_error("RangeError", "out of memory in a native kernel"));
+  } catch (const std::exception& e) {
+    record_failure(Result::of_error("Error", e.what()));
+  } catch (...) {
+    record_failure(Result::of_error("Error", "unknown failure in a native kernel"));
+  }
+}
+
+void Job::record_failure(Result error) {
+  {
+    std::lock_guard<std::mutex> lock(failure_mutex_);
+    if (!failed_) {
+      failed_ = true;
+      failure_ = std::move(error);
+    }
+  }
+  cancel();  // the job's outcome is decided: skip the units nobody has started
+}
+
+void Job::complete() {
+  {
+    std::lock_guard<std::mutex> lock(failure_mutex_);
+    if (failed_) {
+      status_ = Status::Failed;
+      results_.push_back(std::move(failure_));
+    }
+  }
+  if (status_ == Status::Running && cancelled_.load(std::memory_order_relaxed)) status_ = Status::Cancelled;
+  if (status_ == Status::Running) {
+    results_.reserve(calls_.size());
+    for (const auto& call : calls_) {
+      Result r;
+      try {
+        r = call->finish();
+      } catch (const std::exception& e) {
+        r = Result::of_error("Error", e.what());
+      }
+      if (r.kind == Result::Kind::Error) {
+        status_ = Status::Failed;
+        results_.assign(1, std::move(r));
+        break;
+      }
+      results_.push_back(std::move(r));
+    }
+    if (status_ == Status::Running) status_ = Status::Ok;
+  }
+  sink_->job_done(*this);
+}
+
+}  // namespace spindle

@@ -1,0 +1,96 @@
+// A Job is what the thread pool runs: one or more kernel Calls (several for a map chunk),
+// their work units, a cancel flag, and whom to tell when it is over.
+//
+// Units are claimed through one atomic cursor, so any number of threads can work on one job
+// at once and each unit runs exactly once. Whoever finishes the last unit completes the job:
+// it runs the calls' finish() and hands the job to the CompletionSink. Nothing else ends a job,
+// so a job completes exactly once, whether it ran, failed or was cancelled.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "kernel.hpp"
+
+namespace spindle {
+
+class Job;
+
+// Told about each completed job, on the thread that completed it (a pool thread, or the
+// thread that cancelled a job nobody had started). Implementations must be thread-safe.
+class CompletionSink {
+ public:
+  virtual void job_done(Job& job) = 0;
+
+ protected:
+  ~CompletionSink() = default;
+};
+
+class Job {
+ public:
+  enum class Status : uint8_t { Running, Ok, Failed, Cancelled };
+
+  // `progress` (nullable) is a 64-bit slot in shared memory that kernels add work done to.
+  // `tag` is the submitter's name for the job (the addon uses the JS task id).
+  Job(std::vector<std::unique_ptr<Call>> calls, int64_t* progress, CompletionSink* sink, uint64_t tag);
+  Job(const Job&) = delete;
+  Job& operator=(const Job&) = delete;
+
+  // Intrusive reference count: the submitter holds one reference, each queued ticket another.
+  // The job deletes itself when the last one is released.
+  void retain() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release();
+
+  // Asks every unit not yet started to be skipped, and running kernels to stop at their next
+  // check. Safe from any thread, any number of times.
+  void cancel() { cancelled_.store(true, std::memory_order_relaxed); }
+
+  // Claims and runs units until none is left. Called by pool threads, one call per ticket, and
+  // possibly concurrently. Returns at once when every unit is already claimed.
+  void work();
+
+  uint64_t tag() const { return tag_; }
+  uint64_t total_units() const { return total_units_; }
+  size_t call_count() const { return calls_.size(); }
+
+  // Valid once the sink has been told: the outcome, and for Ok one result per call (in call
+  // order), for Failed the first error.
+  Status status() const { return status_; }
+  const std::vector<Result>& results() const { return results_; }
+
+ private:
+  ~Job() = default;
+  // Which call a job-wide unit index belongs to, and its index within that call.
+  std::pair<size_t, uint64_t> locate(uint64_t unit) const;
+  void run_unit(uint64_t unit);
+  void record_failure(Result error);
+  void complete();
+
+  // Immutable after construction.
+  const std::vector<std::unique_ptr<Call>> calls_;
+  std::vector<uint64_t> first_unit_;  // first_unit_[i] = job-wide index of call i's unit 0; empty when every call has one unit
+  uint64_t total_units_ = 0;
+  int64_t* const progress_;
+  CompletionSink* const sink_;
+  const uint64_t tag_;
+
+  std::atomic<uint32_t> refs_{1};
+  std::atomic<bool> cancelled_{false};
+  std::atomic<uint64_t> next_unit_{0};      // next unit to claim; >= total_units_ once all are claimed
+  std::atomic<uint64_t> finished_units_{0};  // units run or skipped; the one reaching total_units_ completes
+
+  // The first failure, guarded by failure_mutex_ (written rarely, read by the completer after
+  // the acquire on finished_units_).
+  std::mutex failure_mutex_;
+  bool failed_ = false;
+  Result failure_;
+
+  // Written only by the completing thread before it calls the sink.
+  Status status_ = Status::Running;
+  std::vector<Result> results_;
+};
+
+}  // namespace spindle

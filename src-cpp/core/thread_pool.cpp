@@ -1,0 +1,113 @@
+#include "thread_pool.hpp"
+
+#include <algorithm>
+
+#include "job.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+static inline void cpu_relax() { _mm_pause(); }
+#elif defined(__aarch64__)
+static inline void cpu_relax() { __asm__ __volatile__("yield"); }
+#else
+static inline void cpu_relax() {}
+#endif
+
+namespace spindle {
+
+namespace {
+// How long an idle thread polls before parking: about 20-60 µs of pause instructions, then a
+// few yields. Long enough to bridge the gaps in a burst of submissions, short enough that an
+// idle pool costs nothing measurable.
+constexpr unsigned kSpinPauses = 2048;
+constexpr unsigned kSpinYields = 16;
+}  // namespace
+
+ThreadPool& ThreadPool::shared() {
+  // Deliberately leaked: see the header. Never destroyed, so threads running at exit never
+  // touch a destroyed object.
+  static ThreadPool* pool = new ThreadPool();
+  return *pool;
+}
+
+void ThreadPool::reserve(unsigned n) {
+  n = std::min(n, kMaxThreads);
+  if (thread_count_.load(std::memory_order_acquire) >= n) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  while (threads_.size() < n && !stopping_) {
+    threads_.emplace_back([this] { worker_loop(); });
+  }
+  thread_count_.store(static_cast<unsigned>(threads_.size()), std::memory_order_release);
+}
+
+unsigned ThreadPool::thread_count() const { return thread_count_.load(std::memory_order_acquire); }
+
+void ThreadPool::submit(Job* job, unsigned tickets) {
+  tickets = std::max(tickets, 1u);
+  for (unsigned i = 0; i < tickets; ++i) job->retain();
+  unsigned to_wake;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (unsigned i = 0; i < tickets; ++i) queue_.push_back(job);
+    queued_.store(queue_.size(), std::memory_order_release);
+    to_wake = std::min(tickets, sleepers_);
+  }
+  // Wake only parked threads; spinning ones see queued_ change by themselves.
+  if (to_wake == 1) {
+    wake_.notify_one();
+  } else if (to_wake > 1) {
+    wake_.notify_all();
+  }
+}
+
+unsigned ThreadPool::withdraw(Job* job) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto kept = std::remove(queue_.begin(), queue_.end(), job);
+  auto removed = static_cast<unsigned>(queue_.end() - kept);
+  queue_.erase(kept, queue_.end());
+  queued_.store(queue_.size(), std::memory_order_release);
+  return removed;
+}
+
+Job* ThreadPool::next_ticket() {
+  for (unsigned i = 0; i < kSpinPauses + kSpinYields; ++i) {
+    if (queued_.load(std::memory_order_acquire) != 0) break;
+    if (i < kSpinPauses) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (queue_.empty()) {
+    if (stopping_) return nullptr;
+    ++sleepers_;
+    wake_.wait(lock);
+    --sleepers_;
+  }
+  Job* job = queue_.front();
+  queue_.pop_front();
+  queued_.store(queue_.size(), std::memory_order_release);
+  return job;
+}
+
+void ThreadPool::worker_loop() {
+  while (Job* job = next_ticket()) {
+    job->work();
+    job->release();
+  }
+}
+
+void ThreadPool::shutdown() {
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+    threads.swap(threads_);
+  }
+  wake_.notify_all();
+  for (auto& t : threads) t.join();
+  thread_count_.store(0, std::memory_order_release);
+}
+
+}  // namespace spindle

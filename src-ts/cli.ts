@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+// The `spindle` command: `spindle primes [LO] HI`, `spindle info`.
+
+import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { backendInfo, kernels, Pool } from './index.js';
+
+const USAGE = `Usage:
+  spindle primes HI [--threads N]       count the primes below HI
+  spindle primes LO HI [--threads N]    count the primes p with LO <= p < HI
+  spindle info                          backend, addon location, threads, CPU features
+  spindle --help | --version
+
+Numbers may use exponent notation (1e10). 0 <= LO <= HI <= 2^53.`;
+
+class UsageError extends Error {}
+
+function parseBound(text: string, name: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isInteger(value) || value < 0 || value > 2 ** 53) {
+    throw new UsageError(`${name} must be an integer in [0, 2^53], got '${text}'`);
+  }
+  return value;
+}
+
+/** Splits `--threads N` / `-t N` / `--threads=N` out of the positional arguments. */
+function parseArgs(argv: string[]): { positional: string[]; threads?: number } {
+  const positional: string[] = [];
+  let threads: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    let value: string | undefined;
+    if (arg === '--threads' || arg === '-t') value = argv[++i];
+    else if (arg.startsWith('--threads=')) value = arg.slice('--threads='.length);
+    else if (arg.startsWith('-') && arg !== '-' && !/^-?\d/.test(arg)) throw new UsageError(`unknown option '${arg}'`);
+    else {
+      positional.push(arg);
+      continue;
+    }
+    const n = Number(value);
+    if (value === undefined || !Number.isInteger(n) || n < 1 || n > 1024) {
+      throw new UsageError(`--threads must be an integer in [1, 1024], got '${value ?? ''}'`);
+    }
+    threads = n;
+  }
+  return threads === undefined ? { positional } : { positional, threads };
+}
+
+async function primes(argv: string[]): Promise<void> {
+  const { positional, threads } = parseArgs(argv);
+  if (positional.length < 1 || positional.length > 2) throw new UsageError('primes takes HI or LO HI');
+  const [lo, hi] =
+    positional.length === 1
+      ? [0, parseBound(positional[0]!, 'HI')]
+      : [parseBound(positional[0]!, 'LO'), parseBound(positional[1]!, 'HI')];
+  if (lo > hi) throw new UsageError(`LO must be <= HI, got ${positional[0]} > ${positional[1]}`);
+  const size = threads ?? availableParallelism();
+  await using pool = new Pool({ size });
+  const start = performance.now();
+  const count = await pool.apply(kernels.countPrimes, [lo, hi]);
+  const seconds = (performance.now() - start) / 1000;
+  const range = positional.length === 1 ? `below ${positional[0]}` : `in [${positional[0]}, ${positional[1]})`;
+  process.stdout.write(`${count} primes ${range}\n`);
+  process.stdout.write(`${seconds.toFixed(3)} s on ${size} thread${size === 1 ? '' : 's'} (${pool.backend} backend)\n`);
+}
+
+function info(): void {
+  const b = backendInfo();
+  const lines = [
+    `backend       ${b.native ? 'native' : 'unavailable'}`,
+    b.native ? `addon         ${b.path}` : `reason        ${b.reason}`,
+    `threads       ${availableParallelism()} available${b.native ? `, ${b.threads} native started` : ''}`,
+  ];
+  if (b.native) lines.push(`cpu features  ${b.cpuFeatures}`, `node-api      ${b.napiVersion}`);
+  lines.push(`node          ${process.version} (${process.platform}-${process.arch})`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'primes':
+      await primes(rest);
+      return 0;
+    case 'info':
+      info();
+      return 0;
+    case '--version':
+    case '-v': {
+      const { createRequire } = await import('node:module');
+      const { packageRoot } = await import('./backends/addon.js');
+      const manifest = createRequire(import.meta.url)(`${packageRoot()}/package.json`) as { version: string };
+      process.stdout.write(`${manifest.version}\n`);
+      return 0;
+    }
+    case undefined:
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE + '\n');
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command '${command}'`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      process.stderr.write(`spindle: ${error.message}\n${USAGE}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`spindle: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);
