@@ -91,7 +91,7 @@ export class NativeBackend implements Backend {
     addon.reserve(size);
     // Enough work queued natively that threads never wait for the JS thread between
     // completion batches, small enough that the pool's own queue still does the bounding.
-    this.capacity = Math.max(64, size * 32);
+    this.capacity = Math.max(1024, size * 256);
   }
 
   dispatch(d: Dispatch): void {
@@ -158,6 +158,7 @@ export class NativeBackend implements Backend {
 
   describe(): Record<string, unknown> {
     return {
+      capacity: this.capacity,
       threads: this.addon.threadCount(),
       addonPath: this.addonPath,
       cpuFeatures: this.addon.cpuFeatures(),

@@ -1,0 +1,161 @@
+// AsyncResult: the handle applyAsync/mapAsync/submit give back, shaped after Python's
+// multiprocessing.pool.AsyncResult.
+//
+// Deliberately not thenable (no `then`): `await pool.submit(...)` must hand over the handle,
+// not unwrap it into the task's result. No promise exists until get() or wait() asks for
+// one, so a failed result nobody reads cannot become an unhandled rejection, and a flood of
+// applyAsync calls allocates no promises.
+
+import { PoolStateError, TimeoutError } from './errors.js';
+import { Ring } from './internal/ring.js';
+import { checkWaitTimeout } from './internal/options.js';
+
+const PENDING = 0;
+const FULFILLED = 1;
+const REJECTED = 2;
+
+export type Callback<R> = (result: R) => void;
+export type ErrorCallback = (error: unknown) => void;
+
+/** @internal Settles `result` once; later calls are ignored. */
+// Assigned by AsyncResult's static block (declared first: the block runs at class definition).
+export let settleResult: (result: AsyncResult<any>, ok: boolean, value: unknown) => void;
+let notify: (result: AsyncResult<any>) => void;
+
+export class AsyncResult<R = unknown> {
+  #state = PENDING;
+  #value: unknown = undefined;
+  #callback: Callback<R> | undefined;
+  #errorCallback: ErrorCallback | undefined;
+  /** get()/wait() calls parked until the result is ready and its callback has run. */
+  #waiters: (() => void)[] | undefined = undefined;
+
+  /** @internal Created by the Pool; settled only through settleResult(). */
+  constructor(callback: Callback<R> | undefined, errorCallback: ErrorCallback | undefined) {
+    this.#callback = callback;
+    this.#errorCallback = errorCallback;
+  }
+
+  /** True once the task has settled (result, error or cancellation). */
+  ready(): boolean {
+    return this.#state !== PENDING;
+  }
+
+  /** Whether the task succeeded. Throws if it has not settled yet (Python's ValueError). */
+  successful(): boolean {
+    if (this.#state === PENDING) throw new PoolStateError('AsyncResult.successful(): the result is not ready yet');
+    return this.#state === FULFILLED;
+  }
+
+  /**
+   * The task's result, or its error. With `timeoutMs`, rejects with a TimeoutError if the task
+   * has not settled by then; the task itself keeps running.
+   */
+  get(timeoutMs?: number): Promise<R> {
+    if (timeoutMs !== undefined) checkWaitTimeout('AsyncResult.get', timeoutMs);
+    if (this.#state !== PENDING && this.#waiters === undefined) return this.#settledPromise();
+    return new Promise<R>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onReady = (): void => {
+        clearTimeout(timer);
+        this.#settledPromise().then(resolve, reject);
+      };
+      this.#park(onReady);
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          this.#unpark(onReady);
+          reject(new TimeoutError(`AsyncResult.get(): the result was not ready within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+    });
+  }
+
+  /** Resolves once the task has settled, or after `timeoutMs`, whichever comes first. Never rejects. */
+  wait(timeoutMs?: number): Promise<void> {
+    if (timeoutMs !== undefined) checkWaitTimeout('AsyncResult.wait', timeoutMs);
+    if (this.#state !== PENDING && this.#waiters === undefined) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.#park(onReady);
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          this.#unpark(onReady);
+          resolve();
+        }, timeoutMs);
+      }
+    });
+  }
+
+  #settledPromise(): Promise<R> {
+    return this.#state === FULFILLED ? Promise.resolve(this.#value as R) : Promise.reject(this.#value);
+  }
+
+  #park(onReady: () => void): void {
+    (this.#waiters ??= []).push(onReady);
+  }
+
+  #unpark(onReady: () => void): void {
+    const waiters = this.#waiters;
+    if (waiters === undefined) return;
+    const at = waiters.indexOf(onReady);
+    if (at >= 0) waiters.splice(at, 1);
+  }
+
+  #settle(ok: boolean, value: unknown): void {
+    if (this.#state !== PENDING) return;
+    this.#state = ok ? FULFILLED : REJECTED;
+    this.#value = value;
+    // Until notify() runs, get()/wait() must park even though ready() is true: callbacks run
+    // before any get() promise resolves.
+    this.#waiters ??= [];
+    notifications.push(this);
+    if (!notifying) drainNotifications();
+  }
+
+  /** Runs the callback, then wakes get()/wait(). Called only by drainNotifications(). */
+  #notify(): void {
+    const callback = this.#state === FULFILLED ? this.#callback : this.#errorCallback;
+    this.#callback = undefined;
+    this.#errorCallback = undefined;
+    if (callback !== undefined) {
+      try {
+        callback(this.#value as R);
+      } catch (error) {
+        // Like an EventEmitter listener's error: it surfaces as an uncaughtException and
+        // leaves the pool, and the callbacks queued behind this one, unharmed.
+        process.nextTick(rethrow, error);
+      }
+    }
+    const waiters = this.#waiters!;
+    this.#waiters = undefined;
+    for (const onReady of waiters) onReady();
+  }
+
+  static {
+    settleResult = (result, ok, value) => result.#settle(ok, value);
+    notify = (result) => result.#notify();
+  }
+}
+
+function rethrow(error: unknown): never {
+  throw error;
+}
+
+// Callbacks run one at a time, on the pool's thread. A callback that settles another result
+// (by calling terminate(), say) queues that result's callback behind its own instead of
+// running it nested inside itself.
+const notifications = new Ring<AsyncResult<any>>();
+let notifying = false;
+
+function drainNotifications(): void {
+  notifying = true;
+  try {
+    for (let result = notifications.shift(); result !== undefined; result = notifications.shift()) notify(result);
+  } finally {
+    notifying = false;
+  }
+}

@@ -1,0 +1,25 @@
+// spindle's public API. See README.md for the manual and ../shared/DESIGN.md for the contract.
+export { Pool, AsyncResult } from './pool.js';
+export type {
+  PoolOptions,
+  PoolStats,
+  PoolState,
+  CallOptions,
+  AsyncCallOptions,
+  MapOptions,
+  MapAsyncOptions,
+  ImapOptions,
+} from './pool.js';
+export { kernels } from './kernels/index.js';
+export type { Kernel, KernelContext, Task, ArgsOf, ResultOf } from './kernels/index.js';
+export { SharedCounter } from './shared/counter.js';
+export { backendInfo } from './backends/select.js';
+export type { BackendInfo, BackendChoice } from './backends/select.js';
+export {
+  AbortError,
+  PoolClosedError,
+  PoolStateError,
+  QueueFullError,
+  TimeoutError,
+  WorkerCrashError,
+} from './errors.js';

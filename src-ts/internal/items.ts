@@ -1,0 +1,53 @@
+// Turning map/imap inputs into validated argument tuples. A bad item fails with the kernel's
+// own error class and message, prefixed with where the item was: "map: items[3]: countPrimes:
+// lo must be ...".
+
+import { describe } from '../kernels/args.js';
+import type { Kernel } from '../kernels/types.js';
+
+/** The name of the input argument, as the methods document it. */
+export function inputName(spread: boolean): string {
+  return spread ? 'tuples' : 'items';
+}
+
+/** One item's normalized arguments: [item] for map, the item itself for starmap. */
+export function itemArgs(method: string, kernel: Kernel, item: unknown, index: number, spread: boolean): unknown[] {
+  if (spread && !Array.isArray(item)) {
+    throw new TypeError(`${method}: tuples[${index}] must be an array of arguments, got ${describe(item)}`);
+  }
+  try {
+    return kernel.validate(spread ? (item as unknown[]) : [item]);
+  } catch (error) {
+    const where = `${method}: ${inputName(spread)}[${index}]: `;
+    if (error instanceof RangeError) throw new RangeError(where + error.message, { cause: error });
+    if (error instanceof TypeError) throw new TypeError(where + error.message, { cause: error });
+    throw error;
+  }
+}
+
+/** Every item's arguments, validated before anything is queued. */
+export function allCalls(method: string, kernel: Kernel, items: unknown, spread: boolean): unknown[][] {
+  let list: ArrayLike<unknown>;
+  if (Array.isArray(items)) {
+    list = items;
+  } else if (items !== null && items !== undefined && typeof (items as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    list = Array.from(items as Iterable<unknown>);
+  } else if (typeof items === 'object' && items !== null && typeof (items as ArrayLike<unknown>).length === 'number') {
+    list = Array.from(items as ArrayLike<unknown>);
+  } else {
+    throw new TypeError(`${method}: ${inputName(spread)} must be an iterable or an array-like, got ${describe(items)}`);
+  }
+  const calls = new Array<unknown[]>(list.length);
+  for (let i = 0; i < list.length; i++) calls[i] = itemArgs(method, kernel, list[i], i, spread);
+  return calls;
+}
+
+/** imap's input: an async iterator when the input has one, else its sync iterator. */
+export function openSource(method: string, items: unknown, spread: boolean): Iterator<unknown> | AsyncIterator<unknown> {
+  const input = items as Partial<AsyncIterable<unknown> & Iterable<unknown>> | null | undefined;
+  if (input !== null && input !== undefined) {
+    if (typeof input[Symbol.asyncIterator] === 'function') return input[Symbol.asyncIterator]!();
+    if (typeof input[Symbol.iterator] === 'function') return input[Symbol.iterator]!();
+  }
+  throw new TypeError(`${method}: ${inputName(spread)} must be an iterable or an async iterable, got ${describe(items)}`);
+}

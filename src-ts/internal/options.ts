@@ -1,0 +1,145 @@
+// Option types and their checks. Every check throws a TypeError (wrong kind of value) or a
+// RangeError (right kind, bad value) whose message names the method and the option, so that a
+// mistake fails at the call, before anything is queued.
+//
+// The checks only read: callers use the caller's own options object afterwards, so no
+// per-call copy of the options is made on the hot path.
+
+import { describe } from '../kernels/args.js';
+import type { Task } from '../kernels/types.js';
+import { SharedCounter } from '../shared/counter.js';
+
+export const MAX_POOL_SIZE = 1024;
+
+export interface PoolOptions {
+  /** 'auto' (default): native when the addon loads, else worker. */
+  backend?: 'auto' | 'native' | 'worker';
+  /** Threads or workers, an integer in [1, 1024]. Default: os.availableParallelism(). */
+  size?: number;
+  /** Accepted tasks the pool holds before dispatching them: an integer >= 1 or Infinity. Default 1024. */
+  maxQueue?: number;
+  /** When the queue is full: 'wait' (default) for room, or 'reject' with a QueueFullError. */
+  onQueueFull?: 'wait' | 'reject';
+  /** Worker backend only: runs once in each worker before its first task. */
+  initializer?: (...args: any[]) => unknown;
+  /** Worker backend only: the initializer's arguments. */
+  initArgs?: readonly unknown[];
+  /** Worker backend only: replace a worker after it ran this many tasks (an integer >= 1). */
+  maxTasksPerWorker?: number;
+}
+
+/** Options every task-submitting method takes. */
+export interface CallOptions {
+  /** Aborting it cancels the call: it rejects with an AbortError whose `cause` is the signal's reason. */
+  signal?: AbortSignal;
+  /** Milliseconds from the call until it rejects with a TimeoutError and its work is cancelled. */
+  timeout?: number;
+  /** Kernels add the units of work they finish to this counter. */
+  progress?: SharedCounter;
+}
+
+export interface CallbackOptions<R> {
+  /** Runs on the pool's thread with the result, before get() resolves. */
+  callback?: (result: R) => void;
+  /** Runs on the pool's thread with the error, before get() rejects. */
+  errorCallback?: (error: unknown) => void;
+}
+
+export interface AsyncCallOptions<R> extends CallOptions, CallbackOptions<R> {}
+
+export interface MapOptions extends CallOptions {
+  /** Items per dispatch. Default: ceil(n / (4 * size)), as Python's Pool.map. */
+  chunkSize?: number;
+}
+
+export interface MapAsyncOptions<R> extends MapOptions, CallbackOptions<R> {}
+
+export interface ImapOptions extends CallOptions {
+  /** Items per dispatch. Default 1. */
+  chunkSize?: number;
+  /** Chunks in flight or finished and not yet read, at most. Default max(4, 2 * size). */
+  window?: number;
+}
+
+function checkObject(where: string, what: string, v: unknown): void {
+  if (typeof v !== 'object' || v === null) throw new TypeError(`${where}: ${what} must be an object, got ${describe(v)}`);
+}
+
+function checkPositiveInteger(where: string, name: string, v: unknown, max = Number.MAX_SAFE_INTEGER): void {
+  if (typeof v !== 'number') throw new TypeError(`${where}: ${name} must be a number, got ${describe(v)}`);
+  if (!Number.isInteger(v) || v < 1 || v > max) {
+    throw new RangeError(`${where}: ${name} must be an integer in [1, ${max}], got ${v}`);
+  }
+}
+
+function checkFunction(where: string, name: string, v: unknown): void {
+  if (typeof v !== 'function') throw new TypeError(`${where}: ${name} must be a function, got ${describe(v)}`);
+}
+
+export function checkPoolOptions(options: unknown): asserts options is PoolOptions | undefined {
+  if (options === undefined) return;
+  checkObject('Pool', 'options', options);
+  const o = options as PoolOptions;
+  if (o.backend !== undefined && o.backend !== 'auto' && o.backend !== 'native' && o.backend !== 'worker') {
+    throw new TypeError(`Pool: options.backend must be 'auto', 'native' or 'worker', got ${describe(o.backend)}`);
+  }
+  if (o.size !== undefined) checkPositiveInteger('Pool', 'options.size', o.size, MAX_POOL_SIZE);
+  if (o.maxQueue !== undefined && o.maxQueue !== Infinity) checkPositiveInteger('Pool', 'options.maxQueue', o.maxQueue);
+  if (o.onQueueFull !== undefined && o.onQueueFull !== 'wait' && o.onQueueFull !== 'reject') {
+    throw new TypeError(`Pool: options.onQueueFull must be 'wait' or 'reject', got ${describe(o.onQueueFull)}`);
+  }
+  if (o.initializer !== undefined) checkFunction('Pool', 'options.initializer', o.initializer);
+  if (o.initArgs !== undefined && !Array.isArray(o.initArgs)) {
+    throw new TypeError(`Pool: options.initArgs must be an array, got ${describe(o.initArgs)}`);
+  }
+  if (o.maxTasksPerWorker !== undefined) checkPositiveInteger('Pool', 'options.maxTasksPerWorker', o.maxTasksPerWorker);
+}
+
+/** The worker-only options that are set, by name. */
+export function workerOnlyOptions(o: PoolOptions | undefined): string[] {
+  if (o === undefined) return [];
+  return (['initializer', 'initArgs', 'maxTasksPerWorker'] as const).filter((name) => o[name] !== undefined);
+}
+
+export function checkTask(method: string, task: unknown): asserts task is Task {
+  if (typeof task !== 'object' || task === null || (task as { kind?: unknown }).kind !== 'kernel') {
+    throw new TypeError(`${method}: task must be a kernel descriptor such as kernels.noop, got ${describe(task)}`);
+  }
+}
+
+export function checkCallOptions(method: string, options: unknown): asserts options is CallOptions | undefined {
+  if (options === undefined) return;
+  checkObject(method, 'options', options);
+  const o = options as CallOptions;
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+    throw new TypeError(`${method}: options.signal must be an AbortSignal, got ${describe(o.signal)}`);
+  }
+  if (o.timeout !== undefined) {
+    if (typeof o.timeout !== 'number') throw new TypeError(`${method}: options.timeout must be a number of ms, got ${describe(o.timeout)}`);
+    // setTimeout's own limit: larger delays silently fire after 1 ms.
+    if (!(o.timeout > 0 && o.timeout <= 2 ** 31 - 1)) {
+      throw new RangeError(`${method}: options.timeout must be a finite number of ms in (0, 2^31 - 1], got ${o.timeout}`);
+    }
+  }
+  if (o.progress !== undefined && !(o.progress instanceof SharedCounter)) {
+    throw new TypeError(`${method}: options.progress must be a SharedCounter, got ${describe(o.progress)}`);
+  }
+}
+
+export function checkCallbackOptions(method: string, o: CallbackOptions<any> | undefined): void {
+  if (o === undefined) return;
+  if (o.callback !== undefined) checkFunction(method, 'options.callback', o.callback);
+  if (o.errorCallback !== undefined) checkFunction(method, 'options.errorCallback', o.errorCallback);
+}
+
+export function checkChunkOptions(method: string, o: ImapOptions | undefined): void {
+  if (o === undefined) return;
+  if (o.chunkSize !== undefined) checkPositiveInteger(method, 'options.chunkSize', o.chunkSize);
+  if (o.window !== undefined) checkPositiveInteger(method, 'options.window', o.window);
+}
+
+/** AsyncResult.get/wait's own timeout: 0 is allowed (poll). */
+export function checkWaitTimeout(method: string, ms: unknown): void {
+  if (typeof ms !== 'number') throw new TypeError(`${method}: timeoutMs must be a number, got ${describe(ms)}`);
+  if (!(ms >= 0 && ms <= 2 ** 31 - 1)) throw new RangeError(`${method}: timeoutMs must be a finite number of ms in [0, 2^31 - 1], got ${ms}`);
+}

@@ -1,0 +1,265 @@
+// Scheduler: admission, the bounded queue, and the pool's lifecycle, over one Backend.
+//
+// A task is in exactly one place: the waiters (not yet accepted), the queue (accepted, not
+// dispatched), the backend (dispatched, until the backend settles it), or nowhere (done).
+// Counters, true whenever no scheduler method is on the stack:
+//   waiting = WAITING tasks in `waiters`;   queued = QUEUED tasks in `queue`
+//   running = dispatched tasks the backend has not settled yet (RUNNING or WITHDRAWN)
+//   running < capacity implies queued = 0, and waiting > 0 implies queued = maxQueue:
+//   pump() restores both whenever a slot or room appears.
+// `queue` and `waiters` may also hold dead entries (tasks withdrawn while there); they are
+// skipped when reached, and compacted away once they outnumber the live ones.
+//
+// Stats: submitted counts accepted tasks (queued or dispatched; a map chunk counts once).
+// Each of them ends in exactly one of completed, failed or cancelled, counted when its
+// caller gets the outcome. A waiting task withdrawn before acceptance counts nowhere.
+
+import { Outcome, type Backend } from '../backends/backend.js';
+import { AbortError, PoolStateError } from '../errors.js';
+import type { Kernel } from '../kernels/types.js';
+import type { SharedCounter } from '../shared/counter.js';
+import { Ring } from './ring.js';
+import { CallTask, ChunkTask, DONE, QUEUED, RUNNING, WAITING, WITHDRAWN, type ChunkOwner, type Task } from './task.js';
+
+/** A call made of several tasks (a map, an imap): terminate() aborts it as a whole. */
+export interface Job {
+  abort(error: Error): void;
+}
+
+export type PoolState = 'open' | 'closed' | 'terminated';
+
+const isQueued = (task: Task): boolean => task.state === QUEUED;
+const isWaiting = (task: Task): boolean => task.state === WAITING;
+
+export class Scheduler {
+  state: PoolState = 'open';
+  waiting = 0;
+  queued = 0;
+  running = 0;
+  submitted = 0;
+  completed = 0;
+  failed = 0;
+  cancelled = 0;
+  /** Maps and imaps in progress; join() waits for them as well as for tasks. */
+  readonly jobs = new Set<Job>();
+
+  private readonly waiters = new Ring<Task>();
+  private readonly queue = new Ring<Task>();
+  /** Dispatched tasks, newest first, linked through Task.prev/next. */
+  private dispatched: Task | undefined = undefined;
+  private nextId = 1;
+  /** Set once backend.close() was called. */
+  private closing = false;
+  private terminated: Promise<void> | undefined = undefined;
+  private readonly joined: Promise<void>;
+  private resolveJoined!: () => void;
+  private rejectJoined!: (error: unknown) => void;
+
+  constructor(
+    readonly backend: Backend,
+    readonly maxQueue: number,
+  ) {
+    this.joined = new Promise<void>((resolve, reject) => {
+      this.resolveJoined = resolve;
+      this.rejectJoined = reject;
+    });
+    // join() hands this promise out; a backend that fails to close must not also surface as
+    // an unhandled rejection when nobody joined.
+    this.joined.catch(() => {});
+  }
+
+  newCall(kernel: Kernel, args: readonly unknown[], progress: SharedCounter | undefined): CallTask {
+    return new CallTask(this, this.nextId++, kernel, args, progress);
+  }
+
+  newChunk(kernel: Kernel, calls: readonly (readonly unknown[])[], progress: SharedCounter | undefined, owner: ChunkOwner, index: number): ChunkTask {
+    return new ChunkTask(this, this.nextId++, kernel, calls, progress, owner, index);
+  }
+
+  /**
+   * Accepts `task` if there is room: dispatches it when the backend has a free slot, else
+   * queues it. Returns false, changing nothing, when it must wait. Never delivers an outcome
+   * synchronously.
+   */
+  tryAccept(task: Task): boolean {
+    // Waiters came first: while any wait, there is no room for newcomers (FIFO).
+    if (this.waiting !== 0) return false;
+    if (this.queued === 0 && this.running < this.backend.capacity) {
+      this.submitted++;
+      this.dispatch(task);
+      return true;
+    }
+    if (this.queued < this.maxQueue) {
+      this.submitted++;
+      task.state = QUEUED;
+      this.queue.push(task);
+      this.queued++;
+      return true;
+    }
+    return false;
+  }
+
+  /** Parks a task that tryAccept() refused; pump() accepts waiters in arrival order. */
+  wait(task: Task): void {
+    task.state = WAITING;
+    this.waiters.push(task);
+    this.waiting++;
+  }
+
+  /** Dispatch.settle lands here: the backend's one report for a dispatched task. */
+  settled(task: Task, outcome: Outcome, value: unknown): void {
+    const state = task.state;
+    // Anything else would be a second report for the same task: a backend bug, ignored.
+    if (state !== RUNNING && state !== WITHDRAWN) return;
+    task.state = DONE;
+    this.unlink(task);
+    if (state === RUNNING) {
+      if (outcome === Outcome.Ok) {
+        this.completed++;
+        task.deliver(true, value);
+      } else if (outcome === Outcome.Error) {
+        this.failed++;
+        task.deliver(false, value);
+      } else {
+        this.cancelled++;
+        task.deliver(false, new AbortError('the task was cancelled'));
+      }
+    }
+    // The slot is freed only after delivery: a failed map chunk withdraws its siblings during
+    // delivery, and none of them may be dispatched into this slot for nothing meanwhile.
+    this.running--;
+    this.pump();
+    this.checkDrained();
+  }
+
+  /**
+   * Takes a task back for its caller: out of the waiters or the queue, or, when dispatched,
+   * asks the backend to cancel it (its slot stays taken until the backend settles it).
+   * Returns false when the caller already had the task's outcome. Delivers nothing.
+   */
+  withdraw(task: Task): boolean {
+    switch (task.state) {
+      case WAITING:
+        task.state = DONE;
+        this.waiting--;
+        break;
+      case QUEUED:
+        task.state = DONE;
+        this.queued--;
+        this.cancelled++;
+        break;
+      case RUNNING:
+        task.state = WITHDRAWN;
+        this.cancelled++;
+        this.backend.cancel(task);
+        return true;
+      default:
+        return false;
+    }
+    if (this.queue.length > 2 * this.queued + 64) this.queue.retain(isQueued);
+    if (this.waiters.length > 2 * this.waiting + 64) this.waiters.retain(isWaiting);
+    this.pump();
+    this.checkDrained();
+    return true;
+  }
+
+  /** Ends a task early with `error` (its signal fired, its timeout passed, terminate()). */
+  abortTask(task: Task, error: Error): void {
+    if (this.withdraw(task)) task.deliver(false, error);
+  }
+
+  jobEnded(job: Job): void {
+    this.jobs.delete(job);
+    this.checkDrained();
+  }
+
+  close(): void {
+    if (this.state !== 'open') return;
+    this.state = 'closed';
+    this.checkDrained();
+  }
+
+  join(): Promise<void> {
+    if (this.state === 'open') return Promise.reject(new PoolStateError('join() called before close() or terminate()'));
+    return this.joined;
+  }
+
+  /**
+   * Every call not yet answered rejects with an AbortError now; resolves once the backend
+   * has stopped everything it ran.
+   */
+  terminate(): Promise<void> {
+    if (this.terminated !== undefined) return this.terminated;
+    this.state = 'terminated';
+    const error = (): AbortError => new AbortError('the pool was terminated');
+    // Jobs first: each withdraws its own chunks, so the sweeps below meet standalone tasks only.
+    for (const job of Array.from(this.jobs)) job.abort(error());
+    for (let task = this.waiters.shift(); task !== undefined; task = this.waiters.shift()) this.abortTask(task, error());
+    for (let task = this.queue.shift(); task !== undefined; task = this.queue.shift()) this.abortTask(task, error());
+    for (let task = this.dispatched; task !== undefined; ) {
+      const next = task.next;
+      if (task.state === RUNNING) this.abortTask(task, error());
+      task = next;
+    }
+    this.terminated = this.backend.terminate().then(this.resolveJoined, (failure: unknown) => {
+      this.rejectJoined(failure);
+      throw failure;
+    });
+    return this.terminated;
+  }
+
+  /** Fills free backend slots from the queue, then free queue room from the waiters. */
+  private pump(): void {
+    if (this.state === 'terminated') return;
+    for (;;) {
+      if (this.queued > 0 && this.running < this.backend.capacity) {
+        const task = this.queue.shift()!;
+        if (task.state !== QUEUED) continue;
+        this.queued--;
+        this.dispatch(task);
+      } else if (this.waiting > 0 && this.queued < this.maxQueue) {
+        const task = this.waiters.shift()!;
+        if (task.state !== WAITING) continue;
+        this.waiting--;
+        this.submitted++;
+        task.state = QUEUED;
+        this.queue.push(task);
+        this.queued++;
+        task.admitted();
+      } else {
+        return;
+      }
+    }
+  }
+
+  private dispatch(task: Task): void {
+    task.state = RUNNING;
+    task.next = this.dispatched;
+    if (this.dispatched !== undefined) this.dispatched.prev = task;
+    this.dispatched = task;
+    this.running++;
+    try {
+      this.backend.dispatch(task);
+    } catch (error) {
+      // The backend broke its contract (dispatch must not throw). Settle the task with the
+      // error, asynchronously like every outcome, rather than lose it.
+      queueMicrotask(() => this.settled(task, Outcome.Error, error));
+    }
+  }
+
+  private unlink(task: Task): void {
+    if (task.prev !== undefined) task.prev.next = task.next;
+    else this.dispatched = task.next;
+    if (task.next !== undefined) task.next.prev = task.prev;
+    task.prev = undefined;
+    task.next = undefined;
+  }
+
+  /** After close(): once nothing is left to run, close the backend and resolve join(). */
+  private checkDrained(): void {
+    if (this.state !== 'closed' || this.closing) return;
+    if (this.running + this.queued + this.waiting + this.jobs.size !== 0) return;
+    this.closing = true;
+    this.backend.close().then(this.resolveJoined, this.rejectJoined);
+  }
+}

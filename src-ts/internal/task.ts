@@ -1,0 +1,168 @@
+// Tasks: the units of dispatch. A Task is the Dispatch the backend holds and the record the
+// pool keeps, so the hot path allocates one object per task plus its promise, and no closures.
+// CallTask is a call of its own (apply, applyAsync, submit); ChunkTask is one chunk of a map or
+// imap call, which answers to that call rather than to a user.
+//
+// Who settles what: the backend calls settle() exactly once per dispatched task; the scheduler
+// decides whether that outcome still reaches the caller (it does not once the caller was
+// already answered by an abort, a timeout or terminate()). deliver() is the only way an
+// outcome reaches the caller, and the scheduler calls it at most once per task.
+
+import type { Dispatch, Outcome } from '../backends/backend.js';
+import type { Kernel } from '../kernels/types.js';
+import type { SharedCounter } from '../shared/counter.js';
+import { settleResult, type AsyncResult } from '../async-result.js';
+import type { Scheduler } from './scheduler.js';
+import { unwatch, type Watched } from './watch.js';
+
+// Where a task is. Only the Scheduler changes it.
+/** In the scheduler's waiters, waiting for room in the queue; not yet accepted. */
+export const WAITING = 0;
+/** Accepted, in the scheduler's queue. */
+export const QUEUED = 1;
+/** Dispatched; the backend owes one settle() and the caller is owed an outcome. */
+export const RUNNING = 2;
+/** Dispatched, but the caller already has its outcome; the backend still owes settle(). */
+export const WITHDRAWN = 3;
+/** Finished on both sides. Waiting or queued tasks end here directly when withdrawn. */
+export const DONE = 4;
+
+export abstract class Task implements Dispatch {
+  backendSlot: unknown = undefined;
+  state = WAITING;
+  /** The scheduler's list of dispatched tasks (RUNNING or WITHDRAWN), for terminate(). */
+  prev: Task | undefined = undefined;
+  next: Task | undefined = undefined;
+
+  constructor(
+    readonly scheduler: Scheduler,
+    readonly id: number,
+    readonly kernel: Kernel,
+    readonly calls: readonly (readonly unknown[])[],
+    readonly progress: SharedCounter | undefined,
+  ) {}
+
+  abstract get batch(): boolean;
+
+  /** Dispatch.settle: the backend's one report for this task. */
+  settle(outcome: Outcome, value: unknown): void {
+    this.scheduler.settled(this, outcome, value);
+  }
+
+  /** Hands the outcome to the caller. */
+  abstract deliver(ok: boolean, value: unknown): void;
+
+  /** The task had to wait and is now accepted (queued). Must not run user code. */
+  abstract admitted(): void;
+}
+
+/** submit()'s pending promise, while its task waits for room. */
+export interface Submitter {
+  resolve(result: AsyncResult<any>): void;
+  reject(error: unknown): void;
+}
+
+/** apply, applyAsync, submit: one call, answered through an AsyncResult or a promise. */
+export class CallTask extends Task implements Watched {
+  result: AsyncResult<any> | undefined = undefined;
+  resolveFn: ((value: unknown) => void) | undefined = undefined;
+  rejectFn: ((error: unknown) => void) | undefined = undefined;
+  submitter: Submitter | undefined = undefined;
+  signal: AbortSignal | undefined = undefined;
+  timer: NodeJS.Timeout | undefined = undefined;
+  timeout = 0;
+
+  constructor(scheduler: Scheduler, id: number, kernel: Kernel, args: readonly unknown[], progress: SharedCounter | undefined) {
+    super(scheduler, id, kernel, [args], progress);
+  }
+
+  override get batch(): boolean {
+    return false;
+  }
+
+  /** Watched.abort: the task's signal fired or its timeout passed. */
+  abort(error: Error): void {
+    this.scheduler.abortTask(this, error);
+  }
+
+  override deliver(ok: boolean, value: unknown): void {
+    unwatch(this);
+    if (this.submitter !== undefined) {
+      // Still waiting for room: submit() never handed out the AsyncResult, so it rejects.
+      const submitter = this.submitter;
+      this.submitter = undefined;
+      submitter.reject(value);
+    } else if (this.result !== undefined) {
+      settleResult(this.result, ok, value);
+    } else if (ok) {
+      this.resolveFn!(value);
+    } else {
+      this.rejectFn!(value);
+    }
+  }
+
+  override admitted(): void {
+    const submitter = this.submitter;
+    if (submitter === undefined) return;
+    this.submitter = undefined;
+    submitter.resolve(this.result!);
+  }
+}
+
+/** The map or imap call a chunk belongs to. */
+export interface ChunkOwner {
+  /** The chunk's outcome. Never called for a chunk its owner withdrew. */
+  chunkSettled(chunk: ChunkTask, ok: boolean, value: unknown): void;
+  /** The chunk, which had to wait, is now accepted. */
+  chunkAdmitted(chunk: ChunkTask): void;
+}
+
+/** One chunk of a map or imap: a batch of calls whose outcome goes to its owner. */
+export class ChunkTask extends Task {
+  /** An imap chunk's outcome, kept until the consumer reads it. */
+  ok = false;
+  value: unknown = undefined;
+
+  constructor(
+    scheduler: Scheduler,
+    id: number,
+    kernel: Kernel,
+    calls: readonly (readonly unknown[])[],
+    progress: SharedCounter | undefined,
+    readonly owner: ChunkOwner,
+    /** The chunk's position among its owner's chunks. */
+    readonly index: number,
+  ) {
+    super(scheduler, id, kernel, calls, progress);
+  }
+
+  override get batch(): boolean {
+    return true;
+  }
+
+  override deliver(ok: boolean, value: unknown): void {
+    this.owner.chunkSettled(this, ok, value);
+  }
+
+  override admitted(): void {
+    this.owner.chunkAdmitted(this);
+  }
+}
+
+// Captures a promise's resolvers without allocating an executor closure per call.
+interface Resolvers {
+  resolveFn: ((value: any) => void) | undefined;
+  rejectFn: ((error: unknown) => void) | undefined;
+}
+let capturing: Resolvers;
+
+function captureExecutor(resolve: (value: any) => void, reject: (error: unknown) => void): void {
+  capturing.resolveFn = resolve;
+  capturing.rejectFn = reject;
+}
+
+/** A new promise whose resolvers are stored on `target`. */
+export function promiseFor<R>(target: Resolvers): Promise<R> {
+  capturing = target;
+  return new Promise<R>(captureExecutor);
+}

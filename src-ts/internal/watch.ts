@@ -1,0 +1,83 @@
+// Per-call cancellation sources: an AbortSignal and a timeout, armed at the call and disarmed
+// when the call settles.
+//
+// One 'abort' listener per signal, not per call: many calls commonly share one signal (a
+// request's, a shutdown's), and a listener each would trip Node's EventTarget leak warning past
+// ten and cost an add/remove pair per task. Calls sharing a signal sit in one group; the last
+// one to leave removes the listener, so nothing accumulates on a long-lived signal.
+// Calls with neither a signal nor a timeout pay for none of this.
+
+import { AbortError, TimeoutError } from '../errors.js';
+
+/** A call that a signal or a timer can end early. */
+export interface Watched {
+  /** Set by watch(), cleared by unwatch(); read only here. */
+  signal: AbortSignal | undefined;
+  timer: NodeJS.Timeout | undefined;
+  timeout: number;
+  /** Ends the call with `error`. Must be a no-op once the call has settled. */
+  abort(error: Error): void;
+}
+
+class SignalGroup {
+  readonly calls = new Set<Watched>();
+
+  constructor(private readonly signal: AbortSignal) {}
+
+  handleEvent(): void {
+    groups.delete(this.signal);
+    const calls = Array.from(this.calls);
+    this.calls.clear();
+    for (const call of calls) {
+      call.signal = undefined;
+      call.abort(abortErrorFor(this.signal));
+    }
+  }
+}
+
+const groups = new WeakMap<AbortSignal, SignalGroup>();
+
+export function abortErrorFor(signal: AbortSignal): AbortError {
+  return new AbortError('the task was aborted', { cause: signal.reason });
+}
+
+function onTimeout(call: Watched): void {
+  call.timer = undefined;
+  call.abort(new TimeoutError(`the task did not settle within its timeout of ${call.timeout} ms`));
+}
+
+/** Arms the call's cancellation sources. The signal must not be aborted already. */
+export function watch(call: Watched, signal: AbortSignal | undefined, timeout: number | undefined): void {
+  if (signal !== undefined) {
+    let group = groups.get(signal);
+    if (group === undefined) {
+      group = new SignalGroup(signal);
+      groups.set(signal, group);
+      signal.addEventListener('abort', group, { once: true });
+    }
+    group.calls.add(call);
+    call.signal = signal;
+  }
+  if (timeout !== undefined) {
+    call.timeout = timeout;
+    call.timer = setTimeout(onTimeout, timeout, call);
+  }
+}
+
+/** Disarms whatever watch() armed; safe to call on a call that was never watched. */
+export function unwatch(call: Watched): void {
+  if (call.timer !== undefined) {
+    clearTimeout(call.timer);
+    call.timer = undefined;
+  }
+  const signal = call.signal;
+  if (signal !== undefined) {
+    call.signal = undefined;
+    const group = groups.get(signal)!;
+    group.calls.delete(call);
+    if (group.calls.size === 0) {
+      groups.delete(signal);
+      signal.removeEventListener('abort', group);
+    }
+  }
+}

@@ -1,0 +1,428 @@
+// The JS twin of src-cpp/core/primes/sieve.cpp: the same segmented sieve of Eratosthenes on a
+// mod-30 wheel, with the same pre-sieve, segment and chunk sizes and the same ways of crossing
+// off (unrolled wheel turns for small and medium primes, single steps for large ones, a bucket
+// sieve for huge ones), so both backends count identically. The C++ file explains the design at
+// more length; this one explains what is JS-specific. Unlike the C++ kernel it sieves a call's
+// whole range in one go: a worker runs one call at a time, so there are no units.
+//
+// Exactness: arithmetic on the range's numbers stays exact in doubles: nothing passes 2^53 + 30,
+// what passes 2^53 is a multiple of 30 (so even, hence exact), and a product p*q that could pass
+// it further is never formed (see firstMultiple). Bit operations only touch sieve bytes and
+// words, wheel masks and packed multiples (< 2^29); byte indices of the range (up to 2^53 / 30)
+// use ordinary arithmetic.
+import { noContext, type KernelContext } from './types.js';
+
+const MAX_BOUND = 2 ** 53;
+
+// ---------------------------------------------------------------------------------------------
+// The mod-30 wheel. Byte i stands for the numbers [30i, 30i + 30); bit k of it for
+// 30i + RESIDUES[k], the 8 numbers there coprime to 30 (2, 3 and 5 are counted on the side).
+// A set bit means "not known to be composite".
+//
+// A sieving prime p = 30a + RESIDUES[c] (its class c) crosses off p*q for the multipliers q
+// coprime to 30, q = 30b + RESIDUES[j] (the multiple's phase j). That multiple lies in byte
+// p*b + a*RESIDUES[j] + RESIDUES[c]*RESIDUES[j]/30 at the bit of RESIDUES[c]*RESIDUES[j] % 30,
+// so going from phase j to j+1 (7 wraps to 0) moves it GAP[j]*a + CARRY[8c + j] bytes on, and a
+// whole turn of the wheel moves it p bytes. Tables indexed [8c + j] are flattened [c][j].
+// ---------------------------------------------------------------------------------------------
+const RESIDUES = [1, 7, 11, 13, 17, 19, 23, 29];
+const nextResidue = (j: number): number => (j === 7 ? 31 : RESIDUES[j + 1]!);
+
+const tableOf = <T extends Uint8Array | Int32Array>(array: T, entry: (i: number) => number): T => {
+  for (let i = 0; i < array.length; i++) array[i] = entry(i);
+  return array;
+};
+
+/** CLASS_OF[n % 30]: the index of n's residue, for n coprime to 30 (0 otherwise). */
+const CLASS_OF = tableOf(new Uint8Array(30), (r) => Math.max(RESIDUES.indexOf(r), 0));
+const GAP = tableOf(new Int32Array(8), (j) => nextResidue(j) - RESIDUES[j]!);
+const CARRY = tableOf(new Int32Array(64), (i) => {
+  const r = RESIDUES[i >> 3]!;
+  return Math.floor((r * nextResidue(i & 7)) / 30) - Math.floor((r * RESIDUES[i & 7]!) / 30);
+});
+/** AND-mask that clears the bit of a class-c prime's phase-j multiple. */
+const CLEAR = tableOf(new Uint8Array(64), (i) => ~(1 << RESIDUES.indexOf((RESIDUES[i >> 3]! * RESIDUES[i & 7]!) % 30)) & 0xff);
+/** Offset of the phase-j multiple from the phase-0 multiple of its turn, less a * (RESIDUES[j] - 1). */
+const TURN_CARRY = tableOf(new Int32Array(64), (i) => Math.floor((RESIDUES[i >> 3]! * RESIDUES[i & 7]!) / 30));
+/** TO_COPRIME[q % 30]: how far q is below the next multiplier coprime to 30. */
+const TO_COPRIME = tableOf(new Uint8Array(30), (r) => {
+  let d = 0;
+  while (!RESIDUES.includes((r + d) % 30)) d++;
+  return d;
+});
+/** AT_LEAST[x]: the bits of a byte whose numbers are >= 30i + x; its complement, those below. */
+const AT_LEAST = tableOf(new Uint8Array(31), (x) => RESIDUES.reduce((m, r, k) => (r >= x ? m | (1 << k) : m), 0));
+
+// ---------------------------------------------------------------------------------------------
+// Sizes, as in sieve.hpp / sieve.cpp.
+// ---------------------------------------------------------------------------------------------
+const SEGMENT_LOG2 = 19;
+const SEGMENT_BYTES = 1 << SEGMENT_LOG2; // kSegmentBytes, 512 KiB
+const L1_CHUNK = 32 * 1024;
+const SMALL_LIMIT = 3000;
+const TURNS_LIMIT = SEGMENT_BYTES / 4;
+const BUCKETED_PRIME = 16 * SEGMENT_BYTES;
+const LARGEST_SIEVING_LIMIT = 94906265; // isqrt(2^53 - 1): no range needs a larger sieving prime
+const LONGEST_STEP = 6 * Math.floor(LARGEST_SIEVING_LIMIT / 30) + 6;
+const BUCKETS = 2 ** Math.ceil(Math.log2(Math.floor(LONGEST_STEP / SEGMENT_BYTES) + 2));
+
+// ---------------------------------------------------------------------------------------------
+// Pre-sieving: multiples of 7..47 come from periodic patterns, groups {7,11,13,17}, {19,23,29},
+// {31,37,41}, {43,47}, ANDed into each fresh chunk in one pass (sieve.cpp explains why 47).
+// JS-specific: the AND runs on 32-bit words, but a pattern is read from any byte phase, so every
+// pattern is kept in 4 copies shifted by 0..3 bytes and the copy matching the phase's alignment
+// is read on word boundaries (chunk starts are multiples of 4).
+// ---------------------------------------------------------------------------------------------
+const PRESIEVED_PRIMES = [7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47];
+const FIRST_SIEVING_PRIME = 53;
+const MAX_PATTERN_PERIOD = 1 << 16;
+const PRESIEVE_CHUNK = 2016;
+
+interface Pattern {
+  period: number;
+  /** shifted[s][w] holds pattern bytes 4w + s .. 4w + s + 3 (little-endian, like the sieve's words). */
+  shifted: Uint32Array[];
+}
+
+function makePattern(primes: number[]): Pattern {
+  // The bits repeat every `product` bytes; the period is the first multiple of it of at least
+  // PRESIEVE_CHUNK bytes, so that advancing a phase by one chunk wraps it at most once.
+  const product = primes.reduce((product, p) => product * p, 1);
+  const period = Math.ceil(PRESIEVE_CHUNK / product) * product;
+  const byteAt = (i: number): number =>
+    RESIDUES.reduce((bits, r, k) => (primes.some((p) => (30 * i + r) % p === 0) ? bits : bits | (1 << k)), 0);
+  const words = Math.ceil((period + PRESIEVE_CHUNK) / 4) + 1;
+  const bytes = new Uint8Array(4 * words + 4);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = byteAt(i % period);
+  const shifted = [0, 1, 2, 3].map((s) => new Uint32Array(bytes.buffer.slice(s, s + 4 * words)));
+  return { period, shifted };
+}
+
+let presievePatterns: Pattern[] | undefined;
+
+function patterns(): Pattern[] {
+  if (presievePatterns === undefined) {
+    const made: Pattern[] = [];
+    for (let first = 0; first < PRESIEVED_PRIMES.length; ) {
+      let end = first + 1;
+      let product = PRESIEVED_PRIMES[first]!;
+      while (end < PRESIEVED_PRIMES.length && product * PRESIEVED_PRIMES[end]! <= MAX_PATTERN_PERIOD) product *= PRESIEVED_PRIMES[end++]!;
+      made.push(makePattern(PRESIEVED_PRIMES.slice(first, end)));
+      first = end;
+    }
+    while (made.length % 4 !== 0) made.push(makePattern([]));
+    presievePatterns = made;
+  }
+  return presievePatterns;
+}
+
+/** presieve()'s scratch: each pattern's phase, the segment byte's index modulo its period. */
+const phases = new Float64Array(PRESIEVED_PRIMES.length + 4);
+
+/** Fills sieve bytes [start, start + len) (start a multiple of 4) for the global bytes from firstByte. */
+function presieve(words: Uint32Array, start: number, firstByte: number, len: number): void {
+  const all = patterns();
+  for (let g = 0; g < all.length; g++) phases[g] = firstByte % all[g]!.period;
+  for (let done = 0; done < len; done += PRESIEVE_CHUNK) {
+    const n = Math.min(PRESIEVE_CHUNK, len - done);
+    const out = (start + done) >> 2;
+    const outEnd = out + ((n + 3) >> 2);
+    for (let g = 0; g < all.length; g += 4) {
+      const ph0 = phases[g]!, ph1 = phases[g + 1]!, ph2 = phases[g + 2]!, ph3 = phases[g + 3]!;
+      const a = all[g]!.shifted[ph0 & 3]!, b = all[g + 1]!.shifted[ph1 & 3]!;
+      const c = all[g + 2]!.shifted[ph2 & 3]!, d = all[g + 3]!.shifted[ph3 & 3]!;
+      const ia = (ph0 >> 2) - out, ib = (ph1 >> 2) - out, ic = (ph2 >> 2) - out, id = (ph3 >> 2) - out;
+      if (g === 0) {
+        for (let w = out; w < outEnd; w++) words[w] = a[w + ia]! & b[w + ib]! & c[w + ic]! & d[w + id]!;
+      } else {
+        for (let w = out; w < outEnd; w++) words[w] &= a[w + ia]! & b[w + ib]! & c[w + ic]! & d[w + id]!;
+      }
+    }
+    for (let g = 0; g < all.length; g++) {
+      phases[g] += n;
+      if (phases[g]! >= all[g]!.period) phases[g] -= all[g]!.period;
+    }
+  }
+}
+
+/**
+ * The true prime bits of the first bytes, up to FIRST_SIEVING_PRIME, which the pre-sieve gets
+ * wrong: it clears the pre-sieved primes themselves and keeps 1.
+ */
+const SMALL_PRIME_BITS = tableOf(new Uint8Array(Math.floor(FIRST_SIEVING_PRIME / 30) + 1), (i) =>
+  RESIDUES.reduce((bits, r, k) => {
+    const n = 30 * i + r;
+    let prime = n > 1;
+    for (let d = 2; d * d <= n; d++) prime &&= n % d !== 0;
+    return prime ? bits | (1 << k) : bits;
+  }, 0),
+);
+
+// ---------------------------------------------------------------------------------------------
+// Crossing off. A multiple travels packed as (byte offset from its segment's start) << 3 | phase.
+// Small primes (p < SMALL_LIMIT) sieve each L1 chunk right after it is pre-sieved, medium ones
+// (p < TURNS_LIMIT) the whole segment, both with whole wheel turns unrolled; large ones step one
+// multiple at a time; huge ones (p >= BUCKETED_PRIME) wait in the bucket of the segment their
+// next multiple falls in.
+// ---------------------------------------------------------------------------------------------
+
+/** Crosses off p in sieve[start, end); returns its next multiple packed relative to `end`. */
+function crossOffTurns(sieve: Uint8Array, start: number, end: number, p: number, next: number): number {
+  const a = (p / 30) | 0;
+  const cls = CLASS_OF[p % 30]! << 3;
+  let i = start + (next >>> 3);
+  let phase = next & 7;
+  for (; phase !== 0; phase = (phase + 1) & 7) {
+    if (i >= end) return ((i - end) << 3) | phase;
+    sieve[i] &= CLEAR[cls + phase]!;
+    i += GAP[phase]! * a + CARRY[cls + phase]!;
+  }
+  const o1 = 6 * a + TURN_CARRY[cls + 1]!, o2 = 10 * a + TURN_CARRY[cls + 2]!, o3 = 12 * a + TURN_CARRY[cls + 3]!;
+  const o4 = 16 * a + TURN_CARRY[cls + 4]!, o5 = 18 * a + TURN_CARRY[cls + 5]!, o6 = 22 * a + TURN_CARRY[cls + 6]!;
+  const o7 = 28 * a + TURN_CARRY[cls + 7]!;
+  const m0 = CLEAR[cls]!, m1 = CLEAR[cls + 1]!, m2 = CLEAR[cls + 2]!, m3 = CLEAR[cls + 3]!;
+  const m4 = CLEAR[cls + 4]!, m5 = CLEAR[cls + 5]!, m6 = CLEAR[cls + 6]!, m7 = CLEAR[cls + 7]!;
+  for (const limit = end - o7; i < limit; i += p) {
+    sieve[i] &= m0;
+    sieve[i + o1] &= m1;
+    sieve[i + o2] &= m2;
+    sieve[i + o3] &= m3;
+    sieve[i + o4] &= m4;
+    sieve[i + o5] &= m5;
+    sieve[i + o6] &= m6;
+    sieve[i + o7] &= m7;
+  }
+  // The phase-7 multiple lies beyond the segment, so this stops before phase wraps.
+  for (; i < end; phase++) {
+    sieve[i] &= CLEAR[cls + phase]!;
+    i += GAP[phase]! * a + CARRY[cls + phase]!;
+  }
+  return ((i - end) << 3) | phase;
+}
+
+/** Crosses off p one multiple at a time in sieve[0, size); returns its next multiple relative to `size`. */
+function crossOffStepwise(sieve: Uint8Array, size: number, p: number, next: number): number {
+  const a = (p / 30) | 0;
+  const cls = CLASS_OF[p % 30]! << 3;
+  let i = next >>> 3;
+  let phase = next & 7;
+  while (i < size) {
+    sieve[i] &= CLEAR[cls + phase]!;
+    i += GAP[phase]! * a + CARRY[cls + phase]!;
+    phase = (phase + 1) & 7;
+  }
+  return ((i - size) << 3) | phase;
+}
+
+/**
+ * The first multiple p*q >= max(p^2, 30*firstByte) with q coprime to 30, packed relative to
+ * firstByte. p*q itself may pass 2^53 (by up to 6p), so its offset is assembled from exact parts.
+ */
+function firstMultiple(p: number, firstByte: number): number {
+  const segmentStart = 30 * firstByte;
+  const start = Math.max(p * p, segmentStart);
+  const remainder = start % p; // % on doubles is exact
+  const roundUp = remainder > 0 ? 1 : 0;
+  const q = (start - remainder) / p + roundUp; // ceil(start / p)
+  const skip = TO_COPRIME[q % 30]!;
+  const offset = start - remainder - segmentStart + p * (roundUp + skip); // p*(q + skip) - segmentStart
+  return (Math.floor(offset / 30) << 3) | CLASS_OF[(q + skip) % 30]!;
+}
+
+function popcount32(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  x = (x + (x >>> 4)) & 0x0f0f0f0f;
+  return Math.imul(x, 0x01010101) >>> 24;
+}
+
+function isqrt(n: number): number {
+  let r = Math.floor(Math.sqrt(n));
+  while (r * r > n) r--;
+  while ((r + 1) * (r + 1) <= n) r++;
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The segment loop. One instance per JS thread (module state), reused by every call.
+// ---------------------------------------------------------------------------------------------
+interface SievingPrimes {
+  limit: number;
+  /** Every prime FIRST_SIEVING_PRIME <= p <= limit, ascending. */
+  primes: Uint32Array;
+}
+
+type OnSegment = (words: Uint32Array, wordCount: number, firstByte: number) => void;
+
+class SegmentedSieve {
+  private readonly sieve = new Uint8Array(SEGMENT_BYTES);
+  private readonly words = new Uint32Array(this.sieve.buffer);
+  private multiples = new Uint32Array(1024);
+  private readonly buckets: Uint32Array[] = Array.from({ length: BUCKETS }, () => new Uint32Array(256));
+  /** Entries (prime, packed next multiple) in each bucket. */
+  private readonly bucketLengths = new Int32Array(BUCKETS);
+  private primes: Uint32Array = new Uint32Array(0);
+  private smallEnd = 0;
+  private turnsEnd = 0;
+  private stepwiseEnd = 0;
+  private activated = 0;
+  private segmentIndex = 0;
+
+  /** Sieves [lo, hi), handing each finished segment (bits outside [lo, hi) cleared) to onSegment. */
+  run(lo: number, hi: number, table: SievingPrimes, ctx: KernelContext, onSegment: OnSegment): void {
+    if (lo >= hi) return;
+    if (table.limit < isqrt(hi - 1)) throw new Error('countPrimes: the sieving primes do not reach sqrt(hi)');
+    this.start(table);
+    const firstByte = Math.floor(lo / 30);
+    const endByte = Math.ceil(hi / 30);
+    for (let seg = firstByte; seg < endByte; seg += SEGMENT_BYTES, this.segmentIndex++) {
+      if (ctx.cancelled()) return;
+      const len = Math.min(SEGMENT_BYTES, endByte - seg);
+      this.activatePrimes(seg, len);
+      this.sieveSegment(seg, len);
+      const sieve = this.sieve;
+      if (seg === firstByte) sieve[0] &= AT_LEAST[lo - 30 * firstByte]!;
+      if (seg + len === endByte) sieve[len - 1] &= ~AT_LEAST[hi - 30 * (endByte - 1)]!;
+      const wordCount = (len + 3) >> 2;
+      sieve.fill(0, len, wordCount << 2);
+      onSegment(this.words, wordCount, seg);
+      ctx.progress(Math.min(hi, 30 * (seg + len)) - Math.max(lo, 30 * seg));
+    }
+  }
+
+  private start(table: SievingPrimes): void {
+    this.bucketLengths.fill(0);
+    this.primes = table.primes;
+    this.smallEnd = lowerBound(this.primes, SMALL_LIMIT);
+    this.turnsEnd = lowerBound(this.primes, TURNS_LIMIT);
+    this.stepwiseEnd = lowerBound(this.primes, BUCKETED_PRIME);
+    if (this.multiples.length < this.stepwiseEnd) this.multiples = new Uint32Array(this.stepwiseEnd);
+    this.activated = 0;
+    this.segmentIndex = 0;
+  }
+
+  /** Primes join once their square falls inside the segment, so the active ones are a prefix. */
+  private activatePrimes(seg: number, len: number): void {
+    const segEnd = 30 * (seg + len);
+    const primes = this.primes;
+    for (; this.activated < primes.length && primes[this.activated]! * primes[this.activated]! < segEnd; this.activated++) {
+      const next = firstMultiple(primes[this.activated]!, seg);
+      if (this.activated < this.stepwiseEnd) this.multiples[this.activated] = next;
+      else this.toBucket(this.segmentIndex, primes[this.activated]!, next);
+    }
+  }
+
+  /** Files a huge prime under the segment its next multiple falls in, counting from `segment`. */
+  private toBucket(segment: number, prime: number, next: number): void {
+    const byte = next >>> 3;
+    const b = (segment + (byte >>> SEGMENT_LOG2)) % BUCKETS;
+    let bucket = this.buckets[b]!;
+    const n = this.bucketLengths[b]!;
+    if (2 * n + 2 > bucket.length) {
+      const grown = new Uint32Array(2 * bucket.length);
+      grown.set(bucket);
+      this.buckets[b] = bucket = grown;
+    }
+    bucket[2 * n] = prime;
+    bucket[2 * n + 1] = ((byte & (SEGMENT_BYTES - 1)) << 3) | (next & 7);
+    this.bucketLengths[b] = n + 1;
+  }
+
+  private sieveSegment(seg: number, len: number): void {
+    const { sieve, words, primes, multiples } = this;
+    const active = this.activated;
+    const smallEnd = Math.min(active, this.smallEnd);
+    for (let chunk = 0; chunk < len; chunk += L1_CHUNK) {
+      const end = Math.min(chunk + L1_CHUNK, len);
+      presieve(words, chunk, seg + chunk, end - chunk);
+      for (let k = 0; k < smallEnd; k++) multiples[k] = crossOffTurns(sieve, chunk, end, primes[k]!, multiples[k]!);
+    }
+    for (let b = seg; b < SMALL_PRIME_BITS.length && b < seg + len; b++) sieve[b - seg] = SMALL_PRIME_BITS[b]!;
+    const turnsEnd = Math.min(active, this.turnsEnd);
+    for (let k = this.smallEnd; k < turnsEnd; k++) multiples[k] = crossOffTurns(sieve, 0, len, primes[k]!, multiples[k]!);
+    const stepwiseEnd = Math.min(active, this.stepwiseEnd);
+    for (let k = this.turnsEnd; k < stepwiseEnd; k++) multiples[k] = crossOffStepwise(sieve, len, primes[k]!, multiples[k]!);
+
+    const b = this.segmentIndex % BUCKETS;
+    const bucket = this.buckets[b]!;
+    const entries = this.bucketLengths[b]!;
+    for (let e = 0; e < entries; e++) {
+      const prime = bucket[2 * e]!;
+      this.toBucket(this.segmentIndex + 1, prime, crossOffStepwise(sieve, len, prime, bucket[2 * e + 1]!));
+    }
+    this.bucketLengths[b] = 0;
+  }
+}
+
+function lowerBound(sorted: Uint32Array, value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+const segments = new SegmentedSieve();
+
+// ---------------------------------------------------------------------------------------------
+// Sieving primes: built by the sieve itself from the table up to sqrt(limit) (below
+// FIRST_SIEVING_PRIME^2 the pre-sieve alone is exact), cached for the module and grown on demand.
+// ---------------------------------------------------------------------------------------------
+function buildSievingPrimes(limit: number): SievingPrimes {
+  const smaller: SievingPrimes =
+    limit < FIRST_SIEVING_PRIME * FIRST_SIEVING_PRIME
+      ? { limit, primes: new Uint32Array(0) }
+      : buildSievingPrimes(isqrt(limit));
+  let found: Uint32Array = new Uint32Array(Math.ceil((1.3 * limit) / Math.log(Math.max(limit, 2))) + 64);
+  let count = 0;
+  segments.run(FIRST_SIEVING_PRIME, limit + 1, smaller, noContext, (words, wordCount, firstByte) => {
+    for (let w = 0; w < wordCount; w++) {
+      for (let bits = words[w]!; bits !== 0; bits &= bits - 1) {
+        const bit = 31 - Math.clz32(bits & -bits);
+        if (count === found.length) found = growTo(found, 2 * found.length);
+        found[count++] = 30 * (firstByte + 4 * w + (bit >> 3)) + RESIDUES[bit & 7]!;
+      }
+    }
+  });
+  return { limit, primes: found.slice(0, count) };
+}
+
+function growTo(array: Uint32Array, length: number): Uint32Array {
+  const grown = new Uint32Array(length);
+  grown.set(array);
+  return grown;
+}
+
+let cachedPrimes: SievingPrimes | undefined;
+
+function sievingPrimes(limit: number): SievingPrimes {
+  if (cachedPrimes === undefined || cachedPrimes.limit < limit) {
+    const previous = cachedPrimes?.limit ?? 0;
+    // Grow geometrically, so that a run of calls with rising hi rebuilds only a few times.
+    cachedPrimes = buildSievingPrimes(Math.max(limit, Math.min(LARGEST_SIEVING_LIMIT, Math.max(2 * previous, 1 << 16))));
+  }
+  return cachedPrimes;
+}
+
+/**
+ * The number of primes p with lo <= p < hi, for integers 0 <= lo <= hi <= 2^53. Polls
+ * ctx.cancelled() between segments and returns early (any value) once it is true; reports the
+ * numbers each segment covered through ctx.progress, hi - lo in all.
+ */
+export function countPrimesRange(lo: number, hi: number, ctx: KernelContext = noContext): number {
+  if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo < 0 || lo > hi || hi > MAX_BOUND) {
+    throw new RangeError(`countPrimesRange: need integers 0 <= lo <= hi <= 2^53, got lo = ${lo}, hi = ${hi}`);
+  }
+  let total = 0;
+  for (const p of [2, 3, 5]) if (lo <= p && p < hi) total++;
+  const table = sievingPrimes(hi >= 2 ? isqrt(hi - 1) : 0);
+  segments.run(lo, hi, table, ctx, (words, wordCount) => {
+    let n = 0;
+    for (let w = 0; w < wordCount; w++) n += popcount32(words[w]!);
+    total += n;
+  });
+  return total;
+}

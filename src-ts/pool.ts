@@ -1,0 +1,361 @@
+// Pool: the public, backend-neutral API, shaped after Python's multiprocessing.Pool.
+//
+// This file checks arguments and wires calls to the machinery in ./internal: the Scheduler
+// (admission, queue, lifecycle), Task (one dispatch), MapJob (map/starmap), ImapIterator
+// (the lazy family) and AsyncResult.
+//
+// How argument errors surface. Every argument is checked at the call, before anything is
+// queued. Methods that return a Promise (apply, submit, map, starmap, join) report bad
+// arguments, a closed pool and a full queue by returning a rejected promise and never throw.
+// Methods that return a handle (applyAsync, mapAsync, starmapAsync, the imap family) throw
+// synchronously. Either way stats().submitted is unchanged. An already-aborted signal is not
+// an argument error: the promise rejects, or the handle settles (or, for imap, the first
+// read throws) with an AbortError, like any later abort.
+
+import { availableParallelism } from 'node:os';
+import { AsyncResult, settleResult } from './async-result.js';
+import type { Backend } from './backends/backend.js';
+import { openBackend } from './backends/select.js';
+import { PoolClosedError, QueueFullError } from './errors.js';
+import { ImapIterator } from './imap.js';
+import { describe } from './kernels/args.js';
+import type { ArgsOf, ResultOf, Task } from './kernels/types.js';
+import { allCalls, openSource } from './internal/items.js';
+import { MapJob } from './internal/map-job.js';
+import {
+  checkCallbackOptions,
+  checkCallOptions,
+  checkChunkOptions,
+  checkPoolOptions,
+  checkTask,
+  MAX_POOL_SIZE,
+  workerOnlyOptions,
+  type AsyncCallOptions,
+  type CallOptions,
+  type ImapOptions,
+  type MapAsyncOptions,
+  type MapOptions,
+  type PoolOptions,
+} from './internal/options.js';
+import { Scheduler, type PoolState } from './internal/scheduler.js';
+import { promiseFor, type CallTask } from './internal/task.js';
+import { abortErrorFor, watch } from './internal/watch.js';
+
+export type { AsyncCallOptions, CallOptions, ImapOptions, MapAsyncOptions, MapOptions, PoolOptions, PoolState };
+export { AsyncResult };
+
+const DEFAULT_MAX_QUEUE = 1024;
+
+// Older Node versions lack Symbol.asyncDispose; where Node has it, it is this registered symbol.
+const asyncDispose: symbol = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
+
+/** map's item type: the task's one argument. */
+export type ItemOf<T> = ArgsOf<T>[0];
+
+export interface PoolStats {
+  backend: 'native' | 'worker';
+  size: number;
+  state: PoolState;
+  /** Tasks accepted into the queue or dispatched; a map chunk counts once. */
+  submitted: number;
+  /** Accepted tasks that ended with a result, an error, or cancelled (abort, timeout, terminate). */
+  completed: number;
+  failed: number;
+  cancelled: number;
+  /** Accepted tasks in the pool's queue, not yet dispatched. */
+  queued: number;
+  /** Dispatched tasks the backend has not settled, including aborted ones it is still stopping. */
+  running: number;
+  /** Calls waiting for room in the queue (not yet accepted). */
+  waiting: number;
+  /** The backend's own facts. */
+  backendInfo: Record<string, unknown>;
+}
+
+/** Set only while createPoolWithBackend() runs the constructor. */
+let injectedBackend: Backend | undefined;
+
+/**
+ * Builds a Pool over a given backend instead of opening one. For tests and for backends that
+ * are not selectable by name; not part of the public API.
+ */
+export function createPoolWithBackend(backend: Backend, options?: PoolOptions): Pool {
+  injectedBackend = backend;
+  try {
+    return new Pool(options);
+  } finally {
+    injectedBackend = undefined;
+  }
+}
+
+function settleSoon(result: AsyncResult<any>, ok: boolean, value: unknown): void {
+  // Not synchronously: the caller has not even received the handle its callbacks may use.
+  queueMicrotask(() => settleResult(result, ok, value));
+}
+
+// Types the dispose method below, whose runtime key TypeScript cannot see through.
+export interface Pool {
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export class Pool {
+  /** The backend running this pool's tasks, as resolved from `options.backend`. */
+  readonly backend: 'native' | 'worker';
+  /** Threads (native) or workers this pool uses at once. */
+  readonly size: number;
+  readonly #scheduler: Scheduler;
+  readonly #rejectWhenFull: boolean;
+
+  constructor(options?: PoolOptions) {
+    checkPoolOptions(options);
+    const backend = injectedBackend ?? openBackend(options?.backend ?? 'auto', options?.size ?? Math.min(availableParallelism(), MAX_POOL_SIZE));
+    const workerOnly = workerOnlyOptions(options);
+    if (backend.name !== 'worker' && workerOnly.length > 0) {
+      backend.close().catch(() => {});
+      throw new TypeError(`Pool: options.${workerOnly[0]} applies only to the worker backend, and this pool's backend is '${backend.name}'`);
+    }
+    this.backend = backend.name;
+    this.size = backend.size;
+    this.#scheduler = new Scheduler(backend, options?.maxQueue ?? DEFAULT_MAX_QUEUE);
+    this.#rejectWhenFull = options?.onQueueFull === 'reject';
+  }
+
+  /** Runs `task(...args)` and resolves with its result. */
+  apply<T extends Task>(task: T, args: Readonly<ArgsOf<T>>, options?: CallOptions): Promise<ResultOf<T>> {
+    let t: CallTask;
+    try {
+      t = this.#newTask('apply', task, args, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
+    const promise = promiseFor<ResultOf<T>>(t);
+    if (!this.#admit(t)) return Promise.reject(new QueueFullError(this.#scheduler.maxQueue));
+    if (options !== undefined) watch(t, signal, options.timeout);
+    return promise;
+  }
+
+  /** Starts `task(...args)` and returns its AsyncResult at once. With onQueueFull 'wait', a full queue makes the task (not the caller) wait. */
+  applyAsync<T extends Task>(task: T, args: Readonly<ArgsOf<T>>, options?: AsyncCallOptions<ResultOf<T>>): AsyncResult<ResultOf<T>> {
+    const t = this.#newTask('applyAsync', task, args, options);
+    checkCallbackOptions('applyAsync', options);
+    const result = new AsyncResult<ResultOf<T>>(options?.callback, options?.errorCallback);
+    t.result = result;
+    const signal = options?.signal;
+    if (signal?.aborted) {
+      settleSoon(result, false, abortErrorFor(signal));
+      return result;
+    }
+    if (!this.#admit(t)) throw new QueueFullError(this.#scheduler.maxQueue);
+    if (options !== undefined) watch(t, signal, options.timeout);
+    return result;
+  }
+
+  /**
+   * Waits until the pool accepts the task (whatever onQueueFull says), then resolves with its
+   * AsyncResult: `await pool.submit()` in a loop is back-pressure for floods.
+   */
+  submit<T extends Task>(task: T, args: Readonly<ArgsOf<T>>, options?: AsyncCallOptions<ResultOf<T>>): Promise<AsyncResult<ResultOf<T>>> {
+    let t: CallTask;
+    try {
+      t = this.#newTask('submit', task, args, options);
+      checkCallbackOptions('submit', options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
+    const result = new AsyncResult<ResultOf<T>>(options?.callback, options?.errorCallback);
+    t.result = result;
+    let accepted: Promise<AsyncResult<ResultOf<T>>>;
+    if (this.#scheduler.tryAccept(t)) {
+      accepted = Promise.resolve(result);
+    } else {
+      accepted = new Promise((resolve, reject) => {
+        t.submitter = { resolve, reject };
+      });
+      this.#scheduler.wait(t);
+    }
+    if (options !== undefined) watch(t, signal, options.timeout);
+    return accepted;
+  }
+
+  /** Runs the task once per item (the item is its one argument); results in input order. */
+  map<T extends Task>(task: T, items: Iterable<ItemOf<T>> | ArrayLike<ItemOf<T>>, options?: MapOptions): Promise<ResultOf<T>[]> {
+    return this.#mapPromise('map', false, task, items, options);
+  }
+
+  /** Runs the task once per argument tuple; results in input order. */
+  starmap<T extends Task>(task: T, tuples: Iterable<Readonly<ArgsOf<T>>> | ArrayLike<Readonly<ArgsOf<T>>>, options?: MapOptions): Promise<ResultOf<T>[]> {
+    return this.#mapPromise('starmap', true, task, tuples, options);
+  }
+
+  mapAsync<T extends Task>(task: T, items: Iterable<ItemOf<T>> | ArrayLike<ItemOf<T>>, options?: MapAsyncOptions<ResultOf<T>[]>): AsyncResult<ResultOf<T>[]> {
+    return this.#mapAsyncResult('mapAsync', false, task, items, options);
+  }
+
+  starmapAsync<T extends Task>(
+    task: T,
+    tuples: Iterable<Readonly<ArgsOf<T>>> | ArrayLike<Readonly<ArgsOf<T>>>,
+    options?: MapAsyncOptions<ResultOf<T>[]>,
+  ): AsyncResult<ResultOf<T>[]> {
+    return this.#mapAsyncResult('starmapAsync', true, task, tuples, options);
+  }
+
+  /** Lazy, bounded map over a sync or async iterable; yields in input order. */
+  imap<T extends Task>(task: T, items: Iterable<ItemOf<T>> | AsyncIterable<ItemOf<T>>, options?: ImapOptions): AsyncIterableIterator<ResultOf<T>> {
+    return this.#imap('imap', false, true, task, items, options);
+  }
+
+  /** Like imap, yielding in completion order. */
+  imapUnordered<T extends Task>(task: T, items: Iterable<ItemOf<T>> | AsyncIterable<ItemOf<T>>, options?: ImapOptions): AsyncIterableIterator<ResultOf<T>> {
+    return this.#imap('imapUnordered', false, false, task, items, options);
+  }
+
+  /** Lazy starmap; yields in input order. */
+  istarmap<T extends Task>(
+    task: T,
+    tuples: Iterable<Readonly<ArgsOf<T>>> | AsyncIterable<Readonly<ArgsOf<T>>>,
+    options?: ImapOptions,
+  ): AsyncIterableIterator<ResultOf<T>> {
+    return this.#imap('istarmap', true, true, task, tuples, options);
+  }
+
+  /** Lazy starmap; yields in completion order. */
+  istarmapUnordered<T extends Task>(
+    task: T,
+    tuples: Iterable<Readonly<ArgsOf<T>>> | AsyncIterable<Readonly<ArgsOf<T>>>,
+    options?: ImapOptions,
+  ): AsyncIterableIterator<ResultOf<T>> {
+    return this.#imap('istarmapUnordered', true, false, task, tuples, options);
+  }
+
+  /** No new calls from now on; calls already made (queued, waiting for room, lazy iterators) still run. Idempotent. */
+  close(): void {
+    this.#scheduler.close();
+  }
+
+  /** Resolves once, after close(), every accepted call has settled and the backend has closed; after terminate(), once it is done. */
+  join(): Promise<void> {
+    return this.#scheduler.join();
+  }
+
+  /** Every unsettled call rejects with an AbortError now; resolves once the backend has stopped. Idempotent. */
+  terminate(): Promise<void> {
+    return this.#scheduler.terminate();
+  }
+
+  /** `await using pool = new Pool()`: close() then join(). */
+  async [asyncDispose](): Promise<void> {
+    this.close();
+    await this.join();
+  }
+
+  stats(): PoolStats {
+    const s = this.#scheduler;
+    return {
+      backend: this.backend,
+      size: this.size,
+      state: s.state,
+      submitted: s.submitted,
+      completed: s.completed,
+      failed: s.failed,
+      cancelled: s.cancelled,
+      queued: s.queued,
+      running: s.running,
+      waiting: s.waiting,
+      backendInfo: s.backend.describe(),
+    };
+  }
+
+  #checkOpen(method: string): void {
+    const state = this.#scheduler.state;
+    if (state === 'closed') throw new PoolClosedError(`${method}: the pool is closed: no new tasks are accepted`);
+    if (state === 'terminated') throw new PoolClosedError(`${method}: the pool was terminated: no new tasks are accepted`);
+  }
+
+  /** A checked, not yet admitted task for apply/applyAsync/submit. Throws on a bad argument or a closed pool. */
+  #newTask(method: string, task: unknown, args: unknown, options: CallOptions | undefined): CallTask {
+    this.#checkOpen(method);
+    checkTask(method, task);
+    if (!Array.isArray(args)) throw new TypeError(`${method}: args must be an array of the task's arguments, got ${describe(args)}`);
+    checkCallOptions(method, options);
+    return this.#scheduler.newCall(task, task.validate(args), options?.progress);
+  }
+
+  /** Accepts the task, or parks it to wait for room; false when the queue is full and the pool rejects then. */
+  #admit(t: CallTask): boolean {
+    if (this.#scheduler.tryAccept(t)) return true;
+    if (this.#rejectWhenFull) return false;
+    this.#scheduler.wait(t);
+    return true;
+  }
+
+  /** A checked, not yet started MapJob; undefined for an empty input. Throws on a bad argument or a closed pool. */
+  #mapJob(method: string, spread: boolean, task: unknown, items: unknown, options: MapOptions | undefined): MapJob | undefined {
+    this.#checkOpen(method);
+    checkTask(method, task);
+    checkCallOptions(method, options);
+    checkChunkOptions(method, options);
+    const calls = allCalls(method, task, items, spread);
+    if (calls.length === 0) return undefined;
+    // Python's default: about four chunks per thread.
+    const chunkSize = options?.chunkSize ?? Math.ceil(calls.length / (4 * this.size));
+    return new MapJob(this.#scheduler, task, calls, chunkSize, options?.progress);
+  }
+
+  #mapPromise(method: string, spread: boolean, task: unknown, items: unknown, options: MapOptions | undefined): Promise<any[]> {
+    let job: MapJob | undefined;
+    try {
+      job = this.#mapJob(method, spread, task, items, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (job === undefined) return Promise.resolve([]);
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
+    const promise = promiseFor<any[]>(job);
+    if (!job.start(this.#rejectWhenFull)) return Promise.reject(new QueueFullError(this.#scheduler.maxQueue));
+    if (options !== undefined) watch(job, signal, options.timeout);
+    return promise;
+  }
+
+  #mapAsyncResult(method: string, spread: boolean, task: unknown, items: unknown, options: MapAsyncOptions<any[]> | undefined): AsyncResult<any[]> {
+    const job = this.#mapJob(method, spread, task, items, options);
+    checkCallbackOptions(method, options);
+    const result = new AsyncResult<any[]>(options?.callback, options?.errorCallback);
+    const signal = options?.signal;
+    if (job === undefined) {
+      settleSoon(result, true, []);
+    } else if (signal?.aborted) {
+      settleSoon(result, false, abortErrorFor(signal));
+    } else {
+      job.result = result;
+      if (!job.start(this.#rejectWhenFull)) throw new QueueFullError(this.#scheduler.maxQueue);
+      if (options !== undefined) watch(job, signal, options.timeout);
+    }
+    return result;
+  }
+
+  #imap(method: string, spread: boolean, ordered: boolean, task: unknown, items: unknown, options: ImapOptions | undefined): ImapIterator<any> {
+    this.#checkOpen(method);
+    checkTask(method, task);
+    checkCallOptions(method, options);
+    checkChunkOptions(method, options);
+    const source = openSource(method, items, spread);
+    const iterator = new ImapIterator<any>(this.#scheduler, source, {
+      method,
+      kernel: task,
+      spread,
+      ordered,
+      chunkSize: options?.chunkSize ?? 1,
+      window: options?.window ?? Math.max(4, 2 * this.size),
+      progress: options?.progress,
+    });
+    const signal = options?.signal;
+    if (signal?.aborted) iterator.abort(abortErrorFor(signal));
+    else if (options !== undefined) watch(iterator, signal, options.timeout);
+    return iterator;
+  }
+}

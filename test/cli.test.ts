@@ -1,0 +1,46 @@
+// The `spindle` command, run as users run it: the built bin in a child process.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const bin = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const spindle = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000 });
+
+describe('spindle CLI', () => {
+  it('primes HI prints the count, the time and the threads', () => {
+    const out = spindle('primes', '1e7');
+    expect(out.status).toBe(0);
+    expect(out.stdout).toMatch(/^664579 primes below 1e7\n\d+\.\d{3} s on \d+ threads? \(native backend\)\n$/);
+  });
+
+  it('primes LO HI counts a window, with --threads', () => {
+    const out = spindle('primes', '10', '20', '--threads', '1');
+    expect(out.status).toBe(0);
+    expect(out.stdout).toMatch(/^4 primes in \[10, 20\)\n.* on 1 thread \(native backend\)\n$/);
+  });
+
+  it.each([
+    [['primes'], /primes takes HI or LO HI/],
+    [['primes', '-5'], /HI must be an integer/],
+    [['primes', '1.5'], /HI must be an integer/],
+    [['primes', 'abc'], /HI must be an integer/],
+    [['primes', '20', '10'], /LO must be <= HI/],
+    [['primes', '1e20'], /HI must be an integer in \[0, 2\^53\]/],
+    [['primes', '10', '--threads', '0'], /--threads must be/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+  ])('rejects %j with a usage error (exit 2)', (args, message) => {
+    const out = spindle(...args);
+    expect(out.status).toBe(2);
+    expect(out.stderr).toMatch(message);
+    expect(out.stdout).toBe('');
+  });
+
+  it('info names the backend, where the addon came from, threads and CPU features', () => {
+    const out = spindle('info');
+    expect(out.status).toBe(0);
+    expect(out.stdout).toMatch(/^backend\s+native$/m);
+    expect(out.stdout).toMatch(/^addon\s+\S+\.node$/m);
+    expect(out.stdout).toMatch(/^threads\s+\d+ available/m);
+    expect(out.stdout).toMatch(/^cpu features\s+\S+/m);
+  });
+});

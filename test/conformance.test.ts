@@ -1,0 +1,390 @@
+// End to end on every real backend: the same expectations whichever backend runs the kernels.
+// Nothing here may depend on the backend's kind; backend-specific tests live elsewhere.
+
+import { threadId } from 'node:worker_threads';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AsyncResult } from '../src-ts/async-result.js';
+import { AbortError, PoolClosedError, PoolStateError, TimeoutError } from '../src-ts/errors.js';
+import { kernels } from '../src-ts/kernels/index.js';
+import { noContext, type Kernel } from '../src-ts/kernels/types.js';
+import type { Pool, PoolOptions } from '../src-ts/pool.js';
+import { SharedCounter } from '../src-ts/shared/counter.js';
+import { availableBackends } from './support/backends.js';
+
+const { noop, increment, countPrimes } = kernels;
+
+/** Far more work than any test waits for: only cancellation ends it. */
+const FOREVER: [number, number] = [0, 2e11];
+
+/** The kernel's JS twin, run directly. */
+const twin = <R>(kernel: Kernel<any, R>, args: unknown[]): R => kernel.run(kernel.validate(args), noContext);
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/** Resolves with how long `promise` took to settle, in ms; fails past `limitMs`. */
+async function settlesWithin(promise: Promise<unknown>, limitMs: number): Promise<number> {
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`did not settle within ${limitMs} ms`)), limitMs);
+  });
+  try {
+    await Promise.race([promise.then(() => {}, () => {}), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return performance.now() - started;
+}
+
+const backends = availableBackends();
+
+if (backends.length === 0) {
+  it.skip('no backend can be opened in this build (is the native addon built?)', () => {});
+}
+
+describe.each(backends)('conformance on the $name backend', ({ make }) => {
+  const pools: Pool[] = [];
+  const open = (options?: PoolOptions): Pool => {
+    const pool = make({ size: 2, ...options });
+    pools.push(pool);
+    return pool;
+  };
+
+  afterEach(async () => {
+    await Promise.all(pools.splice(0).map((pool) => pool.terminate()));
+  });
+
+  describe('results', () => {
+    it('apply computes the oracles', async () => {
+      const pool = open();
+      expect(await pool.apply(countPrimes, [0, 1e6])).toBe(78498);
+      expect(await pool.apply(countPrimes, [0, 1e7])).toBe(664579);
+      expect(await pool.apply(noop, [7.5])).toBe(7.5);
+      expect(await pool.apply(noop, [])).toBe(0);
+    });
+
+    it('gives results identical to the JS twins', async () => {
+      const pool = open();
+      const ranges: [number, number][] = [
+        [0, 0],
+        [0, 2],
+        [2, 3],
+        [0, 100],
+        [999_983, 1_000_003],
+        [123_456, 7_654_321],
+        [1e9, 1e9 + 1e6],
+        [1e12, 1e12 + 2e5],
+        [2 ** 40 - 1e5, 2 ** 40],
+      ];
+      const results = await Promise.all(ranges.map((r) => pool.apply(countPrimes, r)));
+      expect(results).toEqual(ranges.map((r) => twin(countPrimes, r)));
+      const values = [0, -1.5, 1e300, -0, Number.MIN_VALUE];
+      expect(await pool.map(noop, values)).toEqual(values.map((v) => twin(noop, [v])));
+    });
+
+    it('applyAsync and submit give AsyncResults', async () => {
+      const pool = open();
+      const result = pool.applyAsync(countPrimes, [0, 1e6]);
+      expect(result).toBeInstanceOf(AsyncResult);
+      expect(await result.get()).toBe(78498);
+      expect(result.ready() && result.successful()).toBe(true);
+      const submitted = await pool.submit(countPrimes, [0, 1e5]);
+      expect('then' in submitted).toBe(false);
+      expect(await submitted.get()).toBe(9592);
+      await submitted.wait();
+    });
+
+    it('map and starmap return results in input order', async () => {
+      const pool = open();
+      const items = range(10_000);
+      expect(await pool.map(noop, items)).toEqual(items);
+      expect(await pool.map(noop, items, { chunkSize: 1 })).toEqual(items);
+      expect(await pool.map(noop, items, { chunkSize: 333 })).toEqual(items);
+      expect(await pool.map(noop, new Set([3, 1, 2]))).toEqual([3, 1, 2]);
+      expect(await pool.map(noop, [])).toEqual([]);
+      const ranges = range(10).map((i): [number, number] => [i * 1e6, (i + 1) * 1e6]);
+      const counts = await pool.starmap(countPrimes, ranges);
+      expect(counts[0]).toBe(78498);
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(664579);
+      expect(counts).toEqual(ranges.map((r) => twin(countPrimes, r)));
+    });
+
+    it('mapAsync and starmapAsync call back with the whole result', async () => {
+      const pool = open();
+      const seen: unknown[] = [];
+      const mapped = pool.mapAsync(noop, [1, 2, 3], { callback: (r) => seen.push(r) });
+      const starred = pool.starmapAsync(countPrimes, [[0, 10], [10, 20]], { callback: (r) => seen.push(r) });
+      expect(await mapped.get()).toEqual([1, 2, 3]);
+      expect(await starred.get()).toEqual([4, 4]);
+      expect(seen).toContainEqual([1, 2, 3]);
+      expect(seen).toContainEqual([4, 4]);
+    });
+
+    it('the imap family yields every result, lazily, in the promised order', async () => {
+      const pool = open();
+      const collect = async <T>(it: AsyncIterable<T>): Promise<T[]> => {
+        const out: T[] = [];
+        for await (const v of it) out.push(v);
+        return out;
+      };
+      function* numbers(n: number) {
+        for (let i = 0; i < n; i++) yield i;
+      }
+      async function* ranges() {
+        for (let i = 0; i < 10; i++) yield [i * 1e6, (i + 1) * 1e6] as [number, number];
+      }
+      expect(await collect(pool.imap(noop, numbers(5000), { chunkSize: 7 }))).toEqual(range(5000));
+      expect(await collect(pool.imap(noop, numbers(300)))).toEqual(range(300));
+      expect((await collect(pool.imapUnordered(noop, numbers(3000), { chunkSize: 5, window: 3 }))).sort((a, b) => a - b)).toEqual(range(3000));
+      const ordered = await collect(pool.istarmap(countPrimes, ranges()));
+      expect(ordered).toEqual(await pool.starmap(countPrimes, await collect(ranges())));
+      const unordered = await collect(pool.istarmapUnordered(countPrimes, ranges(), { chunkSize: 3 }));
+      expect(unordered.reduce((a, b) => a + b, 0)).toBe(664579);
+    });
+
+    it('an imap consumer that breaks early cancels the rest and closes the source', async () => {
+      const pool = open();
+      let closed = false;
+      function* work() {
+        try {
+          yield [0, 10] as [number, number];
+          for (;;) yield FOREVER;
+        } finally {
+          closed = true;
+        }
+      }
+      for await (const count of pool.istarmap(countPrimes, work())) {
+        expect(count).toBe(4);
+        break;
+      }
+      expect(closed).toBe(true);
+      pool.close();
+      await settlesWithin(pool.join(), 1000);
+      expect(pool.stats()).toMatchObject({ running: 0, queued: 0, completed: 1 });
+      expect(pool.stats().cancelled).toBeGreaterThan(0);
+    });
+  });
+
+  describe('callbacks', () => {
+    it('run on the main thread, one at a time, before get() resolves', async () => {
+      const pool = open();
+      let active = 0;
+      let overlapped = false;
+      const threads = new Set<number>();
+      const order: string[] = [];
+      const callback = (value: number) => {
+        if (active++ > 0) overlapped = true;
+        threads.add(threadId);
+        order.push(`callback ${value}`);
+        active--;
+      };
+      const results = range(200).map((i) => pool.applyAsync(noop, [i], { callback }));
+      await Promise.all(results.map((r) => r.get().then((v) => order.push(`get ${v}`))));
+      expect(threads).toEqual(new Set([threadId]));
+      expect(overlapped).toBe(false);
+      for (let i = 0; i < 200; i++) expect(order.indexOf(`callback ${i}`)).toBeLessThan(order.indexOf(`get ${i}`));
+      const failed = pool.applyAsync(countPrimes, FOREVER, {
+        timeout: 20,
+        errorCallback: (error) => {
+          threads.add(threadId);
+          order.push(`errorCallback ${(error as Error).name}`);
+        },
+      });
+      await expect(failed.get()).rejects.toBeInstanceOf(TimeoutError);
+      expect(order.at(-1)).toBe('errorCallback TimeoutError');
+      expect(threads).toEqual(new Set([threadId]));
+    });
+  });
+
+  describe('cancellation', () => {
+    it('an aborted long task settles at once and the backend stops it within 1 s', async () => {
+      const pool = open();
+      const controller = new AbortController();
+      const running = pool.apply(countPrimes, FOREVER, { signal: controller.signal });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const reason = new Error('enough');
+      controller.abort(reason);
+      await expect(running).rejects.toMatchObject({ name: 'AbortError', cause: reason });
+      pool.close();
+      expect(await settlesWithin(pool.join(), 1000)).toBeLessThan(1000);
+      expect(pool.stats()).toMatchObject({ running: 0, cancelled: 1 });
+    });
+
+    it('a long task past its timeout rejects with TimeoutError and the backend stops it within 1 s', async () => {
+      const pool = open();
+      const started = performance.now();
+      await expect(pool.apply(countPrimes, FOREVER, { timeout: 200 })).rejects.toBeInstanceOf(TimeoutError);
+      const elapsed = performance.now() - started;
+      expect(elapsed).toBeGreaterThanOrEqual(190);
+      expect(elapsed).toBeLessThan(1200);
+      pool.close();
+      await settlesWithin(pool.join(), 1000);
+      expect(pool.stats().running).toBe(0);
+    });
+
+    it('a map aborted midway cancels its chunks', async () => {
+      const pool = open();
+      const controller = new AbortController();
+      const ranges = range(40).map((): [number, number] => FOREVER);
+      const mapped = pool.starmap(countPrimes, ranges, { chunkSize: 1, signal: controller.signal });
+      setTimeout(() => controller.abort(), 50);
+      await expect(mapped).rejects.toBeInstanceOf(AbortError);
+      pool.close();
+      await settlesWithin(pool.join(), 1000);
+    });
+
+    it('AsyncResult.get(timeout) gives up waiting while the task keeps running', async () => {
+      const pool = open();
+      const result = pool.applyAsync(countPrimes, FOREVER);
+      await expect(result.get(50)).rejects.toBeInstanceOf(TimeoutError);
+      expect(result.ready()).toBe(false);
+      expect(pool.stats().running).toBe(1);
+    });
+
+    it('terminate() settles running and queued tasks within 1 s', async () => {
+      const pool = open({ maxQueue: 100 });
+      // More tasks than the backend takes at once, so that some wait in the pool's queue.
+      const capacity = (pool.stats().backendInfo as { capacity: number }).capacity;
+      const calls = range(capacity + 50).map(() => pool.apply(countPrimes, FOREVER));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(pool.stats().queued).toBeGreaterThan(0);
+      const started = performance.now();
+      const terminated = pool.terminate();
+      const outcomes = await Promise.allSettled(calls);
+      expect(outcomes.every((o) => o.status === 'rejected' && (o.reason as Error).name === 'AbortError')).toBe(true);
+      await settlesWithin(terminated, 1000);
+      expect(performance.now() - started).toBeLessThan(1000);
+      expect(pool.stats()).toMatchObject({ state: 'terminated', running: 0, queued: 0, waiting: 0 });
+      await pool.join();
+    });
+  });
+
+  describe('floods', () => {
+    it('a million noop tasks each settle exactly once (submit loop)', async () => {
+      const pool = open();
+      const n = 1_000_000;
+      const settlements = new Uint8Array(n);
+      let wrong = 0;
+      const callback = (value: number) => {
+        settlements[value]!++;
+      };
+      const errorCallback = () => {
+        wrong++;
+      };
+      for (let i = 0; i < n; i++) await pool.submit(noop, [i], { callback, errorCallback });
+      pool.close();
+      await pool.join();
+      expect(wrong).toBe(0);
+      expect(settlements.every((count) => count === 1)).toBe(true);
+      expect(pool.stats()).toMatchObject({ submitted: n, completed: n, running: 0, queued: 0 });
+    });
+
+    it('a million items through map with a chunkSize', async () => {
+      const pool = open();
+      const items = range(1_000_000);
+      const results = await pool.map(noop, items, { chunkSize: 1000 });
+      expect(results.length).toBe(items.length);
+      expect(results.every((v, i) => v === i)).toBe(true);
+      expect(pool.stats().submitted).toBe(1000);
+    });
+  });
+
+  describe('shared state', () => {
+    it('increments through the pool reach the shared counter', async () => {
+      const pool = open();
+      const counter = new SharedCounter();
+      const results = await Promise.all(range(5).map(() => pool.apply(increment, [counter])));
+      expect(counter.value).toBe(5);
+      expect(results.sort()).toEqual([1, 2, 3, 4, 5]);
+      expect(await pool.apply(increment, [counter, -5])).toBe(0);
+    });
+
+    it('map(increment) over 200000 items ends exact', async () => {
+      const pool = open();
+      const counter = new SharedCounter();
+      const n = 200_000;
+      const results = await pool.map(increment, Array<SharedCounter>(n).fill(counter));
+      expect(counter.value).toBe(n);
+      expect(results.reduce((a, b) => Math.max(a, b), 0)).toBe(n);
+      expect(new Set(results).size).toBe(n);
+    });
+
+    it('the progress counter ends at hi - lo after countPrimes', async () => {
+      const pool = open();
+      const progress = new SharedCounter();
+      const [lo, hi] = [1e6, 9e6];
+      expect(await pool.apply(countPrimes, [lo, hi], { progress })).toBe(twin(countPrimes, [lo, hi]));
+      expect(progress.value).toBe(hi - lo);
+      const mapped = new SharedCounter();
+      await pool.starmap(countPrimes, [[0, 1e5], [1e5, 3e5]], { progress: mapped });
+      expect(mapped.value).toBe(3e5);
+    });
+  });
+
+  describe('bad arguments', () => {
+    it('reject with TypeError/RangeError naming the argument, submitting nothing', async () => {
+      const pool = open();
+      const loose = pool as any;
+      const cases: [unknown[], ErrorConstructor, RegExp][] = [
+        [[-1, 5], RangeError, /lo/],
+        [[5, 1], RangeError, /lo must be <= hi/],
+        [[NaN, 1], RangeError, /lo/],
+        [[0, Infinity], RangeError, /hi/],
+        [[0.5, 1], RangeError, /lo/],
+        [[0, 2 ** 53 + 2], RangeError, /hi/],
+        [['0', 1], TypeError, /lo/],
+        [[0, null], TypeError, /hi/],
+        [[0, 1, 2], TypeError, /countPrimes takes 2/],
+        [[0], TypeError, /countPrimes takes 2/],
+        [[], TypeError, /countPrimes takes 2/],
+      ];
+      for (const [args, type, pattern] of cases) {
+        const error = await loose.apply(countPrimes, args).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error, JSON.stringify(args)).toBeInstanceOf(type);
+        expect((error as Error).message).toMatch(pattern);
+        expect(() => loose.applyAsync(countPrimes, args)).toThrow(pattern);
+      }
+      await expect(loose.apply(increment, [{}])).rejects.toThrow(/counter/);
+      await expect(loose.apply(increment, [new SharedCounter(), 0.5])).rejects.toThrow(/by/);
+      await expect(loose.apply(noop, ['1'])).rejects.toThrow(/x/);
+      await expect(loose.apply('countPrimes', [0, 1])).rejects.toThrow(/task/);
+      await expect(loose.apply(countPrimes, '0,1')).rejects.toThrow(/args/);
+      await expect(loose.apply(countPrimes, [0, 1], { timeout: -1 })).rejects.toThrow(/timeout/);
+      await expect(loose.starmap(countPrimes, [[0, 1], [2, 1]])).rejects.toThrow(/tuples\[1\]/);
+      await expect(loose.map(noop, [1, 'x'], { chunkSize: 0 })).rejects.toThrow(/chunkSize/);
+      expect(() => loose.imap(noop, [1], { window: 1.5 })).toThrow(/window/);
+      const iterator = loose.istarmap(countPrimes, [[0, 10], [10, 5]]);
+      expect(await iterator.next()).toEqual({ done: false, value: 4 });
+      await expect(iterator.next()).rejects.toThrow(/tuples\[1\]/);
+      expect(pool.stats().submitted).toBe(1);
+    });
+  });
+
+  describe('lifecycle', () => {
+    it('close, join, and the errors for calls out of order', async () => {
+      const pool = open();
+      await expect(pool.join()).rejects.toBeInstanceOf(PoolStateError);
+      const pending = pool.apply(countPrimes, [0, 1e6]);
+      pool.close();
+      pool.close();
+      await expect(pool.apply(noop, [1])).rejects.toBeInstanceOf(PoolClosedError);
+      await pool.join();
+      expect(await pending).toBe(78498);
+      expect(pool.stats()).toMatchObject({ state: 'closed', submitted: 1, completed: 1 });
+    });
+
+    it('await using closes and joins', async () => {
+      let result: number;
+      {
+        await using pool = make({ size: 2 });
+        result = await pool.apply(noop, [3]);
+        expect(pool.backend).toMatch(/native|worker/);
+        expect(pool.size).toBe(2);
+      }
+      expect(result).toBe(3);
+    });
+  });
+});
