@@ -1,10 +1,8 @@
 // The JS twin of the prime-counting sieve (src-ts/kernels/sieve.ts): known values of pi, every
 // small range against a trivial oracle, random ranges against an independent reference sieve,
 // values near 2^53 from primesieve (whose intervals are inclusive: `primesieve A B -c1` counts
-// [A, B]), progress and cancellation. With SPINDLE_PRIMES_DRIVER set to a build of
-// bench/cpp/primes_bench.cpp it also compares the twin with the C++ kernel on random ranges.
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+// [A, B]), progress and cancellation. The C++ kernel is compared with this twin through the
+// addon in test/differential.test.ts.
 import { describe, expect, it } from 'vitest';
 import { countPrimesRange } from '../src-ts/kernels/sieve.ts';
 import type { KernelContext } from '../src-ts/kernels/types.ts';
@@ -138,35 +136,5 @@ describe('countPrimesRange', () => {
     for (const [lo, hi] of [[-1, 5], [5, 4], [0, TOP + 2], [0.5, 3], [0, NaN], [0, Infinity]]) {
       expect(() => countPrimesRange(lo!, hi!)).toThrow(RangeError);
     }
-  });
-});
-
-// The C++ kernel against the twin on random ranges of every magnitude. The driver reads
-// "lo hi" lines and prints one count per line: build it with
-//   g++ -std=c++20 -O2 -Isrc-cpp/core bench/cpp/primes_bench.cpp src-cpp/core/primes/sieve.cpp \
-//     src-cpp/core/kernels/count_primes.cpp -pthread -o build/primes_bench
-// and run with SPINDLE_PRIMES_DRIVER=build/primes_bench.
-const driver = process.env.SPINDLE_PRIMES_DRIVER;
-
-describe.skipIf(driver === undefined || !existsSync(driver))('countPrimesRange against the C++ kernel', () => {
-  it('gives identical counts on random ranges', () => {
-    const random = randomInts(53);
-    const ranges: [number, number][] = [];
-    const add = (count: number, base: number, spread: number, maxWidth: number): void => {
-      for (let i = 0; i < count; i++) {
-        const lo = Math.min(base + random(spread), TOP);
-        ranges.push([lo, Math.min(TOP, lo + random(maxWidth + 1))]);
-      }
-    };
-    add(2000, 0, 1e7, 20_000);
-    add(300, 2 ** 32 - 1e7, 2e7, 1e6);
-    add(40, 1e12, 999e12, 1e6);
-    add(6, TOP - 1e7, 1e7, 1e5);
-    const run = spawnSync(driver!, ['--count'], { input: ranges.map(([lo, hi]) => `${lo} ${hi}`).join('\n') + '\n', encoding: 'utf8' });
-    expect(run.status).toBe(0);
-    const native = run.stdout.trim().split('\n').map(Number);
-    expect(native.length).toBe(ranges.length);
-    const wrong = ranges.filter(([lo, hi], i) => countPrimesRange(lo, hi) !== native[i]).map(([lo, hi]) => `[${lo}, ${hi})`);
-    expect(wrong).toEqual([]);
   });
 });

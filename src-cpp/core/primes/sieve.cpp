@@ -512,7 +512,7 @@ std::shared_ptr<const SievingPrimes> sieving_primes(uint64_t limit) {
 namespace {
 constexpr uint64_t kMinUnits = 64;
 constexpr uint64_t kMaxUnitWidth = uint64_t{1} << 27;  // ~15 ms of sieving around 1e10
-constexpr uint64_t kSqrtsPerUnit = 32;                   // unit width >= 32 sqrt(hi)
+constexpr uint64_t kSqrtsPerUnit = 8;                    // unit width >= 8 sqrt(hi)
 
 uint64_t round_up(uint64_t x, uint64_t multiple) { return (x + multiple - 1) / multiple * multiple; }
 }  // namespace

@@ -83,7 +83,7 @@ class Sieve {
 // is a single unit; otherwise the inner boundaries are multiples of `width`, itself a multiple
 // of kSegmentSpan, so no unit starts mid-segment. A range is cut into about 64 units (enough for
 // 16+ threads to balance), or more where that would make them wider than 2^27 numbers (about
-// 15 ms of sieving around 1e10); but no unit is narrower than 32 sqrt(hi) or one segment, so that
+// 15 ms of sieving around 1e10); but no unit is narrower than 8 sqrt(hi) or one segment, so that
 // a unit's setup (finding each sieving prime's first multiple in it) stays small next to its
 // sieving.
 struct UnitPlan {
