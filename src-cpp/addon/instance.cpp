@@ -53,16 +53,21 @@ void Instance::start(Napi::Function on_complete) {
   started_ = true;
 }
 
-void Instance::submit(Job* job, std::vector<Napi::ObjectReference> keep_alive, unsigned parallelism, bool batch) {
+void Instance::submit(std::vector<Submission>& submissions) {
+  if (submissions.empty()) return;
   if (pending_.empty()) tsfn_.Ref(env_);
-  pending_.emplace(job->tag(), Pending{std::unique_ptr<Job, JobRelease>(job), std::move(keep_alive), batch});
+  std::vector<ThreadPool::Submission> tickets;
+  tickets.reserve(submissions.size());
+  for (auto& s : submissions) {
+    uint64_t units = s.job->total_units();
+    tickets.push_back({s.job, static_cast<unsigned>(std::min<uint64_t>(std::max(s.parallelism, 1u), units))});
+    pending_.emplace(s.job->tag(), Pending{std::unique_ptr<Job, JobRelease>(s.job), std::move(s.keep_alive), s.batch});
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    ++native_inflight_;
+    native_inflight_ += submissions.size();
   }
-  uint64_t units = job->total_units();
-  unsigned tickets = static_cast<unsigned>(std::min<uint64_t>(std::max(parallelism, 1u), units));
-  ThreadPool::shared().submit(job, tickets);
+  ThreadPool::shared().submit(tickets.data(), tickets.size());
 }
 
 bool Instance::cancel(uint64_t id) {

@@ -39,10 +39,14 @@ class Instance final : public CompletionSink {
   // extras)`. Once per env.
   void start(Napi::Function on_complete);
   bool started() const { return started_; }
-  // Takes over the job's submitter reference and the references that keep its JS memory
-  // alive; queues it with up to `parallelism` threads. A `batch` job (a map chunk) delivers an
-  // array of results even when it holds one call.
-  void submit(Job* job, std::vector<Napi::ObjectReference> keep_alive, unsigned parallelism, bool batch);
+  struct Submission {
+    Job* job;                                       // the submitter's reference, taken over
+    std::vector<Napi::ObjectReference> keep_alive;  // views the kernel reads or writes
+    unsigned parallelism;                           // threads the job may use at once
+    bool batch;                                     // a map chunk: deliver an array even for one call
+  };
+  // Registers the jobs and queues them, all at once.
+  void submit(std::vector<Submission>& submissions);
   // Cancels a submitted job; false if `id` is unknown (already delivered). Jobs no thread has
   // started complete right here, so they settle at the next delivery.
   bool cancel(uint64_t id);

@@ -27,9 +27,9 @@ double integer_arg(const Napi::CallbackInfo& info, size_t i, const char* name, d
   return v;
 }
 
-std::unique_ptr<Call> make_call(Napi::Env env, const KernelInfo& kernel, const std::vector<Arg>& args) {
+std::unique_ptr<Call> make_call(Napi::Env env, const KernelInfo& kernel, const Arg* args, size_t count) {
   try {
-    return kernel.make(args.data(), args.size());
+    return kernel.make(args, count);
   } catch (const ArgumentError& e) {
     if (e.type == ArgumentError::Type::RangeError) throw Napi::RangeError::New(env, e.what());
     throw Napi::TypeError::New(env, e.what());
@@ -59,8 +59,9 @@ SubmitHeader read_header(const Napi::CallbackInfo& info, Instance& instance,
 
 void queue_job(Instance& instance, const SubmitHeader& h, std::vector<std::unique_ptr<Call>> calls,
                std::vector<Napi::ObjectReference> keep_alive, bool batch) {
-  auto* job = new Job(std::move(calls), h.progress, &instance, h.id);
-  instance.submit(job, std::move(keep_alive), h.parallelism, batch);
+  std::vector<Instance::Submission> one;
+  one.push_back({new Job(std::move(calls), h.progress, &instance, h.id), std::move(keep_alive), h.parallelism, batch});
+  instance.submit(one);
 }
 
 // kernels() -> string[]: registry names, by index.
@@ -89,7 +90,7 @@ Napi::Value Submit(const Napi::CallbackInfo& info) {
   std::vector<Arg> args;
   for (size_t i = 4; i < info.Length(); ++i) args.push_back(to_arg(env, info[i], i - 4, keep_alive));
   std::vector<std::unique_ptr<Call>> calls;
-  calls.push_back(make_call(env, *h.kernel, args));
+  calls.push_back(make_call(env, *h.kernel, args.data(), args.size()));
   queue_job(instance, h, std::move(calls), std::move(keep_alive), false);
   return env.Undefined();
 }
@@ -112,9 +113,53 @@ Napi::Value SubmitBatch(const Napi::CallbackInfo& info) {
     auto items = tuple.As<Napi::Array>();
     args.clear();
     for (uint32_t i = 0; i < items.Length(); ++i) args.push_back(to_arg(env, items.Get(i), i, keep_alive));
-    calls.push_back(make_call(env, *h.kernel, args));
+    calls.push_back(make_call(env, *h.kernel, args.data(), args.size()));
   }
   queue_job(instance, h, std::move(calls), std::move(keep_alive), true);
+  return env.Undefined();
+}
+
+// submitPacked(records: Float64Array, count): many single calls whose arguments are all
+// numbers, in one crossing: record i is [id, kernelIndex, parallelism, argc, arg0, arg1]
+// (kPackedStride doubles). The per-task cost of a burst of small tasks is mostly this
+// crossing and the queue's lock and wake-up, so packing them is the burst's fast path.
+constexpr size_t kPackedStride = 6;
+constexpr size_t kPackedMaxArgs = kPackedStride - 4;
+
+Napi::Value SubmitPacked(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Instance& instance = Instance::of(env);
+  if (!instance.started()) throw Napi::Error::New(env, "spindle addon: start() must be called before submit()");
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    throw Napi::TypeError::New(env, "records must be a Float64Array");
+  }
+  auto records = info[0].As<Napi::Float64Array>();
+  auto count = static_cast<size_t>(integer_arg(info, 1, "count", 0, static_cast<double>(records.ElementLength() / kPackedStride)));
+  const auto& registry = kernel_registry();
+  std::vector<Instance::Submission> submissions;
+  submissions.reserve(count);
+  try {
+    for (size_t i = 0; i < count; ++i) {
+      const double* r = records.Data() + i * kPackedStride;
+      auto id = r[0];
+      auto kernel = r[1];
+      auto parallelism = r[2];
+      auto argc = r[3];
+      if (!(id >= 1 && id <= kMaxSafeInteger) || !(kernel >= 0 && kernel < registry.size()) ||
+          !(parallelism >= 1 && parallelism <= ThreadPool::kMaxThreads) || !(argc >= 0 && argc <= kPackedMaxArgs)) {
+        throw Napi::RangeError::New(env, "record " + std::to_string(i) + " is malformed");
+      }
+      Arg args[kPackedMaxArgs] = {Arg::of_number(r[4]), Arg::of_number(r[5])};
+      std::vector<std::unique_ptr<Call>> calls;
+      calls.push_back(make_call(env, registry[static_cast<size_t>(kernel)], args, static_cast<size_t>(argc)));
+      submissions.push_back({new Job(std::move(calls), nullptr, &instance, static_cast<uint64_t>(id)), {},
+                             static_cast<unsigned>(parallelism), false});
+    }
+  } catch (...) {
+    for (auto& s : submissions) s.job->release();  // all or nothing: none was queued
+    throw;
+  }
+  instance.submit(submissions);
   return env.Undefined();
 }
 
@@ -148,6 +193,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kernels", Napi::Function::New(env, Kernels, "kernels"));
   exports.Set("start", Napi::Function::New(env, Start, "start"));
   exports.Set("submit", Napi::Function::New(env, Submit, "submit"));
+  exports.Set("submitPacked", Napi::Function::New(env, SubmitPacked, "submitPacked"));
   exports.Set("submitBatch", Napi::Function::New(env, SubmitBatch, "submitBatch"));
   exports.Set("cancel", Napi::Function::New(env, Cancel, "cancel"));
   exports.Set("reserve", Napi::Function::New(env, Reserve, "reserve"));

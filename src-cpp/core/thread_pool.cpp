@@ -43,14 +43,26 @@ void ThreadPool::reserve(unsigned n) {
 unsigned ThreadPool::thread_count() const { return thread_count_.load(std::memory_order_acquire); }
 
 void ThreadPool::submit(Job* job, unsigned tickets) {
-  tickets = std::max(tickets, 1u);
-  for (unsigned i = 0; i < tickets; ++i) job->retain();
+  Submission one{job, tickets};
+  submit(&one, 1);
+}
+
+void ThreadPool::submit(const Submission* submissions, size_t count) {
+  unsigned total = 0;
+  for (size_t i = 0; i < count; ++i) {
+    unsigned tickets = std::max(submissions[i].tickets, 1u);
+    for (unsigned t = 0; t < tickets; ++t) submissions[i].job->retain();
+    total += tickets;
+  }
   unsigned to_wake;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (unsigned i = 0; i < tickets; ++i) queue_.push_back(job);
+    for (size_t i = 0; i < count; ++i) {
+      unsigned tickets = std::max(submissions[i].tickets, 1u);
+      for (unsigned t = 0; t < tickets; ++t) queue_.push_back(submissions[i].job);
+    }
     queued_.store(queue_.size(), std::memory_order_release);
-    to_wake = std::min(tickets, sleepers_);
+    to_wake = std::min(total, sleepers_);
   }
   // Wake only parked threads; spinning ones see queued_ change by themselves.
   if (to_wake == 1) {

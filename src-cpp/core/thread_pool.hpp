@@ -48,6 +48,14 @@ class ThreadPool {
   // by whoever consumes the ticket.
   void submit(Job* job, unsigned tickets);
 
+  struct Submission {
+    Job* job;
+    unsigned tickets;
+  };
+  // The same for many jobs at once: one lock and at most one wake-up call for all of them,
+  // which is what makes a burst of tiny tasks cheap.
+  void submit(const Submission* submissions, size_t count);
+
   // Takes the job's queued tickets back out of the queue and returns how many there were;
   // the caller now owns their references. Used to settle a cancelled job at once instead of
   // waiting behind other jobs for a thread.

@@ -12,6 +12,7 @@ export interface Addon {
   kernels(): string[];
   start(onComplete: (records: Float64Array, extras: unknown[] | undefined) => void): void;
   submit(id: number, kernel: number, parallelism: number, progress: BigInt64Array | undefined, ...args: unknown[]): void;
+  submitPacked(records: Float64Array, count: number): void;
   submitBatch(id: number, kernel: number, parallelism: number, progress: BigInt64Array | undefined, calls: unknown[][]): void;
   cancel(id: number): boolean;
   reserve(threads: number): number;
