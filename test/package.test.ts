@@ -1,0 +1,44 @@
+// The package as users load it: the ESM and CommonJS builds with their types, side by side.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+describe('package entry points', () => {
+  it('package.json points at built files that exist, types included', () => {
+    const manifest = JSON.parse(readFileSync(`${root}/package.json`, 'utf8'));
+    const targets = [
+      manifest.exports['.'].import.default,
+      manifest.exports['.'].import.types,
+      manifest.exports['.'].require.default,
+      manifest.exports['.'].require.types,
+      manifest.bin.spindle,
+    ];
+    for (const target of targets) expect(existsSync(`${root}/${target}`), target).toBe(true);
+  });
+
+  it('require() and import() both work, in one process, on the native backend', () => {
+    const script = `
+      const cjs = require('spindle');
+      (async () => {
+        const esm = await import('spindle');
+        const a = new cjs.Pool({ size: 2 });
+        const b = new esm.Pool({ size: 2 });
+        const counter = new cjs.SharedCounter(0);
+        const out = await Promise.all([
+          a.apply(cjs.kernels.countPrimes, [0, 1e6]),
+          b.apply(esm.kernels.noop, [5]),
+          a.apply(cjs.kernels.increment, [counter, 3]),
+        ]);
+        console.log(JSON.stringify([a.backend, b.backend, ...out]));
+        await a.terminate();
+        await b.terminate();
+      })();`;
+    // Resolve 'spindle' by name, as a dependent package would (self-reference via "exports").
+    const child = spawnSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    expect(child.stderr).toBe('');
+    expect(JSON.parse(child.stdout)).toEqual(['native', 'native', 78498, 5, 3]);
+  });
+});
