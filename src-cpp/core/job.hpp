@@ -54,7 +54,6 @@ class Job {
 
   uint64_t tag() const { return tag_; }
   uint64_t total_units() const { return total_units_; }
-  size_t call_count() const { return calls_.size(); }
 
   // Valid once the sink has been told: the outcome, and for Ok one result per call (in call
   // order), for Failed the first error.

@@ -61,9 +61,6 @@ class ThreadPool {
   // waiting behind other jobs for a thread.
   unsigned withdraw(Job* job);
 
-  // Tickets waiting for a thread.
-  size_t queued() const { return queued_.load(std::memory_order_relaxed); }
-
   // Private pools only: lets the threads finish the queue, then joins them.
   void shutdown();
 
