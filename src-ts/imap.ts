@@ -16,7 +16,7 @@
 // An iterator holds the pool (join() waits for it) until its source is finished or closed and
 // none of its chunks is in flight: consume it, or break out of the loop (return()).
 
-import type { Kernel } from './kernels/types.js';
+import type { Runnable } from './kernels/types.js';
 import type { SharedCounter } from './shared/counter.js';
 import { itemArgs } from './internal/items.js';
 import { Ring } from './internal/ring.js';
@@ -41,7 +41,7 @@ interface Request<R> {
 
 export interface ImapSettings {
   method: string;
-  kernel: Kernel;
+  kernel: Runnable;
   /** istarmap*: each item is an argument tuple. imap*: each item is the one argument. */
   spread: boolean;
   ordered: boolean;

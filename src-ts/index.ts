@@ -5,13 +5,16 @@ export type {
   PoolStats,
   PoolState,
   CallOptions,
+  ApplyOptions,
   AsyncCallOptions,
   MapOptions,
   MapAsyncOptions,
   ImapOptions,
 } from './pool.js';
 export { kernels } from './kernels/index.js';
-export type { Kernel, KernelContext, Task, ArgsOf, ResultOf } from './kernels/index.js';
+export type { Kernel, KernelContext, Task, JsTask, ArgsOf, ResultOf } from './kernels/index.js';
+export { task, taskContext, withTransfer } from './task.js';
+export type { TaskContext } from './task.js';
 export { SharedCounter } from './shared/counter.js';
 export { backendInfo } from './backends/select.js';
 export type { BackendInfo, BackendChoice } from './backends/select.js';

@@ -28,8 +28,10 @@ import {
   checkChunkOptions,
   checkPoolOptions,
   checkTask,
+  checkTransfer,
   MAX_POOL_SIZE,
   workerOnlyOptions,
+  type ApplyOptions,
   type AsyncCallOptions,
   type CallOptions,
   type ImapOptions,
@@ -41,7 +43,7 @@ import { Scheduler, type PoolState } from './internal/scheduler.js';
 import { promiseFor, type CallTask } from './internal/task.js';
 import { abortErrorFor, watch } from './internal/watch.js';
 
-export type { AsyncCallOptions, CallOptions, ImapOptions, MapAsyncOptions, MapOptions, PoolOptions, PoolState };
+export type { ApplyOptions, AsyncCallOptions, CallOptions, ImapOptions, MapAsyncOptions, MapOptions, PoolOptions, PoolState };
 export { AsyncResult };
 
 const DEFAULT_MAX_QUEUE = 1024;
@@ -108,7 +110,16 @@ export class Pool {
 
   constructor(options?: PoolOptions) {
     checkPoolOptions(options);
-    const backend = injectedBackend ?? openBackend(options?.backend ?? 'auto', options?.size ?? Math.min(availableParallelism(), MAX_POOL_SIZE));
+    const size = options?.size ?? Math.min(availableParallelism(), MAX_POOL_SIZE);
+    const backend =
+      injectedBackend ??
+      openBackend(options?.backend ?? 'auto', {
+        size,
+        initializer: options?.initializer,
+        initArgs: options?.initArgs,
+        maxTasksPerWorker: options?.maxTasksPerWorker,
+        cancelGrace: options?.cancelGrace,
+      });
     const workerOnly = workerOnlyOptions(options);
     if (backend.name !== 'worker' && workerOnly.length > 0) {
       backend.close().catch(() => {});
@@ -121,7 +132,7 @@ export class Pool {
   }
 
   /** Runs `task(...args)` and resolves with its result. */
-  apply<T extends Task>(task: T, args: Readonly<ArgsOf<T>>, options?: CallOptions): Promise<ResultOf<T>> {
+  apply<T extends Task>(task: T, args: Readonly<ArgsOf<T>>, options?: ApplyOptions): Promise<ResultOf<T>> {
     let t: CallTask;
     try {
       t = this.#newTask('apply', task, args, options);
@@ -276,12 +287,15 @@ export class Pool {
   }
 
   /** A checked, not yet admitted task for apply/applyAsync/submit. Throws on a bad argument or a closed pool. */
-  #newTask(method: string, task: unknown, args: unknown, options: CallOptions | undefined): CallTask {
+  #newTask(method: string, task: unknown, args: unknown, options: ApplyOptions | undefined): CallTask {
     this.#checkOpen(method);
-    checkTask(method, task);
+    checkTask(method, task, this.backend);
     if (!Array.isArray(args)) throw new TypeError(`${method}: args must be an array of the task's arguments, got ${describe(args)}`);
     checkCallOptions(method, options);
-    return this.#scheduler.newCall(task, task.validate(args), options?.progress);
+    checkTransfer(method, options);
+    const t = this.#scheduler.newCall(task, task.validate(args), options?.progress);
+    if (options?.transfer !== undefined && options.transfer.length > 0) t.transfer = options.transfer;
+    return t;
   }
 
   /** Accepts the task, or parks it to wait for room; false when the queue is full and the pool rejects then. */
@@ -295,7 +309,7 @@ export class Pool {
   /** A checked, not yet started MapJob; undefined for an empty input. Throws on a bad argument or a closed pool. */
   #mapJob(method: string, spread: boolean, task: unknown, items: unknown, options: MapOptions | undefined): MapJob | undefined {
     this.#checkOpen(method);
-    checkTask(method, task);
+    checkTask(method, task, this.backend);
     checkCallOptions(method, options);
     checkChunkOptions(method, options);
     const calls = allCalls(method, task, items, spread);
@@ -340,7 +354,7 @@ export class Pool {
 
   #imap(method: string, spread: boolean, ordered: boolean, task: unknown, items: unknown, options: ImapOptions | undefined): ImapIterator<any> {
     this.#checkOpen(method);
-    checkTask(method, task);
+    checkTask(method, task, this.backend);
     checkCallOptions(method, options);
     checkChunkOptions(method, options);
     const source = openSource(method, items, spread);

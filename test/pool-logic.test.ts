@@ -10,6 +10,7 @@ import { increment } from '../src-ts/kernels/increment.js';
 import { noop } from '../src-ts/kernels/noop.js';
 import { createPoolWithBackend, type Pool, type PoolOptions } from '../src-ts/pool.js';
 import { SharedCounter } from '../src-ts/shared/counter.js';
+import { task } from '../src-ts/task.js';
 import type { Kernel } from '../src-ts/kernels/types.js';
 import { ManualBackend, type ManualBackendOptions } from './support/manual-backend.js';
 
@@ -1005,11 +1006,12 @@ describe('validation', () => {
 
   it('refuses worker-only options on a native backend, and closes that backend', () => {
     const native = new ManualBackend({ name: 'native' });
-    expect(() => createPoolWithBackend(native, { initializer: () => {} })).toThrow(/initializer applies only to the worker backend/);
+    const init = task('/nonexistent/init.js', 'init');
+    expect(() => createPoolWithBackend(native, { initializer: init })).toThrow(/initializer applies only to the worker backend/);
     expect(() => createPoolWithBackend(native, { maxTasksPerWorker: 3 })).toThrow(TypeError);
     expect(native.closeCalls).toBe(2);
     const worker = new ManualBackend({ name: 'worker' });
-    const pool = createPoolWithBackend(worker, { initializer: () => {}, initArgs: [1], maxTasksPerWorker: 3 });
+    const pool = createPoolWithBackend(worker, { initializer: init, initArgs: [1], maxTasksPerWorker: 3 });
     expect(pool.backend).toBe('worker');
   });
 

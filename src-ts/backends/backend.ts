@@ -2,7 +2,8 @@
 // The Pool owns admission, ordering, timeouts and the user-facing promises; a backend only
 // runs what it is given and reports each outcome exactly once.
 
-import type { Kernel } from '../kernels/types.js';
+import type { TransferListItem } from 'node:worker_threads';
+import type { Runnable } from '../kernels/types.js';
 import type { SharedCounter } from '../shared/counter.js';
 
 export const enum Outcome {
@@ -17,12 +18,15 @@ export const enum Outcome {
 /** One unit of dispatch: a kernel applied to one argument tuple, or to several (a map chunk). */
 export interface Dispatch {
   readonly id: number;
-  readonly kernel: Kernel;
+  /** The kernel, or the user's JS task (worker backend only). */
+  readonly kernel: Runnable;
   /** Validated, normalized argument tuples; exactly one unless `batch`. */
   readonly calls: readonly (readonly unknown[])[];
   /** True for a map chunk: settle with an array of results. False: settle with the one result. */
   readonly batch: boolean;
   readonly progress: SharedCounter | undefined;
+  /** ArrayBuffers (and ports) to move, not copy, to the worker with the arguments; worker backend only. */
+  readonly transfer: readonly TransferListItem[] | undefined;
   /** Reserved for the backend that holds this dispatch. */
   backendSlot: unknown;
   /** Called by the backend exactly once per dispatch, on the pool's own thread. */

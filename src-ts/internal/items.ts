@@ -3,7 +3,7 @@
 // lo must be ...".
 
 import { describe } from '../kernels/args.js';
-import type { Kernel } from '../kernels/types.js';
+import type { Runnable } from '../kernels/types.js';
 
 /** The name of the input argument, as the methods document it. */
 export function inputName(spread: boolean): string {
@@ -11,7 +11,7 @@ export function inputName(spread: boolean): string {
 }
 
 /** One item's normalized arguments: [item] for map, the item itself for starmap. */
-export function itemArgs(method: string, kernel: Kernel, item: unknown, index: number, spread: boolean): unknown[] {
+export function itemArgs(method: string, kernel: Runnable, item: unknown, index: number, spread: boolean): unknown[] {
   if (spread && !Array.isArray(item)) {
     throw new TypeError(`${method}: tuples[${index}] must be an array of arguments, got ${describe(item)}`);
   }
@@ -26,7 +26,7 @@ export function itemArgs(method: string, kernel: Kernel, item: unknown, index: n
 }
 
 /** Every item's arguments, validated before anything is queued. */
-export function allCalls(method: string, kernel: Kernel, items: unknown, spread: boolean): unknown[][] {
+export function allCalls(method: string, kernel: Runnable, items: unknown, spread: boolean): unknown[][] {
   let list: ArrayLike<unknown>;
   if (Array.isArray(items)) {
     list = items;

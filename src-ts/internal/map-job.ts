@@ -9,7 +9,7 @@
 
 import type { AsyncResult } from '../async-result.js';
 import { settleResult } from '../async-result.js';
-import type { Kernel } from '../kernels/types.js';
+import type { Runnable } from '../kernels/types.js';
 import type { SharedCounter } from '../shared/counter.js';
 import type { Job, Scheduler } from './scheduler.js';
 import type { ChunkOwner, ChunkTask } from './task.js';
@@ -39,7 +39,7 @@ export class MapJob implements Job, ChunkOwner, Watched {
 
   constructor(
     private readonly scheduler: Scheduler,
-    private readonly kernel: Kernel,
+    private readonly kernel: Runnable,
     private readonly calls: readonly (readonly unknown[])[],
     private readonly chunkSize: number,
     private readonly progress: SharedCounter | undefined,

@@ -5,8 +5,10 @@
 // The checks only read: callers use the caller's own options object afterwards, so no
 // per-call copy of the options is made on the hot path.
 
+import type { TransferListItem } from 'node:worker_threads';
 import { describe } from '../kernels/args.js';
-import type { Task } from '../kernels/types.js';
+import type { JsTask, Runnable } from '../kernels/types.js';
+import { MessagePort } from 'node:worker_threads';
 import { SharedCounter } from '../shared/counter.js';
 
 export const MAX_POOL_SIZE = 1024;
@@ -20,12 +22,21 @@ export interface PoolOptions {
   maxQueue?: number;
   /** When the queue is full: 'wait' (default) for room, or 'reject' with a QueueFullError. */
   onQueueFull?: 'wait' | 'reject';
-  /** Worker backend only: runs once in each worker before its first task. */
-  initializer?: (...args: any[]) => unknown;
+  /**
+   * Worker backend only: a `task()` handle run once in each worker before its first task
+   * (awaited when async). If it throws, the worker is not used and a new one is tried.
+   */
+  initializer?: JsTask<any, any>;
   /** Worker backend only: the initializer's arguments. */
   initArgs?: readonly unknown[];
   /** Worker backend only: replace a worker after it ran this many tasks (an integer >= 1). */
   maxTasksPerWorker?: number;
+  /**
+   * Worker backend only: ms an aborted or timed-out task still running in a worker gets to stop
+   * on its own (by checking its signal) before the worker is terminated and replaced. Default
+   * 1000; 0 terminates at once.
+   */
+  cancelGrace?: number;
 }
 
 /** Options every task-submitting method takes. */
@@ -45,7 +56,17 @@ export interface CallbackOptions<R> {
   errorCallback?: (error: unknown) => void;
 }
 
-export interface AsyncCallOptions<R> extends CallOptions, CallbackOptions<R> {}
+/** apply, applyAsync and submit: one call, whose arguments may be moved rather than copied. */
+export interface ApplyOptions extends CallOptions {
+  /**
+   * Worker backend: ArrayBuffers (or MessagePorts) among the arguments to transfer to the
+   * worker instead of copying; they are detached here once the task is dispatched. The native
+   * backend reads arguments in place and ignores this.
+   */
+  transfer?: readonly TransferListItem[];
+}
+
+export interface AsyncCallOptions<R> extends ApplyOptions, CallbackOptions<R> {}
 
 export interface MapOptions extends CallOptions {
   /** Items per dispatch. Default: ceil(n / (4 * size)), as Python's Pool.map. */
@@ -88,22 +109,57 @@ export function checkPoolOptions(options: unknown): asserts options is PoolOptio
   if (o.onQueueFull !== undefined && o.onQueueFull !== 'wait' && o.onQueueFull !== 'reject') {
     throw new TypeError(`Pool: options.onQueueFull must be 'wait' or 'reject', got ${describe(o.onQueueFull)}`);
   }
-  if (o.initializer !== undefined) checkFunction('Pool', 'options.initializer', o.initializer);
+  if (o.initializer !== undefined) {
+    if (typeof o.initializer === 'function') {
+      throw new TypeError(
+        "Pool: options.initializer must be a task() handle, not a function: functions cannot be sent to worker threads; export it from a module and pass task(new URL('./init.js', import.meta.url), 'init')",
+      );
+    }
+    if (typeof o.initializer !== 'object' || o.initializer === null || (o.initializer as { kind?: unknown }).kind !== 'task') {
+      throw new TypeError(`Pool: options.initializer must be a task() handle, got ${describe(o.initializer)}`);
+    }
+  }
   if (o.initArgs !== undefined && !Array.isArray(o.initArgs)) {
     throw new TypeError(`Pool: options.initArgs must be an array, got ${describe(o.initArgs)}`);
   }
   if (o.maxTasksPerWorker !== undefined) checkPositiveInteger('Pool', 'options.maxTasksPerWorker', o.maxTasksPerWorker);
+  if (o.cancelGrace !== undefined) {
+    if (typeof o.cancelGrace !== 'number') throw new TypeError(`Pool: options.cancelGrace must be a number of ms, got ${describe(o.cancelGrace)}`);
+    if (!(o.cancelGrace >= 0 && o.cancelGrace <= 2 ** 31 - 1)) {
+      throw new RangeError(`Pool: options.cancelGrace must be a finite number of ms in [0, 2^31 - 1], got ${o.cancelGrace}`);
+    }
+  }
 }
 
 /** The worker-only options that are set, by name. */
 export function workerOnlyOptions(o: PoolOptions | undefined): string[] {
   if (o === undefined) return [];
-  return (['initializer', 'initArgs', 'maxTasksPerWorker'] as const).filter((name) => o[name] !== undefined);
+  return (['initializer', 'initArgs', 'maxTasksPerWorker', 'cancelGrace'] as const).filter((name) => o[name] !== undefined);
 }
 
-export function checkTask(method: string, task: unknown): asserts task is Task {
-  if (typeof task !== 'object' || task === null || (task as { kind?: unknown }).kind !== 'kernel') {
-    throw new TypeError(`${method}: task must be a kernel descriptor such as kernels.noop, got ${describe(task)}`);
+/** A kernel or a task() handle, and one the pool's backend can run. */
+export function checkTask(method: string, task: unknown, backend: 'native' | 'worker'): asserts task is Runnable {
+  const kind = typeof task === 'object' && task !== null ? (task as { kind?: unknown }).kind : undefined;
+  if (kind !== 'kernel' && kind !== 'task') {
+    throw new TypeError(`${method}: task must be a kernel such as kernels.noop or a task() handle, got ${describe(task)}`);
+  }
+  if (kind === 'task' && backend !== 'worker') {
+    throw new TypeError(
+      `${method}: ${(task as JsTask).name} is a JavaScript task, and JavaScript tasks run only on the worker backend: create the pool with { backend: 'worker' }`,
+    );
+  }
+}
+
+/** apply/applyAsync/submit's `transfer`: an array of transferable objects. */
+export function checkTransfer(method: string, o: ApplyOptions | undefined): void {
+  if (o?.transfer === undefined) return;
+  if (!Array.isArray(o.transfer)) throw new TypeError(`${method}: options.transfer must be an array, got ${describe(o.transfer)}`);
+  for (let i = 0; i < o.transfer.length; i++) {
+    const item: unknown = o.transfer[i];
+    if (!(item instanceof ArrayBuffer) && !(item instanceof MessagePort)) {
+      const hint = item instanceof SharedArrayBuffer ? ' (a SharedArrayBuffer is shared, never transferred: leave it out)' : '';
+      throw new TypeError(`${method}: options.transfer[${i}] must be an ArrayBuffer or a MessagePort, got ${describe(item)}${hint}`);
+    }
   }
 }
 

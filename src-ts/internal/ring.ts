@@ -39,6 +39,11 @@ export class Ring<T> {
     return this.count === 0 ? undefined : this.slots[this.head];
   }
 
+  /** The item `index` places from the oldest (0 is the oldest); undefined past the end. */
+  at(index: number): T | undefined {
+    return index < this.count ? this.slots[(this.head + index) & (this.slots.length - 1)] : undefined;
+  }
+
   /** Keeps, in order, only the items for which `keep` returns true. O(length). */
   retain(keep: (item: T) => boolean): void {
     const kept: T[] = [];

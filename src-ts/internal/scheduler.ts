@@ -16,7 +16,7 @@
 
 import { Outcome, type Backend } from '../backends/backend.js';
 import { AbortError, PoolStateError } from '../errors.js';
-import type { Kernel } from '../kernels/types.js';
+import type { Runnable } from '../kernels/types.js';
 import type { SharedCounter } from '../shared/counter.js';
 import { Ring } from './ring.js';
 import { CallTask, ChunkTask, DONE, QUEUED, RUNNING, WAITING, WITHDRAWN, type ChunkOwner, type Task } from './task.js';
@@ -68,11 +68,11 @@ export class Scheduler {
     this.joined.catch(() => {});
   }
 
-  newCall(kernel: Kernel, args: readonly unknown[], progress: SharedCounter | undefined): CallTask {
+  newCall(kernel: Runnable, args: readonly unknown[], progress: SharedCounter | undefined): CallTask {
     return new CallTask(this, this.nextId++, kernel, args, progress);
   }
 
-  newChunk(kernel: Kernel, calls: readonly (readonly unknown[])[], progress: SharedCounter | undefined, owner: ChunkOwner, index: number): ChunkTask {
+  newChunk(kernel: Runnable, calls: readonly (readonly unknown[])[], progress: SharedCounter | undefined, owner: ChunkOwner, index: number): ChunkTask {
     return new ChunkTask(this, this.nextId++, kernel, calls, progress, owner, index);
   }
 

@@ -8,8 +8,9 @@
 // already answered by an abort, a timeout or terminate()). deliver() is the only way an
 // outcome reaches the caller, and the scheduler calls it at most once per task.
 
+import type { TransferListItem } from 'node:worker_threads';
 import type { Dispatch, Outcome } from '../backends/backend.js';
-import type { Kernel } from '../kernels/types.js';
+import type { Runnable } from '../kernels/types.js';
 import type { SharedCounter } from '../shared/counter.js';
 import { settleResult, type AsyncResult } from '../async-result.js';
 import type { Scheduler } from './scheduler.js';
@@ -29,6 +30,8 @@ export const DONE = 4;
 
 export abstract class Task implements Dispatch {
   backendSlot: unknown = undefined;
+  /** apply/applyAsync/submit's `transfer` option; chunks never transfer. */
+  transfer: readonly TransferListItem[] | undefined = undefined;
   state = WAITING;
   /** The scheduler's list of dispatched tasks (RUNNING or WITHDRAWN), for terminate(). */
   prev: Task | undefined = undefined;
@@ -37,7 +40,7 @@ export abstract class Task implements Dispatch {
   constructor(
     readonly scheduler: Scheduler,
     readonly id: number,
-    readonly kernel: Kernel,
+    readonly kernel: Runnable,
     readonly calls: readonly (readonly unknown[])[],
     readonly progress: SharedCounter | undefined,
   ) {}
@@ -72,7 +75,7 @@ export class CallTask extends Task implements Watched {
   timer: NodeJS.Timeout | undefined = undefined;
   timeout = 0;
 
-  constructor(scheduler: Scheduler, id: number, kernel: Kernel, args: readonly unknown[], progress: SharedCounter | undefined) {
+  constructor(scheduler: Scheduler, id: number, kernel: Runnable, args: readonly unknown[], progress: SharedCounter | undefined) {
     super(scheduler, id, kernel, [args], progress);
   }
 
@@ -126,7 +129,7 @@ export class ChunkTask extends Task {
   constructor(
     scheduler: Scheduler,
     id: number,
-    kernel: Kernel,
+    kernel: Runnable,
     calls: readonly (readonly unknown[])[],
     progress: SharedCounter | undefined,
     readonly owner: ChunkOwner,

@@ -5,4 +5,4 @@ import { noop } from './noop.js';
 
 export const kernels = Object.freeze({ noop, increment, countPrimes });
 
-export type { Kernel, KernelContext, Task, ArgsOf, ResultOf } from './types.js';
+export type { Kernel, KernelContext, Task, JsTask, ArgsOf, ResultOf } from './types.js';

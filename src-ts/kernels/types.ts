@@ -33,11 +33,32 @@ export interface Kernel<Args extends readonly unknown[] = readonly any[], Result
   readonly [resultBrand]?: { args: Args; result: Result };
 }
 
-/** Anything a Pool method accepts as its task. Issue #3 adds user JS tasks to this union. */
-export type Task<Args extends readonly unknown[] = readonly any[], Result = unknown> = Kernel<Args, Result>;
+/**
+ * A user's JavaScript function, named by its module and export, made by `task()`. It runs only
+ * on the worker backend: functions cannot cross threads, so each worker imports the module
+ * itself. `Args` and `Result` are the function's parameters and (awaited) return type.
+ */
+export interface JsTask<Args extends readonly unknown[] = readonly any[], Result = unknown> {
+  readonly kind: 'task';
+  /** For messages: "exportName from module". */
+  readonly name: string;
+  /** The module, as a file: URL (or any URL `import()` accepts). */
+  readonly module: string;
+  readonly exportName: string;
+  /** Checks that the arguments are an array; their contents travel by structured clone. */
+  validate(args: readonly unknown[]): unknown[];
+  /** Type-level only. */
+  readonly [resultBrand]?: { args: Args; result: Result };
+}
 
-export type ArgsOf<T> = T extends Kernel<infer A, any> ? A : never;
-export type ResultOf<T> = T extends Kernel<any, infer R> ? R : never;
+/** Anything a Pool method accepts as its task: a built-in kernel or a user's JS task. */
+export type Task<Args extends readonly unknown[] = readonly any[], Result = unknown> = Kernel<Args, Result> | JsTask<Args, Result>;
+
+/** Any task, whatever its types; what the pool's internals pass around. */
+export type Runnable = Kernel<any, any> | JsTask<any, any>;
+
+export type ArgsOf<T> = T extends Kernel<infer A, any> ? A : T extends JsTask<infer A, any> ? A : never;
+export type ResultOf<T> = T extends Kernel<any, infer R> ? R : T extends JsTask<any, infer R> ? R : never;
 
 /** Helper for kernel files: builds a frozen descriptor. */
 export function defineKernel<Args extends readonly unknown[], Result>(spec: {

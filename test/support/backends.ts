@@ -12,5 +12,7 @@ export interface BackendUnderTest {
 export function availableBackends(): BackendUnderTest[] {
   const backends: BackendUnderTest[] = [];
   if (backendInfo().native) backends.push({ name: 'native', make: (options) => new Pool({ ...options, backend: 'native' }) });
+  // Always available: it needs only the built worker runtime (npm test builds it first).
+  backends.push({ name: 'worker', make: (options) => new Pool({ ...options, backend: 'worker' }) });
   return backends;
 }

@@ -3,7 +3,7 @@
 // the Pool's logic is deterministic.
 
 import { Outcome, type Backend, type Dispatch } from '../../src-ts/backends/backend.js';
-import { noContext } from '../../src-ts/kernels/types.js';
+import { noContext, type Kernel } from '../../src-ts/kernels/types.js';
 
 export interface ManualBackendOptions {
   name?: 'native' | 'worker';
@@ -85,7 +85,8 @@ export class ManualBackend implements Backend {
 
   /** Settles with the kernel's JS twin result (or `value` when given). */
   complete(d: Dispatch = this.oldest(), value?: unknown): void {
-    const result = value !== undefined ? value : d.batch ? d.calls.map((args) => d.kernel.run(args, noContext)) : d.kernel.run(d.calls[0]!, noContext);
+    const kernel = d.kernel as Kernel;
+    const result = value !== undefined ? value : d.batch ? d.calls.map((args) => kernel.run(args, noContext)) : kernel.run(d.calls[0]!, noContext);
     this.settle(d, Outcome.Ok, result);
   }
 

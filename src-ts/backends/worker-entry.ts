@@ -1,0 +1,441 @@
+// The worker runtime: the script every worker of the worker backend runs (built to
+// dist/worker.js). It receives batches of tasks, runs them one at a time in arrival order, and
+// sends results back in batches. Wire format: ./worker-protocol.ts.
+//
+// Invariants:
+// - One task at a time, in sequence order; an async task is awaited before the next starts.
+//   Results therefore leave in sequence order, which the pool relies on.
+// - `control[STARTED]` holds the sequence number of the task being run (or last run), stored
+//   before the task starts: the pool reads it when this worker dies.
+// - Results are held back to share a message, but never past the end of an incoming batch,
+//   never while awaiting an async task, and never for more than FLUSH_AFTER_MS.
+
+import { performance } from 'node:perf_hooks';
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort, type TransferListItem } from 'node:worker_threads';
+import { kernels } from '../kernels/index.js';
+import type { Kernel, KernelContext } from '../kernels/types.js';
+import { SharedCounter } from '../shared/counter.js';
+import { taskRuntimeKeys, type TaskContext } from '../task.js';
+import {
+  decodeArgs,
+  encodeError,
+  encodeValue,
+  EPOCH,
+  INIT_FAILED,
+  READY,
+  RESULT_STRIDE,
+  RESULTS,
+  STARTED,
+  STATUS_CANCELLED,
+  STATUS_ERROR,
+  STATUS_OK,
+  STATUS_THROWN,
+  TASK_STRIDE,
+  type WorkerSetup,
+} from './worker-protocol.js';
+
+const FLUSH_AFTER_MS = 1;
+
+const port = parentPort!;
+const setup = workerData as WorkerSetup;
+const control = new Int32Array(setup.control);
+const controlPort: MessagePort = setup.controlPort;
+
+const kernelsByName = new Map<string, Kernel>(Object.values(kernels).map((k) => [k.name, k as Kernel]));
+
+// ---- Cancellation ------------------------------------------------------------------------
+
+/** Sequence numbers the pool cancelled that have not been run or skipped yet. */
+const cancelledSeqs = new Set<number>();
+let seenEpoch = 0;
+
+function takeCancellations(list: unknown): void {
+  if (!Array.isArray(list)) return;
+  for (const seq of list) {
+    if (seq === current.seq) current.cancel();
+    else if (seq > current.seq) cancelledSeqs.add(seq as number);
+  }
+}
+
+/** Picks up cancellations posted since the last look, synchronously: works inside busy code. */
+function pollCancellations(): void {
+  const epoch = Atomics.load(control, EPOCH);
+  if (epoch === seenEpoch) return;
+  seenEpoch = epoch;
+  for (let m = receiveMessageOnPort(controlPort); m !== undefined; m = receiveMessageOnPort(controlPort)) takeCancellations(m.message);
+}
+
+// While an async task awaits, cancellations arrive as events instead. Unref'd: the control
+// port alone must not keep the worker alive.
+// (The handler leaves seenEpoch alone: the next poll drains the port once more, finds it empty,
+// and no cancellation whose epoch bump was seen before its event can be missed.)
+controlPort.on('message', takeCancellations);
+controlPort.unref();
+
+// ---- The task being run ------------------------------------------------------------------
+
+/** The call being run; one object reused for kernels, a fresh TaskContext per JS task. */
+class Current implements KernelContext {
+  seq = 0;
+  cancelledFlag = false;
+  counter: SharedCounter | undefined = undefined;
+  context: JsTaskContext | undefined = undefined;
+
+  start(seq: number, counter: SharedCounter | undefined): void {
+    this.seq = seq;
+    this.cancelledFlag = cancelledSeqs.delete(seq);
+    this.counter = counter;
+    this.context = undefined;
+  }
+
+  cancel(): void {
+    this.cancelledFlag = true;
+    this.context?.abort();
+  }
+
+  cancelled(): boolean {
+    if (!this.cancelledFlag) pollCancellations();
+    return this.cancelledFlag;
+  }
+
+  progress(units: number): void {
+    this.counter?.add(units);
+  }
+}
+
+const current = new Current();
+
+/** `this` of a JS task. Its AbortController is made only if the task looks at `signal`. */
+class JsTaskContext implements TaskContext {
+  private controller: AbortController | undefined = undefined;
+  private done = false;
+
+  constructor(private readonly seq: number) {}
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      const controller = new AbortController();
+      this.controller = controller;
+      const signal = controller.signal;
+      // A synchronous loop never lets the control port's events run, so reading `aborted`
+      // polls for cancellations first. throwIfAborted() reads internal state, so it gets
+      // the same treatment.
+      const aborted = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')!.get!;
+      const throwIfAborted = AbortSignal.prototype.throwIfAborted;
+      const poll = (): void => {
+        if (!this.done && current.seq === this.seq) current.cancelled();
+      };
+      Object.defineProperty(signal, 'aborted', {
+        get() {
+          poll();
+          return aborted.call(signal);
+        },
+      });
+      signal.throwIfAborted = () => {
+        poll();
+        throwIfAborted.call(signal);
+      };
+      if (current.seq === this.seq && current.cancelledFlag) controller.abort(cancelReason());
+    }
+    return this.controller.signal;
+  }
+
+  cancelled(): boolean {
+    return !this.done && current.seq === this.seq ? current.cancelled() : false;
+  }
+
+  progress(units: number): void {
+    if (!this.done && current.seq === this.seq) current.progress(units);
+  }
+
+  abort(): void {
+    if (this.controller !== undefined && !this.controller.signal.aborted) this.controller.abort(cancelReason());
+  }
+
+  finish(): void {
+    this.done = true;
+  }
+}
+
+function cancelReason(): Error {
+  const error = new Error('the task was cancelled');
+  error.name = 'AbortError';
+  return error;
+}
+
+// ---- JS tasks ----------------------------------------------------------------------------
+
+interface JsTaskDef {
+  module: string;
+  exportName: string;
+  fn: ((...args: unknown[]) => unknown) | undefined;
+}
+
+const defs: JsTaskDef[] = [];
+
+function addDefs(list: unknown): void {
+  if (!Array.isArray(list)) return;
+  for (const [index, module, exportName] of list as [number, string, string][]) defs[index] = { module, exportName, fn: undefined };
+}
+
+/** Imports the module (once it succeeds) and finds the export. Throws an error naming both. */
+async function loadFunction(def: { module: string; exportName: string }): Promise<(...args: unknown[]) => unknown> {
+  let namespace: Record<string, unknown>;
+  try {
+    namespace = (await import(def.module)) as Record<string, unknown>;
+  } catch (error) {
+    const cause = error as { message?: unknown; code?: unknown };
+    const wrapped = new Error(`cannot load task module ${def.module}: ${String(cause?.message ?? error)}`, { cause: error });
+    if (cause?.code !== undefined) (wrapped as { code?: unknown }).code = cause.code;
+    throw wrapped;
+  }
+  let fn = namespace[def.exportName];
+  // A CommonJS module whose exports Node could not list statically: look in module.exports.
+  if (fn === undefined && def.exportName !== 'default') {
+    const exportsObject = namespace.default;
+    if ((typeof exportsObject === 'object' || typeof exportsObject === 'function') && exportsObject !== null) {
+      fn = (exportsObject as Record<string, unknown>)[def.exportName];
+    }
+  }
+  if (fn === undefined) throw new TypeError(`task module ${def.module} has no export named '${def.exportName}'`);
+  if (typeof fn !== 'function') throw new TypeError(`task export '${def.exportName}' of ${def.module} is not a function (it is ${typeof fn})`);
+  return fn as (...args: unknown[]) => unknown;
+}
+
+// ---- Results -----------------------------------------------------------------------------
+
+let results: unknown[] = [RESULTS, 0];
+let resultTransfer: TransferListItem[] = [];
+let busySince = 0;
+let busyMicros = 0;
+let lastFlush = performance.now();
+
+function pushResult(id: number, status: number, value: unknown): void {
+  if (status === STATUS_OK && typeof value === 'object' && value !== null) {
+    if ((value as Record<symbol, unknown>)[taskRuntimeKeys.transferKey] === true) {
+      const wrapped = value as { value: unknown; transferList: TransferListItem[] };
+      for (const item of wrapped.transferList) resultTransfer.push(item);
+      value = wrapped.value;
+    }
+    value = encodeValue(value);
+  }
+  results.push(id, status, value);
+}
+
+function pushError(id: number, error: unknown): void {
+  if (error instanceof Error) pushResult(id, STATUS_ERROR, encodeError(error));
+  else pushResult(id, STATUS_THROWN, error);
+}
+
+function flush(): void {
+  lastFlush = performance.now();
+  if (results.length === 2) return;
+  const message = results;
+  const transfer = resultTransfer;
+  message[1] = busyMicros;
+  busyMicros = 0;
+  results = [RESULTS, 0];
+  resultTransfer = [];
+  try {
+    port.postMessage(message, transfer);
+  } catch {
+    // Some result cannot be cloned: send them one by one, turning each that fails into an error.
+    for (let i = 2; i < message.length; i += RESULT_STRIDE) {
+      const one = [RESULTS, 0, message[i], message[i + 1], message[i + 2]];
+      try {
+        port.postMessage(one, transfer.filter((t) => containsTransferable(message[i + 2], t)));
+      } catch (error) {
+        const failure = new TypeError(`the task's result cannot be sent back to the pool: ${(error as Error).message}`);
+        port.postMessage([RESULTS, 0, message[i], STATUS_ERROR, encodeError(failure)]);
+      }
+    }
+  }
+}
+
+function containsTransferable(value: unknown, item: TransferListItem): boolean {
+  if (value === item) return true;
+  if (typeof value !== 'object' || value === null) return false;
+  if (ArrayBuffer.isView(value)) return value.buffer === item;
+  return Object.values(value).some((v) => containsTransferable(v, item));
+}
+
+// A task that calls process.exit() ends the worker: send what finished before it first.
+process.on('exit', flush);
+
+// ---- The run loop ------------------------------------------------------------------------
+
+/** Task records received and not yet run, TASK_STRIDE slots each, in sequence order. */
+let inbox: unknown[] = [];
+let inboxAt = 0;
+/** Sequence number of the last task received. */
+let received = 0;
+let running = false;
+let ready = false;
+
+function receive(message: { defs?: unknown; tasks: unknown[] }): void {
+  if (message.defs !== undefined) addDefs(message.defs);
+  if (inboxAt === inbox.length) {
+    inbox = message.tasks;
+    inboxAt = 0;
+  } else {
+    for (const slot of message.tasks) inbox.push(slot);
+  }
+  if (ready && !running) runTasks();
+}
+
+/**
+ * Runs tasks until the inbox is empty or a task turns out to be async, in which case it
+ * resumes when that task settles.
+ */
+function runTasks(): void {
+  running = true;
+  busySince = performance.now();
+  while (inboxAt < inbox.length) {
+    const at = inboxAt;
+    inboxAt += TASK_STRIDE;
+    const id = inbox[at] as number;
+    const ref = inbox[at + 1] as string | number;
+    const batch = inbox[at + 2] === 1;
+    const payload = inbox[at + 3] as unknown[];
+    const progress = inbox[at + 4] as SharedArrayBuffer | null;
+    for (let i = at; i < at + TASK_STRIDE; i++) inbox[i] = undefined;
+
+    const seq = ++received;
+    Atomics.store(control, STARTED, seq);
+    current.start(seq, progress === null ? undefined : SharedCounter.from(progress));
+    if (current.cancelled()) {
+      pushResult(id, STATUS_CANCELLED, undefined);
+      continue;
+    }
+    const pending = typeof ref === 'string' ? runKernel(id, ref, batch, payload) : runJsTask(id, defs[ref]!, batch, payload);
+    if (pending !== undefined) {
+      busyMicros += (performance.now() - busySince) * 1000;
+      flush();
+      pending.then(resume, resume);
+      return;
+    }
+    if (performance.now() - lastFlush > FLUSH_AFTER_MS) {
+      busyMicros += (performance.now() - busySince) * 1000;
+      busySince = performance.now();
+      flush();
+    }
+  }
+  inbox = [];
+  inboxAt = 0;
+  running = false;
+  busyMicros += (performance.now() - busySince) * 1000;
+  flush();
+}
+
+function resume(): void {
+  busySince = performance.now();
+  runTasks();
+}
+
+function runKernel(id: number, name: string, batch: boolean, payload: unknown[]): undefined {
+  const kernel = kernelsByName.get(name);
+  try {
+    if (kernel === undefined) throw new TypeError(`this worker has no kernel named ${name}`);
+    let value: unknown;
+    if (batch) {
+      const out = new Array<unknown>(payload.length);
+      for (let i = 0; i < payload.length && !current.cancelled(); i++) out[i] = kernel.run(decodeArgs(payload[i] as unknown[]), current);
+      value = out;
+    } else {
+      value = kernel.run(decodeArgs(payload), current);
+    }
+    pushResult(id, current.cancelledFlag ? STATUS_CANCELLED : STATUS_OK, value);
+  } catch (error) {
+    pushError(id, error);
+  }
+  return undefined;
+}
+
+/**
+ * Runs a JS task. Returns undefined when its outcome is already in `results`, or a promise
+ * that settles (never rejects) once it is.
+ */
+function runJsTask(id: number, def: JsTaskDef, batch: boolean, payload: unknown[]): Promise<void> | undefined {
+  if (def.fn === undefined) {
+    return loadFunction(def).then(
+      (fn) => {
+        def.fn = fn;
+        const pending = runJsTask(id, def, batch, payload);
+        return pending;
+      },
+      (error) => pushError(id, error),
+    );
+  }
+  const context = new JsTaskContext(current.seq);
+  current.context = context;
+  const contextSlot = globalThis as { [taskRuntimeKeys.contextKey]?: TaskContext };
+  contextSlot[taskRuntimeKeys.contextKey] = context;
+  const fn = def.fn;
+  try {
+    if (!batch) {
+      const value = fn.apply(context, decodeArgs(payload));
+      if (isThenable(value)) return settleLater(id, context, Promise.resolve(value));
+      finishJsTask(id, context, STATUS_OK, value);
+      return undefined;
+    }
+    // A chunk: its calls run in order; an async call makes the rest of the chunk async.
+    const out = new Array<unknown>(payload.length);
+    for (let i = 0; i < payload.length && !current.cancelled(); i++) {
+      const value = fn.apply(context, decodeArgs(payload[i] as unknown[]));
+      if (isThenable(value)) return settleLater(id, context, runChunkAsync(fn, context, payload, out, i, value));
+      out[i] = value;
+    }
+    finishJsTask(id, context, STATUS_OK, out);
+  } catch (error) {
+    finishJsTask(id, context, STATUS_ERROR, error);
+  }
+  return undefined;
+}
+
+async function runChunkAsync(fn: (...args: unknown[]) => unknown, context: JsTaskContext, payload: unknown[], out: unknown[], from: number, first: PromiseLike<unknown>): Promise<unknown[]> {
+  out[from] = await first;
+  for (let i = from + 1; i < payload.length && !current.cancelled(); i++) out[i] = await fn.apply(context, decodeArgs(payload[i] as unknown[]));
+  return out;
+}
+
+function settleLater(id: number, context: JsTaskContext, promise: Promise<unknown>): Promise<void> {
+  return promise.then(
+    (value) => finishJsTask(id, context, STATUS_OK, value),
+    (error) => finishJsTask(id, context, STATUS_ERROR, error),
+  );
+}
+
+function finishJsTask(id: number, context: JsTaskContext, status: number, value: unknown): void {
+  context.finish();
+  const contextSlot = globalThis as { [taskRuntimeKeys.contextKey]?: TaskContext };
+  contextSlot[taskRuntimeKeys.contextKey] = undefined;
+  if (status === STATUS_ERROR) pushError(id, value);
+  else pushResult(id, current.cancelledFlag ? STATUS_CANCELLED : STATUS_OK, value);
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+// ---- Start-up ----------------------------------------------------------------------------
+
+port.on('message', receive);
+
+async function start(): Promise<void> {
+  const init = setup.initializer;
+  if (init !== undefined) {
+    try {
+      const fn = await loadFunction(init);
+      await fn(...decodeArgs(init.args));
+    } catch (error) {
+      port.postMessage([INIT_FAILED, encodeError(error instanceof Error ? error : new Error(`the initializer threw ${String(error)}`))]);
+      port.close();
+      return;
+    }
+  }
+  ready = true;
+  port.postMessage([READY]);
+  if (inboxAt < inbox.length) runTasks();
+}
+
+void start();

@@ -1,0 +1,150 @@
+// The wire format between the worker backend (worker.ts, on the pool's thread) and the worker
+// runtime (worker-entry.ts, in each worker). Both sides import this file, so a change here is a
+// change on both ends.
+//
+// Pool → worker, on the worker's own port, one message per batch:
+//   { defs?: [index, module, exportName][], tasks: [...records] }
+//   where each task is TASK_STRIDE slots: [id, ref, batch (0|1), payload, progress]
+//   ref: a kernel's name (string) or the index of a JS task sent in `defs` (number);
+//   payload: the argument tuple, or for a batch the array of tuples;
+//   progress: a SharedCounter's buffer, or null.
+// Pool → worker, on the control port: an array of task sequence numbers to cancel. The pool
+// bumps the control word EPOCH before posting, so a task busy in synchronous code can notice
+// with one Atomics.load and drain the port with receiveMessageOnPort.
+//
+// Worker → pool, on the worker's port:
+//   [READY]                                  the initializer (if any) finished; tasks run now
+//   [INIT_FAILED, encodedError]              the initializer threw; the worker exits
+//   [RESULTS, busyMicros, ...records]        RESULT_STRIDE slots each: [id, status, value]
+// Results come in the order the tasks were sent: each worker runs its tasks one at a time.
+//
+// Task sequence numbers: the n-th task a worker receives (counting from 1) has sequence n on
+// both sides. Before running (or skipping) task n the worker stores n in the control word
+// STARTED, so when a worker dies the pool knows which of its unanswered tasks never started
+// (they go to another worker) and which one was running.
+
+import type { MessagePort } from 'node:worker_threads';
+import { SharedCounter } from '../shared/counter.js';
+
+export const TASK_STRIDE = 5;
+export const RESULT_STRIDE = 3;
+
+export const READY = 0;
+export const INIT_FAILED = 1;
+export const RESULTS = 2;
+
+export const STATUS_OK = 0;
+/** value: an EncodedError. */
+export const STATUS_ERROR = 1;
+/** value: a thrown non-Error value, as thrown. */
+export const STATUS_THROWN = 2;
+export const STATUS_CANCELLED = 3;
+
+/** Int32 slots of each worker's control buffer. */
+export const STARTED = 0;
+export const EPOCH = 1;
+export const CONTROL_WORDS = 2;
+
+/** What the worker gets as workerData. */
+export interface WorkerSetup {
+  control: SharedArrayBuffer;
+  controlPort: MessagePort;
+  initializer: { module: string; exportName: string; args: unknown[] } | undefined;
+}
+
+// ---- Errors ------------------------------------------------------------------------------
+// Structured clone keeps an Error's message but turns every non-standard name into 'Error'.
+// Tasks' errors must keep name, message, stack and code, so they travel as plain objects.
+
+export interface EncodedError {
+  name: string;
+  message: string;
+  stack: string | undefined;
+  code: unknown;
+}
+
+export function encodeError(error: Error): EncodedError {
+  const code = (error as { code?: unknown }).code;
+  return { name: String(error.name), message: String(error.message), stack: error.stack, code: typeof code === 'string' || typeof code === 'number' ? code : undefined };
+}
+
+const STANDARD_ERRORS: Record<string, new (message: string) => Error> = {
+  Error,
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+};
+
+export function decodeError(e: EncodedError): Error {
+  const Class = Object.hasOwn(STANDARD_ERRORS, e.name) ? STANDARD_ERRORS[e.name]! : Error;
+  const error = new Class(e.message);
+  if (error.name !== e.name) Object.defineProperty(error, 'name', { value: e.name, writable: true, configurable: true, enumerable: false });
+  if (e.stack !== undefined) error.stack = e.stack;
+  if (e.code !== undefined) (error as { code?: unknown }).code = e.code;
+  return error;
+}
+
+// ---- Shared handles ----------------------------------------------------------------------
+// A SharedCounter is a class instance around a SharedArrayBuffer. Structured clone would
+// share the memory but lose the class, so top-level arguments and results that are shared
+// handles travel as { [SHARED_MARK]: kind, buffer } and are revived with Kind.from(buffer):
+// the same memory, a live object again.
+
+const SHARED_MARK = '__spindle_shared__';
+
+interface SharedMarker {
+  [SHARED_MARK]: string;
+  buffer: SharedArrayBuffer;
+}
+
+interface SharedKind {
+  readonly name: string;
+  readonly type: abstract new (...args: any[]) => { readonly buffer: SharedArrayBuffer };
+  revive(buffer: SharedArrayBuffer): unknown;
+}
+
+const sharedKinds: SharedKind[] = [{ name: 'SharedCounter', type: SharedCounter, revive: (buffer) => SharedCounter.from(buffer) }];
+
+function sharedKindOf(value: object): SharedKind | undefined {
+  for (const kind of sharedKinds) if (value instanceof kind.type) return kind;
+  return undefined;
+}
+
+/** The value as it travels: a marker for a shared handle, else itself. */
+export function encodeValue(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const kind = sharedKindOf(value);
+  if (kind === undefined) return value;
+  const marker: SharedMarker = { [SHARED_MARK]: kind.name, buffer: (value as { buffer: SharedArrayBuffer }).buffer };
+  return marker;
+}
+
+/** The argument tuple as it travels; the same array when it holds no shared handle. */
+export function encodeArgs(args: readonly unknown[]): readonly unknown[] {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (typeof arg === 'object' && arg !== null && sharedKindOf(arg) !== undefined) return args.map(encodeValue);
+  }
+  return args;
+}
+
+/** Revives a value encodeValue() produced. */
+export function decodeValue(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const mark = (value as Partial<SharedMarker>)[SHARED_MARK];
+  if (mark === undefined) return value;
+  const kind = sharedKinds.find((k) => k.name === mark);
+  return kind === undefined ? value : kind.revive((value as SharedMarker).buffer);
+}
+
+/** Revives every argument in place; the tuple is the worker's own copy. */
+export function decodeArgs(args: unknown[]): unknown[] {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (typeof arg === 'object' && arg !== null && SHARED_MARK in arg) args[i] = decodeValue(arg);
+  }
+  return args;
+}

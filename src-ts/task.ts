@@ -1,0 +1,92 @@
+// Users' own JavaScript tasks: `task(module, exportName)` names a function that worker threads
+// import and call. Functions themselves never travel (they cannot cross threads with their
+// closures); each worker imports the module once and keeps it.
+
+import type { TransferListItem } from 'node:worker_threads';
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe } from './kernels/args.js';
+import type { JsTask } from './kernels/types.js';
+
+/** What a running JS task can see of its call: `this` inside the task function, or `taskContext()`. */
+export interface TaskContext {
+  /**
+   * Aborts when the call is aborted, times out, or the pool terminates. Async tasks can listen
+   * for 'abort'; synchronous loops can read `signal.aborted`, which checks for a cancellation
+   * each time it is read. A task that ignores it is stopped by terminating its worker after
+   * the pool's `cancelGrace`.
+   */
+  readonly signal: AbortSignal;
+  /** True once the call was cancelled: the cheap check for tight loops. */
+  cancelled(): boolean;
+  /** Adds units of work done to the call's `progress` counter, if it has one. */
+  progress(units: number): void;
+}
+
+const contextKey = Symbol.for('spindle.worker.taskContext');
+const transferKey = Symbol.for('spindle.worker.transfer');
+
+/**
+ * Names an exported function as a task for a worker pool. `module` is a file URL or a path
+ * (a relative path is resolved against the current directory now); ESM and CommonJS modules
+ * both work, and the function may be async. The module is imported in each worker on first
+ * use: a missing module or export rejects the call with an error naming it.
+ *
+ * `F` types the handle: `task<typeof import('./tasks.js').resize>(url, 'resize')`.
+ */
+export function task<F extends (...args: any[]) => unknown>(module: string | URL, exportName = 'default'): JsTask<Parameters<F>, Awaited<ReturnType<F>>> {
+  let href: string;
+  if (module instanceof URL) {
+    href = module.href;
+  } else if (typeof module === 'string') {
+    if (module.length === 0) throw new TypeError('task: module must not be empty');
+    href = /^(file|data|node):/.test(module) ? module : pathToFileURL(isAbsolute(module) ? module : resolve(module)).href;
+  } else {
+    throw new TypeError(`task: module must be a URL or a path string, got ${describe(module)}`);
+  }
+  if (typeof exportName !== 'string' || exportName.length === 0) {
+    throw new TypeError(`task: exportName must be a non-empty string, got ${describe(exportName)}`);
+  }
+  const name = `${exportName} from ${href}`;
+  return Object.freeze({
+    kind: 'task' as const,
+    name,
+    module: href,
+    exportName,
+    validate(args: readonly unknown[]): unknown[] {
+      // The arguments' contents are checked by structured clone when they are sent.
+      return args as unknown[];
+    },
+  });
+}
+
+/**
+ * Inside a JS task running on a worker: the context of the call being run (the same object
+ * the task function gets as `this`, for arrow functions and helpers). Throws elsewhere.
+ */
+export function taskContext(): TaskContext {
+  const context = (globalThis as { [contextKey]?: TaskContext })[contextKey];
+  if (context === undefined) throw new Error('taskContext() is only available inside a task running on a spindle worker');
+  return context;
+}
+
+/** A task's result paired with the ArrayBuffers to move (not copy) back to the pool's thread. */
+export interface TransferredResult<T> {
+  readonly [transferKey]: true;
+  readonly value: T;
+  readonly transferList: readonly TransferListItem[];
+}
+
+/**
+ * Return `withTransfer(value, [buffer])` from a JS task to move `buffer` (which `value`
+ * contains) to the caller instead of copying it. The caller receives `value`.
+ */
+export function withTransfer<T>(value: T, transferList: readonly TransferListItem[]): T {
+  if (!Array.isArray(transferList)) throw new TypeError(`withTransfer: transferList must be an array, got ${describe(transferList)}`);
+  const wrapped: TransferredResult<T> = { [transferKey]: true, value, transferList };
+  // Typed as T so that a task's declared result type stays what the caller receives.
+  return wrapped as unknown as T;
+}
+
+/** @internal Used by the worker runtime. */
+export const taskRuntimeKeys = { contextKey, transferKey } as const;
