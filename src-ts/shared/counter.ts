@@ -1,65 +1,97 @@
 // SharedCounter: a signed 64-bit integer in shared memory, operated on atomically by the main
 // thread, worker_threads and native kernels alike.
 //
-// Layout: a 128-byte SharedArrayBuffer whose value lives at byte 64. Allocations are at least
-// 16-byte aligned, so the 64-byte cache line holding the value lies wholly inside this buffer:
-// no other counter (or any other object) can share it, whatever the allocator does.
+// Layout: a 128-byte SharedArrayBuffer.
+//
+//   byte 0    Int32     COUNTER_TAG, naming the buffer's kind for SharedCounter.from()
+//   byte 64   BigInt64  the value
+//
+// Allocations are at least 16-byte aligned, so the 64-byte cache line holding the value lies
+// wholly inside this buffer: no other counter (or any other object) can share it, whatever the
+// allocator does. Native kernels receive the BigInt64Array view over the value (kView) and
+// never look at the tag.
+
+import { describe } from '../kernels/args.js';
 
 const BYTES = 128;
 const VALUE_OFFSET = 64;
+/** 'SPN' + 1; Lock and SharedValue buffers carry 'SPN' + 2 and + 3 (see lock.ts). */
+const COUNTER_TAG = 0x53504e01;
 const I64_MIN = -(2n ** 63n);
 const I64_MAX = 2n ** 63n - 1n;
+const SAFE_MIN = BigInt(Number.MIN_SAFE_INTEGER);
+const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** @internal The BigInt64Array view over the value; native kernels receive this view. */
 export const kView = Symbol('spindle.counter.view');
 
-function toBigInt(v: unknown, what: string): bigint {
+/** @internal A signed 64-bit integer from a safe-integer number or an in-range bigint. */
+export function toInt64(v: unknown, where: string, name: string): bigint {
   if (typeof v === 'bigint') {
-    if (v < I64_MIN || v > I64_MAX) throw new RangeError(`${what} must fit in a signed 64-bit integer, got ${v}`);
+    if (v < I64_MIN || v > I64_MAX) throw new RangeError(`${where}: ${name} must fit in a signed 64-bit integer, got ${v}`);
     return v;
   }
   if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v)) throw new RangeError(`${what} must be a safe integer, got ${v}`);
+    // Beyond 2^53 a number may already be rounded: accepting it would store a value the
+    // caller never wrote. Such values must come as bigints.
+    if (!Number.isSafeInteger(v)) throw new RangeError(`${where}: ${name} must be a safe integer (or a bigint), got ${v}`);
     return BigInt(v);
   }
-  throw new TypeError(`${what} must be a number or a bigint, got ${v === null ? 'null' : typeof v}`);
+  throw new TypeError(`${where}: ${name} must be a number or a bigint, got ${describe(v)}`);
 }
 
-function toNumber(v: bigint): number {
-  if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {
-    throw new RangeError(`the counter's value ${v} is beyond 2^53; read .bigint instead`);
-  }
+/** @internal A 64-bit value as a number, or a RangeError where a number would round it. */
+export function int64ToNumber(v: bigint, what: string): number {
+  if (v > SAFE_MAX || v < SAFE_MIN) throw new RangeError(`${what} ${v} is beyond ±2^53 and cannot be a number exactly; read .bigint instead`);
   return Number(v);
 }
 
+/**
+ * A signed 64-bit integer in a SharedArrayBuffer, changed atomically. The same counter on the
+ * main thread, in every worker it is sent to (send `counter.buffer`, revive with
+ * {@link SharedCounter.from}) and in native kernels.
+ *
+ * Methods that return a number throw a RangeError when the value is beyond ±2^53 rather than
+ * return a rounded number; use {@link bigint}, or pass bigints to {@link add} and
+ * {@link compareExchange}, which then return bigints.
+ */
 export class SharedCounter {
-  readonly buffer: SharedArrayBuffer;
-  /** @internal */
-  readonly [kView]: BigInt64Array;
+  /** The brand that another module sends alongside `buffer` to revive the counter with {@link SharedCounter.from}. */
+  static readonly kind = 'SharedCounter';
 
+  /** The counter's shared memory: 128 bytes, the value being the BigInt64 at byte 64. */
+  declare readonly buffer: SharedArrayBuffer;
+  /** @internal */
+  declare readonly [kView]: BigInt64Array;
+
+  /** Creates a counter holding `initial` (a safe integer or any signed 64-bit bigint). */
   constructor(initial: number | bigint = 0) {
-    const start = toBigInt(initial, 'initial');
-    this.buffer = new SharedArrayBuffer(BYTES);
-    this[kView] = new BigInt64Array(this.buffer, VALUE_OFFSET, 1);
+    const start = toInt64(initial, 'new SharedCounter', 'initial');
+    const buffer = new SharedArrayBuffer(BYTES);
+    new Int32Array(buffer, 0, 1)[0] = COUNTER_TAG;
+    attach(this, buffer);
     this[kView][0] = start;
   }
 
-  /** Wraps the buffer of another SharedCounter (e.g. one received from a worker): same memory. */
+  /** Revives a counter from its buffer (e.g. one received from another thread): the same memory, not a copy. */
   static from(buffer: SharedArrayBuffer): SharedCounter {
-    if (!(buffer instanceof SharedArrayBuffer)) throw new TypeError('buffer must be a SharedArrayBuffer');
-    if (buffer.byteLength !== BYTES) throw new RangeError(`buffer must be a SharedCounter's ${BYTES}-byte buffer, got ${buffer.byteLength} bytes`);
+    if (!(buffer instanceof SharedArrayBuffer)) {
+      throw new TypeError(`SharedCounter.from: buffer must be a SharedArrayBuffer, got ${describe(buffer)}`);
+    }
+    if (buffer.byteLength !== BYTES || new Int32Array(buffer, 0, 1)[0] !== COUNTER_TAG) {
+      throw new TypeError(`SharedCounter.from: buffer is not a SharedCounter's buffer (${buffer.byteLength} bytes)`);
+    }
     const counter = Object.create(SharedCounter.prototype) as SharedCounter;
-    Object.defineProperty(counter, 'buffer', { value: buffer, enumerable: true });
-    Object.defineProperty(counter, kView, { value: new BigInt64Array(buffer, VALUE_OFFSET, 1) });
+    attach(counter, buffer);
     return counter;
   }
 
-  /** The value as a number; a RangeError beyond ±2^53 rather than a silently rounded value. */
+  /** The value as a number; a RangeError beyond ±2^53 rather than a silently rounded value. Setting it is atomic. */
   get value(): number {
-    return toNumber(Atomics.load(this[kView], 0));
+    return int64ToNumber(Atomics.load(this[kView], 0), "the counter's value");
   }
   set value(v: number | bigint) {
-    Atomics.store(this[kView], 0, toBigInt(v, 'value'));
+    Atomics.store(this[kView], 0, toInt64(v, 'SharedCounter.value', 'value'));
   }
 
   /** The exact value, at any magnitude. */
@@ -67,32 +99,58 @@ export class SharedCounter {
     return Atomics.load(this[kView], 0);
   }
 
-  /** Adds n atomically and returns the new value. */
-  add(n: number | bigint = 1): number {
-    const by = toBigInt(n, 'n');
-    return toNumber(BigInt.asIntN(64, Atomics.add(this[kView], 0, by) + by));
+  /**
+   * Adds `n` (default 1, may be negative) atomically and returns the new value, as a bigint when
+   * `n` is one. Wraps around at ±2^63 like a C int64. When `n` is a number and the new value is
+   * beyond ±2^53, the addition still happens (it cannot be undone) and a RangeError reports it.
+   */
+  add(n?: number): number;
+  add(n: bigint): bigint;
+  add(n: number | bigint): number | bigint;
+  add(n: number | bigint = 1): number | bigint {
+    const by = toInt64(n, 'SharedCounter.add', 'n');
+    const after = BigInt.asIntN(64, Atomics.add(this[kView], 0, by) + by);
+    return typeof n === 'bigint' ? after : int64ToNumber(after, "the counter's new value");
   }
 
+  /** Adds 1 atomically and returns the new value (see {@link add} beyond ±2^53). */
   increment(): number {
-    return this.add(1n);
+    return this.add(1);
   }
 
+  /** Subtracts 1 atomically and returns the new value (see {@link add} beyond ±2^53). */
   decrement(): number {
-    return this.add(-1n);
+    return this.add(-1);
   }
 
-  /** Sets the value to `replacement` if it equals `expected`; returns the value seen before. */
-  compareExchange(expected: number | bigint, replacement: number | bigint): number {
-    const seen = Atomics.compareExchange(this[kView], 0, toBigInt(expected, 'expected'), toBigInt(replacement, 'replacement'));
-    return toNumber(seen);
+  /**
+   * Sets the value to `replacement` if it equals `expected`, atomically, and returns the value
+   * seen before (so the exchange happened exactly when the result equals `expected`). The result
+   * is a bigint when `expected` is one; as a number it throws a RangeError beyond ±2^53, in which
+   * case nothing was exchanged (a safe-integer `expected` cannot have matched).
+   */
+  compareExchange(expected: number, replacement: number | bigint): number;
+  compareExchange(expected: bigint, replacement: number | bigint): bigint;
+  compareExchange(expected: number | bigint, replacement: number | bigint): number | bigint;
+  compareExchange(expected: number | bigint, replacement: number | bigint): number | bigint {
+    const want = toInt64(expected, 'SharedCounter.compareExchange', 'expected');
+    const next = toInt64(replacement, 'SharedCounter.compareExchange', 'replacement');
+    const seen = Atomics.compareExchange(this[kView], 0, want, next);
+    return typeof expected === 'bigint' ? seen : int64ToNumber(seen, "the counter's value");
   }
 
-  /** Sets the value back to 0 (or to `to`). */
+  /** Sets the value back to 0, or to `to`, atomically. */
   reset(to: number | bigint = 0): void {
-    Atomics.store(this[kView], 0, toBigInt(to, 'to'));
+    Atomics.store(this[kView], 0, toInt64(to, 'SharedCounter.reset', 'to'));
   }
 
+  /** The exact value as a decimal string (JSON has no 64-bit integers). */
   toJSON(): string {
     return this.bigint.toString();
   }
+}
+
+function attach(counter: SharedCounter, buffer: SharedArrayBuffer): void {
+  Object.defineProperty(counter, 'buffer', { value: buffer, enumerable: true });
+  Object.defineProperty(counter, kView, { value: new BigInt64Array(buffer, VALUE_OFFSET, 1) });
 }

@@ -1,0 +1,282 @@
+// Lock: a mutual-exclusion lock in shared memory, usable from the main thread and from
+// worker_threads alike (the analogue of Python's multiprocessing.Lock).
+//
+// The lock is one Int32 word, futex style:
+//
+//   0            free
+//   n > 0        held by the thread whose owner id is n (worker_threads.threadId + 1, so the
+//                main thread is 1 and no thread is ever 0)
+//
+// acquire:  compareExchange(word, 0, self); on failure sleep in Atomics.wait(word, seenValue)
+//           and try again. Waiting on the value that was seen makes the sleep race-free: if
+//           the word changed in between, the wait returns 'not-equal' at once.
+// release:  compareExchange(word, self, 0), then Atomics.notify(word, 1).
+//
+// No wake-up is ever lost: every release (and forceRelease) wakes one sleeper, and a woken
+// sleeper always tries the word again before it looks at its deadline. So a waiter that gives
+// up has either failed against a new holder (whose own release wakes the next sleeper) or
+// was never woken. Workers that cannot import this module follow the same two rules with
+// plain Atomics on the same word (as test/fixtures/shared-state-worker.mjs does).
+//
+// Native threads cannot take part: V8's Atomics.wait/notify keep their own list of waiters,
+// which an OS futex does not reach.
+//
+// Buffer layout of a standalone Lock (128 bytes):
+//
+//   byte 0    Int32  LOCK_TAG, naming the buffer's kind for Lock.from()
+//   byte 64   Int32  the lock word, alone in its 64-byte cache line
+//
+// A SharedValue carries its lock word at the same offset (64) in its own buffer, tagged
+// VALUE_TAG, so Lock.from(buffer) revives either one's lock with the default byteOffset.
+
+import { threadId } from 'node:worker_threads';
+import { TimeoutError } from '../errors.js';
+import { describe } from '../kernels/args.js';
+
+const BYTES = 128;
+/** @internal Where the lock word lives in a Lock's buffer and in a SharedValue's buffer. */
+export const LOCK_WORD_OFFSET = 64;
+/** @internal Int32 tags at byte 0 of spindle's shared buffers ('SPN' + a kind number). */
+export const LOCK_TAG = 0x53504e02;
+/** @internal See LOCK_TAG. A SharedValue's buffer: its lock word is at LOCK_WORD_OFFSET too. */
+export const VALUE_TAG = 0x53504e03;
+
+const FREE = 0;
+/** Owner ids must stay positive Int32s; threadIds beyond 2^31 - 2 would need ~2 billion workers. */
+const SELF = (threadId % 0x7fff_fffe) + 1;
+/** A keep-alive interval only needs to exist, not to fire: ~12 days, within setInterval's limit. */
+const KEEP_ALIVE_PERIOD_MS = 2 ** 30;
+
+/** Atomics.waitAsync (Node >= 16), typed here because the ES2023 lib predates it. */
+const atomicsWaitAsync = (Atomics as unknown as {
+  waitAsync(word: Int32Array, index: number, expected: number, timeoutMs: number):
+    | { async: false; value: 'not-equal' | 'timed-out' }
+    | { async: true; value: Promise<'ok' | 'timed-out'> };
+}).waitAsync;
+
+/**
+ * A lock operation broke the ownership rules: release() by a thread that does not hold the
+ * lock, release() of a free lock, or a blocking acquire() that could never be woken (by the
+ * thread that holds the lock, or while an acquireAsync() of that thread waits for it).
+ */
+export class LockOwnershipError extends Error {
+  override name = 'LockOwnershipError';
+  constructor(message: string) {
+    super(message);
+  }
+}
+
+/**
+ * A mutual-exclusion lock in a SharedArrayBuffer: the same lock on the main thread and in every
+ * worker it is sent to (send `lock.buffer` and `lock.byteOffset`, revive with `Lock.from`).
+ *
+ * Ownership is per thread: only the thread that acquired the lock may release it (a thread
+ * cannot tell its own async flows apart, so any of them may). The lock is not re-entrant: a
+ * blocking `acquire()` by the holder throws a {@link LockOwnershipError} instead of
+ * deadlocking. `acquireAsync()`/`withLock()` by the holding thread wait instead, because
+ * another async flow of that thread may hold the lock and release it later; nesting `withLock`
+ * on the same lock therefore waits forever (as with asyncio.Lock).
+ *
+ * A lock held by a worker that dies stays held: no thread can tell a dead owner from a slow
+ * one. Waiters that pass a timeout get `false` instead of hanging; `forceRelease()` is the
+ * recovery tool once the owner is known to be gone.
+ */
+export class Lock {
+  /** The brand that another module sends alongside `buffer` to revive the lock with {@link Lock.from}. */
+  static readonly kind = 'Lock';
+
+  /** The shared memory holding the lock word: a Lock's own buffer or a SharedValue's. */
+  declare readonly buffer: SharedArrayBuffer;
+  /** Byte offset of the lock word in `buffer` (64 for a standalone Lock and for a SharedValue's lock). */
+  declare readonly byteOffset: number;
+  private declare readonly word: Int32Array;
+
+  /** Creates a free lock in a buffer of its own, padded to a whole cache line. */
+  constructor() {
+    const buffer = new SharedArrayBuffer(BYTES);
+    new Int32Array(buffer)[0] = LOCK_TAG;
+    attach(this, buffer, LOCK_WORD_OFFSET);
+  }
+
+  /**
+   * Revives a lock from its shared memory: the same lock, not a copy. With the default
+   * `byteOffset` the buffer must be a Lock's or a SharedValue's (whose lock it then is). With an
+   * explicit `byteOffset`, any 4-byte-aligned Int32 of any SharedArrayBuffer can serve as a lock
+   * word, as long as every thread using it goes through Lock (or the same protocol).
+   */
+  static from(buffer: SharedArrayBuffer, byteOffset?: number): Lock {
+    if (!(buffer instanceof SharedArrayBuffer)) {
+      throw new TypeError(`Lock.from: buffer must be a SharedArrayBuffer, got ${describe(buffer)}`);
+    }
+    if (byteOffset === undefined) {
+      const tag = buffer.byteLength === BYTES ? new Int32Array(buffer, 0, 1)[0] : undefined;
+      if (tag !== LOCK_TAG && tag !== VALUE_TAG) {
+        throw new TypeError('Lock.from: buffer is not the buffer of a Lock or a SharedValue; pass the byteOffset of the lock word to use another buffer');
+      }
+      byteOffset = LOCK_WORD_OFFSET;
+    } else {
+      if (typeof byteOffset !== 'number') throw new TypeError(`Lock.from: byteOffset must be a number, got ${describe(byteOffset)}`);
+      if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 4 !== 0 || byteOffset + 4 > buffer.byteLength) {
+        throw new RangeError(`Lock.from: byteOffset must be a multiple of 4 in [0, ${buffer.byteLength - 4}], got ${byteOffset}`);
+      }
+    }
+    const lock = Object.create(Lock.prototype) as Lock;
+    attach(lock, buffer, byteOffset);
+    return lock;
+  }
+
+  /** Whether some thread (this one included) holds the lock right now. A snapshot: it may change at once. */
+  get held(): boolean {
+    return Atomics.load(this.word, 0) !== FREE;
+  }
+
+  /**
+   * Acquires the lock, blocking the thread in `Atomics.wait` while another thread holds it.
+   * Returns true once acquired, or false if `timeoutMs` passed first (0 = try once; the default
+   * waits forever).
+   *
+   * On Node's main thread this works but blocks the event loop for as long as it waits: prefer
+   * {@link acquireAsync} or {@link withLock} there. (Browsers forbid Atomics.wait on the main
+   * thread altogether.) Rather than block on a wake-up that may never come, it throws a
+   * {@link LockOwnershipError} if this thread already holds the lock, or if an `acquireAsync()`
+   * of this thread is waiting for it (a release wakes one waiter, and if that is the async one,
+   * it cannot run while this thread blocks). With `timeoutMs` 0 it never blocks, so never throws
+   * for these: it returns false, like Python's `acquire(blocking=False)`.
+   */
+  acquire(timeoutMs: number = Infinity): boolean {
+    const deadline = deadlineOf(timeoutMs, 'Lock.acquire');
+    let seen = Atomics.compareExchange(this.word, 0, FREE, SELF);
+    if (seen === FREE) return true;
+    for (;;) {
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) return false;
+      // Past this point the thread blocks, which must not be for a wake-up that cannot come.
+      if (seen === SELF) {
+        throw new LockOwnershipError('Lock.acquire: the lock is already held by this thread (it is not re-entrant; if another async flow on this thread holds it, use acquireAsync or withLock)');
+      }
+      if (asyncWaitsOn(this) > 0) {
+        // A release wakes one waiter. If it picked this thread's acquireAsync, whose
+        // continuation cannot run while we block, nothing might ever wake this thread again.
+        throw new LockOwnershipError('Lock.acquire: an acquireAsync() on this thread is waiting for this lock, and blocking here could wait forever: use acquireAsync or withLock');
+      }
+      Atomics.wait(this.word, 0, seen, remaining);
+      // Try again before looking at the clock: a wake-up must not be swallowed (see top of file).
+      seen = Atomics.compareExchange(this.word, 0, FREE, SELF);
+      if (seen === FREE) return true;
+    }
+  }
+
+  /**
+   * Acquires the lock without blocking the thread: the returned promise resolves to true once
+   * the lock is held, or to false if `timeoutMs` passed first (default: wait forever). Built on
+   * `Atomics.waitAsync`; while it waits it keeps the event loop alive, as a pending timer would.
+   * If another async flow on this same thread holds the lock, this waits for its release.
+   */
+  async acquireAsync(timeoutMs: number = Infinity): Promise<boolean> {
+    const deadline = deadlineOf(timeoutMs, 'Lock.acquireAsync');
+    let seen = Atomics.compareExchange(this.word, 0, FREE, SELF);
+    if (seen === FREE) return true;
+    countAsyncWait(this, +1);
+    try {
+      for (;;) {
+        const remaining = deadline - performance.now();
+        if (remaining <= 0) return false;
+        await waitAsync(this.word, seen, remaining);
+        seen = Atomics.compareExchange(this.word, 0, FREE, SELF);
+        if (seen === FREE) return true;
+      }
+    } finally {
+      countAsyncWait(this, -1);
+    }
+  }
+
+  /**
+   * Releases the lock and wakes one waiter. Throws a {@link LockOwnershipError} if the lock is
+   * free or held by another thread: releasing someone else's lock would let two threads in.
+   */
+  release(): void {
+    const seen = Atomics.compareExchange(this.word, 0, SELF, FREE);
+    if (seen === SELF) {
+      Atomics.notify(this.word, 0, 1);
+      return;
+    }
+    if (seen === FREE) throw new LockOwnershipError('Lock.release: the lock is not held');
+    throw new LockOwnershipError(`Lock.release: the lock is held by another thread (owner id ${seen}, this thread is ${SELF})`);
+  }
+
+  /**
+   * Runs `fn` while holding the lock: acquires with {@link acquireAsync}, awaits `fn`, and
+   * releases in all cases, even when `fn` throws (the error is rethrown). Resolves to `fn`'s
+   * result. Rejects with a TimeoutError, without calling `fn`, if `timeoutMs` passes before
+   * the lock is acquired.
+   */
+  async withLock<R>(fn: () => R | PromiseLike<R>, timeoutMs: number = Infinity): Promise<Awaited<R>> {
+    if (typeof fn !== 'function') throw new TypeError(`Lock.withLock: fn must be a function, got ${describe(fn)}`);
+    if (!(await this.acquireAsync(timeoutMs))) {
+      throw new TimeoutError(`Lock.withLock: the lock was not acquired within ${timeoutMs} ms`);
+    }
+    try {
+      return await fn();
+    } finally {
+      this.release();
+    }
+  }
+
+  /**
+   * Frees the lock whoever holds it, and wakes one waiter; returns whether it was held. This is
+   * the recovery tool for a lock whose owner died while holding it (a crashed worker), which no
+   * thread could otherwise release. Calling it while a live thread holds the lock breaks mutual
+   * exclusion, and that thread's own release() will then throw.
+   */
+  forceRelease(): boolean {
+    const previous = Atomics.exchange(this.word, 0, FREE);
+    Atomics.notify(this.word, 0, 1);
+    return previous !== FREE;
+  }
+}
+
+function attach(lock: Lock, buffer: SharedArrayBuffer, byteOffset: number): void {
+  Object.defineProperty(lock, 'buffer', { value: buffer, enumerable: true });
+  Object.defineProperty(lock, 'byteOffset', { value: byteOffset, enumerable: true });
+  Object.defineProperty(lock, 'word', { value: new Int32Array(buffer, byteOffset, 1) });
+}
+
+/**
+ * This thread's pending acquireAsync() calls, per lock word (buffer object, then byte offset).
+ * A buffer received twice arrives as two objects: their waits are counted apart, which only
+ * weakens the guard in acquire(), never makes it throw wrongly.
+ */
+const asyncWaits = new WeakMap<SharedArrayBuffer, Map<number, number>>();
+
+function countAsyncWait(lock: Lock, delta: 1 | -1): void {
+  let byOffset = asyncWaits.get(lock.buffer);
+  if (byOffset === undefined) asyncWaits.set(lock.buffer, (byOffset = new Map()));
+  const count = (byOffset.get(lock.byteOffset) ?? 0) + delta;
+  if (count === 0) byOffset.delete(lock.byteOffset);
+  else byOffset.set(lock.byteOffset, count);
+}
+
+function asyncWaitsOn(lock: Lock): number {
+  return asyncWaits.get(lock.buffer)?.get(lock.byteOffset) ?? 0;
+}
+
+function deadlineOf(timeoutMs: unknown, method: string): number {
+  if (typeof timeoutMs !== 'number') throw new TypeError(`${method}: timeoutMs must be a number, got ${describe(timeoutMs)}`);
+  if (!(timeoutMs >= 0)) throw new RangeError(`${method}: timeoutMs must be >= 0 (Infinity waits forever), got ${timeoutMs}`);
+  return performance.now() + timeoutMs;
+}
+
+/**
+ * Atomics.waitAsync, plus a timer that keeps the event loop alive meanwhile: a pending
+ * waitAsync alone does not, and a process whose only work is an awaited lock would exit.
+ */
+async function waitAsync(word: Int32Array, expected: number, timeoutMs: number): Promise<void> {
+  const wait = atomicsWaitAsync(word, 0, expected, timeoutMs);
+  if (!wait.async) return;
+  const keepAlive = setInterval(() => {}, KEEP_ALIVE_PERIOD_MS);
+  try {
+    await wait.value;
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
