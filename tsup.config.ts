@@ -9,6 +9,8 @@ export default defineConfig({
   target: 'node18',
   platform: 'node',
   shims: true,
+  // Class names show in messages ("got an object (SharedCounter)") and to users' code.
+  keepNames: true,
   splitting: false,
   sourcemap: true,
   clean: true,

@@ -16,6 +16,9 @@ export type { Kernel, KernelContext, Task, JsTask, ArgsOf, ResultOf } from './ke
 export { task, taskContext, withTransfer } from './task.js';
 export type { TaskContext } from './task.js';
 export { SharedCounter } from './shared/counter.js';
+export { SharedValue } from './shared/value.js';
+export type { SharedValueType, SharedValueInput } from './shared/value.js';
+export { Lock, LockOwnershipError } from './shared/lock.js';
 export { backendInfo } from './backends/select.js';
 export type { BackendInfo, BackendChoice } from './backends/select.js';
 export {

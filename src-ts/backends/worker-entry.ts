@@ -237,7 +237,8 @@ function flush(): void {
   results = [RESULTS, 0];
   resultTransfer = [];
   try {
-    port.postMessage(message, transfer);
+    if (transfer.length === 0) port.postMessage(message);
+    else port.postMessage(message, transfer);
   } catch {
     // Some result cannot be cloned: send them one by one, turning each that fails into an error.
     for (let i = 2; i < message.length; i += RESULT_STRIDE) {
@@ -322,9 +323,9 @@ function runTasks(): void {
   }
   inbox = [];
   inboxAt = 0;
-  running = false;
   busyMicros += (performance.now() - busySince) * 1000;
   flush();
+  running = false;
 }
 
 function resume(): void {

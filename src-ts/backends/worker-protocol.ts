@@ -18,6 +18,10 @@
 //   [RESULTS, busyMicros, ...records]        RESULT_STRIDE slots each: [id, status, value]
 // Results come in the order the tasks were sent: each worker runs its tasks one at a time.
 //
+// Workers wait for batches on their event loop, not in Atomics.wait: on the VMs measured, an
+// Atomics.notify that wakes a sleeping thread costs the pool's thread about 10 µs, more than
+// the event-loop wake-up a message brings anyway (see bench/ and DEVELOPERS notes).
+//
 // Task sequence numbers: the n-th task a worker receives (counting from 1) has sequence n on
 // both sides. Before running (or skipping) task n the worker stores n in the control word
 // STARTED, so when a worker dies the pool knows which of its unanswered tasks never started
@@ -25,6 +29,8 @@
 
 import type { MessagePort } from 'node:worker_threads';
 import { SharedCounter } from '../shared/counter.js';
+import { Lock } from '../shared/lock.js';
+import { SharedValue } from '../shared/value.js';
 
 export const TASK_STRIDE = 5;
 export const RESULT_STRIDE = 3;
@@ -88,25 +94,31 @@ export function decodeError(e: EncodedError): Error {
 }
 
 // ---- Shared handles ----------------------------------------------------------------------
-// A SharedCounter is a class instance around a SharedArrayBuffer. Structured clone would
-// share the memory but lose the class, so top-level arguments and results that are shared
-// handles travel as { [SHARED_MARK]: kind, buffer } and are revived with Kind.from(buffer):
-// the same memory, a live object again.
+// SharedCounter, SharedValue and Lock are class instances around a SharedArrayBuffer.
+// Structured clone would share the memory but lose the class, so top-level arguments and
+// results that are shared handles travel as { [SHARED_MARK]: kind, buffer, byteOffset } and are
+// revived with Kind.from(buffer, byteOffset): the same memory, a live object again. Handles
+// nested deeper inside an argument arrive as plain objects; pass them as arguments of their own.
 
 const SHARED_MARK = '__spindle_shared__';
 
 interface SharedMarker {
   [SHARED_MARK]: string;
   buffer: SharedArrayBuffer;
+  byteOffset: number;
 }
 
 interface SharedKind {
   readonly name: string;
   readonly type: abstract new (...args: any[]) => { readonly buffer: SharedArrayBuffer };
-  revive(buffer: SharedArrayBuffer): unknown;
+  revive(buffer: SharedArrayBuffer, byteOffset: number): unknown;
 }
 
-const sharedKinds: SharedKind[] = [{ name: 'SharedCounter', type: SharedCounter, revive: (buffer) => SharedCounter.from(buffer) }];
+const sharedKinds: SharedKind[] = [
+  { name: SharedCounter.kind, type: SharedCounter, revive: (buffer) => SharedCounter.from(buffer) },
+  { name: SharedValue.kind, type: SharedValue, revive: (buffer) => SharedValue.from(buffer) },
+  { name: Lock.kind, type: Lock, revive: (buffer, byteOffset) => Lock.from(buffer, byteOffset) },
+];
 
 function sharedKindOf(value: object): SharedKind | undefined {
   for (const kind of sharedKinds) if (value instanceof kind.type) return kind;
@@ -118,7 +130,8 @@ export function encodeValue(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
   const kind = sharedKindOf(value);
   if (kind === undefined) return value;
-  const marker: SharedMarker = { [SHARED_MARK]: kind.name, buffer: (value as { buffer: SharedArrayBuffer }).buffer };
+  const handle = value as { buffer: SharedArrayBuffer; byteOffset?: number };
+  const marker: SharedMarker = { [SHARED_MARK]: kind.name, buffer: handle.buffer, byteOffset: handle.byteOffset ?? 0 };
   return marker;
 }
 
@@ -137,7 +150,8 @@ export function decodeValue(value: unknown): unknown {
   const mark = (value as Partial<SharedMarker>)[SHARED_MARK];
   if (mark === undefined) return value;
   const kind = sharedKinds.find((k) => k.name === mark);
-  return kind === undefined ? value : kind.revive((value as SharedMarker).buffer);
+  const marker = value as SharedMarker;
+  return kind === undefined ? value : kind.revive(marker.buffer, marker.byteOffset);
 }
 
 /** Revives every argument in place; the tuple is the worker's own copy. */

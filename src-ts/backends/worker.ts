@@ -62,6 +62,27 @@ export interface WorkerBackendOptions {
   cancelGrace?: number | undefined;
 }
 
+/**
+ * The parent's Node options, minus those about the parent's own entry point: a worker started
+ * from `node --input-type=module -e ...` would otherwise refuse to start (--input-type applies
+ * only to string input) or run the -e script again.
+ */
+export function workerExecArgv(execArgv: readonly string[] = process.execArgv): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i]!;
+    if (arg === '-e' || arg === '--eval' || arg === '-p' || arg === '--print') {
+      i++; // and its script
+    } else if (arg === '--input-type' || arg === '-r' || arg === '--require') {
+      if (arg === '--input-type') i++;
+      else kept.push(arg, execArgv[++i]!);
+    } else if (!arg.startsWith('--input-type=') && !arg.startsWith('--eval=') && !arg.startsWith('--print=') && arg !== '-i' && arg !== '--interactive') {
+      kept.push(arg);
+    }
+  }
+  return kept;
+}
+
 /** The built worker runtime; throws when the package was not built. */
 export function workerEntry(): URL {
   const path = join(packageRoot(), 'dist', 'worker.js');
@@ -101,7 +122,7 @@ class WorkerSlot {
     const { port1, port2 } = new MessageChannel();
     this.controlPort = port1;
     const workerData: WorkerSetup = { ...setup, control: buffer, controlPort: port2 };
-    this.worker = new Worker(entry, { workerData, transferList: [port2] });
+    this.worker = new Worker(entry, { workerData, transferList: [port2], execArgv: workerExecArgv() });
     this.exited = new Promise((resolve) => (this.markExited = resolve));
   }
 
@@ -161,12 +182,13 @@ export class WorkerBackend implements Backend {
     });
     this.spawned++;
     slot.controlPort.unref();
-    slot.updateRef();
     slot.worker.on('message', (message: unknown) => this.onMessage(slot, message));
     slot.worker.on('error', (error: Error) => {
       slot.crash ??= error;
     });
     slot.worker.on('exit', (code: number) => this.onExit(slot, code));
+    // After the listeners: adding a 'message' listener refs the worker's port again.
+    slot.updateRef();
     this.slots.push(slot);
   }
 
@@ -365,7 +387,8 @@ export class WorkerBackend implements Backend {
     }
     const defs = slot.knownDefs < this.defs.length ? this.defs.slice(slot.knownDefs).map((t, i) => [slot.knownDefs + i, t.module, t.exportName]) : undefined;
     try {
-      slot.worker.postMessage({ defs, tasks: records }, transfer);
+      if (transfer.length === 0) slot.worker.postMessage({ defs, tasks: records });
+      else slot.worker.postMessage({ defs, tasks: records }, transfer);
     } catch (error) {
       if (tasks.length === 1) {
         const d = tasks[0]!;
@@ -431,7 +454,6 @@ export class WorkerBackend implements Backend {
     // Post before bumping the epoch: a worker that sees the new epoch must find the message.
     slot.controlPort.postMessage([seq]);
     Atomics.add(slot.control, EPOCH, 1);
-    Atomics.notify(slot.control, EPOCH);
     const stopIfStillRunning = (): void => {
       if (slot.alive && d.backendSlot === slot && Atomics.load(slot.control, STARTED) === seq) {
         slot.killedFor = seq;

@@ -1,0 +1,334 @@
+// The worker backend's own behaviour: users' JS tasks, their errors, the worker lifecycle
+// (initializer, recycling, crashes, the crash-loop breaker), two-stage cancellation, shared
+// state across workers, and how the backend is chosen. Kernel semantics common to both
+// backends are in conformance.test.ts.
+
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
+import { backendInfo } from '../src-ts/backends/select.js';
+import { AbortError, TimeoutError, WorkerCrashError } from '../src-ts/errors.js';
+import { kernels } from '../src-ts/kernels/index.js';
+import { Pool, type PoolOptions } from '../src-ts/pool.js';
+import { SharedCounter } from '../src-ts/shared/counter.js';
+import { Lock } from '../src-ts/shared/lock.js';
+import { SharedValue } from '../src-ts/shared/value.js';
+import { task } from '../src-ts/task.js';
+// @ts-expect-error: a plain JS fixture without declarations; only its types are read, loosely.
+import type * as EsmTasks from './fixtures/tasks/esm.mjs';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const esm = new URL('./fixtures/tasks/esm.mjs', import.meta.url);
+const js = <K extends keyof typeof EsmTasks & string>(name: K) => task<Extract<(typeof EsmTasks)[K], (...args: any[]) => any>>(esm, name);
+
+const pools: Pool[] = [];
+function workerPool(options?: PoolOptions): Pool {
+  const pool = new Pool({ size: 2, ...options, backend: 'worker' });
+  pools.push(pool);
+  return pool;
+}
+
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((pool) => pool.terminate()));
+});
+
+/** Runs a script in a fresh node process; returns its exit status and output. */
+function node(args: string[], env: Record<string, string> = {}) {
+  const result = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
+  return { status: result.status, stdout: result.stdout.trim(), stderr: result.stderr.trim() };
+}
+
+describe('users\' JS tasks', () => {
+  it('runs named and default exports of ES modules, sync and async, with types from the module', async () => {
+    const pool = workerPool();
+    const add = js('add');
+    expectTypeOf(pool.apply(add, [1, 2])).resolves.toEqualTypeOf<number>();
+    expect(await pool.apply(add, [2, 3])).toBe(5);
+    expect(await pool.apply(task(esm), [{ nested: [1, 'two', null] }])).toEqual({ nested: [1, 'two', null] });
+    expect(await pool.apply(task(fileURLToPath(esm)), ['by path'])).toBe('by path');
+    expect(await pool.apply(js('later'), ['late', 5])).toBe('late');
+    expect(await pool.starmap(add, [[1, 2], [3, 4], [5, 6]], { chunkSize: 2 })).toEqual([3, 7, 11]);
+    expect(await pool.starmap(js('later'), [['a', 3], ['b', 1], ['c', 2]], { chunkSize: 3 })).toEqual(['a', 'b', 'c']);
+    const seen: number[] = [];
+    for await (const value of pool.imap(task(esm), (function* () { for (let i = 0; i < 50; i++) yield i; })(), { chunkSize: 7 })) seen.push(value as number);
+    expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  });
+
+  it('runs CommonJS modules: named exports, and module.exports as the default', async () => {
+    const pool = workerPool();
+    expect(await pool.apply(task(new URL('./fixtures/tasks/cjs.cjs', import.meta.url), 'multiply'), [6, 7])).toBe(42);
+    expect(await pool.apply(task(new URL('./fixtures/tasks/cjs.cjs', import.meta.url), 'asyncUpper'), ['abc'])).toBe('ABC');
+    expect(await pool.apply(task(new URL('./fixtures/tasks/cjs-default.cjs', import.meta.url)), [5])).toBe(-5);
+  });
+
+  it('keeps the name, message and code of errors thrown in tasks, sync or async', async () => {
+    const pool = workerPool();
+    const error = await pool.apply(js('fail'), ['it broke']).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(error).toMatchObject({ name: 'CustomError', message: 'it broke', code: 'E_CUSTOM' });
+    expect((error as Error).stack).toContain('esm.mjs');
+    const later = await pool.apply(js('failLater'), ['out of range']).catch((e: unknown) => e);
+    expect(later).toBeInstanceOf(RangeError);
+    expect(later).toMatchObject({ name: 'RangeError', message: 'out of range' });
+    await expect(pool.apply(js('throwValue'), [{ plain: 'object' }])).rejects.toEqual({ plain: 'object' });
+    // The pool is unharmed.
+    expect(await pool.apply(js('add'), [1, 1])).toBe(2);
+  });
+
+  it('rejects with an error naming a module or export that does not exist', async () => {
+    const pool = workerPool();
+    const missing = new URL('./fixtures/tasks/does-not-exist.mjs', import.meta.url);
+    await expect(pool.apply(task(missing), [])).rejects.toThrow(/cannot load task module .*does-not-exist\.mjs/);
+    await expect(pool.apply(task(esm, 'noSuchExport'), [])).rejects.toThrow(/has no export named 'noSuchExport'/);
+    await expect(pool.apply(task(esm, 'notAFunction'), [])).rejects.toThrow(/'notAFunction' .* is not a function/);
+    expect(await pool.apply(js('add'), [2, 2])).toBe(4);
+  });
+
+  it('checks task() arguments, and refuses JS tasks on the native backend', () => {
+    expect(() => task(42 as never)).toThrow(TypeError);
+    expect(() => task('')).toThrow(/module must not be empty/);
+    expect(() => task(esm, '' as never)).toThrow(/exportName/);
+    if (!backendInfo().native) return;
+    const native = new Pool({ backend: 'native', size: 1 });
+    pools.push(native);
+    expect(() => native.applyAsync(js('add'), [1, 2])).toThrow(/JavaScript tasks run only on the worker backend/);
+    return expect(native.apply(js('add'), [1, 2])).rejects.toThrow(TypeError);
+  });
+
+  it('copies arguments and results, moves transferred ArrayBuffers, and rejects what cannot be cloned', async () => {
+    const pool = workerPool({ size: 1 });
+    const buffer = new ArrayBuffer(1024);
+    expect(await pool.apply(js('byteLength'), [buffer], { transfer: [buffer] })).toBe(1024);
+    expect(buffer.byteLength).toBe(0); // detached: it was moved, not copied
+    const kept = new ArrayBuffer(16);
+    expect(await pool.apply(js('byteLength'), [kept])).toBe(16);
+    expect(kept.byteLength).toBe(16);
+    const made = await pool.apply(js('makeBuffer'), [4096, 7]);
+    expect(made).toBeInstanceOf(Uint8Array);
+    expect(made.length).toBe(4096);
+    expect(made.every((b: number) => b === 7)).toBe(true);
+    await expect(pool.apply(task(esm), [() => 1])).rejects.toThrow(/arguments cannot be sent to a worker/);
+    await expect(pool.apply(js('unclonable'), [])).rejects.toThrow(/result cannot be sent back/);
+    expect(() => pool.applyAsync(js('byteLength'), [new SharedArrayBuffer(8)], { transfer: [new SharedArrayBuffer(8) as never] })).toThrow(/options\.transfer\[0\]/);
+    expect(await pool.apply(js('add'), [20, 22])).toBe(42);
+  });
+});
+
+describe('shared state across workers', () => {
+  it('a SharedCounter incremented 100000 times from each of two workers ends exact', async () => {
+    const pool = workerPool({ size: 2 });
+    const counter = new SharedCounter(0);
+    // Two long tasks, one per worker, both running at once.
+    const names = await Promise.all([pool.apply(js('count'), [counter, 100_000]), pool.apply(js('count'), [counter, 100_000])]);
+    expect(names).toEqual(['SharedCounter', 'SharedCounter']); // revived as the class, not a plain object
+    expect(counter.value).toBe(200_000);
+  });
+
+  it('SharedValue and Lock arrive as the same live objects', async () => {
+    const pool = workerPool({ size: 1 });
+    const value = new SharedValue('f64', 1.5);
+    const lock = new Lock();
+    const echoed = await pool.apply(task(esm), [value]);
+    expect(echoed).toBeInstanceOf(SharedValue);
+    expect(echoed).not.toBe(value);
+    (echoed as SharedValue).value = 2.25; // the same memory: visible through the original
+    expect(value.value).toBe(2.25);
+    const echoedLock = await pool.apply(task(esm), [lock]);
+    expect(echoedLock).toBeInstanceOf(Lock);
+    lock.acquire();
+    expect((echoedLock as Lock).held).toBe(true);
+    lock.release();
+  });
+
+  it('a progress counter passed to a JS task sees the units it reports', async () => {
+    const pool = workerPool({ size: 1 });
+    const progress = new SharedCounter();
+    expect(await pool.apply(js('reportProgress'), [5, 10], { progress })).toBe(10);
+    expect(progress.value).toBe(50);
+  });
+});
+
+describe('worker lifecycle', () => {
+  it('runs the initializer once in each worker, with initArgs, before its first task', async () => {
+    const pool = workerPool({ size: 2, initializer: js('init'), initArgs: ['config', 3] });
+    const states = await Promise.all(Array.from({ length: 20 }, () => pool.apply(js('initState'), [])));
+    for (const state of states) expect(state).toMatchObject({ initialized: 1, initArgs: ['config', 3] });
+    const asyncPool = workerPool({ size: 1, initializer: js('initAsync'), initArgs: [{ deep: true }] });
+    expect(await asyncPool.apply(js('initState'), [])).toMatchObject({ initialized: 1, initArgs: [{ deep: true }] });
+  });
+
+  it('maxTasksPerWorker recycles each worker after that many tasks', async () => {
+    const pool = workerPool({ size: 1, maxTasksPerWorker: 3 });
+    const threads: number[] = [];
+    for (let i = 0; i < 10; i++) threads.push(await pool.apply(js('whoAmI'), []));
+    const runs = threads.reduce<number[]>((acc, id, i) => (i === 0 || id !== threads[i - 1] ? [...acc, 1] : [...acc.slice(0, -1), acc.at(-1)! + 1]), []);
+    expect(runs).toEqual([3, 3, 3, 1]);
+    expect(new Set(threads).size).toBe(4);
+    // Bursts too: every task still settles, none on a retired worker beyond its quota.
+    const burst = await Promise.all(Array.from({ length: 40 }, () => pool.apply(js('whoAmI'), [])));
+    const perThread = new Map<number, number>();
+    for (const id of burst) perThread.set(id, (perThread.get(id) ?? 0) + 1);
+    for (const n of perThread.values()) expect(n).toBeLessThanOrEqual(3);
+  });
+
+  it('a worker that calls process.exit rejects its task with WorkerCrashError and is replaced', async () => {
+    const pool = workerPool({ size: 1 });
+    const first = await pool.apply(js('whoAmI'), []);
+    const error = await pool.apply(js('exit'), [7]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkerCrashError);
+    expect((error as Error).message).toMatch(/exited with code 7/);
+    const second = await pool.apply(js('whoAmI'), []);
+    expect(second).not.toBe(first);
+    expect(pool.stats()).toMatchObject({ failed: 1, completed: 2 });
+  });
+
+  it('tasks queued behind a crash run on the replacement worker instead of failing', async () => {
+    const pool = workerPool({ size: 1 });
+    await pool.apply(js('add'), [0, 0]); // measured: tasks now travel several to a worker
+    const crash = pool.apply(js('exit'), [1]);
+    const after = Array.from({ length: 20 }, (_, i) => pool.apply(js('add'), [i, 1]));
+    await expect(crash).rejects.toBeInstanceOf(WorkerCrashError);
+    expect(await Promise.all(after)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+
+  it('workers that die at start fail pending tasks with a clear error instead of respawning forever', async () => {
+    const pool = workerPool({ size: 2, initializer: js('initFails') });
+    const results = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => pool.apply(js('add'), [i, i])));
+    for (const result of results) {
+      expect(result.status).toBe('rejected');
+      const reason = (result as PromiseRejectedResult).reason as Error;
+      expect(reason).toBeInstanceOf(WorkerCrashError);
+      expect(reason.message).toMatch(/workers keep dying before they can run a task.*initializer failed: the initializer cannot start/);
+    }
+    // Later calls fail fast the same way; the pool still closes.
+    await expect(pool.apply(js('add'), [1, 1])).rejects.toBeInstanceOf(WorkerCrashError);
+    expect(pool.stats().backendInfo.broken).toMatch(/keep dying/);
+    pool.close();
+    await pool.join();
+  });
+});
+
+describe('two-stage cancellation', () => {
+  it('a task that checks its signal stops on its own: its worker is not replaced', async () => {
+    const pool = workerPool({ size: 1, cancelGrace: 60_000 });
+    const before = await pool.apply(js('whoAmI'), []);
+    await expect(pool.apply(js('spinUntilAborted'), [], { timeout: 50 })).rejects.toBeInstanceOf(TimeoutError);
+    const controller = new AbortController();
+    const pending = pool.apply(js('spinUntilCancelled'), [], { signal: controller.signal });
+    setTimeout(() => controller.abort(), 30);
+    await expect(pending).rejects.toBeInstanceOf(AbortError);
+    const waiting = new AbortController();
+    const listening = pool.apply(js('waitForAbort'), [], { signal: waiting.signal });
+    setTimeout(() => waiting.abort(), 10);
+    await expect(listening).rejects.toBeInstanceOf(AbortError);
+    expect(await pool.apply(js('whoAmI'), [])).toBe(before);
+    expect(pool.stats().backendInfo.workersStarted).toBe(1);
+  });
+
+  it('a task that ignores cancellation is ended by terminating its worker after the grace period, sparing the others', async () => {
+    const pool = workerPool({ size: 2, cancelGrace: 100 });
+    // Both workers up, so the stuck task starts at once rather than being cancelled unstarted.
+    await Promise.all([pool.apply(js('later'), [0, 20]), pool.apply(js('later'), [0, 20])]);
+    const started = Date.now();
+    const stuck = pool.apply(js('spinForever'), [], { timeout: 200 });
+    const others = Array.from({ length: 10 }, (_, i) => pool.apply(js('later'), [i, 20]));
+    await expect(stuck).rejects.toBeInstanceOf(TimeoutError);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    // Every other task completes, including any that were waiting on the stuck worker.
+    expect(await Promise.all(others)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    await expect.poll(() => pool.stats().backendInfo.workersStarted, { timeout: 5_000 }).toBe(3);
+    expect(pool.stats()).toMatchObject({ running: 0, cancelled: 1, completed: 12 });
+    // terminate() also ends a stuck task, and resolves.
+    const forever = expect(pool.apply(js('spinForever'), [])).rejects.toBeInstanceOf(AbortError);
+    await pool.terminate();
+    await forever;
+  });
+
+  it('every accepted task settles exactly once under a mix of crashes, errors, aborts and terminate', async () => {
+    const pool = workerPool({ size: 2, cancelGrace: 20, maxQueue: 64 });
+    const outcomes = new Map<number, string[]>();
+    const record = (i: number, what: string) => outcomes.set(i, [...(outcomes.get(i) ?? []), what]);
+    const random = (() => {
+      let seed = 12345;
+      return () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    })();
+    const results = [];
+    for (let i = 0; i < 300; i++) {
+      const r = random();
+      const controller = new AbortController();
+      const options = {
+        callback: () => record(i, 'ok'),
+        errorCallback: (error: unknown) => record(i, (error as Error).name),
+        signal: controller.signal,
+      };
+      let result;
+      if (r < 0.05) result = pool.applyAsync(js('exit'), [1], options);
+      else if (r < 0.15) result = pool.applyAsync(js('fail'), ['no'], options);
+      else if (r < 0.2) result = pool.applyAsync(js('spinForever'), [], options);
+      else if (r < 0.3) result = pool.applyAsync(js('later'), [i, 2], options);
+      else result = pool.applyAsync(js('add'), [i, 1], options);
+      if (random() < 0.2 || r >= 0.15 && r < 0.2) setTimeout(() => controller.abort(), random() * 20);
+      results.push(result);
+      if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await pool.terminate();
+    await Promise.all(results.map((r) => r.wait()));
+    expect(outcomes.size).toBe(300);
+    for (const [i, list] of outcomes) {
+      expect(list, `task ${i}`).toHaveLength(1);
+      expect(['ok', 'WorkerCrashError', 'CustomError', 'AbortError']).toContain(list[0]);
+    }
+    const stats = pool.stats();
+    expect(stats.completed + stats.failed + stats.cancelled).toBe(stats.submitted);
+  });
+});
+
+describe('choosing the backend', () => {
+  it('backendInfo() says which backend auto picks', () => {
+    const info = backendInfo();
+    expect(info.backend).toBe(info.native ? 'native' : 'worker');
+  });
+
+  it('node --no-addons falls back to the worker backend, silently, and says why', () => {
+    const script = `
+      import { Pool, kernels, backendInfo } from './dist/index.js';
+      const pool = new Pool({ size: 2 });
+      const primes = await pool.apply(kernels.countPrimes, [0, 1e6]);
+      console.log(JSON.stringify({ backend: pool.backend, primes, info: backendInfo() }));
+      await pool.terminate();`;
+    const result = node(['--no-addons', '--input-type=module', '-e', script]);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    const out = JSON.parse(result.stdout);
+    expect(out).toMatchObject({ backend: 'worker', primes: 78498, info: { backend: 'worker', native: false } });
+    expect(out.info.reason).toMatch(/addons|dlopen/i);
+    expect(out.info.reason).not.toContain('\n');
+  });
+
+  it('SPINDLE_BACKEND overrides auto, and a bad value is a clear error', () => {
+    const script = `
+      import { Pool, backendInfo } from './dist/index.js';
+      try { const pool = new Pool({ size: 1 }); console.log(pool.backend, backendInfo().override); await pool.terminate(); }
+      catch (error) { console.log(error.name + ': ' + error.message); }`;
+    expect(node(['--input-type=module', '-e', script], { SPINDLE_BACKEND: 'worker' }).stdout).toBe('worker worker');
+    expect(node(['--input-type=module', '-e', script], { SPINDLE_BACKEND: 'sideways' }).stdout).toMatch(/^RangeError: .*SPINDLE_BACKEND/);
+  });
+
+  it('an idle worker pool does not keep the process alive', () => {
+    const script = `
+      import { Pool, kernels } from './dist/index.js';
+      const pool = new Pool({ backend: 'worker', size: 2 });
+      console.log(await pool.apply(kernels.noop, [7]));`;
+    const started = Date.now();
+    const result = node(['--input-type=module', '-e', script]);
+    expect(result).toMatchObject({ status: 0, stdout: '7', stderr: '' });
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('kernels give the same results on workers as their twins', async () => {
+    const pool = workerPool();
+    expect(await pool.map(kernels.noop, [1, 2, 3])).toEqual([1, 2, 3]);
+    expect(await pool.starmap(kernels.countPrimes, [[0, 100], [100, 1000], [0, 1e7]])).toEqual([25, 143, 664579]);
+  });
+});
