@@ -6,12 +6,13 @@ import { performance } from 'node:perf_hooks';
 import { backendInfo, kernels, Pool } from './index.js';
 
 const USAGE = `Usage:
-  spindle primes HI [--threads N]       count the primes below HI
-  spindle primes LO HI [--threads N]    count the primes p with LO <= p < HI
-  spindle info                          backend, addon location, threads, CPU features
+  spindle primes HI [--threads N] [--backend B]      count the primes below HI
+  spindle primes LO HI [--threads N] [--backend B]   count the primes p with LO <= p < HI
+  spindle info                                       backend, addon location, threads, CPU features
   spindle --help | --version
 
-Numbers may use exponent notation (1e10). 0 <= LO <= HI <= 2^53.`;
+Numbers may use exponent notation (1e10). 0 <= LO <= HI <= 2^53.
+--backend is auto (default), native or worker; SPINDLE_BACKEND sets the default.`;
 
 class UsageError extends Error {}
 
@@ -23,12 +24,23 @@ function parseBound(text: string, name: string): number {
   return value;
 }
 
-/** Splits `--threads N` / `-t N` / `--threads=N` out of the positional arguments. */
-function parseArgs(argv: string[]): { positional: string[]; threads?: number } {
+type BackendChoice = 'auto' | 'native' | 'worker';
+
+/** Splits `--threads N` (-t, --threads=N) and `--backend B` (--backend=B) out of the positional arguments. */
+function parseArgs(argv: string[]): { positional: string[]; threads?: number; backend: BackendChoice } {
   const positional: string[] = [];
   let threads: number | undefined;
+  let backend: BackendChoice = 'auto';
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
+    if (arg === '--backend' || arg.startsWith('--backend=')) {
+      const value = arg === '--backend' ? argv[++i] : arg.slice('--backend='.length);
+      if (value !== 'auto' && value !== 'native' && value !== 'worker') {
+        throw new UsageError(`--backend must be auto, native or worker, got '${value ?? ''}'`);
+      }
+      backend = value;
+      continue;
+    }
     let value: string | undefined;
     if (arg === '--threads' || arg === '-t') value = argv[++i];
     else if (arg.startsWith('--threads=')) value = arg.slice('--threads='.length);
@@ -43,11 +55,11 @@ function parseArgs(argv: string[]): { positional: string[]; threads?: number } {
     }
     threads = n;
   }
-  return threads === undefined ? { positional } : { positional, threads };
+  return threads === undefined ? { positional, backend } : { positional, threads, backend };
 }
 
 async function primes(argv: string[]): Promise<void> {
-  const { positional, threads } = parseArgs(argv);
+  const { positional, threads, backend } = parseArgs(argv);
   if (positional.length < 1 || positional.length > 2) throw new UsageError('primes takes HI or LO HI');
   const [lo, hi] =
     positional.length === 1
@@ -55,7 +67,7 @@ async function primes(argv: string[]): Promise<void> {
       : [parseBound(positional[0]!, 'LO'), parseBound(positional[1]!, 'HI')];
   if (lo > hi) throw new UsageError(`LO must be <= HI, got ${positional[0]} > ${positional[1]}`);
   const size = threads ?? availableParallelism();
-  await using pool = new Pool({ size });
+  await using pool = new Pool({ size, backend });
   const start = performance.now();
   const count = await pool.apply(kernels.countPrimes, [lo, hi]);
   const seconds = (performance.now() - start) / 1000;
@@ -67,8 +79,8 @@ async function primes(argv: string[]): Promise<void> {
 function info(): void {
   const b = backendInfo();
   const lines = [
-    `backend       ${b.native ? 'native' : 'unavailable'}`,
-    b.native ? `addon         ${b.path}` : `reason        ${b.reason}`,
+    `backend       ${b.backend}${b.override !== undefined ? ' (SPINDLE_BACKEND)' : ''}`,
+    b.native ? `addon         ${b.path}` : `addon         not loaded: ${b.reason}`,
     `threads       ${availableParallelism()} available${b.native ? `, ${b.threads} native started` : ''}`,
   ];
   if (b.native) lines.push(`cpu features  ${b.cpuFeatures}`, `node-api      ${b.napiVersion}`);

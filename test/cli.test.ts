@@ -28,11 +28,27 @@ describe('spindle CLI', () => {
     [['primes', '1e20'], /HI must be an integer in \[0, 2\^53\]/],
     [['primes', '10', '--threads', '0'], /--threads must be/],
     [['frobnicate'], /unknown command 'frobnicate'/],
+    [['primes', '10', '--backend', 'gpu'], /--backend must be auto, native or worker/],
   ])('rejects %j with a usage error (exit 2)', (args, message) => {
     const out = spindle(...args);
     expect(out.status).toBe(2);
     expect(out.stderr).toMatch(message);
     expect(out.stdout).toBe('');
+  });
+
+  it('primes --backend worker runs the JS twin on worker threads, with the same count', () => {
+    const out = spindle('primes', '1e8', '--backend', 'worker');
+    expect(out.status).toBe(0);
+    expect(out.stdout).toMatch(/^5761455 primes below 1e8\n.* \(worker backend\)\n$/);
+  });
+
+  it('without addons, info says the worker backend runs and why the addon did not load', () => {
+    const out = spawnSync(process.execPath, ['--no-addons', bin, 'info'], { encoding: 'utf8', timeout: 60_000 });
+    expect(out.status).toBe(0);
+    expect(out.stdout).toMatch(/^backend\s+worker$/m);
+    expect(out.stdout).toMatch(/^addon\s+not loaded: .*addons/m);
+    const primes = spawnSync(process.execPath, ['--no-addons', bin, 'primes', '1e6'], { encoding: 'utf8', timeout: 60_000 });
+    expect(primes.stdout).toMatch(/^78498 primes below 1e6\n.*\(worker backend\)\n$/);
   });
 
   it('info names the backend, where the addon came from, threads and CPU features', () => {

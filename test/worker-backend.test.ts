@@ -326,6 +326,25 @@ describe('choosing the backend', () => {
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 
+});
+
+describe('kernels on workers', () => {
+  it('shares one big kernel call out over its workers: same result, progress and cancellation', async () => {
+    const pool = workerPool({ size: 2 });
+    const progress = new SharedCounter();
+    expect(await pool.apply(kernels.countPrimes, [0, 1e9], { progress })).toBe(50847534);
+    expect(progress.value).toBe(1e9); // every part reported its numbers, once
+    expect(await pool.apply(kernels.countPrimes, [1e12, 1e12 + 1e8])).toBe(3618282);
+    const controller = new AbortController();
+    const huge = pool.apply(kernels.countPrimes, [0, 1e13], { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    await expect(huge).rejects.toBeInstanceOf(AbortError);
+    // Every part stopped by itself (the twin checks its cancel flag between segments).
+    await expect.poll(() => pool.stats().running, { timeout: 5_000 }).toBe(0);
+    expect(pool.stats().backendInfo.workersStarted).toBe(2);
+    expect(await pool.apply(kernels.countPrimes, [0, 100])).toBe(25);
+  });
+
   it('kernels give the same results on workers as their twins', async () => {
     const pool = workerPool();
     expect(await pool.map(kernels.noop, [1, 2, 3])).toEqual([1, 2, 3]);

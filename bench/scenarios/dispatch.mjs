@@ -1,4 +1,5 @@
-// Scenario 1: dispatch overhead of noop tasks, spindle's native backend against piscina.
+// Scenario 1: dispatch overhead of noop tasks: spindle's native backend, spindle's worker backend
+// (kernels.noop's JS twin, and a user identity task, the same file piscina runs), and piscina.
 //
 // burst:      100k tasks issued in a loop, then Promise.all → amortized µs per task. spindle's
 //             default queue (maxQueue 1024, onQueueFull 'wait') admits the burst gradually, so it is
@@ -68,20 +69,27 @@ export async function run(ctx) {
     const poolInf = new Pool({ backend: 'native', size, maxQueue: Infinity });
     const pis = new piscina.Piscina({ filename: join(TASKS, 'identity.mjs'), minThreads: size, maxThreads: size });
 
+    const workerPool = new Pool({ backend: 'worker', size });
+    const identity = spindle.task(join(TASKS, 'identity.mjs'));
+
     const apply = (i) => pool.apply(kernels.noop, [i]);
     const applyInf = (i) => poolInf.apply(kernels.noop, [i]);
     const pisRun = (i) => pis.run(i);
+    const workerNoop = (i) => workerPool.apply(kernels.noop, [i]);
+    const workerJs = (i) => workerPool.apply(identity, [i]);
 
     const bursts = [
       { key: 'spindle.apply', name: 'burst apply (maxQueue 1024, wait)', once: () => burst(apply, BURST, 'spindle burst') },
       { key: 'spindle.applyInf', name: 'burst apply (maxQueue ∞)', once: () => burst(applyInf, BURST, 'spindle burst ∞') },
       { key: 'spindle.map', name: 'map(chunkSize 1000)', once: () => mapBurst(pool, kernels.noop, items, 'spindle map') },
+      { key: 'worker.noop', name: 'worker backend: burst apply(noop)', once: () => burst(workerNoop, BURST, 'worker burst noop'), run: workerNoop },
+      { key: 'worker.js', name: 'worker backend: burst apply(identity task)', once: () => burst(workerJs, BURST, 'worker burst js'), run: workerJs },
       { key: 'piscina.run', name: 'piscina burst run()', once: () => burst(pisRun, BURST, 'piscina burst') },
     ];
     // Warm-up: JIT, thread start-up, piscina's workers coming online. A tenth of a burst each.
     for (const b of bursts) {
       if (b.key === 'spindle.map') await mapBurst(pool, kernels.noop, items.slice(0, BURST / 10), 'spindle map warm-up');
-      else await burst(b.key === 'piscina.run' ? pisRun : b.key === 'spindle.applyInf' ? applyInf : apply, BURST / 10, `${b.name} warm-up`);
+      else await burst(b.run ?? (b.key === 'piscina.run' ? pisRun : b.key === 'spindle.applyInf' ? applyInf : apply), BURST / 10, `${b.name} warm-up`);
     }
     const burstUs = Object.fromEntries(bursts.map((b) => [b.key, []]));
     for (let r = 0; r < reps; r++) {
@@ -93,9 +101,9 @@ export async function run(ctx) {
 
     // Round trips, interleaved the same way: each rep warms up again (cheap) so that a rep never
     // starts on threads that went to sleep while the other library was measured.
-    const rt = { spindle: { med: [], p99: [] }, piscina: { med: [], p99: [] } };
+    const rt = { spindle: { med: [], p99: [] }, workerJs: { med: [], p99: [] }, piscina: { med: [], p99: [] } };
     for (let r = 0; r < reps; r++) {
-      for (const [key, fn] of [['spindle', apply], ['piscina', pisRun]]) {
+      for (const [key, fn] of [['spindle', apply], ['workerJs', workerJs], ['piscina', pisRun]]) {
         await settle();
         const s = summarize(await roundTrip(fn, RT_WARM, RT_N, `${key} round trip`));
         rt[key].med.push(s.median);
@@ -105,7 +113,8 @@ export async function run(ctx) {
 
     pool.close();
     poolInf.close();
-    await Promise.all([pool.join(), poolInf.join(), pis.destroy()]);
+    workerPool.close();
+    await Promise.all([pool.join(), poolInf.join(), workerPool.join(), pis.destroy()]);
 
     const base = { scenario: 'dispatch', threads: size, unit: 'µs/task' };
     const reqBar = { op: '<=', value: 1 };
@@ -115,12 +124,25 @@ export async function run(ctx) {
     }
     const ratio = pairedRatio(burstUs['piscina.run'], burstUs['spindle.apply']);
     rows.push(statRow({ ...base, case: 'piscina / spindle burst (default queue)', metric: 'ratio', unit: '×' }, ratio));
+    // Issue #3's bar: the worker backend's burst costs at most half of piscina's per task.
+    rows.push(
+      statRow({ ...base, case: 'worker backend identity / piscina burst', metric: 'ratio', unit: '×' }, pairedRatio(burstUs['worker.js'], burstUs['piscina.run']), {
+        bar: { op: '<=', value: 0.5 },
+      }),
+    );
     const rtBar = { op: '<=', value: 10 };
     rows.push(statRow({ ...base, case: 'round trip apply', metric: 'median' }, summarize(rt.spindle.med), { bar: rtBar, note: `${RT_N} awaited after ${RT_WARM} warm-up, per rep` }));
     rows.push(statRow({ ...base, case: 'round trip apply', metric: 'p99' }, summarize(rt.spindle.p99)));
     rows.push(statRow({ ...base, case: 'piscina round trip run()', metric: 'median' }, summarize(rt.piscina.med)));
     rows.push(statRow({ ...base, case: 'piscina round trip run()', metric: 'p99' }, summarize(rt.piscina.p99)));
     rows.push(statRow({ ...base, case: 'piscina / spindle round trip', metric: 'ratio of medians', unit: '×' }, pairedRatio(rt.piscina.med, rt.spindle.med)));
+    rows.push(statRow({ ...base, case: 'worker backend round trip (identity task)', metric: 'median' }, summarize(rt.workerJs.med)));
+    rows.push(statRow({ ...base, case: 'worker backend round trip (identity task)', metric: 'p99' }, summarize(rt.workerJs.p99)));
+    rows.push(
+      statRow({ ...base, case: 'worker backend / piscina round trip', metric: 'ratio of medians', unit: '×' }, pairedRatio(rt.workerJs.med, rt.piscina.med), {
+        bar: { op: '<=', value: 1 },
+      }),
+    );
 
     data.sizes[size] = { burstUs, roundTrip: rt };
   }

@@ -4,11 +4,13 @@
 // is ./worker-entry.ts; the wire format is ./worker-protocol.ts.
 //
 // Where a dispatched task is (its backendSlot says which):
+//   a SplitCall      shared out in parts (see split-call.ts), each of which is in one of the
+//                    places below;
 //   PENDING          in `pending`, not yet given to a worker;
 //   a WorkerSlot     in that slot's `outbox` (posted at the next microtask) or `sent` (posted,
 //                    unanswered, in sequence order);
 //   undefined        settled (or cancelled while pending: then a dead entry in `pending`).
-// `live` counts every dispatched task not yet settled; each is settled exactly once.
+// `live` counts every task or part not yet settled; each is settled exactly once.
 //
 // Batching. Tasks are sent in messages of up to batchSize() tasks and each worker holds at most
 // depth() unanswered ones, so a burst of small tasks costs one message each way per batch while
@@ -25,6 +27,7 @@ import type { JsTask } from '../kernels/types.js';
 import { Ring } from '../internal/ring.js';
 import { packageRoot } from './addon.js';
 import { Outcome, type Backend, type Dispatch } from './backend.js';
+import { SplitCall } from './split-call.js';
 import {
   CONTROL_WORDS,
   decodeError,
@@ -48,6 +51,8 @@ const TARGET_BATCH_MICROS = 500;
 const MAX_BATCH = 128;
 /** Tasks at least this long go one per worker at a time. */
 const LONG_TASK_MICROS = 5000;
+/** A kernel call that can be split goes out in up to this many parts per worker, for balance. */
+const PARTS_PER_WORKER = 4;
 /** Workers dying before they are ready this many times in a row mean the pool is broken. */
 const STARTUP_FAILURE_LIMIT = 3;
 
@@ -301,16 +306,33 @@ export class WorkerBackend implements Backend {
   // ---- Dispatch --------------------------------------------------------------------------
 
   dispatch(d: Dispatch): void {
-    this.live++;
     if (this.broken !== undefined) {
       const error = this.broken;
+      this.live++;
       d.backendSlot = undefined;
       queueMicrotask(() => this.settle(d, Outcome.Error, error));
       return;
     }
+    const kernel = d.kernel;
+    if (kernel.kind === 'kernel' && kernel.split !== undefined && !d.batch && this.size > 1) {
+      const pieces = kernel.split(d.calls[0]!, this.size * PARTS_PER_WORKER);
+      if (pieces.length > 1) {
+        const call = new SplitCall(d, kernel, pieces, (part) => this.cancel(part));
+        d.backendSlot = call;
+        for (const part of call.parts) this.enqueue(part);
+        this.assign();
+        return;
+      }
+    }
+    this.enqueue(d);
+    this.assign();
+  }
+
+  /** `live` counts what is enqueued here: tasks, or the parts of a split call (not the call). */
+  private enqueue(d: Dispatch): void {
+    this.live++;
     d.backendSlot = PENDING;
     this.pending.push(d);
-    this.assign();
   }
 
   /** Tasks per message. */
@@ -434,6 +456,10 @@ export class WorkerBackend implements Backend {
 
   cancel(d: Dispatch): void {
     const where = d.backendSlot;
+    if (where instanceof SplitCall) {
+      where.cancel();
+      return;
+    }
     if (where === PENDING) {
       d.backendSlot = undefined;
       queueMicrotask(() => this.settle(d, Outcome.Cancelled, undefined));

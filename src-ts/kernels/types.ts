@@ -29,6 +29,15 @@ export interface Kernel<Args extends readonly unknown[] = readonly any[], Result
   validate(args: readonly unknown[]): unknown[];
   /** The JS twin: same algorithm and results as the C++ kernel, run synchronously. */
   run(args: readonly unknown[], ctx: KernelContext): Result;
+  /**
+   * Optional, for kernels whose one call can be shared out: validated arguments → at most
+   * `parts` argument tuples whose results `combine` merges into the whole call's result. The
+   * worker backend uses it to spread one big call over its workers, as the C++ core spreads it
+   * over its threads. Returning one tuple means "not worth splitting".
+   */
+  split?(args: readonly unknown[], parts: number): unknown[][];
+  /** Merges the results of the tuples `split` made, in their order. */
+  combine?(results: unknown[]): Result;
   /** Type-level only: lets `pool.apply(kernel, args)` infer the result type. */
   readonly [resultBrand]?: { args: Args; result: Result };
 }
@@ -65,6 +74,8 @@ export function defineKernel<Args extends readonly unknown[], Result>(spec: {
   name: string;
   validate(args: readonly unknown[]): unknown[];
   run(args: readonly unknown[], ctx: KernelContext): Result;
+  split?(args: readonly unknown[], parts: number): unknown[][];
+  combine?(results: unknown[]): Result;
 }): Kernel<Args, Result> {
   return Object.freeze({ kind: 'kernel' as const, ...spec }) as Kernel<Args, Result>;
 }
