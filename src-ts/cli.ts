@@ -3,7 +3,8 @@
 
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { backendInfo, kernels, Pool } from './index.js';
+import { backendInfo, kernels, Pool, SharedCounter } from './index.js';
+import { ProgressBar } from './progress-bar.js';
 
 const USAGE = `Usage:
   spindle primes HI [--threads N] [--backend B]      count the primes below HI
@@ -12,7 +13,8 @@ const USAGE = `Usage:
   spindle --help | --version
 
 Numbers may use exponent notation (1e10). 0 <= LO <= HI <= 2^53.
---backend is auto (default), native or worker; SPINDLE_BACKEND sets the default.`;
+--backend is auto (default), native or worker; SPINDLE_BACKEND sets the default.
+A progress bar is drawn on stderr when it is a terminal; --progress forces it, --no-progress hides it.`;
 
 class UsageError extends Error {}
 
@@ -27,12 +29,17 @@ function parseBound(text: string, name: string): number {
 type BackendChoice = 'auto' | 'native' | 'worker';
 
 /** Splits `--threads N` (-t, --threads=N) and `--backend B` (--backend=B) out of the positional arguments. */
-function parseArgs(argv: string[]): { positional: string[]; threads?: number; backend: BackendChoice } {
+function parseArgs(argv: string[]): { positional: string[]; threads?: number; backend: BackendChoice; progress: boolean } {
   const positional: string[] = [];
   let threads: number | undefined;
   let backend: BackendChoice = 'auto';
+  let progress = process.stderr.isTTY === true;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
+    if (arg === '--progress' || arg === '--no-progress') {
+      progress = arg === '--progress';
+      continue;
+    }
     if (arg === '--backend' || arg.startsWith('--backend=')) {
       const value = arg === '--backend' ? argv[++i] : arg.slice('--backend='.length);
       if (value !== 'auto' && value !== 'native' && value !== 'worker') {
@@ -55,11 +62,11 @@ function parseArgs(argv: string[]): { positional: string[]; threads?: number; ba
     }
     threads = n;
   }
-  return threads === undefined ? { positional, backend } : { positional, threads, backend };
+  return threads === undefined ? { positional, backend, progress } : { positional, threads, backend, progress };
 }
 
 async function primes(argv: string[]): Promise<void> {
-  const { positional, threads, backend } = parseArgs(argv);
+  const { positional, threads, backend, progress } = parseArgs(argv);
   if (positional.length < 1 || positional.length > 2) throw new UsageError('primes takes HI or LO HI');
   const [lo, hi] =
     positional.length === 1
@@ -69,7 +76,14 @@ async function primes(argv: string[]): Promise<void> {
   const size = threads ?? availableParallelism();
   await using pool = new Pool({ size, backend });
   const start = performance.now();
-  const count = await pool.apply(kernels.countPrimes, [lo, hi]);
+  const counter = new SharedCounter(0);
+  const bar = progress ? new ProgressBar({ stream: process.stderr, total: hi - lo, counter, label: 'sieving' }).start() : undefined;
+  let count: number;
+  try {
+    count = await pool.apply(kernels.countPrimes, [lo, hi], { progress: counter });
+  } finally {
+    bar?.stop();
+  }
   const seconds = (performance.now() - start) / 1000;
   const range = positional.length === 1 ? `below ${positional[0]}` : `in [${positional[0]}, ${positional[1]})`;
   process.stdout.write(`${count} primes ${range}\n`);

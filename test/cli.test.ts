@@ -36,6 +36,18 @@ describe('spindle CLI', () => {
     expect(out.stdout).toBe('');
   });
 
+  it('draws a progress bar on stderr with --progress, ending at 100%; none when stderr is not a terminal', () => {
+    // The worker backend's JS twin takes a second or more here: long enough for the bar to show.
+    const out = spindle('primes', '3e9', '--progress', '--backend', 'worker');
+    expect(out.status).toBe(0);
+    expect(out.stdout).toMatch(/^144449537 primes below 3e9\n/);
+    const frames = out.stderr.split('\r').filter(Boolean);
+    expect(frames.at(-1)).toMatch(/^sieving \[#{30}\] 100%  \d+\.\d s\n$/);
+    const percents = frames.map((f) => Number(/(\d+)%/.exec(f)![1]));
+    expect(percents).toEqual([...percents].sort((a, b) => a - b)); // never goes backwards
+    expect(spindle('primes', '3e9', '--backend', 'worker').stderr).toBe('');
+  });
+
   it('primes --backend worker runs the JS twin on worker threads, with the same count', () => {
     const out = spindle('primes', '1e8', '--backend', 'worker');
     expect(out.status).toBe(0);

@@ -309,6 +309,21 @@ describe.each(backends)('conformance on the $name backend', ({ make }) => {
       expect(new Set(results).size).toBe(n);
     });
 
+    it('progress rises monotonically during a long countPrimes and ends at the job size', async () => {
+      const pool = open();
+      const progress = new SharedCounter();
+      const [lo, hi] = [0, 4e9];
+      const samples: number[] = [];
+      const sampler = setInterval(() => samples.push(progress.value), 2);
+      const count = await pool.apply(countPrimes, [lo, hi], { progress });
+      clearInterval(sampler);
+      expect(count).toBe(189961812);
+      expect(progress.value).toBe(hi - lo);
+      expect(samples).toEqual([...samples].sort((a, b) => a - b));
+      // It moved while the job ran, not only at the end.
+      expect(samples.filter((v) => v > 0 && v < hi - lo).length).toBeGreaterThanOrEqual(3);
+    });
+
     it('the progress counter ends at hi - lo after countPrimes', async () => {
       const pool = open();
       const progress = new SharedCounter();
