@@ -15,7 +15,12 @@
         "src-cpp/core/kernels/noop.cpp",
         "src-cpp/core/kernels/increment.cpp",
         "src-cpp/core/kernels/count_primes.cpp",
-        "src-cpp/core/primes/sieve.cpp"
+        "src-cpp/core/primes/sieve.cpp",
+        "src-cpp/core/sha256/sha256.cpp",
+        "src-cpp/core/sha256/many.cpp",
+        "src-cpp/core/sha256/portable.cpp",
+        "src-cpp/core/sha256/shani.cpp",
+        "src-cpp/core/sha256/avx2.cpp"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
