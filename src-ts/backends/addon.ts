@@ -1,8 +1,17 @@
 // Loading the native addon. Never throws: if the addon cannot load (no binary for this
-// platform, `node --no-addons`, a bundler that dropped the .node file), `loadAddon()` says why
-// and the caller decides what to do.
+// platform, `node --no-addons`, a bundler that dropped the .node file, a corrupt file), `loadAddon()`
+// says why, in one line, and the caller falls back to the worker backend.
+//
+// Where the binary comes from, first match wins:
+//   1. $SPINDLE_ADDON, a path to a spindle.node (sanitizer builds, the cmake-js build);
+//   2. build/Release/spindle.node, compiled on this machine (by `npm install` or `npm run build`);
+//   3. prebuilds/<platform>-<arch>/spindle[.<tags>].node from the package tarball, chosen by tag.
+// The prebuild choice is ours rather than node-gyp-build's because node-gyp-build recognises musl
+// only on Alpine (it checks /etc/alpine-release): on another musl distribution it would load a
+// glibc binary, which fails to load or, worse, crashes later (prebuild/prebuildify#40,
+// Level/leveldown#388). Here a libc-tagged prebuild loads only on that libc.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,17 +55,100 @@ export function packageRoot(): string {
   }
 }
 
+export type Libc = 'glibc' | 'musl';
+
+/**
+ * The C library this Node runs on (Linux only; undefined elsewhere). Node's own process report
+ * names the glibc version it runs against; on musl that field is absent and the musl loader
+ * shows among the shared objects.
+ */
+export function detectLibc(): Libc | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const report = process.report as (NodeJS.ProcessReport & { excludeNetwork?: boolean }) | undefined;
+  if (report !== undefined) {
+    // The report would otherwise list network handles, which can mean DNS lookups.
+    const excluded = report.excludeNetwork;
+    report.excludeNetwork = true;
+    try {
+      const data = report.getReport() as { header?: { glibcVersionRuntime?: string }; sharedObjects?: string[] };
+      if (data.header?.glibcVersionRuntime) return 'glibc';
+      if (data.sharedObjects?.some((object) => /ld-musl|libc\.musl/.test(object))) return 'musl';
+    } catch {
+      // fall through to the file system
+    } finally {
+      report.excludeNetwork = excluded;
+    }
+  }
+  return existsSync('/etc/alpine-release') ? 'musl' : 'glibc';
+}
+
+export interface Target {
+  platform: string;
+  arch: string;
+  libc: Libc | undefined;
+}
+
+/**
+ * Picks the prebuild for `target` among the file names of prebuilds/<platform>-<arch>/.
+ * prebuildify names them `<name>.<tag>...node`. A file qualifies when every tag it carries fits:
+ * its libc tag (if any) is this libc, its runtime is node or napi, and it carries no ABI tag
+ * (spindle's prebuilds are Node-API builds, valid across Node versions). Among those, a file
+ * tagged with this libc wins over an untagged one.
+ */
+export function pickPrebuild(files: readonly string[], target: Target): string | undefined {
+  let untagged: string | undefined;
+  for (const file of files) {
+    if (!file.endsWith('.node')) continue;
+    const tags = file.slice(0, -'.node'.length).split('.').slice(1);
+    let libcTag: string | undefined;
+    let fits = true;
+    for (const tag of tags) {
+      if (tag === 'glibc' || tag === 'musl') libcTag = tag;
+      else if (tag === 'node' || tag === 'napi') continue;
+      else if (/^(abi\d+|electron|uv\d+|armv\d+)$/.test(tag)) fits = false;
+    }
+    if (!fits) continue;
+    if (libcTag === undefined) untagged ??= file;
+    else if (target.platform === 'linux' && libcTag === target.libc) return file;
+  }
+  // An untagged binary on Linux could be for either libc: only trust it on glibc, the default build.
+  return target.platform === 'linux' && target.libc === 'musl' ? undefined : untagged;
+}
+
+/**
+ * The addon file to load, or an Error saying where it looked. `target` defaults to this
+ * process; its libc is detected (a few ms) only if a prebuild has to be chosen.
+ */
+export function resolveAddon(root: string, given?: Target): string {
+  const override = process.env.SPINDLE_ADDON;
+  if (override !== undefined && override !== '') {
+    if (!existsSync(override)) throw new Error(`SPINDLE_ADDON names ${override}, which does not exist`);
+    return override;
+  }
+  const built = join(root, 'build', 'Release', 'spindle.node');
+  if (existsSync(built)) return built;
+  const target = given ?? { platform: process.platform, arch: process.arch, libc: detectLibc() };
+  const dir = join(root, 'prebuilds', `${target.platform}-${target.arch}`);
+  const files = existsSync(dir) ? readdirSync(dir) : [];
+  const chosen = pickPrebuild(files, target);
+  if (chosen !== undefined) return join(dir, chosen);
+  const what = `${target.platform}-${target.arch}${target.libc !== undefined ? ` (${target.libc})` : ''}`;
+  const found = files.length > 0 ? ` (it holds ${files.join(', ')}, none for ${target.libc ?? target.platform})` : '';
+  throw new Error(`no spindle.node for ${what}: nothing in build/Release, and no matching prebuild in prebuilds/${target.platform}-${target.arch}${found}`);
+}
+
 let cached: AddonLoad | undefined;
 
 export function loadAddon(): AddonLoad {
   if (cached) return cached;
+  let path: string | undefined;
   try {
-    const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
-    const path = nodeGypBuild.resolve(packageRoot());
+    path = resolveAddon(packageRoot());
     cached = { ok: true, addon: require(path) as Addon, path };
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    cached = { ok: false, reason: message.split('\n')[0]! };
+    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+    // dlopen's message often names the file already; say which file when it does not.
+    cached = { ok: false, reason: path !== undefined && !message.includes(path) ? `${message} (${path})` : message };
   }
   return cached;
 }

@@ -1,0 +1,110 @@
+// How the addon is found, and what happens when it cannot be: the prebuild choice by platform
+// and libc, and the fallback (with a reason) when the .node file is missing or corrupt.
+
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { detectLibc, pickPrebuild, resolveAddon, type Target } from '../src-ts/backends/addon.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const glibc: Target = { platform: 'linux', arch: 'x64', libc: 'glibc' };
+const musl: Target = { platform: 'linux', arch: 'x64', libc: 'musl' };
+
+describe('choosing a prebuild', () => {
+  it('takes the one tagged with this libc, never the other libc', () => {
+    const both = ['spindle.glibc.node', 'spindle.musl.node'];
+    expect(pickPrebuild(both, glibc)).toBe('spindle.glibc.node');
+    expect(pickPrebuild(both, musl)).toBe('spindle.musl.node');
+    expect(pickPrebuild(['spindle.glibc.node'], musl)).toBeUndefined();
+    expect(pickPrebuild(['spindle.musl.node'], glibc)).toBeUndefined();
+  });
+
+  it('trusts an untagged binary only where it cannot be the wrong libc', () => {
+    expect(pickPrebuild(['spindle.node'], glibc)).toBe('spindle.node');
+    expect(pickPrebuild(['spindle.napi.node'], glibc)).toBe('spindle.napi.node');
+    expect(pickPrebuild(['spindle.node'], musl)).toBeUndefined();
+    expect(pickPrebuild(['spindle.node'], { platform: 'darwin', arch: 'arm64', libc: undefined })).toBe('spindle.node');
+    expect(pickPrebuild(['spindle.node', 'spindle.glibc.node'], glibc)).toBe('spindle.glibc.node');
+  });
+
+  it('refuses ABI-specific and Electron builds, and other files', () => {
+    expect(pickPrebuild(['spindle.abi115.glibc.node', 'spindle.electron.glibc.node', 'README.md'], glibc)).toBeUndefined();
+  });
+
+  it('detects the libc this Node runs on', () => {
+    const libc = detectLibc();
+    if (process.platform !== 'linux') return expect(libc).toBeUndefined();
+    const report = process.report.getReport() as { header: { glibcVersionRuntime?: string } };
+    expect(libc).toBe(report.header.glibcVersionRuntime ? 'glibc' : 'musl');
+  });
+});
+
+describe('resolving the addon', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'spindle-loader-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('says where it looked when there is nothing to load', () => {
+    const empty = join(scratch, 'empty');
+    mkdirSync(empty);
+    expect(() => resolveAddon(empty, glibc)).toThrow(/no spindle\.node for linux-x64 \(glibc\): nothing in build\/Release, and no matching prebuild in prebuilds\/linux-x64/);
+    mkdirSync(join(empty, 'prebuilds', 'linux-x64'), { recursive: true });
+    writeFileSync(join(empty, 'prebuilds', 'linux-x64', 'spindle.glibc.node'), '');
+    expect(() => resolveAddon(empty, musl)).toThrow(/it holds spindle\.glibc\.node, none for musl/);
+    expect(resolveAddon(empty, glibc)).toBe(join(empty, 'prebuilds', 'linux-x64', 'spindle.glibc.node'));
+  });
+
+  /** A copy of the built package whose addon is `addon` (a file's contents) or absent. */
+  function packageWith(name: string, addon: string | undefined): string {
+    const dir = join(scratch, name);
+    mkdirSync(dir);
+    cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+    cpSync(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true });
+    if (addon !== undefined) {
+      mkdirSync(join(dir, 'prebuilds', `${process.platform}-${process.arch}`), { recursive: true });
+      const tag = detectLibc() ?? '';
+      writeFileSync(join(dir, 'prebuilds', `${process.platform}-${process.arch}`, `spindle${tag ? `.${tag}` : ''}.node`), addon);
+    }
+    return dir;
+  }
+
+  function backendOf(dir: string): { info: { native: boolean; reason?: string; backend: string }; primes: number; backend: string } {
+    const script = `
+      import { Pool, kernels, backendInfo } from ${JSON.stringify(join(dir, 'dist', 'index.js'))};
+      const pool = new Pool({ size: 1 });
+      const primes = await pool.apply(kernels.countPrimes, [0, 1000]);
+      console.log(JSON.stringify({ info: backendInfo(), primes, backend: pool.backend }));
+      await pool.terminate();`;
+    const env = { ...process.env };
+    delete env.SPINDLE_ADDON;
+    delete env.SPINDLE_BACKEND;
+    const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env, timeout: 30_000 });
+    expect(out.stderr).toBe('');
+    return JSON.parse(out.stdout);
+  }
+
+  it('falls back to the worker backend, saying why, when the .node file is missing', () => {
+    const result = backendOf(packageWith('missing', undefined));
+    expect(result).toMatchObject({ backend: 'worker', primes: 168, info: { native: false, backend: 'worker' } });
+    expect(result.info.reason).toMatch(/^no spindle\.node for /);
+  });
+
+  it('falls back to the worker backend, saying why, when the .node file is corrupt', () => {
+    const result = backendOf(packageWith('corrupt', 'this is not a shared object'));
+    expect(result).toMatchObject({ backend: 'worker', primes: 168, info: { native: false } });
+    expect(result.info.reason).toMatch(/spindle(\.\w+)?\.node/);
+    expect(result.info.reason).toMatch(/invalid ELF header|file too short|not a valid|cannot open/i);
+    expect(result.info.reason).not.toContain('\n');
+  });
+
+  it('SPINDLE_ADDON names the binary to load, and a wrong name is the reason', () => {
+    const script = `import { backendInfo } from ${JSON.stringify(join(ROOT, 'dist', 'index.js'))}; console.log(JSON.stringify(backendInfo()));`;
+    const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, SPINDLE_ADDON: join(scratch, 'nowhere.node') },
+    });
+    expect(JSON.parse(out.stdout)).toMatchObject({ native: false, reason: expect.stringMatching(/SPINDLE_ADDON names .*nowhere\.node, which does not exist/) });
+  });
+});
