@@ -140,6 +140,45 @@ describe('shared state across workers', () => {
     lock.release();
   });
 
+  it('f64 and i64 SharedValues stay exact under their locks with two workers writing at once', async () => {
+    const pool = workerPool({ size: 2 });
+    const f64 = new SharedValue('f64', 0);
+    const i64 = new SharedValue('i64', -(2n ** 40n));
+    const n = 20_000;
+    const types = await Promise.all([
+      pool.apply(js('addUnderLock'), [f64, 1.5, n]),
+      pool.apply(js('addUnderLock'), [f64, 1.5, n]),
+      pool.apply(js('addUnderLock'), [i64, 3, n]),
+      pool.apply(js('addUnderLock'), [i64, 3, n]),
+    ]);
+    expect(types).toEqual(['f64', 'f64', 'i64', 'i64']);
+    expect(f64.value).toBe(2 * n * 1.5); // 1.5 sums exactly in binary floating point
+    expect(i64.bigint).toBe(-(2n ** 40n) + BigInt(2 * n * 3));
+  });
+
+  it('withLock from a worker and from the main thread together loses nothing', async () => {
+    const pool = workerPool({ size: 1 });
+    const total = new SharedValue('i32', 0);
+    const lock = total.getLock();
+    const n = 2_000;
+    const fromWorker = pool.apply(js('addWithLock'), [total, 1, n]);
+    for (let i = 0; i < n; i++) await lock.withLock(() => { total.value += 1; });
+    expect(await fromWorker).toBe(n);
+    expect(total.value).toBe(2 * n);
+  });
+
+  it('a lock held by a worker that crashes stays held; waiters time out instead of hanging, forceRelease recovers', async () => {
+    const pool = workerPool({ size: 1 });
+    const lock = new Lock();
+    await expect(pool.apply(js('dieHoldingLock'), [lock])).rejects.toBeInstanceOf(WorkerCrashError);
+    expect(lock.held).toBe(true);
+    expect(lock.acquire(50)).toBe(false);
+    expect(await lock.acquireAsync(50)).toBe(false);
+    expect(lock.forceRelease()).toBe(true);
+    expect(lock.acquire(50)).toBe(true);
+    lock.release();
+  });
+
   it('a progress counter passed to a JS task sees the units it reports', async () => {
     const pool = workerPool({ size: 1 });
     const progress = new SharedCounter();
