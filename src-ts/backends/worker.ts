@@ -265,13 +265,15 @@ export class WorkerBackend implements Backend {
     }
     for (const d of requeue) d.backendSlot = PENDING;
     this.requeueFront(requeue);
-    if (!slot.ready && !slot.retiring && slot.killedFor === 0 && this.state === 'open') {
+    if (!slot.ready && !slot.retiring && slot.killedFor === 0 && this.state === 'open' && this.broken === undefined) {
       this.startupFailures++;
       if (this.startupFailures >= STARTUP_FAILURE_LIMIT) {
         const why = slot.crash !== undefined ? slot.crash.message : `the last one exited with code ${code}`;
-        this.breakPool(new WorkerCrashError(`spindle: workers keep dying before they can run a task (${this.startupFailures} in a row): ${why}`, { cause: slot.crash }));
+        this.broken = new WorkerCrashError(`spindle: workers keep dying before they can run a task (${this.startupFailures} in a row): ${why}`, { cause: slot.crash });
       }
     }
+    // Broken: what this worker (or any before it) left unanswered fails now; nothing respawns.
+    if (this.broken !== undefined) this.failPending(this.broken);
     if (this.state === 'open' && this.broken === undefined && this.workingSlots() < this.size) this.spawn();
     this.assign();
     this.checkEmpty();
@@ -283,9 +285,8 @@ export class WorkerBackend implements Backend {
     return n;
   }
 
-  /** Workers die at start in a loop: stop spawning and fail everything, now and later. */
-  private breakPool(error: WorkerCrashError): void {
-    this.broken = error;
+  /** Fails every task not yet posted to a worker: once the pool is broken, none ever will be. */
+  private failPending(error: WorkerCrashError): void {
     for (let d = this.pending.shift(); d !== undefined; d = this.pending.shift()) {
       if (d.backendSlot === PENDING) this.settle(d, Outcome.Error, error);
     }
@@ -475,7 +476,8 @@ export class WorkerBackend implements Backend {
       return;
     }
     let index = 0;
-    while (slot.sent.at(index) !== d) index++;
+    while (index < slot.sent.length && slot.sent.at(index) !== d) index++;
+    if (index === slot.sent.length) return; // not here after all: nothing to cancel
     const seq = slot.headSeq + index;
     // Post before bumping the epoch: a worker that sees the new epoch must find the message.
     slot.controlPort.postMessage([seq]);
