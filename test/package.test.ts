@@ -41,4 +41,25 @@ describe('package entry points', () => {
     expect(child.stderr).toBe('');
     expect(JSON.parse(child.stdout)).toEqual(['native', 'native', 78498, 5, 3]);
   });
+
+  it('shared state made by one build works with the other build, on both backends', () => {
+    const script = `
+      const cjs = require('spindle');
+      (async () => {
+        const esm = await import('spindle');
+        const counter = new cjs.SharedCounter(0);
+        const value = new esm.SharedValue('f64', 0.5);
+        const out = [counter instanceof esm.SharedCounter, value instanceof cjs.SharedValue, value.getLock() instanceof cjs.Lock, {} instanceof esm.SharedCounter];
+        for (const backend of ['native', 'worker']) {
+          const pool = new esm.Pool({ backend, size: 2 });
+          await pool.map(esm.kernels.increment, Array(100).fill(counter), { chunkSize: 10 });
+          out.push(counter.value);
+          await pool.terminate();
+        }
+        console.log(JSON.stringify(out));
+      })();`;
+    const child = spawnSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    expect(child.stderr).toBe('');
+    expect(JSON.parse(child.stdout)).toEqual([true, true, true, false, 100, 200]);
+  });
 });

@@ -11,6 +11,7 @@
 // allocator does. Native kernels receive the BigInt64Array view over the value (kView) and
 // never look at the tag.
 
+import { brand, hasBrand } from './brand.js';
 import { describe } from '../kernels/args.js';
 
 const BYTES = 128;
@@ -23,7 +24,7 @@ const SAFE_MIN = BigInt(Number.MIN_SAFE_INTEGER);
 const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** @internal The BigInt64Array view over the value; native kernels receive this view. */
-export const kView = Symbol('spindle.counter.view');
+export const kView = Symbol.for('spindle.counter.view');
 
 /** @internal A signed 64-bit integer from a safe-integer number or an in-range bigint. */
 export function toInt64(v: unknown, where: string, name: string): bigint {
@@ -74,6 +75,11 @@ export class SharedCounter {
   }
 
   /** Revives a counter from its buffer (e.g. one received from another thread): the same memory, not a copy. */
+  /** True for a SharedCounter from any copy of spindle loaded in this thread (see brand.ts). */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return hasBrand(value, 'SharedCounter');
+  }
+
   static from(buffer: SharedArrayBuffer): SharedCounter {
     if (!(buffer instanceof SharedArrayBuffer)) {
       throw new TypeError(`SharedCounter.from: buffer must be a SharedArrayBuffer, got ${describe(buffer)}`);
@@ -151,6 +157,7 @@ export class SharedCounter {
 }
 
 function attach(counter: SharedCounter, buffer: SharedArrayBuffer): void {
+  brand(counter, 'SharedCounter');
   Object.defineProperty(counter, 'buffer', { value: buffer, enumerable: true });
   Object.defineProperty(counter, kView, { value: new BigInt64Array(buffer, VALUE_OFFSET, 1) });
 }

@@ -29,6 +29,7 @@
 // A SharedValue carries its lock word at the same offset (64) in its own buffer, tagged
 // VALUE_TAG, so Lock.from(buffer) revives either one's lock with the default byteOffset.
 
+import { brand, hasBrand } from './brand.js';
 import { threadId } from 'node:worker_threads';
 import { TimeoutError } from '../errors.js';
 import { describe } from '../kernels/args.js';
@@ -104,6 +105,11 @@ export class Lock {
    * explicit `byteOffset`, any 4-byte-aligned Int32 of any SharedArrayBuffer can serve as a lock
    * word, as long as every thread using it goes through Lock (or the same protocol).
    */
+  /** True for a Lock from any copy of spindle loaded in this thread (see brand.ts). */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return hasBrand(value, 'Lock');
+  }
+
   static from(buffer: SharedArrayBuffer, byteOffset?: number): Lock {
     if (!(buffer instanceof SharedArrayBuffer)) {
       throw new TypeError(`Lock.from: buffer must be a SharedArrayBuffer, got ${describe(buffer)}`);
@@ -236,6 +242,7 @@ export class Lock {
 }
 
 function attach(lock: Lock, buffer: SharedArrayBuffer, byteOffset: number): void {
+  brand(lock, 'Lock');
   Object.defineProperty(lock, 'buffer', { value: buffer, enumerable: true });
   Object.defineProperty(lock, 'byteOffset', { value: byteOffset, enumerable: true });
   Object.defineProperty(lock, 'word', { value: new Int32Array(buffer, byteOffset, 1) });

@@ -21,6 +21,7 @@
 // promise to keep a NaN's payload). Only a read-modify-write such as `v.value += 1.5` needs the
 // lock.
 
+import { brand, hasBrand } from './brand.js';
 import { describe } from '../kernels/args.js';
 import { int64ToNumber, toInt64 } from './counter.js';
 import { Lock, LOCK_WORD_OFFSET, VALUE_TAG } from './lock.js';
@@ -86,6 +87,11 @@ export class SharedValue<T extends SharedValueType = SharedValueType> {
    * Revives a SharedValue from its buffer (e.g. one received from another thread): the same
    * memory, type and lock, not a copy. A TypeError if `buffer` is not a SharedValue's.
    */
+  /** True for a SharedValue from any copy of spindle loaded in this thread (see brand.ts). */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return hasBrand(value, 'SharedValue');
+  }
+
   static from(buffer: SharedArrayBuffer): SharedValue {
     if (!(buffer instanceof SharedArrayBuffer)) {
       throw new TypeError(`SharedValue.from: buffer must be a SharedArrayBuffer, got ${describe(buffer)}`);
@@ -164,6 +170,7 @@ function checkInteger32(v: unknown, where: string, name: string, min: number, ma
 }
 
 function attach(value: SharedValue, buffer: SharedArrayBuffer, type: SharedValueType): void {
+  brand(value, 'SharedValue');
   const cell =
     type === 'i32' ? new Int32Array(buffer, VALUE_OFFSET, 1)
     : type === 'u32' ? new Uint32Array(buffer, VALUE_OFFSET, 1)
