@@ -15,6 +15,8 @@
         "src-cpp/core/kernels/noop.cpp",
         "src-cpp/core/kernels/increment.cpp",
         "src-cpp/core/kernels/count_primes.cpp",
+        "src-cpp/core/kernels/sha256.cpp",
+        "src-cpp/core/kernels/sha256_file.cpp",
         "src-cpp/core/primes/sieve.cpp",
         "src-cpp/core/sha256/sha256.cpp",
         "src-cpp/core/sha256/many.cpp",

@@ -1,14 +1,17 @@
 #!/usr/bin/env node
-// The `spindle` command: `spindle primes [LO] HI`, `spindle info`.
+// The `spindle` command: `spindle primes [LO] HI`, `spindle sha256sum ...`, `spindle info`.
 
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { backendInfo, kernels, Pool, SharedCounter } from './index.js';
+import { sha256sum } from './cli/sha256sum.js';
 import { ProgressBar } from './progress-bar.js';
 
 const USAGE = `Usage:
   spindle primes HI [--threads N] [--backend B]      count the primes below HI
   spindle primes LO HI [--threads N] [--backend B]   count the primes p with LO <= p < HI
+  spindle sha256sum [OPTION]... [FILE]...            coreutils sha256sum, files hashed in parallel
+                                                     (spindle sha256sum --help for its options)
   spindle info                                       backend, addon location, threads, CPU features
   spindle --help | --version
 
@@ -97,9 +100,16 @@ function info(): void {
     b.native ? `addon         ${b.path}` : `addon         not loaded: ${b.reason}`,
     `threads       ${availableParallelism()} available${b.native ? `, ${b.threads} native started` : ''}`,
   ];
-  if (b.native) lines.push(`cpu features  ${b.cpuFeatures}`, `node-api      ${b.napiVersion}`);
+  if (b.native) lines.push(`cpu features  ${b.cpuFeatures}`, `sha256 path   ${b.sha256Path}`, `node-api      ${b.napiVersion}`);
   lines.push(`node          ${process.version} (${process.platform}-${process.arch})`);
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+async function version(): Promise<string> {
+  const { createRequire } = await import('node:module');
+  const { packageRoot } = await import('./backends/addon.js');
+  const manifest = createRequire(import.meta.url)(`${packageRoot()}/package.json`) as { version: string };
+  return manifest.version;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -108,17 +118,15 @@ async function main(argv: string[]): Promise<number> {
     case 'primes':
       await primes(rest);
       return 0;
+    case 'sha256sum':
+      return sha256sum(rest, { version: await version() });
     case 'info':
       info();
       return 0;
     case '--version':
-    case '-v': {
-      const { createRequire } = await import('node:module');
-      const { packageRoot } = await import('./backends/addon.js');
-      const manifest = createRequire(import.meta.url)(`${packageRoot()}/package.json`) as { version: string };
-      process.stdout.write(`${manifest.version}\n`);
+    case '-v':
+      process.stdout.write(`${await version()}\n`);
       return 0;
-    }
     case undefined:
     case '--help':
     case '-h':

@@ -13,6 +13,7 @@ export type {
 } from './pool.js';
 export { kernels } from './kernels/index.js';
 export type { Kernel, KernelContext, Task, JsTask, ArgsOf, ResultOf } from './kernels/index.js';
+export type { Digest, DigestEncoding, DigestOptions, Sha256Data, Sha256FilePath } from './kernels/index.js';
 export { task, taskContext, withTransfer } from './task.js';
 export type { TaskContext } from './task.js';
 export { SharedCounter } from './shared/counter.js';

@@ -21,7 +21,10 @@ export interface ProgressBarOptions {
 
 export class ProgressBar {
   private timer: NodeJS.Timeout | undefined = undefined;
+  /** The bar has been drawn at least once. */
   private drawn = false;
+  /** The bar is on the terminal's current line now (not erased by clear()). */
+  private showing = false;
   private readonly started = performance.now();
 
   constructor(private readonly options: ProgressBarOptions) {}
@@ -35,6 +38,16 @@ export class ProgressBar {
     }, delayMs);
     this.timer.unref();
     return this;
+  }
+
+  /**
+   * Erases the bar, leaving the cursor at the start of its line, so that other output can be
+   * written to the terminal; the next tick draws it again below that output.
+   */
+  clear(): void {
+    if (!this.showing) return;
+    this.options.stream.write('\r\x1b[K');
+    this.showing = false;
   }
 
   /** Draws the final state (if anything was drawn) and ends the line. */
@@ -55,5 +68,6 @@ export class ProgressBar {
     const bar = '#'.repeat(filled) + '-'.repeat(WIDTH - filled);
     stream.write(`\r${label} [${bar}] ${(fraction * 100).toFixed(0).padStart(3)}%  ${seconds} s`);
     this.drawn = true;
+    this.showing = true;
   }
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 #include "thread_pool.hpp"
 
@@ -23,9 +24,39 @@ std::vector<Instance*>& registry() {
 enum RecordStatus : int {
   kOkNumber = 0,   // value: the result
   kOkBatch = 1,    // value: index into extras of a Float64Array of results
-  kFailed = 2,     // value: index into extras of [errorName, message]
+  kFailed = 2,     // value: index into extras of [errorName, message], or for a failed system
+                   // call [errorName, message, errno (> 0), syscall, path]
   kCancelled = 3,  // value: unused
+  kOkBytes = 4,    // value: index into extras of a Buffer: the call's result bytes, or for a map
+                   // chunk every call's result bytes back to back, all of one length
 };
+
+// The Bytes results of a job, concatenated in call order: one Buffer, one copy. A chunk made
+// by make_batch has a single result that already holds every call's bytes.
+Napi::Value bytes_of(Napi::Env env, const std::vector<Result>& results) {
+  size_t total = 0;
+  for (const Result& r : results) total += r.bytes.size();
+  auto buffer = Napi::Buffer<uint8_t>::New(env, total);
+  uint8_t* at = buffer.Data();
+  for (const Result& r : results) {
+    if (!r.bytes.empty()) std::memcpy(at, r.bytes.data(), r.bytes.size());
+    at += r.bytes.size();
+  }
+  return buffer;
+}
+
+Napi::Value error_of(Napi::Env env, const Result& r) {
+  const bool system = r.error_errnum != 0;
+  auto error = Napi::Array::New(env, system ? 5 : 2);
+  error.Set(0u, Napi::String::New(env, r.error_name));
+  error.Set(1u, Napi::String::New(env, r.error_message));
+  if (system) {
+    error.Set(2u, Napi::Number::New(env, r.error_errnum));
+    error.Set(3u, Napi::String::New(env, r.error_syscall));
+    error.Set(4u, Napi::String::New(env, r.error_path));  // invalid UTF-8 becomes U+FFFD, as in Node's own errors
+  }
+  return error;
+}
 
 }  // namespace
 
@@ -137,7 +168,10 @@ void Instance::settle_batch(Napi::Env env, Napi::Function on_complete, const std
     double value = 0;
     switch (job->status()) {
       case Job::Status::Ok:
-        if (!batch_job) {
+        if (!results.empty() && results[0].kind == Result::Kind::Bytes) {
+          status = kOkBytes;
+          value = add_extra(bytes_of(env, results));
+        } else if (!batch_job) {
           status = kOkNumber;
           value = results[0].number;
         } else {
@@ -147,14 +181,10 @@ void Instance::settle_batch(Napi::Env env, Napi::Function on_complete, const std
           value = add_extra(values);
         }
         break;
-      case Job::Status::Failed: {
-        auto error = Napi::Array::New(env, 2);
-        error.Set(0u, Napi::String::New(env, results[0].error_name));
-        error.Set(1u, Napi::String::New(env, results[0].error_message));
+      case Job::Status::Failed:
         status = kFailed;
-        value = add_extra(error);
+        value = add_extra(error_of(env, results[0]));
         break;
-      }
       case Job::Status::Cancelled:
       case Job::Status::Running:
         break;

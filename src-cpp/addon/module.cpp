@@ -10,6 +10,7 @@
 #include "instance.hpp"
 #include "job.hpp"
 #include "kernel.hpp"
+#include "sha256/sha256.hpp"
 #include "thread_pool.hpp"
 
 namespace spindle::addon {
@@ -27,12 +28,25 @@ double integer_arg(const Napi::CallbackInfo& info, size_t i, const char* name, d
   return v;
 }
 
+// A kernel factory's ArgumentError, as the JS error the submitting call throws.
+[[noreturn]] void throw_as_js(Napi::Env env, const ArgumentError& e) {
+  if (e.type == ArgumentError::Type::RangeError) throw Napi::RangeError::New(env, e.what());
+  throw Napi::TypeError::New(env, e.what());
+}
+
 std::unique_ptr<Call> make_call(Napi::Env env, const KernelInfo& kernel, const Arg* args, size_t count) {
   try {
     return kernel.make(args, count);
   } catch (const ArgumentError& e) {
-    if (e.type == ArgumentError::Type::RangeError) throw Napi::RangeError::New(env, e.what());
-    throw Napi::TypeError::New(env, e.what());
+    throw_as_js(env, e);
+  }
+}
+
+std::unique_ptr<Call> make_batch_call(Napi::Env env, const KernelInfo& kernel, const ArgTuple* tuples, size_t count) {
+  try {
+    return kernel.make_batch(tuples, count);
+  } catch (const ArgumentError& e) {
+    throw_as_js(env, e);
   }
 }
 
@@ -88,7 +102,7 @@ Napi::Value Submit(const Napi::CallbackInfo& info) {
   std::vector<Napi::ObjectReference> keep_alive;
   SubmitHeader h = read_header(info, instance, keep_alive);
   std::vector<Arg> args;
-  for (size_t i = 4; i < info.Length(); ++i) args.push_back(to_arg(env, info[i], i - 4, keep_alive));
+  for (size_t i = 4; i < info.Length(); ++i) args.push_back(to_arg(env, info[i], i - 4, &keep_alive));
   std::vector<std::unique_ptr<Call>> calls;
   calls.push_back(make_call(env, *h.kernel, args.data(), args.size()));
   queue_job(instance, h, std::move(calls), std::move(keep_alive), false);
@@ -96,7 +110,7 @@ Napi::Value Submit(const Napi::CallbackInfo& info) {
 }
 
 // submitBatch(id, kernelIndex, parallelism, progress?, calls: unknown[][]): a map chunk,
-// settled with one array of results.
+// settled with one array of results. A kernel with make_batch gets the whole chunk as one Call.
 Napi::Value SubmitBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Instance& instance = Instance::of(env);
@@ -104,16 +118,30 @@ Napi::Value SubmitBatch(const Napi::CallbackInfo& info) {
   SubmitHeader h = read_header(info, instance, keep_alive);
   if (!info[4].IsArray()) throw Napi::TypeError::New(env, "calls must be an array of argument arrays");
   auto list = info[4].As<Napi::Array>();
-  std::vector<std::unique_ptr<Call>> calls;
-  calls.reserve(list.Length());
+  // One reference to the chunk keeps every argument alive: the array is the backend's own,
+  // never changed after this call.
+  keep_alive.push_back(Napi::Persistent(list.As<Napi::Object>()));
+  const uint32_t count = list.Length();
+  // Every tuple's arguments, back to back: tuple c is args[starts[c] .. starts[c + 1]).
   std::vector<Arg> args;
-  for (uint32_t c = 0; c < list.Length(); ++c) {
+  std::vector<size_t> starts;
+  starts.reserve(count + 1);
+  starts.push_back(0);
+  for (uint32_t c = 0; c < count; ++c) {
     Napi::Value tuple = list.Get(c);
     if (!tuple.IsArray()) throw Napi::TypeError::New(env, "calls[" + std::to_string(c) + "] must be an array");
     auto items = tuple.As<Napi::Array>();
-    args.clear();
-    for (uint32_t i = 0; i < items.Length(); ++i) args.push_back(to_arg(env, items.Get(i), i, keep_alive));
-    calls.push_back(make_call(env, *h.kernel, args.data(), args.size()));
+    for (uint32_t i = 0; i < items.Length(); ++i) args.push_back(to_arg(env, items.Get(i), i, nullptr));
+    starts.push_back(args.size());
+  }
+  std::vector<std::unique_ptr<Call>> calls;
+  if (h.kernel->make_batch != nullptr) {
+    std::vector<ArgTuple> tuples(count);
+    for (uint32_t c = 0; c < count; ++c) tuples[c] = {args.data() + starts[c], starts[c + 1] - starts[c]};
+    calls.push_back(make_batch_call(env, *h.kernel, tuples.data(), tuples.size()));
+  } else {
+    calls.reserve(count);
+    for (uint32_t c = 0; c < count; ++c) calls.push_back(make_call(env, *h.kernel, args.data() + starts[c], starts[c + 1] - starts[c]));
   }
   queue_job(instance, h, std::move(calls), std::move(keep_alive), true);
   return env.Undefined();
@@ -186,6 +214,12 @@ Napi::Value Pending(const Napi::CallbackInfo& info) {
 
 Napi::Value CpuFeatures(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), cpu_features()); }
 
+// sha256Path() -> "shani" | "avx2" | "portable": the SHA-256 code path kernels use in this
+// process (the CPU's fastest, or SPINDLE_SHA256_PATH's choice, read once at first use).
+Napi::Value Sha256PathName(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), sha256_path_name(sha256_best_path()));
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -200,6 +234,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("threadCount", Napi::Function::New(env, ThreadCount, "threadCount"));
   exports.Set("pending", Napi::Function::New(env, Pending, "pending"));
   exports.Set("cpuFeatures", Napi::Function::New(env, CpuFeatures, "cpuFeatures"));
+  exports.Set("sha256Path", Napi::Function::New(env, Sha256PathName, "sha256Path"));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;
 }

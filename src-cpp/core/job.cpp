@@ -52,6 +52,8 @@ void Job::run_unit(uint64_t unit) {
   CallContext ctx(&cancelled_, progress_);
   try {
     calls_[call]->run(local, ctx);
+  } catch (const SystemError& e) {
+    record_failure(Result::of_system_error(e));
   } catch (const ArgumentError& e) {
     record_failure(Result::of_error(e.type == ArgumentError::Type::TypeError ? "TypeError" : "RangeError", e.what()));
   } catch (const std::bad_alloc&) {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
 namespace spindle {
@@ -43,18 +44,46 @@ class ArgumentError : public std::invalid_argument {
   Type type;
 };
 
+// Thrown by a running unit when a system call fails (opening or reading a file). The job fails
+// with a Result that keeps errno, the call's name and the path, so that JS can build the error
+// Node's own fs functions would throw: code 'ENOENT', errno -2, syscall 'open', path.
+class SystemError : public std::runtime_error {
+ public:
+  // what(): "No such file or directory, open '/x'", the C library's text; JS rebuilds Node's.
+  SystemError(int errnum, std::string syscall, std::string path)
+      : std::runtime_error(std::system_category().message(errnum) + ", " + syscall + " '" + path + "'"),
+        errnum(errnum), syscall(std::move(syscall)), path(std::move(path)) {}
+  int errnum;           // the errno value, positive as C has it
+  std::string syscall;  // "open", "read", ...
+  std::string path;     // the file's path, as opened
+};
+
 // What one call produced. Errors carry the JS class name to construct ("Error",
 // "RangeError", ...) so that a kernel failure reads the same on both backends.
 struct Result {
-  enum class Kind : uint8_t { Number, Error };
+  enum class Kind : uint8_t { Number, Bytes, Error };
   Kind kind = Kind::Number;
-  double number = 0;
+  double number = 0;           // Kind::Number
+  std::vector<uint8_t> bytes;  // Kind::Bytes: e.g. a digest; the TS descriptor's fromBytes() decodes it
   std::string error_name;
   std::string error_message;
+  // Kind::Error from a SystemError: errno (> 0), the system call and the path; errnum is 0 otherwise.
+  int error_errnum = 0;
+  std::string error_syscall;
+  std::string error_path;
 
   static Result of_number(double v) { Result r; r.number = v; return r; }
+  static Result of_bytes(std::vector<uint8_t> bytes) {
+    Result r; r.kind = Kind::Bytes; r.bytes = std::move(bytes);
+    return r;
+  }
   static Result of_error(std::string name, std::string message) {
     Result r; r.kind = Kind::Error; r.error_name = std::move(name); r.error_message = std::move(message);
+    return r;
+  }
+  static Result of_system_error(const SystemError& e) {
+    Result r = of_error("Error", e.what());
+    r.error_errnum = e.errnum; r.error_syscall = e.syscall; r.error_path = e.path;
     return r;
   }
 };
@@ -95,11 +124,25 @@ class Call {
   virtual Result finish() = 0;
 };
 
+// One argument tuple of a map chunk, as KernelInfo::make_batch receives them.
+struct ArgTuple {
+  const Arg* args;
+  size_t count;
+};
+
 // A kernel as the registry lists it. `make` validates the arguments and throws
 // ArgumentError naming the bad one.
+//
+// `make_batch` (optional) builds one Call for a whole map chunk instead of one Call per tuple,
+// for kernels that do the chunk's work faster together than apart (sha256 hashes several small
+// messages at once). Its finish() must return a Bytes result holding every tuple's result, in
+// tuple order, back to back and all of one length: the same bytes the per-tuple Calls' Bytes
+// results would give concatenated, which is how the addon delivers a chunk of Bytes results
+// either way. Without it, the addon makes one Call per tuple.
 struct KernelInfo {
   const char* name;
   std::unique_ptr<Call> (*make)(const Arg* args, size_t count);
+  std::unique_ptr<Call> (*make_batch)(const ArgTuple* tuples, size_t count) = nullptr;
 };
 
 // Every kernel the core provides, in a fixed order (the addon exposes them by index).

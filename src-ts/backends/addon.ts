@@ -22,12 +22,14 @@ export interface Addon {
   start(onComplete: (records: Float64Array, extras: unknown[] | undefined) => void): void;
   submit(id: number, kernel: number, parallelism: number, progress: BigInt64Array | undefined, ...args: unknown[]): void;
   submitPacked(records: Float64Array, count: number): void;
-  submitBatch(id: number, kernel: number, parallelism: number, progress: BigInt64Array | undefined, calls: unknown[][]): void;
+  submitBatch(id: number, kernel: number, parallelism: number, progress: BigInt64Array | undefined, calls: readonly (readonly unknown[])[]): void;
   cancel(id: number): boolean;
   reserve(threads: number): number;
   threadCount(): number;
   pending(): number;
   cpuFeatures(): string;
+  /** The SHA-256 code path in use: "shani", "avx2" or "portable". */
+  sha256Path(): string;
   readonly napiVersion: number;
 }
 

@@ -5,12 +5,18 @@
 import { Outcome, type Backend, type Dispatch } from './backend.js';
 import type { Addon } from './addon.js';
 import { kView, SharedCounter } from '../shared/counter.js';
+import { systemError } from '../system-error.js';
 
 // Record status codes written by src-cpp/addon/instance.cpp.
 const OK_NUMBER = 0;
 const OK_BATCH = 1;
 const FAILED = 2;
 const CANCELLED = 3;
+/** extras[value]: a Buffer of the call's result bytes, or of a map chunk's, back to back. */
+const OK_BYTES = 4;
+
+/** A FAILED record's extra: [name, message], or for a failed system call [name, message, errno (> 0), syscall, path]. */
+type ErrorRecord = [string, string] | [string, string, number, string, string];
 
 const ERROR_CLASSES: Record<string, ErrorConstructor> = { TypeError, RangeError, Error };
 
@@ -61,8 +67,9 @@ class Router {
       try {
         if (status === OK_NUMBER) owner.settle(id, Outcome.Ok, value);
         else if (status === OK_BATCH) owner.settle(id, Outcome.Ok, Array.from(extras![value] as Float64Array));
-        else if (status === FAILED) owner.settle(id, Outcome.Error, toError(extras![value] as [string, string]));
+        else if (status === FAILED) owner.settle(id, Outcome.Error, toError(extras![value] as ErrorRecord));
         else if (status === CANCELLED) owner.settle(id, Outcome.Cancelled, undefined);
+        else if (status === OK_BYTES) owner.settleBytes(id, extras![value] as Buffer);
       } catch (error) {
         // Settle every record of the batch even if one settle() throws; report the first.
         firstError ??= error;
@@ -72,8 +79,9 @@ class Router {
   }
 }
 
-function toError([name, message]: [string, string]): Error {
-  return new (ERROR_CLASSES[name] ?? Error)(message);
+function toError(record: ErrorRecord): Error {
+  if (record.length === 5) return systemError(-record[2], record[3], record[4]);
+  return new (ERROR_CLASSES[record[0]] ?? Error)(record[1]);
 }
 
 const routerKey = Symbol.for('spindle.native.router');
@@ -85,6 +93,18 @@ function routerFor(addon: Addon): Router {
 
 function nativeArg(arg: unknown): unknown {
   return arg instanceof SharedCounter ? arg[kView] : arg;
+}
+
+/**
+ * A map chunk's argument tuples as the addon takes them: the same arrays unless some argument
+ * is a SharedCounter (passed as its view). The addon keeps a reference to the array it gets
+ * until the job completes, and neither the pool nor this backend changes a dispatch's calls.
+ */
+function nativeCalls(calls: readonly (readonly unknown[])[]): readonly (readonly unknown[])[] {
+  for (const args of calls) {
+    for (const arg of args) if (arg instanceof SharedCounter) return calls.map((tuple) => tuple.map(nativeArg));
+  }
+  return calls;
 }
 
 export class NativeBackend implements Backend {
@@ -123,7 +143,7 @@ export class NativeBackend implements Backend {
     try {
       if (kernel === undefined) throw new TypeError(`kernel ${d.kernel.name} has no native implementation`);
       if (d.batch) {
-        this.addon.submitBatch(id, kernel, this.size, progress, d.calls.map((args) => args.map(nativeArg)));
+        this.addon.submitBatch(id, kernel, this.size, progress, nativeCalls(d.calls));
       } else {
         this.addon.submit(id, kernel, this.size, progress, ...d.calls[0]!.map(nativeArg));
       }
@@ -186,6 +206,34 @@ export class NativeBackend implements Backend {
     }
   }
 
+  /**
+   * Called by the router for a record of bytes: the kernel's fromBytes() turns them into the
+   * result, or for a map chunk into each call's result (the bytes split evenly between calls).
+   */
+  settleBytes(id: number, bytes: Buffer): void {
+    const d = this.live.get(id);
+    if (d === undefined) return;
+    let outcome = Outcome.Ok;
+    let value: unknown;
+    try {
+      const kernel = d.kernel;
+      if (kernel.kind !== 'kernel' || kernel.fromBytes === undefined) throw new TypeError(`kernel ${kernel.name} returned bytes but has no fromBytes()`);
+      if (!d.batch) {
+        value = kernel.fromBytes(bytes, 0, bytes.length, d.calls[0]!);
+      } else {
+        const calls = d.calls;
+        const size = calls.length === 0 ? 0 : bytes.length / calls.length;
+        const results = new Array<unknown>(calls.length);
+        for (let i = 0; i < calls.length; i++) results[i] = kernel.fromBytes(bytes, i * size, (i + 1) * size, calls[i]!);
+        value = results;
+      }
+    } catch (error) {
+      outcome = Outcome.Error;
+      value = error;
+    }
+    this.settle(id, outcome, value);
+  }
+
   cancel(d: Dispatch): void {
     this.flush();
     this.addon.cancel(d.backendSlot as number);
@@ -219,6 +267,7 @@ export class NativeBackend implements Backend {
       threads: this.addon.threadCount(),
       addonPath: this.addonPath,
       cpuFeatures: this.addon.cpuFeatures(),
+      sha256Path: this.addon.sha256Path(),
       napiVersion: this.addon.napiVersion,
     };
   }

@@ -22,6 +22,8 @@ export interface BackendInfo {
   threads?: number;
   /** CPU features the kernels may use. */
   cpuFeatures?: string;
+  /** The SHA-256 code path the native kernels use: 'shani', 'avx2' or 'portable' (SPINDLE_SHA256_PATH can force one). */
+  sha256Path?: string;
   /** The N-API version the addon was built for. */
   napiVersion?: number;
 }
@@ -53,6 +55,7 @@ export function backendInfo(): BackendInfo {
     path: load.path,
     threads: load.addon.threadCount(),
     cpuFeatures: load.addon.cpuFeatures(),
+    sha256Path: load.addon.sha256Path(),
     napiVersion: load.addon.napiVersion,
   };
 }

@@ -19,6 +19,7 @@ import { taskRuntimeKeys, type TaskContext } from '../task.js';
 import {
   decodeArgs,
   encodeError,
+  encodeKernelResult,
   encodeValue,
   EPOCH,
   INIT_FAILED,
@@ -345,6 +346,8 @@ function runKernel(id: number, name: string, batch: boolean, payload: unknown[])
     } else {
       value = kernel.run(decodeArgs(payload), current);
     }
+    // Only byte-returning kernels (those with fromBytes) may return Buffers, which must travel marked.
+    if (kernel.fromBytes !== undefined) value = encodeKernelResult(value, batch);
     pushResult(id, current.cancelledFlag ? STATUS_CANCELLED : STATUS_OK, value);
   } catch (error) {
     pushError(id, error);

@@ -60,18 +60,26 @@ export interface WorkerSetup {
 
 // ---- Errors ------------------------------------------------------------------------------
 // Structured clone keeps an Error's message but turns every non-standard name into 'Error'.
-// Tasks' errors must keep name, message, stack and code, so they travel as plain objects.
+// Tasks' errors must keep name, message, stack and code, and a failed system call's errno,
+// syscall and path (sha256File's ENOENT reads as fs's own), so they travel as plain objects.
 
 export interface EncodedError {
   name: string;
   message: string;
   stack: string | undefined;
   code: unknown;
+  errno?: number;
+  syscall?: string;
+  path?: string;
 }
 
 export function encodeError(error: Error): EncodedError {
-  const code = (error as { code?: unknown }).code;
-  return { name: String(error.name), message: String(error.message), stack: error.stack, code: typeof code === 'string' || typeof code === 'number' ? code : undefined };
+  const { code, errno, syscall, path } = error as { code?: unknown; errno?: unknown; syscall?: unknown; path?: unknown };
+  const encoded: EncodedError = { name: String(error.name), message: String(error.message), stack: error.stack, code: typeof code === 'string' || typeof code === 'number' ? code : undefined };
+  if (typeof errno === 'number') encoded.errno = errno;
+  if (typeof syscall === 'string') encoded.syscall = syscall;
+  if (typeof path === 'string') encoded.path = path;
+  return encoded;
 }
 
 const STANDARD_ERRORS: Record<string, new (message: string) => Error> = {
@@ -89,7 +97,12 @@ export function decodeError(e: EncodedError): Error {
   const error = new Class(e.message);
   if (error.name !== e.name) Object.defineProperty(error, 'name', { value: e.name, writable: true, configurable: true, enumerable: false });
   if (e.stack !== undefined) error.stack = e.stack;
-  if (e.code !== undefined) (error as { code?: unknown }).code = e.code;
+  // In the order Node's fs errors have them: errno, code, syscall, path.
+  const fields = error as { errno?: number; code?: unknown; syscall?: string; path?: string };
+  if (e.errno !== undefined) fields.errno = e.errno;
+  if (e.code !== undefined) fields.code = e.code;
+  if (e.syscall !== undefined) fields.syscall = e.syscall;
+  if (e.path !== undefined) fields.path = e.path;
   return error;
 }
 
@@ -144,11 +157,38 @@ export function encodeArgs(args: readonly unknown[]): readonly unknown[] {
   return args;
 }
 
-/** Revives a value encodeValue() produced. */
+// ---- Kernel results ----------------------------------------------------------------------
+// Structured clone also turns a Buffer into a plain Uint8Array. A kernel that promises a Buffer
+// (sha256 with encoding 'buffer') must deliver one on the worker backend as on the native one,
+// so kernel results that are Buffers travel marked, alone or inside a map chunk's array, and
+// are revived as Buffers over the cloned bytes. Users' JS tasks are left alone: their results
+// are structured clones, as documented.
+
+const BUFFER_MARK = 'Buffer';
+const ARRAY_MARK = 'Array';
+
+function encodeBuffer(value: unknown): unknown {
+  return Buffer.isBuffer(value) ? { [SHARED_MARK]: BUFFER_MARK, bytes: value } : value;
+}
+
+/** A kernel's result as it travels: a single result, or (batch) the array of a chunk's results. */
+export function encodeKernelResult(value: unknown, batch: boolean): unknown {
+  if (!batch) return encodeBuffer(value);
+  const results = value as unknown[];
+  if (!results.some((r) => Buffer.isBuffer(r))) return results;
+  return { [SHARED_MARK]: ARRAY_MARK, values: results.map(encodeBuffer) };
+}
+
+/** Revives a value encodeValue() or encodeKernelResult() produced. */
 export function decodeValue(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
   const mark = (value as Partial<SharedMarker>)[SHARED_MARK];
   if (mark === undefined) return value;
+  if (mark === BUFFER_MARK) {
+    const bytes = (value as { bytes: Uint8Array }).bytes;
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  if (mark === ARRAY_MARK) return (value as { values: unknown[] }).values.map(decodeValue);
   const kind = sharedKinds.find((k) => k.name === mark);
   const marker = value as SharedMarker;
   return kind === undefined ? value : kind.revive(marker.buffer, marker.byteOffset);

@@ -2,7 +2,12 @@
 import { countPrimes } from './countPrimes.js';
 import { increment } from './increment.js';
 import { noop } from './noop.js';
+import { sha256 } from './sha256.js';
+import { sha256File } from './sha256File.js';
 
-export const kernels = Object.freeze({ noop, increment, countPrimes });
+export const kernels = Object.freeze({ noop, increment, countPrimes, sha256, sha256File });
 
 export type { Kernel, KernelContext, Task, JsTask, ArgsOf, ResultOf } from './types.js';
+export type { Digest, DigestEncoding, DigestOptions } from './digest.js';
+export type { Sha256Data } from './sha256.js';
+export type { Sha256FilePath } from './sha256File.js';

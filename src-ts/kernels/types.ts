@@ -38,6 +38,13 @@ export interface Kernel<Args extends readonly unknown[] = readonly any[], Result
   split?(args: readonly unknown[], parts: number): unknown[][];
   /** Merges the results of the tuples `split` made, in their order. */
   combine?(results: unknown[]): Result;
+  /**
+   * Required for kernels whose C++ side returns bytes (a digest) rather than a number: turns
+   * `bytes[start, end)`, one call's result, into the result the JS twin would give for `args`
+   * (its validated arguments). Runs on the pool's thread as results arrive; a map chunk's
+   * results share one buffer, hence the range rather than a view per call.
+   */
+  fromBytes?(bytes: Buffer, start: number, end: number, args: readonly unknown[]): Result;
   /** Type-level only: lets `pool.apply(kernel, args)` infer the result type. */
   readonly [resultBrand]?: { args: Args; result: Result };
 }
@@ -76,6 +83,7 @@ export function defineKernel<Args extends readonly unknown[], Result>(spec: {
   run(args: readonly unknown[], ctx: KernelContext): Result;
   split?(args: readonly unknown[], parts: number): unknown[][];
   combine?(results: unknown[]): Result;
+  fromBytes?(bytes: Buffer, start: number, end: number, args: readonly unknown[]): Result;
 }): Kernel<Args, Result> {
   return Object.freeze({ kind: 'kernel' as const, ...spec }) as Kernel<Args, Result>;
 }

@@ -7,12 +7,17 @@ namespace spindle {
 std::unique_ptr<Call> make_noop(const Arg* args, size_t count);
 std::unique_ptr<Call> make_increment(const Arg* args, size_t count);
 std::unique_ptr<Call> make_count_primes(const Arg* args, size_t count);
+std::unique_ptr<Call> make_sha256(const Arg* args, size_t count);
+std::unique_ptr<Call> make_sha256_batch(const ArgTuple* tuples, size_t count);
+std::unique_ptr<Call> make_sha256_file(const Arg* args, size_t count);
 
 const std::vector<KernelInfo>& kernel_registry() {
   static const auto* registry = new std::vector<KernelInfo>{
       {"noop", make_noop},
       {"increment", make_increment},
       {"countPrimes", make_count_primes},
+      {"sha256", make_sha256, make_sha256_batch},
+      {"sha256File", make_sha256_file},
   };
   return *registry;
 }

@@ -1,0 +1,83 @@
+// sha256File(path, options?): the SHA-256 digest of a file's contents, in the encodings of
+// sha256. The C++ kernel (src-cpp/core/kernels/sha256_file.cpp) opens and reads the file on its
+// pool thread; the JS twin reads it with node:fs inside the worker. Either way the main thread
+// only sends a path and receives a digest, and a failure is the error fs.readFile would give:
+// ENOENT, EACCES, EISDIR ... with errno, code, syscall and path.
+import { createHash } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { constants } from 'node:os';
+import { sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isUint8Array } from 'node:util/types';
+import { systemError } from '../system-error.js';
+import { checkArity, describe } from './args.js';
+import { checkDigestOptions, digestFromBytes, encodeDigest, type Digest, type DigestOptions } from './digest.js';
+import { defineKernel } from './types.js';
+
+/** A file: a path string, its bytes (a Buffer or Uint8Array, for names that are not UTF-8), or a file: URL. */
+export type Sha256FilePath = string | Uint8Array | URL;
+
+/** Bytes per read in the JS twin; the C++ kernel reads 256 KiB at a time. */
+const READ_BYTES = 1 << 20;
+let readBuffer: Buffer | undefined;
+
+/**
+ * The path's bytes, made absolute against the current directory at the call: the file opened is
+ * the one meant when the call was made, even if the process changes directory before a pool
+ * thread gets to it. No other normalization ('..', symlinks, a trailing '/') is done: the
+ * system resolves the path exactly as it would for open().
+ */
+function pathBytes(path: unknown): Uint8Array {
+  let bytes: Uint8Array;
+  if (typeof path === 'string') bytes = Buffer.from(path, 'utf8');
+  else if (isUint8Array(path)) bytes = path;
+  else if (path instanceof URL) {
+    if (path.protocol !== 'file:') throw new TypeError(`sha256File: path must be a file: URL, got ${path.protocol} URL ${path.href}`);
+    bytes = Buffer.from(fileURLToPath(path), 'utf8');
+  } else {
+    throw new TypeError(`sha256File: path must be a string, Buffer, Uint8Array or file: URL, got ${describe(path)}`);
+  }
+  if (bytes.includes(0)) {
+    throw new TypeError(`sha256File: path must not contain null bytes, got ${JSON.stringify(Buffer.from(bytes).toString('utf8'))}`);
+  }
+  const absolute = bytes.length === 0 || bytes[0] === sep.charCodeAt(0);
+  const cwd = process.cwd();
+  return absolute ? bytes : Buffer.concat([Buffer.from(cwd.endsWith(sep) ? cwd : cwd + sep, 'utf8'), bytes]);
+}
+
+export const sha256File = defineKernel<[path: Sha256FilePath, options?: DigestOptions], Digest>({
+  name: 'sha256File',
+  // Normalized: [absolute path bytes: Uint8Array, encoding code].
+  validate(args) {
+    checkArity('sha256File', args, 1, 2, 'path, options?');
+    return [pathBytes(args[0]), checkDigestOptions('sha256File', args[1])];
+  },
+  run(args, ctx) {
+    const bytes = args[0] as Uint8Array; // a structured clone of the Buffer validate() made: a plain Uint8Array
+    const path = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const fd = openSync(path, 'r'); // throws Node's own ENOENT/EACCES/... error, path included
+    try {
+      // As the C++ kernel: a directory fails as reading one does on Linux, but with the path.
+      if (fstatSync(fd).isDirectory()) throw systemError(-constants.errno.EISDIR, 'read', path.toString('utf8'));
+      readBuffer ??= Buffer.allocUnsafe(READ_BYTES);
+      const hash = createHash('sha256');
+      for (;;) {
+        if (ctx.cancelled()) break; // the result is discarded
+        let n: number;
+        try {
+          n = readSync(fd, readBuffer, 0, READ_BYTES, null);
+        } catch (error) {
+          const { errno } = error as { errno?: number };
+          throw errno === undefined ? error : systemError(errno, 'read', path.toString('utf8'));
+        }
+        if (n === 0) break;
+        hash.update(readBuffer.subarray(0, n));
+        ctx.progress(n);
+      }
+      return encodeDigest(hash.digest(), args[1] as number);
+    } finally {
+      closeSync(fd);
+    }
+  },
+  fromBytes: digestFromBytes,
+});
