@@ -2,9 +2,15 @@
 // spindle benchmark harness. Usage:
 //   node bench/run.mjs [--quick] [--only=dispatch,scaling,eventloop,memory] [--reps=N] [--no-gate]
 //
-// Prints one markdown table and writes bench/results/<timestamp>.json and bench/results/latest.json.
-// Exit code 1 only for a crash or a wrong result; times never fail the run (DESIGN.md: bars are
-// measured here, never as timed tests).
+// Each scenario runs every contender that applies: the main thread (plain JS, blocking), spindle's
+// native and worker backends, the peers piscina, tinypool and workerpool (lib/peers.mjs, each
+// running the same JS task from tasks/), and primesieve as the external anchor where installed.
+// A missing peer or anchor is a "skipped" row, never a failure, so the harness runs unchanged
+// wherever Node, dist/ and the addon were copied (DEVELOPERS.md: the 16-core machine).
+//
+// Prints one markdown table and writes bench/results/<timestamp>.json and bench/results/latest.json
+// (`npm run bench:chart` draws the latter). Exit code 1 only for a crash or a wrong result; times
+// never fail the run (DESIGN.md: bars are measured here, never as timed tests).
 //
 // Method (../shared/research/pools.md §c, kernels.md §0): the VM has 2 shared, noisy vCPUs, so
 // every scenario waits (bounded) for the machine to go quiet, warms up before timing, repeats
@@ -18,7 +24,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { snapshot, compare, waitForQuiet } from './lib/cpu.mjs';
 import { markdownTable, writeResults } from './lib/report.mjs';
-import { loadSpindle, loadPiscina, WrongResultError } from './lib/common.mjs';
+import { loadSpindle, WrongResultError, ROOT } from './lib/common.mjs';
+import { loadPeers, PEER_NAMES } from './lib/peers.mjs';
 
 const SCENARIOS = ['dispatch', 'scaling', 'eventloop', 'memory'];
 const FOREIGN_WARN_PCT = 10;
@@ -54,6 +61,18 @@ function usage(error) {
 
 const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
+/** The checkout's commit, "+dirty" when tracked files differ from it; null outside a git checkout. */
+function gitCommit() {
+  try {
+    const opts = { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] };
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], opts).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], opts).trim() !== '';
+    return `${head}${dirty ? '+dirty' : ''}`;
+  } catch {
+    return null; // no git, or a copied tree without .git (the device machine)
+  }
+}
+
 function primesieveVersion() {
   if (!existsSync('/usr/bin/primesieve')) return null;
   try {
@@ -68,22 +87,26 @@ async function main() {
   const startedAt = new Date().toISOString();
   const cpus = os.availableParallelism();
   const spindle = await loadSpindle();
-  const piscina = await loadPiscina();
+  const peers = await loadPeers();
   const meta = {
     startedAt,
     quick: opts.quick,
     reps: opts.reps,
     only: opts.only,
     node: process.version,
+    commit: gitCommit(),
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     cpuModel: os.cpus()[0]?.model,
     availableParallelism: cpus,
     totalMemGB: os.totalmem() / 2 ** 30,
     backendInfo: spindle.backendInfo(),
-    piscina: piscina.version,
+    // One key per peer: its version, or null where it could not be imported (see peersMissing).
+    ...Object.fromEntries(PEER_NAMES.map((n) => [n, peers[n].version ?? null])),
+    peersMissing: Object.fromEntries(PEER_NAMES.filter((n) => peers[n].missing).map((n) => [n, peers[n].missing])),
     primesieve: primesieveVersion(),
   };
   log(`node ${meta.node}, ${cpus} CPUs (${meta.cpuModel}), ${opts.quick ? 'quick' : 'full'} mode, ${opts.reps} reps`);
+  for (const n of PEER_NAMES) if (peers[n].missing) log(`${n} is missing, its cases are skipped: ${peers[n].missing}`);
 
   const results = { meta, scenarios: {}, contention: {}, errors: [] };
   const allRows = [];
@@ -92,7 +115,9 @@ async function main() {
 
   for (const name of opts.only) {
     // A hung pool would hang the harness; treat running far past the expected time as a crash.
-    const limitMs = (opts.quick ? 150 : 900) * 1000;
+    // The limits are several times a scenario's time on a busy 2-vCPU VM (quick: ~70 s at most,
+    // full: ~4 min), so that slowness alone never fails CI: only a hang does.
+    const limitMs = (opts.quick ? 300 : 1200) * 1000;
     let watchdog;
     try {
       const gate = opts.gate ? await waitForQuiet({ maxWaitMs: opts.quick ? 5_000 : 30_000 }) : null;
@@ -101,7 +126,7 @@ async function main() {
       const before = snapshot();
       const started = performance.now();
       const out = await Promise.race([
-        run({ spindle, piscina, cpus, quick: opts.quick, reps: opts.reps, log }),
+        run({ spindle, peers, cpus, quick: opts.quick, reps: opts.reps, log }),
         new Promise((_, reject) => {
           watchdog = setTimeout(() => reject(new Error(`${name}: no result after ${limitMs / 1e3} s (hang?)`)), limitMs);
         }),

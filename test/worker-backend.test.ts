@@ -355,6 +355,17 @@ describe('choosing the backend', () => {
     expect(node(['--input-type=module', '-e', script], { SPINDLE_BACKEND: 'sideways' }).stdout).toMatch(/^RangeError: .*SPINDLE_BACKEND/);
   });
 
+  it('workers start whatever Node options the parent runs with (per-process flags, -e, --input-type)', () => {
+    const script = `
+      import { Pool, kernels } from './dist/index.js';
+      const pool = new Pool({ backend: 'worker', size: 1 });
+      console.log(await pool.apply(kernels.countPrimes, [0, 1000]));
+      await pool.terminate();`;
+    for (const flags of [[], ['--expose-gc'], ['--expose-gc', '--max-old-space-size=256'], ['--no-warnings']]) {
+      expect(node([...flags, '--input-type=module', '-e', script]), flags.join(' ')).toMatchObject({ status: 0, stdout: '168', stderr: '' });
+    }
+  });
+
   it('an idle worker pool does not keep the process alive', () => {
     const script = `
       import { Pool, kernels } from './dist/index.js';

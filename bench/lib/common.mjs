@@ -2,7 +2,7 @@
 
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const TASKS = join(ROOT, 'bench', 'tasks');
@@ -48,21 +48,6 @@ export async function loadSpindle() {
   return m;
 }
 
-/** piscina from the project's devDependencies, plus its version for the results file. */
-export async function loadPiscina() {
-  const m = await import('piscina');
-  // piscina's exports map hides its package.json; it exports its version instead.
-  let version = m.version;
-  if (!version) {
-    try {
-      version = JSON.parse(readFileSync(join(ROOT, 'node_modules', 'piscina', 'package.json'), 'utf8')).version;
-    } catch {
-      version = 'unknown';
-    }
-  }
-  return { Piscina: m.Piscina ?? m.default, version };
-}
-
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Lets pending macrotasks (completions, timers) run before the next timed section. */
@@ -72,3 +57,12 @@ export const settle = () => new Promise((r) => setImmediate(r));
 export function sizesUpTo(base, max) {
   return [...new Set([...base.filter((s) => s <= max), max])].sort((a, b) => a - b);
 }
+
+/** [lo, hi) cut into `parts` consecutive ranges of (nearly) equal width, in order. */
+export function splitRange(lo, hi, parts) {
+  const step = Math.floor((hi - lo) / parts);
+  return Array.from({ length: parts }, (_, i) => ({ lo: lo + i * step, hi: i === parts - 1 ? hi : lo + (i + 1) * step }));
+}
+
+/** 1e9 → "1e9": how the tables name a range bound. */
+export const exp = (x) => x.toExponential().replace('+', '');

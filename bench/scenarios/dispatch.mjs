@@ -1,23 +1,36 @@
-// Scenario 1: dispatch overhead of noop tasks: spindle's native backend, spindle's worker backend
-// (kernels.noop's JS twin, and a user identity task, the same file piscina runs), and piscina.
+// Scenario 1: dispatch overhead of tasks that do nothing, so that what is timed is the pool itself.
 //
-// burst:      100k tasks issued in a loop, then Promise.all → amortized µs per task. spindle's
-//             default queue (maxQueue 1024, onQueueFull 'wait') admits the burst gradually, so it is
-//             measured both ways (default and maxQueue: Infinity), plus map() with chunkSize 1000.
-// round trip: one task awaited at a time, 2k warm-ups then 20k timed individually → median, p99.
+// Contenders, each running a function that returns its argument:
+//   main thread      a plain loop calling identity(i): the floor, no pool at all;
+//   spindle native   kernels.noop on the C++ pool (default queue, maxQueue ∞, and map(chunkSize 1000));
+//   spindle worker   kernels.noop's JS twin, and bench/tasks/identity.mjs as a user task (task(path));
+//   piscina, tinypool, workerpool   bench/tasks/identity.mjs, one run()/exec() per task.
 //
-// Variants are interleaved rep by rep (A B C A B C ...) so that a burst of foreign load hits every
-// variant alike and the spindle/piscina ratios are taken from neighbouring runs.
+// burst:      BURST tasks issued in a loop, then Promise.all → amortized µs per task. spindle's
+//             default queue (maxQueue 1024, onQueueFull 'wait') admits the burst gradually, so the
+//             native pool is measured both ways, plus map() with chunkSize 1000.
+// round trip: one task awaited at a time, RT_WARM warm-ups then RT_N timed one by one → median, p99
+//             per rep. The main thread's "round trip" is one `await` of identity(i): the floor.
+//
+// Contenders are interleaved rep by rep (A B C A B C ...) so that a burst of foreign load hits every
+// contender alike, and every ratio pairs rep i of one with rep i of the other.
+// Invariant: a time counts only after its results were checked (sum and order of the identities).
 
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { join } from 'node:path';
 import { summarize, pairedRatio } from '../lib/stats.mjs';
 import { statRow } from '../lib/report.mjs';
 import { check, triangular, TASKS, settle, sizesUpTo } from '../lib/common.mjs';
+import { availablePeers, missingPeerRows } from '../lib/peers.mjs';
+import identity from '../tasks/identity.mjs';
 
 const BURST = 100_000;
 const RT_WARM = 2_000;
 const RT_N = 20_000;
+// Quick mode keeps the 100k burst (the DESIGN.md bar is stated for it, and a smaller burst would
+// never fill spindle's 1024-deep queue for long) but times fewer round trips.
+const RT_N_QUICK = 5_000;
+const RT_WARM_QUICK = 1_000;
 
 async function burst(run, n, label) {
   const ps = new Array(n);
@@ -27,9 +40,19 @@ async function burst(run, n, label) {
   const ms = performance.now() - t0;
   let sum = 0;
   for (let i = 0; i < n; i++) sum += rs[i];
-  check(sum === triangular(n), `${label}: sum of ${n} noop results is ${sum}, expected ${triangular(n)}`);
+  check(sum === triangular(n), `${label}: sum of ${n} identity results is ${sum}, expected ${triangular(n)}`);
   check(rs[n - 1] === n - 1, `${label}: results out of order`);
   return (ms * 1e3) / n; // µs per task
+}
+
+/** The floor: the same n identity calls with no pool, no promise, no thread hop. */
+function mainLoop(n, label) {
+  const t0 = performance.now();
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += identity(i);
+  const ms = performance.now() - t0;
+  check(sum === triangular(n), `${label}: sum ${sum}, expected ${triangular(n)}`);
+  return (ms * 1e3) / n;
 }
 
 async function mapBurst(pool, noop, items, label) {
@@ -56,95 +79,125 @@ async function roundTrip(run, warm, n, label) {
   return us;
 }
 
+/**
+ * Every contender at one pool size. `burst(n)` times n tasks; `rt` (optional) runs one task for
+ * the round trip. Keys are the JSON's keys (data.sizes[size].burstUs / .roundTrip): keep them
+ * stable, bench/chart.mjs and older result files use them.
+ */
+function contenders(spindle, pools, peerPools, items) {
+  const { kernels } = spindle;
+  const apply = (i) => pools.native.apply(kernels.noop, [i]);
+  const applyInf = (i) => pools.nativeInf.apply(kernels.noop, [i]);
+  const workerNoop = (i) => pools.worker.apply(kernels.noop, [i]);
+  const workerJs = (i) => pools.worker.apply(pools.identityTask, [i]);
+  const list = [
+    { key: 'main', name: 'main thread: plain loop calling identity (floor)', burst: (n) => mainLoop(n, 'main loop'), rtKey: 'main', rtName: 'main thread: await identity(i) (floor)', rt: identity },
+    { key: 'spindle.apply', name: 'burst apply (maxQueue 1024, wait)', burst: (n) => burst(apply, n, 'spindle burst'), bar: true, rtKey: 'spindle', rtName: 'round trip apply', rt: apply },
+    { key: 'spindle.applyInf', name: 'burst apply (maxQueue ∞)', burst: (n) => burst(applyInf, n, 'spindle burst ∞'), bar: true },
+    { key: 'spindle.map', name: 'map(chunkSize 1000)', burst: (n) => mapBurst(pools.native, kernels.noop, items.slice(0, n), 'spindle map'), bar: true },
+    { key: 'worker.noop', name: 'worker backend: burst apply(noop)', burst: (n) => burst(workerNoop, n, 'worker burst noop') },
+    { key: 'worker.js', name: 'worker backend: burst apply(identity task)', burst: (n) => burst(workerJs, n, 'worker burst js'), rtKey: 'workerJs', rtName: 'worker backend round trip (identity task)', rt: workerJs },
+  ];
+  for (const [name, pool] of Object.entries(peerPools)) {
+    const verb = name === 'workerpool' ? 'exec' : 'run';
+    list.push({
+      key: `${name}.${verb}`,
+      peer: name,
+      name: `${name} burst ${verb}()`,
+      burst: (n) => burst(pool.run, n, `${name} burst`),
+      rtKey: name,
+      rtName: `${name} round trip ${verb}()`,
+      rt: pool.run,
+    });
+  }
+  return list;
+}
+
 export async function run(ctx) {
-  const { spindle, piscina, reps, log } = ctx;
-  const { Pool, kernels } = spindle;
-  const rows = [];
-  const data = { burstTasks: BURST, roundTrip: { warm: RT_WARM, n: RT_N }, sizes: {} };
+  const { spindle, reps, quick, log } = ctx;
+  const rtN = quick ? RT_N_QUICK : RT_N;
+  const rtWarm = quick ? RT_WARM_QUICK : RT_WARM;
+  const { Pool } = spindle;
+  const peers = availablePeers(ctx.peers);
+  const rows = [...missingPeerRows('dispatch', ctx.peers)];
+  const data = { burstTasks: BURST, roundTrip: { warm: rtWarm, n: rtN }, peers: peers.map((p) => p.name), sizes: {} };
   const items = Array.from({ length: BURST }, (_, i) => i);
 
   for (const size of sizesUpTo([2], ctx.cpus)) {
     log(`dispatch: size ${size}`);
-    const pool = new Pool({ backend: 'native', size });
-    const poolInf = new Pool({ backend: 'native', size, maxQueue: Infinity });
-    const pis = new piscina.Piscina({ filename: join(TASKS, 'identity.mjs'), minThreads: size, maxThreads: size });
+    const pools = {
+      native: new Pool({ backend: 'native', size }),
+      nativeInf: new Pool({ backend: 'native', size, maxQueue: Infinity }),
+      worker: new Pool({ backend: 'worker', size }),
+      identityTask: spindle.task(join(TASKS, 'identity.mjs')),
+    };
+    const peerPools = Object.fromEntries(peers.map((p) => [p.name, p.open('identity', size)]));
+    const all = contenders(spindle, pools, peerPools, items);
+    const withRt = all.filter((c) => c.rt);
 
-    const workerPool = new Pool({ backend: 'worker', size });
-    const identity = spindle.task(join(TASKS, 'identity.mjs'));
-
-    const apply = (i) => pool.apply(kernels.noop, [i]);
-    const applyInf = (i) => poolInf.apply(kernels.noop, [i]);
-    const pisRun = (i) => pis.run(i);
-    const workerNoop = (i) => workerPool.apply(kernels.noop, [i]);
-    const workerJs = (i) => workerPool.apply(identity, [i]);
-
-    const bursts = [
-      { key: 'spindle.apply', name: 'burst apply (maxQueue 1024, wait)', once: () => burst(apply, BURST, 'spindle burst') },
-      { key: 'spindle.applyInf', name: 'burst apply (maxQueue ∞)', once: () => burst(applyInf, BURST, 'spindle burst ∞') },
-      { key: 'spindle.map', name: 'map(chunkSize 1000)', once: () => mapBurst(pool, kernels.noop, items, 'spindle map') },
-      { key: 'worker.noop', name: 'worker backend: burst apply(noop)', once: () => burst(workerNoop, BURST, 'worker burst noop'), run: workerNoop },
-      { key: 'worker.js', name: 'worker backend: burst apply(identity task)', once: () => burst(workerJs, BURST, 'worker burst js'), run: workerJs },
-      { key: 'piscina.run', name: 'piscina burst run()', once: () => burst(pisRun, BURST, 'piscina burst') },
-    ];
-    // Warm-up: JIT, thread start-up, piscina's workers coming online. A tenth of a burst each.
-    for (const b of bursts) {
-      if (b.key === 'spindle.map') await mapBurst(pool, kernels.noop, items.slice(0, BURST / 10), 'spindle map warm-up');
-      else await burst(b.run ?? (b.key === 'piscina.run' ? pisRun : b.key === 'spindle.applyInf' ? applyInf : apply), BURST / 10, `${b.name} warm-up`);
-    }
-    const burstUs = Object.fromEntries(bursts.map((b) => [b.key, []]));
-    for (let r = 0; r < reps; r++) {
-      for (const b of bursts) {
-        await settle();
-        burstUs[b.key].push(await b.once());
+    const burstUs = Object.fromEntries(all.map((c) => [c.key, []]));
+    const rt = Object.fromEntries(withRt.map((c) => [c.rtKey, { med: [], p99: [] }]));
+    try {
+      // Warm-up: JIT, thread start-up, workers coming online. A tenth of a burst each.
+      for (const c of all) await c.burst(BURST / 10);
+      for (let r = 0; r < reps; r++) {
+        log(`dispatch: size ${size}, burst rep ${r + 1}/${reps}`);
+        for (const c of all) {
+          await settle();
+          burstUs[c.key].push(await c.burst(BURST));
+        }
       }
-    }
-
-    // Round trips, interleaved the same way: each rep warms up again (cheap) so that a rep never
-    // starts on threads that went to sleep while the other library was measured.
-    const rt = { spindle: { med: [], p99: [] }, workerJs: { med: [], p99: [] }, piscina: { med: [], p99: [] } };
-    for (let r = 0; r < reps; r++) {
-      for (const [key, fn] of [['spindle', apply], ['workerJs', workerJs], ['piscina', pisRun]]) {
-        await settle();
-        const s = summarize(await roundTrip(fn, RT_WARM, RT_N, `${key} round trip`));
-        rt[key].med.push(s.median);
-        rt[key].p99.push(s.p99);
+      // Round trips, interleaved the same way: each rep warms up again (cheap) so that a rep never
+      // starts on threads that went to sleep while another contender was measured.
+      for (let r = 0; r < reps; r++) {
+        log(`dispatch: size ${size}, round-trip rep ${r + 1}/${reps}`);
+        for (const c of withRt) {
+          await settle();
+          const s = summarize(await roundTrip(c.rt, rtWarm, rtN, `${c.rtName}`));
+          rt[c.rtKey].med.push(s.median);
+          rt[c.rtKey].p99.push(s.p99);
+        }
       }
+    } finally {
+      pools.native.close();
+      pools.nativeInf.close();
+      pools.worker.close();
+      await Promise.all([pools.native.join(), pools.nativeInf.join(), pools.worker.join(), ...Object.values(peerPools).map((p) => p.close())]);
     }
-
-    pool.close();
-    poolInf.close();
-    workerPool.close();
-    await Promise.all([pool.join(), poolInf.join(), workerPool.join(), pis.destroy()]);
 
     const base = { scenario: 'dispatch', threads: size, unit: 'µs/task' };
-    const reqBar = { op: '<=', value: 1 };
-    for (const b of bursts) {
-      const s = summarize(burstUs[b.key]);
-      rows.push(statRow({ ...base, case: b.name, metric: 'amortized' }, s, b.key.startsWith('spindle') ? { bar: reqBar } : {}));
-    }
-    const ratio = pairedRatio(burstUs['piscina.run'], burstUs['spindle.apply']);
-    rows.push(statRow({ ...base, case: 'piscina / spindle burst (default queue)', metric: 'ratio', unit: '×' }, ratio));
-    // Issue #3's bar: the worker backend's burst costs at most half of piscina's per task.
-    rows.push(
-      statRow({ ...base, case: 'worker backend identity / piscina burst', metric: 'ratio', unit: '×' }, pairedRatio(burstUs['worker.js'], burstUs['piscina.run']), {
-        bar: { op: '<=', value: 0.5 },
-      }),
-    );
-    const rtBar = { op: '<=', value: 10 };
-    rows.push(statRow({ ...base, case: 'round trip apply', metric: 'median' }, summarize(rt.spindle.med), { bar: rtBar, note: `${RT_N} awaited after ${RT_WARM} warm-up, per rep` }));
-    rows.push(statRow({ ...base, case: 'round trip apply', metric: 'p99' }, summarize(rt.spindle.p99)));
-    rows.push(statRow({ ...base, case: 'piscina round trip run()', metric: 'median' }, summarize(rt.piscina.med)));
-    rows.push(statRow({ ...base, case: 'piscina round trip run()', metric: 'p99' }, summarize(rt.piscina.p99)));
-    rows.push(statRow({ ...base, case: 'piscina / spindle round trip', metric: 'ratio of medians', unit: '×' }, pairedRatio(rt.piscina.med, rt.spindle.med)));
-    rows.push(statRow({ ...base, case: 'worker backend round trip (identity task)', metric: 'median' }, summarize(rt.workerJs.med)));
-    rows.push(statRow({ ...base, case: 'worker backend round trip (identity task)', metric: 'p99' }, summarize(rt.workerJs.p99)));
-    rows.push(
-      statRow({ ...base, case: 'worker backend / piscina round trip', metric: 'ratio of medians', unit: '×' }, pairedRatio(rt.workerJs.med, rt.piscina.med), {
-        bar: { op: '<=', value: 1 },
-      }),
-    );
+    const peerKeys = all.filter((c) => c.peer);
 
-    data.sizes[size] = { burstUs, roundTrip: rt };
+    // Bursts, then how the peers compare with spindle in the same run.
+    for (const c of all) {
+      rows.push(statRow({ ...base, case: c.name, metric: 'amortized' }, summarize(burstUs[c.key]), c.bar ? { bar: { op: '<=', value: 1 } } : {}));
+    }
+    for (const p of peerKeys) {
+      rows.push(statRow({ ...base, case: `${p.peer} / spindle burst (default queue)`, metric: 'ratio', unit: '×' }, pairedRatio(burstUs[p.key], burstUs['spindle.apply'])));
+    }
+    // Issue #3's bar: the worker backend's burst costs at most half of piscina's per task.
+    for (const p of peerKeys) {
+      rows.push(statRow({ ...base, case: `worker backend identity / ${p.peer} burst`, metric: 'ratio', unit: '×' }, pairedRatio(burstUs['worker.js'], burstUs[p.key]),
+        p.peer === 'piscina' ? { bar: { op: '<=', value: 0.5 } } : {}));
+    }
+
+    // Round trips: median and p99 of each rep's RT_N samples, summarized over reps.
+    for (const c of withRt) {
+      const bar = c.rtKey === 'spindle' ? { bar: { op: '<=', value: 10 } } : {};
+      const note = c.rtKey === 'spindle' ? { note: `${rtN} awaited after ${rtWarm} warm-up, per rep` } : {};
+      rows.push(statRow({ ...base, case: c.rtName, metric: 'median' }, summarize(rt[c.rtKey].med), { ...bar, ...note }));
+      rows.push(statRow({ ...base, case: c.rtName, metric: 'p99' }, summarize(rt[c.rtKey].p99)));
+    }
+    for (const p of peerKeys) {
+      rows.push(statRow({ ...base, case: `${p.peer} / spindle round trip`, metric: 'ratio of medians', unit: '×' }, pairedRatio(rt[p.rtKey].med, rt.spindle.med)));
+    }
+    // Issue #3's bar: the worker backend's round trip is no slower than piscina's.
+    for (const p of peerKeys) {
+      rows.push(statRow({ ...base, case: `worker backend / ${p.peer} round trip`, metric: 'ratio of medians', unit: '×' }, pairedRatio(rt.workerJs.med, rt[p.rtKey].med),
+        p.peer === 'piscina' ? { bar: { op: '<=', value: 1 } } : {}));
+    }
+
+    data.sizes[size] = { burstUs, roundTrip: rt, labels: Object.fromEntries(all.map((c) => [c.key, c.name])) };
   }
   return { rows, data };
 }

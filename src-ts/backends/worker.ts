@@ -88,6 +88,34 @@ export function workerExecArgv(execArgv: readonly string[] = process.execArgv): 
   return kept;
 }
 
+/**
+ * The execArgv option for new workers: undefined (inherit, as Node does by default, silently
+ * dropping per-process flags such as --expose-gc) unless the parent's options had to be
+ * cleaned. An explicit execArgv is validated by Node, which refuses per-process flags, so those
+ * named in its refusal are dropped and the start retried.
+ */
+let execArgvForWorkers: string[] | undefined | null = null;
+
+function startWorker(entry: URL, workerData: WorkerSetup, port: MessagePort): Worker {
+  if (execArgvForWorkers === null) {
+    const cleaned = workerExecArgv();
+    execArgvForWorkers = cleaned.length === process.execArgv.length ? undefined : cleaned;
+  }
+  for (;;) {
+    const execArgv: string[] | undefined = execArgvForWorkers;
+    try {
+      return new Worker(entry, { workerData, transferList: [port], execArgv });
+    } catch (error) {
+      const refused = (error as { code?: string }).code === 'ERR_WORKER_INVALID_EXEC_ARGV' ? /flags: (.*)$/.exec((error as Error).message) : null;
+      if (refused === null || execArgv === undefined) throw error;
+      const names = new Set(refused[1]!.split(', ').map((flag) => flag.split('=')[0]));
+      const kept: string[] = execArgv.filter((arg) => !names.has(arg.split('=')[0]!));
+      if (kept.length === execArgv.length) throw error;
+      execArgvForWorkers = kept;
+    }
+  }
+}
+
 /** The built worker runtime; throws when the package was not built. */
 export function workerEntry(): URL {
   const path = join(packageRoot(), 'dist', 'worker.js');
@@ -127,7 +155,7 @@ class WorkerSlot {
     const { port1, port2 } = new MessageChannel();
     this.controlPort = port1;
     const workerData: WorkerSetup = { ...setup, control: buffer, controlPort: port2 };
-    this.worker = new Worker(entry, { workerData, transferList: [port2], execArgv: workerExecArgv() });
+    this.worker = startWorker(entry, workerData, port2);
     this.exited = new Promise((resolve) => (this.markExited = resolve));
   }
 
