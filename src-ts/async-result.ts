@@ -7,6 +7,7 @@
 // applyAsync calls allocates no promises.
 
 import { PoolStateError, TimeoutError } from './errors.js';
+import { promiseFor, type Resolvers } from './internal/deferred.js';
 import { Ring } from './internal/ring.js';
 import { checkWaitTimeout } from './internal/options.js';
 
@@ -21,14 +22,48 @@ export type ErrorCallback = (error: unknown) => void;
 // Assigned by AsyncResult's static block (declared first: the block runs at class definition).
 export let settleResult: (result: AsyncResult<any>, ok: boolean, value: unknown) => void;
 let notify: (result: AsyncResult<any>) => void;
+let unpark: (result: AsyncResult<any>, waiter: Waiter) => void;
+
+/**
+ * A get() or wait() call parked until its result is ready and the result's callback has run.
+ * An object rather than closures: `await r.get()` in a loop pays for the promise and this.
+ */
+class Waiter implements Resolvers {
+  resolveFn: ((value: unknown) => void) | undefined = undefined;
+  rejectFn: ((error: unknown) => void) | undefined = undefined;
+  timer: NodeJS.Timeout | undefined = undefined;
+
+  constructor(
+    readonly result: AsyncResult<any>,
+    /** get(): settles with the task's outcome. wait(): resolves with undefined, never rejects. */
+    readonly takesOutcome: boolean,
+  ) {}
+
+  /** The result is ready: hands over its outcome (or, for wait(), just the news). */
+  wake(ok: boolean, value: unknown): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (!this.takesOutcome) this.resolveFn!(undefined);
+    else if (ok) this.resolveFn!(value);
+    else this.rejectFn!(value);
+  }
+}
+
+/** get()/wait()'s own timeout passed first. */
+function waiterTimedOut(waiter: Waiter, timeoutMs: number): void {
+  unpark(waiter.result, waiter);
+  if (waiter.takesOutcome) waiter.rejectFn!(new TimeoutError(`AsyncResult.get(): the result was not ready within ${timeoutMs} ms`));
+  else waiter.resolveFn!(undefined);
+}
 
 export class AsyncResult<R = unknown> {
   #state = PENDING;
+  /** True once the callback has run and waiters were woken: get()/wait() answer at once from then on. */
+  #notified = false;
   #value: unknown = undefined;
   #callback: Callback<R> | undefined;
   #errorCallback: ErrorCallback | undefined;
   /** get()/wait() calls parked until the result is ready and its callback has run. */
-  #waiters: (() => void)[] | undefined = undefined;
+  #waiters: Waiter[] | undefined = undefined;
 
   /** @internal Created by the Pool; settled only through settleResult(). */
   constructor(callback: Callback<R> | undefined, errorCallback: ErrorCallback | undefined) {
@@ -53,55 +88,30 @@ export class AsyncResult<R = unknown> {
    */
   get(timeoutMs?: number): Promise<R> {
     if (timeoutMs !== undefined) checkWaitTimeout('AsyncResult.get', timeoutMs);
-    if (this.#state !== PENDING && this.#waiters === undefined) return this.#settledPromise();
-    return new Promise<R>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const onReady = (): void => {
-        clearTimeout(timer);
-        this.#settledPromise().then(resolve, reject);
-      };
-      this.#park(onReady);
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          this.#unpark(onReady);
-          reject(new TimeoutError(`AsyncResult.get(): the result was not ready within ${timeoutMs} ms`));
-        }, timeoutMs);
-      }
-    });
+    if (this.#notified) return this.#state === FULFILLED ? Promise.resolve(this.#value as R) : Promise.reject(this.#value);
+    return this.#park(true, timeoutMs) as Promise<R>;
   }
 
   /** Resolves once the task has settled, or after `timeoutMs`, whichever comes first. Never rejects. */
   wait(timeoutMs?: number): Promise<void> {
     if (timeoutMs !== undefined) checkWaitTimeout('AsyncResult.wait', timeoutMs);
-    if (this.#state !== PENDING && this.#waiters === undefined) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      const onReady = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.#park(onReady);
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          this.#unpark(onReady);
-          resolve();
-        }, timeoutMs);
-      }
-    });
+    if (this.#notified) return Promise.resolve();
+    return this.#park(false, timeoutMs) as Promise<void>;
   }
 
-  #settledPromise(): Promise<R> {
-    return this.#state === FULFILLED ? Promise.resolve(this.#value as R) : Promise.reject(this.#value);
+  #park(takesOutcome: boolean, timeoutMs: number | undefined): Promise<unknown> {
+    const waiter = new Waiter(this, takesOutcome);
+    const promise = promiseFor<unknown>(waiter);
+    if (this.#waiters === undefined) this.#waiters = [waiter];
+    else this.#waiters.push(waiter);
+    if (timeoutMs !== undefined) waiter.timer = setTimeout(waiterTimedOut, timeoutMs, waiter, timeoutMs);
+    return promise;
   }
 
-  #park(onReady: () => void): void {
-    (this.#waiters ??= []).push(onReady);
-  }
-
-  #unpark(onReady: () => void): void {
+  #unpark(waiter: Waiter): void {
     const waiters = this.#waiters;
     if (waiters === undefined) return;
-    const at = waiters.indexOf(onReady);
+    const at = waiters.indexOf(waiter);
     if (at >= 0) waiters.splice(at, 1);
   }
 
@@ -109,16 +119,16 @@ export class AsyncResult<R = unknown> {
     if (this.#state !== PENDING) return;
     this.#state = ok ? FULFILLED : REJECTED;
     this.#value = value;
-    // Until notify() runs, get()/wait() must park even though ready() is true: callbacks run
+    // Until notify() runs, get()/wait() park even though ready() is true: callbacks run
     // before any get() promise resolves.
-    this.#waiters ??= [];
     notifications.push(this);
     if (!notifying) drainNotifications();
   }
 
   /** Runs the callback, then wakes get()/wait(). Called only by drainNotifications(). */
   #notify(): void {
-    const callback = this.#state === FULFILLED ? this.#callback : this.#errorCallback;
+    const ok = this.#state === FULFILLED;
+    const callback = ok ? this.#callback : this.#errorCallback;
     this.#callback = undefined;
     this.#errorCallback = undefined;
     if (callback !== undefined) {
@@ -130,14 +140,17 @@ export class AsyncResult<R = unknown> {
         process.nextTick(rethrow, error);
       }
     }
-    const waiters = this.#waiters!;
+    this.#notified = true;
+    const waiters = this.#waiters;
+    if (waiters === undefined) return;
     this.#waiters = undefined;
-    for (const onReady of waiters) onReady();
+    for (const waiter of waiters) waiter.wake(ok, this.#value);
   }
 
   static {
     settleResult = (result, ok, value) => result.#settle(ok, value);
     notify = (result) => result.#notify();
+    unpark = (result, waiter) => result.#unpark(waiter);
   }
 }
 

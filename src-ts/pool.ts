@@ -40,7 +40,8 @@ import {
   type PoolOptions,
 } from './internal/options.js';
 import { Scheduler, type PoolState } from './internal/scheduler.js';
-import { promiseFor, type CallTask } from './internal/task.js';
+import { promiseFor } from './internal/deferred.js';
+import { Submitter, type CallTask } from './internal/task.js';
 import { abortErrorFor, watch } from './internal/watch.js';
 
 export type { ApplyOptions, AsyncCallOptions, CallOptions, ImapOptions, MapAsyncOptions, MapOptions, PoolOptions, PoolState };
@@ -183,9 +184,7 @@ export class Pool {
     if (this.#scheduler.tryAccept(t)) {
       accepted = Promise.resolve(result);
     } else {
-      accepted = new Promise((resolve, reject) => {
-        t.submitter = { resolve, reject };
-      });
+      accepted = Submitter.attach(t);
       this.#scheduler.wait(t);
     }
     if (options !== undefined) watch(t, signal, options.timeout);

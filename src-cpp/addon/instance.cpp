@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "thread_pool.hpp"
 
@@ -86,13 +87,37 @@ void Instance::start(Napi::Function on_complete) {
 
 void Instance::submit(std::vector<Submission>& submissions) {
   if (submissions.empty()) return;
-  if (pending_.empty()) tsfn_.Ref(env_);
+  // Take each job into its slot; on the first bad id, give back the ones taken so far.
+  size_t taken = 0;
+  for (; taken < submissions.size(); ++taken) {
+    Submission& s = submissions[taken];
+    const uint64_t id = s.job->tag();
+    if (id == 0 || id > kMaxJobId) break;
+    if (id >= pending_.size()) pending_.resize(id + 1);  // geometric growth, as push_back's
+    Pending& entry = pending_[id];
+    if (entry.job) break;
+    entry.job.reset(s.job);
+    entry.keep_alive = std::move(s.keep_alive);
+    entry.batch = s.batch;
+  }
+  if (taken < submissions.size()) {
+    const uint64_t bad = submissions[taken].job->tag();
+    for (size_t i = 0; i < taken; ++i) {
+      Pending& entry = pending_[submissions[i].job->tag()];
+      (void)entry.job.release();  // the caller's reference again
+      submissions[i].keep_alive = std::move(entry.keep_alive);
+      entry = Pending{};
+    }
+    throw Napi::RangeError::New(env_, "job id " + std::to_string(bad) + " is out of range or already pending");
+  }
+
+  if (pending_count_ == 0) tsfn_.Ref(env_);
+  pending_count_ += submissions.size();
   std::vector<ThreadPool::Submission> tickets;
   tickets.reserve(submissions.size());
   for (auto& s : submissions) {
     uint64_t units = s.job->total_units();
     tickets.push_back({s.job, static_cast<unsigned>(std::min<uint64_t>(std::max(s.parallelism, 1u), units))});
-    pending_.emplace(s.job->tag(), Pending{std::unique_ptr<Job, JobRelease>(s.job), std::move(s.keep_alive), s.batch});
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -102,9 +127,8 @@ void Instance::submit(std::vector<Submission>& submissions) {
 }
 
 bool Instance::cancel(uint64_t id) {
-  auto it = pending_.find(id);
-  if (it == pending_.end()) return false;
-  cancel_job(it->second.job.get());
+  if (id >= pending_.size() || !pending_[id].job) return false;
+  cancel_job(pending_[id].job.get());
   return true;
 }
 
@@ -161,8 +185,8 @@ void Instance::settle_batch(Napi::Env env, Napi::Function on_complete, const std
 
   for (size_t i = 0; i < batch.size(); ++i) {
     Job* job = batch[i];
-    auto entry = pending_.find(job->tag());
-    const bool batch_job = entry->second.batch;
+    Pending& entry = pending_[job->tag()];
+    const bool batch_job = entry.batch;
     const auto& results = job->results();
     double status = kCancelled;
     double value = 0;
@@ -192,9 +216,10 @@ void Instance::settle_batch(Napi::Env env, Napi::Function on_complete, const std
     records[i * 3] = static_cast<double>(job->tag());
     records[i * 3 + 1] = status;
     records[i * 3 + 2] = value;
-    pending_.erase(entry);  // drops the submitter's reference and the keep-alive views
+    entry = Pending{};  // drops the submitter's reference and the keep-alive views; frees the id
+    --pending_count_;
   }
-  if (pending_.empty()) tsfn_.Unref(env);
+  if (pending_count_ == 0) tsfn_.Unref(env);
   on_complete.Call({records, extras.IsEmpty() ? env.Undefined() : Napi::Value(extras)});
 }
 
@@ -203,7 +228,9 @@ void Instance::on_env_cleanup(Instance* self) {
     std::lock_guard<std::mutex> lock(self->mutex_);
     self->closing_ = true;
   }
-  for (auto& [id, pending] : self->pending_) self->cancel_job(pending.job.get());
+  for (auto& pending : self->pending_) {
+    if (pending.job) self->cancel_job(pending.job.get());
+  }
   {
     std::unique_lock<std::mutex> lock(self->mutex_);
     self->drained_.wait(lock, [self] { return self->native_inflight_ == 0; });
@@ -211,6 +238,7 @@ void Instance::on_env_cleanup(Instance* self) {
   }
   // No pool thread can reach this Instance any more.
   self->pending_.clear();
+  self->pending_count_ = 0;
   self->tsfn_.Abort();
 }
 

@@ -20,7 +20,6 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <vector>
 
 #include "job.hpp"
@@ -45,13 +44,20 @@ class Instance final : public CompletionSink {
     unsigned parallelism;                           // threads the job may use at once
     bool batch;                                     // a map chunk: deliver an array even for one call
   };
-  // Registers the jobs and queues them, all at once.
+  // Job ids (tags) run from 1 to kMaxJobId. Jobs are kept in a table indexed by id, so ids must
+  // be small: the JS side hands out the smallest free ones, and reuses an id only after it has
+  // received the job's completion record (see Router in src-ts/backends/native.ts), so the
+  // table is as long as the most jobs ever pending at once.
+  static constexpr uint64_t kMaxJobId = uint64_t{1} << 22;  // a table of at most ~170 MB
+  // Registers the jobs and queues them, all or none: if an id is out of range or already
+  // pending (or repeated among `submissions`), throws a RangeError having taken none of them,
+  // and the caller still owns every job reference.
   void submit(std::vector<Submission>& submissions);
   // Cancels a submitted job; false if `id` is unknown (already delivered). Jobs no thread has
   // started complete right here, so they settle at the next delivery.
   bool cancel(uint64_t id);
   // Jobs submitted and not yet delivered.
-  size_t pending() const { return pending_.size(); }
+  size_t pending() const { return pending_count_; }
 
   // --- any thread -------------------------------------------------------------------------
   void job_done(Job& job) override;
@@ -65,7 +71,7 @@ class Instance final : public CompletionSink {
     void operator()(Job* job) const { job->release(); }
   };
   struct Pending {
-    std::unique_ptr<Job, JobRelease> job;           // the submitter's reference
+    std::unique_ptr<Job, JobRelease> job;           // the submitter's reference; null: a free slot
     std::vector<Napi::ObjectReference> keep_alive;  // views the kernel reads or writes
     bool batch = false;
   };
@@ -82,7 +88,10 @@ class Instance final : public CompletionSink {
 
   // JS thread only.
   Tsfn tsfn_;
-  std::unordered_map<uint64_t, Pending> pending_;  // by job tag (the JS task id)
+  // By job tag (the JS task id): an entry is taken from submit() until settle_batch() hands the
+  // job's record to JS, and freed before that call, so JS may reuse the id from then on.
+  std::vector<Pending> pending_;
+  size_t pending_count_ = 0;  // entries with a job
 
   // Guarded by mutex_: everything pool threads touch.
   std::mutex mutex_;

@@ -64,7 +64,7 @@ SubmitHeader read_header(const Napi::CallbackInfo& info, Instance& instance,
   if (!instance.started()) throw Napi::Error::New(env, "spindle addon: start() must be called before submit()");
   const auto& registry = kernel_registry();
   SubmitHeader h;
-  h.id = static_cast<uint64_t>(integer_arg(info, 0, "id", 1, kMaxSafeInteger));
+  h.id = static_cast<uint64_t>(integer_arg(info, 0, "id", 1, static_cast<double>(Instance::kMaxJobId)));
   h.kernel = &registry[static_cast<size_t>(integer_arg(info, 1, "kernel", 0, static_cast<double>(registry.size() - 1)))];
   h.parallelism = static_cast<unsigned>(integer_arg(info, 2, "parallelism", 1, ThreadPool::kMaxThreads));
   h.progress = to_progress_slot(env, info[3], keep_alive);
@@ -75,7 +75,12 @@ void queue_job(Instance& instance, const SubmitHeader& h, std::vector<std::uniqu
                std::vector<Napi::ObjectReference> keep_alive, bool batch) {
   std::vector<Instance::Submission> one;
   one.push_back({new Job(std::move(calls), h.progress, &instance, h.id), std::move(keep_alive), h.parallelism, batch});
-  instance.submit(one);
+  try {
+    instance.submit(one);
+  } catch (...) {
+    one[0].job->release();  // not taken: the reference is still ours
+    throw;
+  }
 }
 
 // kernels() -> string[]: registry names, by index.
@@ -173,7 +178,8 @@ Napi::Value SubmitPacked(const Napi::CallbackInfo& info) {
       auto kernel = r[1];
       auto parallelism = r[2];
       auto argc = r[3];
-      if (!(id >= 1 && id <= kMaxSafeInteger) || !(kernel >= 0 && kernel < registry.size()) ||
+      if (!(id >= 1 && id <= static_cast<double>(Instance::kMaxJobId)) || id != static_cast<double>(static_cast<uint64_t>(id)) ||
+          !(kernel >= 0 && kernel < registry.size()) ||
           !(parallelism >= 1 && parallelism <= ThreadPool::kMaxThreads) || !(argc >= 0 && argc <= kPackedMaxArgs)) {
         throw Napi::RangeError::New(env, "record " + std::to_string(i) + " is malformed");
       }
@@ -183,11 +189,11 @@ Napi::Value SubmitPacked(const Napi::CallbackInfo& info) {
       submissions.push_back({new Job(std::move(calls), nullptr, &instance, static_cast<uint64_t>(id)), {},
                              static_cast<unsigned>(parallelism), false});
     }
+    instance.submit(submissions);
   } catch (...) {
     for (auto& s : submissions) s.job->release();  // all or nothing: none was queued
     throw;
   }
-  instance.submit(submissions);
   return env.Undefined();
 }
 

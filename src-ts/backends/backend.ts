@@ -20,10 +20,16 @@ export interface Dispatch {
   readonly id: number;
   /** The kernel, or the user's JS task (worker backend only). */
   readonly kernel: Runnable;
-  /** Validated, normalized argument tuples; exactly one unless `batch`. */
-  readonly calls: readonly (readonly unknown[])[];
   /** True for a map chunk: settle with an array of results. False: settle with the one result. */
   readonly batch: boolean;
+  /**
+   * Not a batch: the call's validated, normalized arguments, the same array as `calls[0]`.
+   * Undefined for a batch. Backends on a hot path read this rather than `calls`, which a
+   * single call may build on each read.
+   */
+  readonly args: readonly unknown[] | undefined;
+  /** Validated, normalized argument tuples; exactly one unless `batch`. */
+  readonly calls: readonly (readonly unknown[])[];
   readonly progress: SharedCounter | undefined;
   /** ArrayBuffers (and ports) to move, not copy, to the worker with the arguments; worker backend only. */
   readonly transfer: readonly TransferListItem[] | undefined;

@@ -4,6 +4,7 @@
 
 import { Outcome, type Backend, type Dispatch } from './backend.js';
 import type { Addon } from './addon.js';
+import type { Runnable } from '../kernels/types.js';
 import { kView, SharedCounter } from '../shared/counter.js';
 import { systemError } from '../system-error.js';
 
@@ -27,9 +28,7 @@ const ERROR_CLASSES: Record<string, ErrorConstructor> = { TypeError, RangeError,
 const PACKED_STRIDE = 6;
 const PACK_LIMIT = 1024;
 
-function packable(d: Dispatch): boolean {
-  if (d.batch || d.progress !== undefined) return false;
-  const args = d.calls[0]!;
+function packable(args: readonly unknown[]): boolean {
   return args.length <= 2 && (args.length < 1 || typeof args[0] === 'number') && (args.length < 2 || typeof args[1] === 'number');
 }
 
@@ -37,11 +36,29 @@ function packable(d: Dispatch): boolean {
  * One per addon instance (per JS environment). It lives on the addon's exports object so that
  * two copies of this module (the ESM and CommonJS builds loaded side by side) share it: the
  * addon accepts one completion callback per environment.
+ *
+ * It names every native job with a small integer id, a slot in its tables: a burst of tasks
+ * then costs two array stores per task where Maps cost hashing and rehashing garbage.
+ *
+ * Slot ownership. An id belongs to one dispatch from register() until release(), which happens
+ * exactly once: when complete() reads the job's completion record, or when the backend settles
+ * a dispatch the addon never accepted (failAsync). Only then does the id go back on the free
+ * list, to be reused by a later dispatch. Reuse is safe because the addon drops its own entry
+ * for a job before it hands the job's record to complete(): an id the addon holds is always
+ * still held here by the same dispatch, so a job is never confused with a later holder of its
+ * id. A cancel() for a held id reaches either that job or, if its record is on the way, nothing
+ * (the addon answers false). Nothing cancels a released id: the pool cancels only dispatches
+ * it has not seen settle, and settling comes after release.
+ *
+ * Ids stay small (at most the most jobs ever unsettled at once), which the addon relies on:
+ * it keeps its jobs in a table indexed by id.
  */
 class Router {
-  private nextId = 1;
-  /** Native job id → the backend that dispatched it. */
-  private readonly owners = new Map<number, NativeBackend>();
+  /** By id: the dispatch holding it, and the backend that dispatched it; undefined when free. Id 0 is never used. */
+  private readonly dispatches: (Dispatch | undefined)[] = [undefined];
+  private readonly backends: (NativeBackend | undefined)[] = [undefined];
+  /** Released ids, reused last released first (the most recently touched slots). */
+  private readonly freeIds: number[] = [];
   readonly kernelIndex: ReadonlyMap<string, number>;
 
   constructor(readonly addon: Addon) {
@@ -49,27 +66,49 @@ class Router {
     addon.start((records, extras) => this.complete(records, extras));
   }
 
-  register(owner: NativeBackend): number {
-    const id = this.nextId++;
-    this.owners.set(id, owner);
+  /** A free id, now held by `d` for `owner`. */
+  register(owner: NativeBackend, d: Dispatch): number {
+    const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.dispatches.length;
+    this.dispatches[id] = d;
+    this.backends[id] = owner;
     return id;
+  }
+
+  /** The dispatch holding `id`, if any. */
+  holder(id: number): Dispatch | undefined {
+    return this.dispatches[id];
+  }
+
+  /** Frees `id`: its dispatch is about to be settled and the addon no longer knows the id. */
+  release(id: number): void {
+    this.dispatches[id] = undefined;
+    this.backends[id] = undefined;
+    this.freeIds.push(id);
+  }
+
+  /** Every id that `owner` holds. */
+  idsOf(owner: NativeBackend): number[] {
+    const ids: number[] = [];
+    for (let id = 1; id < this.backends.length; id++) if (this.backends[id] === owner) ids.push(id);
+    return ids;
   }
 
   private complete(records: Float64Array, extras: unknown[] | undefined): void {
     let firstError: unknown;
     for (let i = 0; i < records.length; i += 3) {
       const id = records[i]!;
-      const owner = this.owners.get(id);
-      if (owner === undefined) continue;
-      this.owners.delete(id);
+      const d = this.dispatches[id];
+      if (d === undefined) continue; // cannot happen: the addon reports each job once
+      const owner = this.backends[id]!;
+      this.release(id);
       const status = records[i + 1]!;
       const value = records[i + 2]!;
       try {
-        if (status === OK_NUMBER) owner.settle(id, Outcome.Ok, value);
-        else if (status === OK_BATCH) owner.settle(id, Outcome.Ok, Array.from(extras![value] as Float64Array));
-        else if (status === FAILED) owner.settle(id, Outcome.Error, toError(extras![value] as ErrorRecord));
-        else if (status === CANCELLED) owner.settle(id, Outcome.Cancelled, undefined);
-        else if (status === OK_BYTES) owner.settleBytes(id, extras![value] as Buffer);
+        if (status === OK_NUMBER) owner.settle(d, Outcome.Ok, value);
+        else if (status === OK_BATCH) owner.settle(d, Outcome.Ok, Array.from(extras![value] as Float64Array));
+        else if (status === FAILED) owner.settle(d, Outcome.Error, toError(extras![value] as ErrorRecord));
+        else if (status === CANCELLED) owner.settle(d, Outcome.Cancelled, undefined);
+        else if (status === OK_BYTES) owner.settleBytes(d, extras![value] as Buffer);
       } catch (error) {
         // Settle every record of the batch even if one settle() throws; report the first.
         firstError ??= error;
@@ -111,12 +150,15 @@ export class NativeBackend implements Backend {
   readonly name = 'native' as const;
   readonly capacity: number;
   private readonly router: Router;
-  /** Native job id → dispatch, for everything this backend has dispatched and not settled. */
-  private readonly live = new Map<number, Dispatch>();
+  /** Dispatches this backend holds ids for: dispatched and not yet settled. */
+  private live = 0;
   private whenEmpty: (() => void) | undefined;
   private readonly packed = new Float64Array(PACKED_STRIDE * PACK_LIMIT);
   private packedCount = 0;
   private flushQueued = false;
+  /** The kernel dispatched last and its addon index: bursts repeat one kernel, and this skips the name lookup. */
+  private lastKernel: Runnable | undefined = undefined;
+  private lastKernelIndex: number | undefined = undefined;
 
   constructor(
     private readonly addon: Addon,
@@ -131,21 +173,26 @@ export class NativeBackend implements Backend {
   }
 
   dispatch(d: Dispatch): void {
-    const kernel = this.router.kernelIndex.get(d.kernel.name);
-    const id = this.router.register(this);
+    if (d.kernel !== this.lastKernel) {
+      this.lastKernel = d.kernel;
+      this.lastKernelIndex = this.router.kernelIndex.get(d.kernel.name);
+    }
+    const kernel = this.lastKernelIndex;
+    const id = this.router.register(this, d);
     d.backendSlot = id;
-    this.live.set(id, d);
-    if (kernel !== undefined && packable(d)) {
-      this.pack(id, kernel, d.calls[0]!);
+    this.live++;
+    const args = d.args;
+    if (kernel !== undefined && args !== undefined && d.progress === undefined && packable(args)) {
+      this.pack(id, kernel, args);
       return;
     }
     const progress = d.progress?.[kView];
     try {
       if (kernel === undefined) throw new TypeError(`kernel ${d.kernel.name} has no native implementation`);
-      if (d.batch) {
+      if (args === undefined) {
         this.addon.submitBatch(id, kernel, this.size, progress, nativeCalls(d.calls));
       } else {
-        this.addon.submit(id, kernel, this.size, progress, ...d.calls[0]!.map(nativeArg));
+        this.addon.submit(id, kernel, this.size, progress, ...args.map(nativeArg));
       }
     } catch (error) {
       this.failAsync([id], error);
@@ -185,41 +232,43 @@ export class NativeBackend implements Backend {
   };
 
   /**
-   * The pool validated the arguments, so an addon refusal is a bug somewhere; still, settle
-   * the tasks (asynchronously, as every outcome is) rather than lose them.
+   * The addon refused these ids' jobs (it accepts all of a submission or none), so no
+   * completion record will come for them: release the ids and settle the dispatches here,
+   * asynchronously as every outcome is. The pool validated the arguments, so a refusal is a
+   * bug somewhere; still, the tasks settle rather than hang.
    */
   private failAsync(ids: number[], error: unknown): void {
     queueMicrotask(() => {
-      for (const id of ids) this.settle(id, Outcome.Error, error);
+      for (const id of ids) {
+        const d = this.router.holder(id)!;
+        this.router.release(id);
+        this.settle(d, Outcome.Error, error);
+      }
     });
   }
 
-  /** Called by the router for each completion record. */
-  settle(id: number, outcome: Outcome, value: unknown): void {
-    const d = this.live.get(id);
-    if (d === undefined) return;
-    this.live.delete(id);
+  /** The one report for `d`, whose id the router has just released. */
+  settle(d: Dispatch, outcome: Outcome, value: unknown): void {
+    this.live--;
     try {
       d.settle(outcome, value);
     } finally {
-      if (this.live.size === 0 && this.whenEmpty) this.whenEmpty();
+      if (this.live === 0 && this.whenEmpty) this.whenEmpty();
     }
   }
 
   /**
-   * Called by the router for a record of bytes: the kernel's fromBytes() turns them into the
-   * result, or for a map chunk into each call's result (the bytes split evenly between calls).
+   * A record of bytes for `d`: the kernel's fromBytes() turns them into the result, or for a
+   * map chunk into each call's result (the bytes split evenly between calls).
    */
-  settleBytes(id: number, bytes: Buffer): void {
-    const d = this.live.get(id);
-    if (d === undefined) return;
+  settleBytes(d: Dispatch, bytes: Buffer): void {
     let outcome = Outcome.Ok;
     let value: unknown;
     try {
       const kernel = d.kernel;
       if (kernel.kind !== 'kernel' || kernel.fromBytes === undefined) throw new TypeError(`kernel ${kernel.name} returned bytes but has no fromBytes()`);
-      if (!d.batch) {
-        value = kernel.fromBytes(bytes, 0, bytes.length, d.calls[0]!);
+      if (d.args !== undefined) {
+        value = kernel.fromBytes(bytes, 0, bytes.length, d.args);
       } else {
         const calls = d.calls;
         const size = calls.length === 0 ? 0 : bytes.length / calls.length;
@@ -231,7 +280,7 @@ export class NativeBackend implements Backend {
       outcome = Outcome.Error;
       value = error;
     }
-    this.settle(id, outcome, value);
+    this.settle(d, outcome, value);
   }
 
   cancel(d: Dispatch): void {
@@ -241,7 +290,7 @@ export class NativeBackend implements Backend {
 
   terminate(): Promise<void> {
     this.flush();
-    for (const id of this.live.keys()) this.addon.cancel(id);
+    for (const id of this.router.idsOf(this)) this.addon.cancel(id);
     return this.drained();
   }
 
@@ -250,7 +299,7 @@ export class NativeBackend implements Backend {
   }
 
   private drained(): Promise<void> {
-    if (this.live.size === 0) return Promise.resolve();
+    if (this.live === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const previous = this.whenEmpty;
       this.whenEmpty = () => {

@@ -21,7 +21,7 @@ class Part implements Dispatch {
   constructor(
     readonly call: SplitCall,
     readonly index: number,
-    args: unknown[],
+    readonly args: unknown[],
   ) {
     this.calls = [args];
   }

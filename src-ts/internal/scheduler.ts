@@ -241,10 +241,17 @@ export class Scheduler {
     try {
       this.backend.dispatch(task);
     } catch (error) {
-      // The backend broke its contract (dispatch must not throw). Settle the task with the
-      // error, asynchronously like every outcome, rather than lose it.
-      queueMicrotask(() => this.settled(task, Outcome.Error, error));
+      this.dispatchFailed(task, error);
     }
+  }
+
+  /**
+   * The backend broke its contract (dispatch must not throw). Settle the task with the error,
+   * asynchronously like every outcome, rather than lose it. A method of its own so that
+   * dispatch() creates no closure, whose captured variables would cost an allocation per call.
+   */
+  private dispatchFailed(task: Task, error: unknown): void {
+    queueMicrotask(() => this.settled(task, Outcome.Error, error));
   }
 
   private unlink(task: Task): void {

@@ -7,6 +7,11 @@
 // decides whether that outcome still reaches the caller (it does not once the caller was
 // already answered by an abort, a timeout or terminate()). deliver() is the only way an
 // outcome reaches the caller, and the scheduler calls it at most once per task.
+//
+// A burst of apply() calls keeps every waiting task alive until it runs, and V8's scavenger
+// copies each live object it meets, so a task's size is paid for again at every young-generation
+// collection: keep these objects small and their fields fixed (every field is initialized in
+// the constructor, so all instances of a class share one hidden class).
 
 import type { TransferListItem } from 'node:worker_threads';
 import type { Dispatch, Outcome } from '../backends/backend.js';
@@ -14,6 +19,7 @@ import type { Runnable } from '../kernels/types.js';
 import type { SharedCounter } from '../shared/counter.js';
 import { settleResult, type AsyncResult } from '../async-result.js';
 import type { Scheduler } from './scheduler.js';
+import { promiseFor, type Resolvers } from './deferred.js';
 import { unwatch, type Watched } from './watch.js';
 
 // Where a task is. Only the Scheduler changes it.
@@ -41,11 +47,14 @@ export abstract class Task implements Dispatch {
     readonly scheduler: Scheduler,
     readonly id: number,
     readonly kernel: Runnable,
-    readonly calls: readonly (readonly unknown[])[],
     readonly progress: SharedCounter | undefined,
   ) {}
 
   abstract get batch(): boolean;
+  /** Dispatch.args: the one call's arguments; undefined for a chunk. */
+  abstract readonly args: readonly unknown[] | undefined;
+  /** Dispatch.calls: the argument tuples. */
+  abstract readonly calls: readonly (readonly unknown[])[];
 
   /** Dispatch.settle: the backend's one report for this task. */
   settle(outcome: Outcome, value: unknown): void {
@@ -59,24 +68,45 @@ export abstract class Task implements Dispatch {
   abstract admitted(): void;
 }
 
-/** submit()'s pending promise, while its task waits for room. */
-export interface Submitter {
-  resolve(result: AsyncResult<any>): void;
-  reject(error: unknown): void;
+/** submit()'s own promise, while its task waits for room: it resolves with the AsyncResult once the task is accepted. */
+export class Submitter implements Resolvers {
+  resolveFn: ((result: AsyncResult<any>) => void) | undefined = undefined;
+  rejectFn: ((error: unknown) => void) | undefined = undefined;
+
+  /** A new Submitter on `task`, and the promise submit() returns. */
+  static attach(task: CallTask): Promise<AsyncResult<any>> {
+    const submitter = new Submitter();
+    task.submitter = submitter;
+    return promiseFor(submitter);
+  }
 }
 
 /** apply, applyAsync, submit: one call, answered through an AsyncResult or a promise. */
-export class CallTask extends Task implements Watched {
+export class CallTask extends Task implements Watched, Resolvers {
+  // The caller's side: an AsyncResult (applyAsync, submit) or a promise's resolvers (apply).
   result: AsyncResult<any> | undefined = undefined;
   resolveFn: ((value: unknown) => void) | undefined = undefined;
   rejectFn: ((error: unknown) => void) | undefined = undefined;
+  /** Set while a submit() call's task waits for room. */
   submitter: Submitter | undefined = undefined;
   signal: AbortSignal | undefined = undefined;
   timer: NodeJS.Timeout | undefined = undefined;
   timeout = 0;
 
-  constructor(scheduler: Scheduler, id: number, kernel: Runnable, args: readonly unknown[], progress: SharedCounter | undefined) {
-    super(scheduler, id, kernel, [args], progress);
+  constructor(
+    scheduler: Scheduler,
+    id: number,
+    kernel: Runnable,
+    /** The validated arguments, held as they are: no wrapper array per call. */
+    readonly args: readonly unknown[],
+    progress: SharedCounter | undefined,
+  ) {
+    super(scheduler, id, kernel, progress);
+  }
+
+  /** Built on each read (the worker backend and tests use it); the native fast path reads `args`. */
+  get calls(): readonly (readonly unknown[])[] {
+    return [this.args];
   }
 
   override get batch(): boolean {
@@ -94,7 +124,7 @@ export class CallTask extends Task implements Watched {
       // Still waiting for room: submit() never handed out the AsyncResult, so it rejects.
       const submitter = this.submitter;
       this.submitter = undefined;
-      submitter.reject(value);
+      submitter.rejectFn!(value);
     } else if (this.result !== undefined) {
       settleResult(this.result, ok, value);
     } else if (ok) {
@@ -108,7 +138,7 @@ export class CallTask extends Task implements Watched {
     const submitter = this.submitter;
     if (submitter === undefined) return;
     this.submitter = undefined;
-    submitter.resolve(this.result!);
+    submitter.resolveFn!(this.result!);
   }
 }
 
@@ -122,6 +152,7 @@ export interface ChunkOwner {
 
 /** One chunk of a map or imap: a batch of calls whose outcome goes to its owner. */
 export class ChunkTask extends Task {
+  readonly args = undefined;
   /** An imap chunk's outcome, kept until the consumer reads it. */
   ok = false;
   value: unknown = undefined;
@@ -130,13 +161,13 @@ export class ChunkTask extends Task {
     scheduler: Scheduler,
     id: number,
     kernel: Runnable,
-    calls: readonly (readonly unknown[])[],
+    readonly calls: readonly (readonly unknown[])[],
     progress: SharedCounter | undefined,
     readonly owner: ChunkOwner,
     /** The chunk's position among its owner's chunks. */
     readonly index: number,
   ) {
-    super(scheduler, id, kernel, calls, progress);
+    super(scheduler, id, kernel, progress);
   }
 
   override get batch(): boolean {
@@ -150,22 +181,4 @@ export class ChunkTask extends Task {
   override admitted(): void {
     this.owner.chunkAdmitted(this);
   }
-}
-
-// Captures a promise's resolvers without allocating an executor closure per call.
-interface Resolvers {
-  resolveFn: ((value: any) => void) | undefined;
-  rejectFn: ((error: unknown) => void) | undefined;
-}
-let capturing: Resolvers;
-
-function captureExecutor(resolve: (value: any) => void, reject: (error: unknown) => void): void {
-  capturing.resolveFn = resolve;
-  capturing.rejectFn = reject;
-}
-
-/** A new promise whose resolvers are stored on `target`. */
-export function promiseFor<R>(target: Resolvers): Promise<R> {
-  capturing = target;
-  return new Promise<R>(captureExecutor);
 }
