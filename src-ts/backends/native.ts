@@ -190,7 +190,10 @@ export class NativeBackend implements Backend {
     try {
       if (kernel === undefined) throw new TypeError(`kernel ${d.kernel.name} has no native implementation`);
       if (args === undefined) {
-        this.addon.submitBatch(id, kernel, this.size, progress, nativeCalls(d.calls));
+        const packed = d.kernel.kind === 'kernel' ? d.kernel.packBatch?.(d.calls) : undefined;
+        const packedKernel = packed === undefined ? undefined : this.router.kernelIndex.get(packed.kernel);
+        if (packedKernel !== undefined) this.addon.submit(id, packedKernel, this.size, progress, ...packed!.args);
+        else this.addon.submitBatch(id, kernel, this.size, progress, nativeCalls(d.calls));
       } else {
         this.addon.submit(id, kernel, this.size, progress, ...args.map(nativeArg));
       }

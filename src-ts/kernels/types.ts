@@ -45,6 +45,13 @@ export interface Kernel<Args extends readonly unknown[] = readonly any[], Result
    * results share one buffer, hence the range rather than a view per call.
    */
   fromBytes?(bytes: Buffer, start: number, end: number, args: readonly unknown[]): Result;
+  /**
+   * Optional, native backend: a map chunk's validated tuples repacked as one call of another
+   * C++ kernel (`kernel`, by registry name) whose result is what the chunk's would have been,
+   * or undefined to send the chunk as it is. For chunks of small messages, where handing each
+   * message to the addon costs more than the kernel's work on it.
+   */
+  packBatch?(calls: readonly (readonly unknown[])[]): { kernel: string; args: unknown[] } | undefined;
   /** Type-level only: lets `pool.apply(kernel, args)` infer the result type. */
   readonly [resultBrand]?: { args: Args; result: Result };
 }
@@ -84,6 +91,7 @@ export function defineKernel<Args extends readonly unknown[], Result>(spec: {
   split?(args: readonly unknown[], parts: number): unknown[][];
   combine?(results: unknown[]): Result;
   fromBytes?(bytes: Buffer, start: number, end: number, args: readonly unknown[]): Result;
+  packBatch?(calls: readonly (readonly unknown[])[]): { kernel: string; args: unknown[] } | undefined;
 }): Kernel<Args, Result> {
   return Object.freeze({ kind: 'kernel' as const, ...spec }) as Kernel<Args, Result>;
 }

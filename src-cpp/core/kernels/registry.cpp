@@ -10,6 +10,7 @@ std::unique_ptr<Call> make_count_primes(const Arg* args, size_t count);
 std::unique_ptr<Call> make_sha256(const Arg* args, size_t count);
 std::unique_ptr<Call> make_sha256_batch(const ArgTuple* tuples, size_t count);
 std::unique_ptr<Call> make_sha256_file(const Arg* args, size_t count);
+std::unique_ptr<Call> make_sha256_packed(const Arg* args, size_t count);
 
 const std::vector<KernelInfo>& kernel_registry() {
   static const auto* registry = new std::vector<KernelInfo>{
@@ -18,6 +19,7 @@ const std::vector<KernelInfo>& kernel_registry() {
       {"countPrimes", make_count_primes},
       {"sha256", make_sha256, make_sha256_batch},
       {"sha256File", make_sha256_file},
+      {"sha256Packed", make_sha256_packed},
   };
   return *registry;
 }

@@ -9,6 +9,7 @@
 // kLongMessage bytes or more is a unit of its own, hashed in slices with a cancellation check
 // between slices (a single message's hash is sequential, so it cannot be shared out).
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -123,6 +124,36 @@ void add_message(long call, const Arg* args, size_t count, std::vector<const uin
 }
 
 }  // namespace
+
+// sha256Packed(bytes, ends): a map chunk of small messages as the JS side packs them (see
+// packBatch in src-ts/kernels/sha256.ts): message i is bytes[ends[i - 1], ends[i]) (ends[-1] = 0),
+// with `ends` a Float64Array. One view for the whole chunk instead of one per message, because
+// converting a view costs the JS thread more than hashing 64 bytes costs a pool thread.
+std::unique_ptr<Call> make_sha256_packed(const Arg* args, size_t count) {
+  using T = ArgumentError::Type;
+  if (count != 2 || args[0].kind != Arg::Kind::View || args[1].kind != Arg::Kind::View || args[1].size % sizeof(double) != 0) {
+    throw ArgumentError(T::TypeError, "sha256Packed takes (bytes: Uint8Array, ends: Float64Array)");
+  }
+  const size_t n = args[1].size / sizeof(double);
+  const uint8_t* raw_ends = args[1].data;
+  std::vector<const uint8_t*> data;
+  std::vector<size_t> sizes;
+  data.reserve(n);
+  sizes.reserve(n);
+  size_t begin = 0;
+  for (size_t i = 0; i < n; ++i) {
+    double end_value;
+    std::memcpy(&end_value, raw_ends + i * sizeof(double), sizeof(double));  // the view may be unaligned
+    if (!(end_value >= double(begin) && end_value <= double(args[0].size)) || std::trunc(end_value) != end_value) {
+      throw ArgumentError(T::RangeError, "sha256Packed: ends must rise within the bytes, at message " + std::to_string(i));
+    }
+    const size_t end = static_cast<size_t>(end_value);
+    data.push_back(args[0].data + begin);
+    sizes.push_back(end - begin);
+    begin = end;
+  }
+  return std::make_unique<Sha256Call>(std::move(data), std::move(sizes));
+}
 
 std::unique_ptr<Call> make_sha256(const Arg* args, size_t count) {
   std::vector<const uint8_t*> data;
