@@ -3,6 +3,7 @@
 // completion records back into settle() calls.
 
 import { Outcome, type Backend, type Dispatch } from './backend.js';
+import { LiveTasks } from './live-tasks.js';
 import type { Addon } from './addon.js';
 import type { Runnable } from '../kernels/types.js';
 import { kView, SharedCounter } from '../shared/counter.js';
@@ -151,8 +152,7 @@ export class NativeBackend implements Backend {
   readonly capacity: number;
   private readonly router: Router;
   /** Dispatches this backend holds ids for: dispatched and not yet settled. */
-  private live = 0;
-  private whenEmpty: (() => void) | undefined;
+  private readonly live = new LiveTasks();
   private readonly packed = new Float64Array(PACKED_STRIDE * PACK_LIMIT);
   private packedCount = 0;
   private flushQueued = false;
@@ -180,7 +180,7 @@ export class NativeBackend implements Backend {
     const kernel = this.lastKernelIndex;
     const id = this.router.register(this, d);
     d.backendSlot = id;
-    this.live++;
+    this.live.add();
     const args = d.args;
     if (kernel !== undefined && args !== undefined && d.progress === undefined && packable(args)) {
       this.pack(id, kernel, args);
@@ -252,11 +252,10 @@ export class NativeBackend implements Backend {
 
   /** The one report for `d`, whose id the router has just released. */
   settle(d: Dispatch, outcome: Outcome, value: unknown): void {
-    this.live--;
     try {
       d.settle(outcome, value);
     } finally {
-      if (this.live === 0 && this.whenEmpty) this.whenEmpty();
+      this.live.done();
     }
   }
 
@@ -294,23 +293,11 @@ export class NativeBackend implements Backend {
   terminate(): Promise<void> {
     this.flush();
     for (const id of this.router.idsOf(this)) this.addon.cancel(id);
-    return this.drained();
+    return this.live.drained();
   }
 
   close(): Promise<void> {
-    return this.drained();
-  }
-
-  private drained(): Promise<void> {
-    if (this.live === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const previous = this.whenEmpty;
-      this.whenEmpty = () => {
-        this.whenEmpty = undefined;
-        previous?.();
-        resolve();
-      };
-    });
+    return this.live.drained();
   }
 
   describe(): Record<string, unknown> {

@@ -27,6 +27,7 @@ import type { JsTask } from '../kernels/types.js';
 import { Ring } from '../internal/ring.js';
 import { packageRoot } from './addon.js';
 import { Outcome, type Backend, type Dispatch } from './backend.js';
+import { LiveTasks } from './live-tasks.js';
 import { SplitCall } from './split-call.js';
 import {
   CONTROL_WORDS,
@@ -185,8 +186,7 @@ export class WorkerBackend implements Backend {
   /** JS tasks by index, as sent to workers in `defs`. */
   private readonly defs: JsTask<any, any>[] = [];
   private readonly defIndex = new Map<string, number>();
-  private live = 0;
-  private whenEmpty: (() => void) | undefined = undefined;
+  private readonly live = new LiveTasks();
   /** Moving average of one task's run time in a worker; negative until measured. */
   private taskMicros = -1;
   private cursor = 0;
@@ -288,7 +288,6 @@ export class WorkerBackend implements Backend {
 
     if (this.state === 'terminating') {
       for (const d of requeue) this.settle(d, Outcome.Cancelled, undefined);
-      this.checkEmpty();
       return;
     }
     for (const d of requeue) d.backendSlot = PENDING;
@@ -304,7 +303,6 @@ export class WorkerBackend implements Backend {
     if (this.broken !== undefined) this.failPending(this.broken);
     if (this.state === 'open' && this.broken === undefined && this.workingSlots() < this.size) this.spawn();
     this.assign();
-    this.checkEmpty();
   }
 
   private workingSlots(): number {
@@ -337,7 +335,7 @@ export class WorkerBackend implements Backend {
   dispatch(d: Dispatch): void {
     if (this.broken !== undefined) {
       const error = this.broken;
-      this.live++;
+      this.live.add();
       d.backendSlot = undefined;
       queueMicrotask(() => this.settle(d, Outcome.Error, error));
       return;
@@ -359,7 +357,7 @@ export class WorkerBackend implements Backend {
 
   /** `live` counts what is enqueued here: tasks, or the parts of a split call (not the call). */
   private enqueue(d: Dispatch): void {
-    this.live++;
+    this.live.add();
     d.backendSlot = PENDING;
     this.pending.push(d);
   }
@@ -469,16 +467,11 @@ export class WorkerBackend implements Backend {
 
   private settle(d: Dispatch, outcome: Outcome, value: unknown): void {
     d.backendSlot = undefined;
-    this.live--;
     try {
       d.settle(outcome, value);
     } finally {
-      this.checkEmpty();
+      this.live.done();
     }
-  }
-
-  private checkEmpty(): void {
-    if (this.live === 0 && this.whenEmpty !== undefined) this.whenEmpty();
   }
 
   // ---- Cancellation and shutdown -----------------------------------------------------------
@@ -543,16 +536,7 @@ export class WorkerBackend implements Backend {
     const slots = [...this.slots];
     for (const slot of slots) void slot.worker.terminate();
     await Promise.all(slots.map((slot) => slot.exited));
-    if (this.live > 0) {
-      await new Promise<void>((resolve) => {
-        const previous = this.whenEmpty;
-        this.whenEmpty = () => {
-          this.whenEmpty = undefined;
-          previous?.();
-          resolve();
-        };
-      });
-    }
+    await this.live.drained();
   }
 
   describe(): Record<string, unknown> {
