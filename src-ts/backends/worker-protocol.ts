@@ -29,6 +29,7 @@
 
 import type { MessagePort } from 'node:worker_threads';
 import { SharedCounter } from '../shared/counter.js';
+import { brandOf, type SharedKindName } from '../shared/brand.js';
 import { Lock } from '../shared/lock.js';
 import { SharedValue } from '../shared/value.js';
 
@@ -121,38 +122,26 @@ interface SharedMarker {
   byteOffset: number;
 }
 
-interface SharedKind {
-  readonly name: string;
-  readonly type: abstract new (...args: any[]) => { readonly buffer: SharedArrayBuffer };
-  revive(buffer: SharedArrayBuffer, byteOffset: number): unknown;
-}
-
-const sharedKinds: SharedKind[] = [
-  { name: SharedCounter.kind, type: SharedCounter, revive: (buffer) => SharedCounter.from(buffer) },
-  { name: SharedValue.kind, type: SharedValue, revive: (buffer) => SharedValue.from(buffer) },
-  { name: Lock.kind, type: Lock, revive: (buffer, byteOffset) => Lock.from(buffer, byteOffset) },
-];
-
-function sharedKindOf(value: object): SharedKind | undefined {
-  for (const kind of sharedKinds) if (value instanceof kind.type) return kind;
-  return undefined;
-}
+/** Each shared kind's way back from its buffer, by the brand its instances carry (brand.ts). */
+const revivers: Record<SharedKindName, (buffer: SharedArrayBuffer, byteOffset: number) => unknown> = {
+  SharedCounter: (buffer) => SharedCounter.from(buffer),
+  SharedValue: (buffer) => SharedValue.from(buffer),
+  Lock: (buffer, byteOffset) => Lock.from(buffer, byteOffset),
+};
 
 /** The value as it travels: a marker for a shared handle, else itself. */
 export function encodeValue(value: unknown): unknown {
-  if (typeof value !== 'object' || value === null) return value;
-  const kind = sharedKindOf(value);
+  const kind = brandOf(value);
   if (kind === undefined) return value;
   const handle = value as { buffer: SharedArrayBuffer; byteOffset?: number };
-  const marker: SharedMarker = { [SHARED_MARK]: kind.name, buffer: handle.buffer, byteOffset: handle.byteOffset ?? 0 };
+  const marker: SharedMarker = { [SHARED_MARK]: kind, buffer: handle.buffer, byteOffset: handle.byteOffset ?? 0 };
   return marker;
 }
 
 /** The argument tuple as it travels; the same array when it holds no shared handle. */
 export function encodeArgs(args: readonly unknown[]): readonly unknown[] {
   for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (typeof arg === 'object' && arg !== null && sharedKindOf(arg) !== undefined) return args.map(encodeValue);
+    if (brandOf(args[i]) !== undefined) return args.map(encodeValue);
   }
   return args;
 }
@@ -189,9 +178,9 @@ export function decodeValue(value: unknown): unknown {
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
   if (mark === ARRAY_MARK) return (value as { values: unknown[] }).values.map(decodeValue);
-  const kind = sharedKinds.find((k) => k.name === mark);
+  const revive = Object.hasOwn(revivers, mark) ? revivers[mark as SharedKindName] : undefined;
   const marker = value as SharedMarker;
-  return kind === undefined ? value : kind.revive(marker.buffer, marker.byteOffset);
+  return revive === undefined ? value : revive(marker.buffer, marker.byteOffset);
 }
 
 /** Revives every argument in place; the tuple is the worker's own copy. */

@@ -12,6 +12,11 @@ export function brand(target: object, kind: SharedKindName): void {
   Object.defineProperty(target, kBrand, { value: kind });
 }
 
+/** The kind of shared handle `value` is, from any copy of spindle; undefined for anything else. */
+export function brandOf(value: unknown): SharedKindName | undefined {
+  return typeof value === 'object' && value !== null ? (value as { [kBrand]?: SharedKindName })[kBrand] : undefined;
+}
+
 export function hasBrand(value: unknown, kind: SharedKindName): boolean {
-  return typeof value === 'object' && value !== null && (value as { [kBrand]?: unknown })[kBrand] === kind;
+  return brandOf(value) === kind;
 }
