@@ -9,6 +9,14 @@
 
 namespace check {
 
+// Whether to run the heaviest cases at full size: not under a sanitizer, where instrumented
+// code runs many times slower and CI would wait minutes for the same coverage.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kFull = false;
+#else
+inline constexpr bool kFull = true;
+#endif
+
 struct Case {
   std::string name;
   std::function<void()> body;

@@ -24,11 +24,7 @@ using primes::Sieve;
 
 namespace {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool kFull = false;
-#else
-constexpr bool kFull = true;
-#endif
+using check::kFull;
 
 constexpr uint64_t kTop = uint64_t{1} << 53;
 const CallContext kNoContext(nullptr, nullptr);

@@ -20,11 +20,7 @@ using namespace spindle;
 
 namespace {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool kFull = false;
-#else
-constexpr bool kFull = true;
-#endif
+using check::kFull;
 
 // main() sets SPINDLE_SHA256_PATH to this before any SHA-256 call, so that the test of the
 // variable sees it on the first, cached, evaluation. It picks a path that is never the default
