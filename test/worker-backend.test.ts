@@ -14,6 +14,7 @@ import { SharedCounter } from '../src-ts/shared/counter.js';
 import { Lock } from '../src-ts/shared/lock.js';
 import { SharedValue } from '../src-ts/shared/value.js';
 import { task } from '../src-ts/task.js';
+import { workerExecArgv } from '../src-ts/backends/worker.js';
 // @ts-expect-error: a plain JS fixture without declarations; only its types are read, loosely.
 import type * as EsmTasks from './fixtures/tasks/esm.mjs';
 
@@ -364,6 +365,11 @@ describe('choosing the backend', () => {
     for (const flags of [[], ['--expose-gc'], ['--expose-gc', '--max-old-space-size=256'], ['--no-warnings']]) {
       expect(node([...flags, '--input-type=module', '-e', script]), flags.join(' ')).toMatchObject({ status: 0, stdout: '168', stderr: '' });
     }
+  });
+
+  it('workers drop only the options about the parent\'s own entry point', () => {
+    const parent = ['--expose-gc', '--input-type', 'module', '-e', 'code()', '--conditions', 'dev', '-r', 'x.cjs', '--eval=1', '-p', '2', '-i', '--print=3', '--input-type=commonjs'];
+    expect(workerExecArgv(parent)).toEqual(['--expose-gc', '--conditions', 'dev', '-r', 'x.cjs']);
   });
 
   it('an idle worker pool does not keep the process alive', () => {

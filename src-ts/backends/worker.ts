@@ -77,17 +77,16 @@ export function workerExecArgv(execArgv: readonly string[] = process.execArgv): 
   const kept: string[] = [];
   for (let i = 0; i < execArgv.length; i++) {
     const arg = execArgv[i]!;
-    if (arg === '-e' || arg === '--eval' || arg === '-p' || arg === '--print') {
-      i++; // and its script
-    } else if (arg === '--input-type' || arg === '-r' || arg === '--require') {
-      if (arg === '--input-type') i++;
-      else kept.push(arg, execArgv[++i]!);
-    } else if (!arg.startsWith('--input-type=') && !arg.startsWith('--eval=') && !arg.startsWith('--print=') && arg !== '-i' && arg !== '--interactive') {
-      kept.push(arg);
-    }
+    const name = arg.split('=')[0]!;
+    if (!DROPPED_OPTIONS.has(name)) kept.push(arg);
+    else if (name === arg && OPTIONS_WITH_VALUE.has(name)) i++; // and its value
   }
   return kept;
 }
+
+/** Options about the parent's own entry point; the ones in OPTIONS_WITH_VALUE may take the next argument as their value. */
+const DROPPED_OPTIONS = new Set(['-e', '--eval', '-p', '--print', '--input-type', '-i', '--interactive']);
+const OPTIONS_WITH_VALUE = new Set(['-e', '--eval', '-p', '--print', '--input-type']);
 
 /**
  * The execArgv option for new workers: undefined (inherit, as Node does by default, silently
