@@ -9,6 +9,7 @@
         "src-cpp/addon/instance.cpp",
         "src-cpp/addon/arguments.cpp",
         "src-cpp/core/job.cpp",
+        "src-cpp/core/recycler.cpp",
         "src-cpp/core/thread_pool.cpp",
         "src-cpp/core/cpu.cpp",
         "src-cpp/core/kernels/registry.cpp",

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <span>
 #include <string>
 
 #include "thread_pool.hpp"
@@ -34,7 +35,7 @@ enum RecordStatus : int {
 
 // The Bytes results of a job, concatenated in call order: one Buffer, one copy. A chunk made
 // by make_batch has a single result that already holds every call's bytes.
-Napi::Value bytes_of(Napi::Env env, const std::vector<Result>& results) {
+Napi::Value bytes_of(Napi::Env env, std::span<const Result> results) {
   size_t total = 0;
   for (const Result& r : results) total += r.bytes.size();
   auto buffer = Napi::Buffer<uint8_t>::New(env, total);
@@ -47,14 +48,16 @@ Napi::Value bytes_of(Napi::Env env, const std::vector<Result>& results) {
 }
 
 Napi::Value error_of(Napi::Env env, const Result& r) {
-  const bool system = r.error_errnum != 0;
+  static const ErrorInfo kUnknown{"Error", "unknown failure in a native kernel", 0, {}, {}};
+  const ErrorInfo& e = r.error ? *r.error : kUnknown;
+  const bool system = e.errnum != 0;
   auto error = Napi::Array::New(env, system ? 5 : 2);
-  error.Set(0u, Napi::String::New(env, r.error_name));
-  error.Set(1u, Napi::String::New(env, r.error_message));
+  error.Set(0u, Napi::String::New(env, e.name));
+  error.Set(1u, Napi::String::New(env, e.message));
   if (system) {
-    error.Set(2u, Napi::Number::New(env, r.error_errnum));
-    error.Set(3u, Napi::String::New(env, r.error_syscall));
-    error.Set(4u, Napi::String::New(env, r.error_path));  // invalid UTF-8 becomes U+FFFD, as in Node's own errors
+    error.Set(2u, Napi::Number::New(env, e.errnum));
+    error.Set(3u, Napi::String::New(env, e.syscall));
+    error.Set(4u, Napi::String::New(env, e.path));  // invalid UTF-8 becomes U+FFFD, as in Node's own errors
   }
   return error;
 }
@@ -113,17 +116,16 @@ void Instance::submit(std::vector<Submission>& submissions) {
 
   if (pending_count_ == 0) tsfn_.Ref(env_);
   pending_count_ += submissions.size();
-  std::vector<ThreadPool::Submission> tickets;
-  tickets.reserve(submissions.size());
+  tickets_.clear();
   for (auto& s : submissions) {
     uint64_t units = s.job->total_units();
-    tickets.push_back({s.job, static_cast<unsigned>(std::min<uint64_t>(std::max(s.parallelism, 1u), units))});
+    tickets_.push_back({s.job, static_cast<unsigned>(std::min<uint64_t>(std::max(s.parallelism, 1u), units))});
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     native_inflight_ += submissions.size();
   }
-  ThreadPool::shared().submit(tickets.data(), tickets.size());
+  ThreadPool::shared().submit(tickets_.data(), tickets_.size());
 }
 
 bool Instance::cancel(uint64_t id) {
@@ -158,7 +160,9 @@ void Instance::job_done(Job& job) {
 
 void Instance::deliver(Napi::Env env, Napi::Function on_complete, Instance* self, void*) {
   if (env == nullptr) return;  // the TSFN is being torn down; on_env_cleanup frees the jobs
-  std::vector<Job*> batch;
+  // Swapped, not moved, so that both vectors keep their capacity from one delivery to the next.
+  std::vector<Job*>& batch = self->delivering_;
+  batch.clear();
   {
     std::lock_guard<std::mutex> lock(self->mutex_);
     batch.swap(self->completed_);
@@ -174,7 +178,7 @@ void Instance::deliver(Napi::Env env, Napi::Function on_complete, Instance* self
 
 void Instance::settle_batch(Napi::Env env, Napi::Function on_complete, const std::vector<Job*>& batch) {
   Napi::HandleScope scope(env);
-  auto records = Napi::Float64Array::New(env, batch.size() * 3);
+  auto records = records_for(env, batch.size() * 3);
   Napi::Array extras;
   uint32_t extra_count = 0;
   auto add_extra = [&](Napi::Value v) {
@@ -187,7 +191,7 @@ void Instance::settle_batch(Napi::Env env, Napi::Function on_complete, const std
     Job* job = batch[i];
     Pending& entry = pending_[job->tag()];
     const bool batch_job = entry.batch;
-    const auto& results = job->results();
+    const std::span<const Result> results = job->results();
     double status = kCancelled;
     double value = 0;
     switch (job->status()) {
@@ -220,7 +224,16 @@ void Instance::settle_batch(Napi::Env env, Napi::Function on_complete, const std
     --pending_count_;
   }
   if (pending_count_ == 0) tsfn_.Unref(env);
-  on_complete.Call({records, extras.IsEmpty() ? env.Undefined() : Napi::Value(extras)});
+  on_complete.Call({records, Napi::Number::New(env, static_cast<double>(batch.size())),
+                    extras.IsEmpty() ? env.Undefined() : Napi::Value(extras)});
+}
+
+Napi::Float64Array Instance::records_for(Napi::Env env, size_t doubles) {
+  if (doubles > records_capacity_) {
+    records_capacity_ = std::max(doubles, std::max<size_t>(records_capacity_ * 2, 3 * 256));
+    records_ = Napi::Reference<Napi::Float64Array>::New(Napi::Float64Array::New(env, records_capacity_), 1);
+  }
+  return records_.Value();
 }
 
 void Instance::on_env_cleanup(Instance* self) {
@@ -237,6 +250,8 @@ void Instance::on_env_cleanup(Instance* self) {
     self->completed_.clear();  // references are owned by pending_
   }
   // No pool thread can reach this Instance any more.
+  self->delivering_.clear();
+  self->records_.Reset();
   self->pending_.clear();
   self->pending_count_ = 0;
   self->tsfn_.Abort();

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "job.hpp"
+#include "thread_pool.hpp"
 
 namespace spindle::addon {
 
@@ -34,8 +35,9 @@ class Instance final : public CompletionSink {
   static Instance& of(Napi::Env env);
 
   // --- JS thread only ---------------------------------------------------------------------
-  // Creates the thread-safe function that delivers completions to `on_complete(records,
-  // extras)`. Once per env.
+  // Creates the thread-safe function that delivers completions to `on_complete(records, count,
+  // extras)`: `count` records of 3 doubles at the start of `records`, a buffer reused across
+  // deliveries. Once per env.
   void start(Napi::Function on_complete);
   bool started() const { return started_; }
   struct Submission {
@@ -49,6 +51,12 @@ class Instance final : public CompletionSink {
   // received the job's completion record (see Router in src-ts/backends/native.ts), so the
   // table is as long as the most jobs ever pending at once.
   static constexpr uint64_t kMaxJobId = uint64_t{1} << 22;  // a table of at most ~170 MB
+  // An empty vector for building a submit() call's list, kept between calls so that a burst's
+  // flushes reuse one allocation.
+  std::vector<Submission>& submission_scratch() {
+    submission_scratch_.clear();
+    return submission_scratch_;
+  }
   // Registers the jobs and queues them, all or none: if an id is out of range or already
   // pending (or repeated among `submissions`), throws a RangeError having taken none of them,
   // and the caller still owns every job reference.
@@ -80,6 +88,7 @@ class Instance final : public CompletionSink {
   using Tsfn = Napi::TypedThreadSafeFunction<Instance, void, &Instance::deliver>;
 
   void settle_batch(Napi::Env env, Napi::Function on_complete, const std::vector<Job*>& batch);
+  Napi::Float64Array records_for(Napi::Env env, size_t doubles);
   void cancel_job(Job* job);
   static void on_env_cleanup(Instance* self);
 
@@ -88,6 +97,13 @@ class Instance final : public CompletionSink {
 
   // JS thread only.
   Tsfn tsfn_;
+  std::vector<Submission> submission_scratch_;
+  std::vector<ThreadPool::Submission> tickets_;  // submit()'s list for the pool, reused
+  std::vector<Job*> delivering_;                 // the batch deliver() settles, swapped with completed_
+  // The records buffer handed to on_complete, reused while large enough: a new Float64Array
+  // per delivery cost a zeroed allocation each time.
+  Napi::Reference<Napi::Float64Array> records_;
+  size_t records_capacity_ = 0;  // records_'s length, in doubles
   // By job tag (the JS task id): an entry is taken from submit() until settle_batch() hands the
   // job's record to JS, and freed before that call, so JS may reuse the id from then on.
   std::vector<Pending> pending_;

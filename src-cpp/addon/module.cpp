@@ -71,10 +71,9 @@ SubmitHeader read_header(const Napi::CallbackInfo& info, Instance& instance,
   return h;
 }
 
-void queue_job(Instance& instance, const SubmitHeader& h, std::vector<std::unique_ptr<Call>> calls,
-               std::vector<Napi::ObjectReference> keep_alive, bool batch) {
+void queue_job(Instance& instance, Job* job, unsigned parallelism, std::vector<Napi::ObjectReference> keep_alive, bool batch) {
   std::vector<Instance::Submission> one;
-  one.push_back({new Job(std::move(calls), h.progress, &instance, h.id), std::move(keep_alive), h.parallelism, batch});
+  one.push_back({job, std::move(keep_alive), parallelism, batch});
   try {
     instance.submit(one);
   } catch (...) {
@@ -91,7 +90,7 @@ Napi::Value Kernels(const Napi::CallbackInfo& info) {
   return names;
 }
 
-// start(onComplete(records: Float64Array, extras?: unknown[])): once per environment.
+// start(onComplete(records: Float64Array, count, extras?: unknown[])): once per environment.
 Napi::Value Start(const Napi::CallbackInfo& info) {
   Instance& instance = Instance::of(info.Env());
   if (instance.started()) throw Napi::Error::New(info.Env(), "spindle addon: already started in this environment");
@@ -108,9 +107,8 @@ Napi::Value Submit(const Napi::CallbackInfo& info) {
   SubmitHeader h = read_header(info, instance, keep_alive);
   std::vector<Arg> args;
   for (size_t i = 4; i < info.Length(); ++i) args.push_back(to_arg(env, info[i], i - 4, &keep_alive));
-  std::vector<std::unique_ptr<Call>> calls;
-  calls.push_back(make_call(env, *h.kernel, args.data(), args.size()));
-  queue_job(instance, h, std::move(calls), std::move(keep_alive), false);
+  std::unique_ptr<Call> call = make_call(env, *h.kernel, args.data(), args.size());
+  queue_job(instance, new Job(std::move(call), h.progress, &instance, h.id), h.parallelism, std::move(keep_alive), false);
   return env.Undefined();
 }
 
@@ -148,7 +146,7 @@ Napi::Value SubmitBatch(const Napi::CallbackInfo& info) {
     calls.reserve(count);
     for (uint32_t c = 0; c < count; ++c) calls.push_back(make_call(env, *h.kernel, args.data() + starts[c], starts[c + 1] - starts[c]));
   }
-  queue_job(instance, h, std::move(calls), std::move(keep_alive), true);
+  queue_job(instance, new Job(std::move(calls), h.progress, &instance, h.id), h.parallelism, std::move(keep_alive), true);
   return env.Undefined();
 }
 
@@ -169,8 +167,7 @@ Napi::Value SubmitPacked(const Napi::CallbackInfo& info) {
   auto records = info[0].As<Napi::Float64Array>();
   auto count = static_cast<size_t>(integer_arg(info, 1, "count", 0, static_cast<double>(records.ElementLength() / kPackedStride)));
   const auto& registry = kernel_registry();
-  std::vector<Instance::Submission> submissions;
-  submissions.reserve(count);
+  std::vector<Instance::Submission>& submissions = instance.submission_scratch();
   try {
     for (size_t i = 0; i < count; ++i) {
       const double* r = records.Data() + i * kPackedStride;
@@ -184,9 +181,8 @@ Napi::Value SubmitPacked(const Napi::CallbackInfo& info) {
         throw Napi::RangeError::New(env, "record " + std::to_string(i) + " is malformed");
       }
       Arg args[kPackedMaxArgs] = {Arg::of_number(r[4]), Arg::of_number(r[5])};
-      std::vector<std::unique_ptr<Call>> calls;
-      calls.push_back(make_call(env, registry[static_cast<size_t>(kernel)], args, static_cast<size_t>(argc)));
-      submissions.push_back({new Job(std::move(calls), nullptr, &instance, static_cast<uint64_t>(id)), {},
+      std::unique_ptr<Call> call = make_call(env, registry[static_cast<size_t>(kernel)], args, static_cast<size_t>(argc));
+      submissions.push_back({new Job(std::move(call), nullptr, &instance, static_cast<uint64_t>(id)), {},
                              static_cast<unsigned>(parallelism), false});
     }
     instance.submit(submissions);

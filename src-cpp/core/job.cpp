@@ -7,7 +7,19 @@
 namespace spindle {
 
 Job::Job(std::vector<std::unique_ptr<Call>> calls, int64_t* progress, CompletionSink* sink, uint64_t tag)
-    : calls_(std::move(calls)), progress_(progress), sink_(sink), tag_(tag) {
+    : progress_(progress), sink_(sink), tag_(tag) {
+  calls_.reserve(calls.size());
+  for (auto& call : calls) calls_.push_back(std::move(call));
+  count_units();
+}
+
+Job::Job(std::unique_ptr<Call> call, int64_t* progress, CompletionSink* sink, uint64_t tag)
+    : progress_(progress), sink_(sink), tag_(tag) {
+  calls_.push_back(std::move(call));
+  count_units();
+}
+
+void Job::count_units() {
   bool one_unit_each = true;
   for (const auto& call : calls_) one_unit_each = one_unit_each && call->units() == 1;
   if (one_unit_each) {
@@ -66,23 +78,14 @@ void Job::run_unit(uint64_t unit) {
 }
 
 void Job::record_failure(Result error) {
-  {
-    std::lock_guard<std::mutex> lock(failure_mutex_);
-    if (!failed_) {
-      failed_ = true;
-      failure_ = std::move(error);
-    }
-  }
+  if (!failed_.exchange(true, std::memory_order_relaxed)) failure_ = std::move(error);
   cancel();  // the job's outcome is decided: skip the units nobody has started
 }
 
 void Job::complete() {
-  {
-    std::lock_guard<std::mutex> lock(failure_mutex_);
-    if (failed_) {
-      status_ = Status::Failed;
-      results_.push_back(std::move(failure_));
-    }
+  if (failed_.load(std::memory_order_relaxed)) {
+    status_ = Status::Failed;
+    results_.push_back(std::move(failure_));
   }
   if (status_ == Status::Running && cancelled_.load(std::memory_order_relaxed)) status_ = Status::Cancelled;
   if (status_ == Status::Running) {
@@ -96,7 +99,8 @@ void Job::complete() {
       }
       if (r.kind == Result::Kind::Error) {
         status_ = Status::Failed;
-        results_.assign(1, std::move(r));
+        results_.clear();
+        results_.push_back(std::move(r));
         break;
       }
       results_.push_back(std::move(r));

@@ -8,12 +8,15 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
+#include <span>
 #include <vector>
 
 #include "kernel.hpp"
+#include "recycler.hpp"
+#include "small_vector.hpp"
 
 namespace spindle {
 
@@ -29,13 +32,16 @@ class CompletionSink {
   ~CompletionSink() = default;
 };
 
-class Job {
+// Recyclable: jobs come and go at the rate tasks do (see recycler.hpp).
+class Job : public Recyclable {
  public:
   enum class Status : uint8_t { Running, Ok, Failed, Cancelled };
 
   // `progress` (nullable) is a 64-bit slot in shared memory that kernels add work done to.
   // `tag` is the submitter's name for the job (the addon uses the JS task id).
   Job(std::vector<std::unique_ptr<Call>> calls, int64_t* progress, CompletionSink* sink, uint64_t tag);
+  // A job of one call (every apply): the same, without building a vector for it.
+  Job(std::unique_ptr<Call> call, int64_t* progress, CompletionSink* sink, uint64_t tag);
   Job(const Job&) = delete;
   Job& operator=(const Job&) = delete;
 
@@ -58,10 +64,12 @@ class Job {
   // Valid once the sink has been told: the outcome, and for Ok one result per call (in call
   // order), for Failed the first error.
   Status status() const { return status_; }
-  const std::vector<Result>& results() const { return results_; }
+  std::span<const Result> results() const { return results_.span(); }
 
  private:
   ~Job() = default;
+  // Computes the unit layout once calls_ is filled.
+  void count_units();
   // Which call a job-wide unit index belongs to, and its index within that call.
   std::pair<size_t, uint64_t> locate(uint64_t unit) const;
   void run_unit(uint64_t unit);
@@ -69,7 +77,7 @@ class Job {
   void complete();
 
   // Immutable after construction.
-  const std::vector<std::unique_ptr<Call>> calls_;
+  SmallVector<std::unique_ptr<Call>> calls_;
   std::vector<uint64_t> first_unit_;  // first_unit_[i] = job-wide index of call i's unit 0; empty when every call has one unit
   uint64_t total_units_ = 0;
   int64_t* const progress_;
@@ -81,15 +89,15 @@ class Job {
   std::atomic<uint64_t> next_unit_{0};      // next unit to claim; >= total_units_ once all are claimed
   std::atomic<uint64_t> finished_units_{0};  // units run or skipped; the one reaching total_units_ completes
 
-  // The first failure, guarded by failure_mutex_ (written rarely, read by the completer after
-  // the acquire on finished_units_).
-  std::mutex failure_mutex_;
-  bool failed_ = false;
+  // The first failure: the thread that flips failed_ from false owns failure_ and writes it
+  // before its unit counts as finished; the completer reads it after the acquire on
+  // finished_units_ that makes it the completer, so no lock is needed.
+  std::atomic<bool> failed_{false};
   Result failure_;
 
   // Written only by the completing thread before it calls the sink.
   Status status_ = Status::Running;
-  std::vector<Result> results_;
+  SmallVector<Result> results_;
 };
 
 }  // namespace spindle

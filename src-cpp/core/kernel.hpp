@@ -15,6 +15,8 @@
 #include <system_error>
 #include <vector>
 
+#include "recycler.hpp"
+
 namespace spindle {
 
 // One argument as the addon hands it over: plain values are copied; a View points into JS
@@ -58,19 +60,27 @@ class SystemError : public std::runtime_error {
   std::string path;     // the file's path, as opened
 };
 
+// Why a call failed, for a Result of Kind::Error.
+struct ErrorInfo {
+  std::string name;     // the JS class to construct: "Error", "RangeError", "TypeError"
+  std::string message;
+  // From a SystemError: errno (> 0), the system call and the path; errnum is 0 otherwise.
+  int errnum = 0;
+  std::string syscall;
+  std::string path;
+};
+
 // What one call produced. Errors carry the JS class name to construct ("Error",
 // "RangeError", ...) so that a kernel failure reads the same on both backends.
+//
+// Every Job holds a Result inline, so the rare error details live behind a pointer: a Result is
+// a few words, not five strings.
 struct Result {
   enum class Kind : uint8_t { Number, Bytes, Error };
   Kind kind = Kind::Number;
   double number = 0;           // Kind::Number
   std::vector<uint8_t> bytes;  // Kind::Bytes: e.g. a digest; the TS descriptor's fromBytes() decodes it
-  std::string error_name;
-  std::string error_message;
-  // Kind::Error from a SystemError: errno (> 0), the system call and the path; errnum is 0 otherwise.
-  int error_errnum = 0;
-  std::string error_syscall;
-  std::string error_path;
+  std::shared_ptr<const ErrorInfo> error;  // Kind::Error; shared so that Results copy cheaply
 
   static Result of_number(double v) { Result r; r.number = v; return r; }
   static Result of_bytes(std::vector<uint8_t> bytes) {
@@ -78,12 +88,15 @@ struct Result {
     return r;
   }
   static Result of_error(std::string name, std::string message) {
-    Result r; r.kind = Kind::Error; r.error_name = std::move(name); r.error_message = std::move(message);
-    return r;
+    return of_error_info(ErrorInfo{std::move(name), std::move(message), 0, {}, {}});
   }
   static Result of_system_error(const SystemError& e) {
-    Result r = of_error("Error", e.what());
-    r.error_errnum = e.errnum; r.error_syscall = e.syscall; r.error_path = e.path;
+    return of_error_info(ErrorInfo{"Error", e.what(), e.errnum, e.syscall, e.path});
+  }
+
+ private:
+  static Result of_error_info(ErrorInfo info) {
+    Result r; r.kind = Kind::Error; r.error = std::make_shared<const ErrorInfo>(std::move(info));
     return r;
   }
 };
@@ -110,8 +123,9 @@ class CallContext {
   int64_t* progress_;
 };
 
-// One kernel invocation, created on the submitting thread, run on pool threads.
-class Call {
+// One kernel invocation, created on the submitting thread, run on pool threads. Made and
+// dropped once per task, so its storage is recycled (recycler.hpp).
+class Call : public Recyclable {
  public:
   virtual ~Call() = default;
   // Number of independent work units; at least 1. Constant for the life of the call.

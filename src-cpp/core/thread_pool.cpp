@@ -59,9 +59,9 @@ void ThreadPool::submit(const Submission* submissions, size_t count) {
     std::lock_guard<std::mutex> lock(mutex_);
     for (size_t i = 0; i < count; ++i) {
       unsigned tickets = std::max(submissions[i].tickets, 1u);
-      for (unsigned t = 0; t < tickets; ++t) queue_.push_back(submissions[i].job);
+      for (unsigned t = 0; t < tickets; ++t) push_ticket(submissions[i].job);
     }
-    queued_.store(queue_.size(), std::memory_order_release);
+    queued_.store(size_, std::memory_order_release);
     to_wake = std::min(total, sleepers_);
   }
   // Wake only parked threads; spinning ones see queued_ change by themselves.
@@ -74,11 +74,36 @@ void ThreadPool::submit(const Submission* submissions, size_t count) {
 
 unsigned ThreadPool::withdraw(Job* job) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto kept = std::remove(queue_.begin(), queue_.end(), job);
-  auto removed = static_cast<unsigned>(queue_.end() - kept);
-  queue_.erase(kept, queue_.end());
-  queued_.store(queue_.size(), std::memory_order_release);
+  // Compacts the ring in place, keeping the order of the other tickets.
+  const size_t mask = ring_.size() - 1;
+  size_t kept = 0;
+  for (size_t i = 0; i < size_; ++i) {
+    Job* ticket = ring_[(head_ + i) & mask];
+    if (ticket != job) ring_[(head_ + kept++) & mask] = ticket;
+  }
+  auto removed = static_cast<unsigned>(size_ - kept);
+  size_ = kept;
+  queued_.store(size_, std::memory_order_release);
   return removed;
+}
+
+void ThreadPool::push_ticket(Job* job) {
+  if (size_ == ring_.size()) {
+    // Full (or never used): double, unrolling the tickets to the front of the new array.
+    std::vector<Job*> bigger(ring_.empty() ? 256 : ring_.size() * 2);
+    for (size_t i = 0; i < size_; ++i) bigger[i] = ring_[(head_ + i) & (ring_.size() - 1)];
+    ring_.swap(bigger);
+    head_ = 0;
+  }
+  ring_[(head_ + size_) & (ring_.size() - 1)] = job;
+  ++size_;
+}
+
+Job* ThreadPool::pop_ticket() {
+  Job* job = ring_[head_];
+  head_ = (head_ + 1) & (ring_.size() - 1);
+  --size_;
+  return job;
 }
 
 Job* ThreadPool::next_ticket() {
@@ -91,15 +116,14 @@ Job* ThreadPool::next_ticket() {
     }
   }
   std::unique_lock<std::mutex> lock(mutex_);
-  while (queue_.empty()) {
+  while (size_ == 0) {
     if (stopping_) return nullptr;
     ++sleepers_;
     wake_.wait(lock);
     --sleepers_;
   }
-  Job* job = queue_.front();
-  queue_.pop_front();
-  queued_.store(queue_.size(), std::memory_order_release);
+  Job* job = pop_ticket();
+  queued_.store(size_, std::memory_order_release);
   return job;
 }
 

@@ -17,7 +17,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -69,13 +68,21 @@ class ThreadPool {
   // Pops a ticket, waiting (spin, then park) while the queue is empty. Null means stop.
   Job* next_ticket();
 
-  mutable std::mutex mutex_;           // guards queue_, sleepers_, threads_, stopping_
+  // The FIFO of tickets, a ring over a power-of-two array that grows and never shrinks: a
+  // std::deque allocates a node per 64 tickets on the submitting thread and frees it on a
+  // pool thread, which in a burst cost more than the queue operations themselves.
+  void push_ticket(Job* job);
+  Job* pop_ticket();
+
+  mutable std::mutex mutex_;           // guards ring_, head_, size_, sleepers_, threads_, stopping_
   std::condition_variable wake_;       // signalled when tickets arrive or on shutdown
-  std::deque<Job*> queue_;             // one entry per ticket
+  std::vector<Job*> ring_;             // tickets: ring_[(head_ + i) & (ring_.size() - 1)], i < size_
+  size_t head_ = 0;
+  size_t size_ = 0;
   std::vector<std::thread> threads_;   // joined only by shutdown(); shared() leaks them
   unsigned sleepers_ = 0;              // threads parked in wake_.wait
   bool stopping_ = false;
-  // Mirrors queue_.size(), so spinning threads can poll without taking the lock.
+  // Mirrors size_, so spinning threads can poll without taking the lock.
   std::atomic<size_t> queued_{0};
   std::atomic<unsigned> thread_count_{0};
 };

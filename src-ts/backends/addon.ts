@@ -19,7 +19,11 @@ import { fileURLToPath } from 'node:url';
 /** The addon's exports (src-cpp/addon/module.cpp). */
 export interface Addon {
   kernels(): string[];
-  start(onComplete: (records: Float64Array, extras: unknown[] | undefined) => void): void;
+  /**
+   * onComplete receives `count` records, [id, status, value] each, at the start of `records`:
+   * a buffer the addon reuses for every delivery, valid only during the call.
+   */
+  start(onComplete: (records: Float64Array, count: number, extras: unknown[] | undefined) => void): void;
   submit(id: number, kernel: number, parallelism: number, progress: BigInt64Array | undefined, ...args: unknown[]): void;
   submitPacked(records: Float64Array, count: number): void;
   submitBatch(id: number, kernel: number, parallelism: number, progress: BigInt64Array | undefined, calls: readonly (readonly unknown[])[]): void;

@@ -64,7 +64,7 @@ class Router {
 
   constructor(readonly addon: Addon) {
     this.kernelIndex = new Map(addon.kernels().map((name, i) => [name, i]));
-    addon.start((records, extras) => this.complete(records, extras));
+    addon.start((records, count, extras) => this.complete(records, count, extras));
   }
 
   /** A free id, now held by `d` for `owner`. */
@@ -94,9 +94,10 @@ class Router {
     return ids;
   }
 
-  private complete(records: Float64Array, extras: unknown[] | undefined): void {
+  /** The addon's delivery: `count` records at the start of `records` (reused by the addon: read it now or never). */
+  private complete(records: Float64Array, count: number, extras: unknown[] | undefined): void {
     let firstError: unknown;
-    for (let i = 0; i < records.length; i += 3) {
+    for (let i = 0; i < count * 3; i += 3) {
       const id = records[i]!;
       const d = this.dispatches[id];
       if (d === undefined) continue; // cannot happen: the addon reports each job once

@@ -86,7 +86,7 @@ class Sink final : public CompletionSink {
   void job_done(Job& job) override {
     std::lock_guard<std::mutex> lock(mutex_);
     statuses_.push_back(job.status());
-    results_.push_back(job.results());
+    results_.emplace_back(job.results().begin(), job.results().end());
     done_.notify_all();
   }
   void wait_for(size_t n) {
@@ -275,9 +275,9 @@ TEST_CASE("sha256File: a missing file or a directory is a SystemError with errno
   CHECK(sink.statuses_.at(0) == Job::Status::Failed);
   const Result& error = sink.results_.at(0).at(0);
   CHECK(error.kind == Result::Kind::Error);
-  CHECK(error.error_errnum == ENOENT);
-  CHECK(error.error_syscall == "open");
-  CHECK(error.error_path == missing);
+  CHECK(error.error->errnum == ENOENT);
+  CHECK(error.error->syscall == "open");
+  CHECK(error.error->path == missing);
 }
 
 TEST_CASE("sha256 and sha256File factories reject bad arguments with the right error type") {

@@ -193,8 +193,8 @@ TEST_CASE("a unit that throws fails the job with its message and skips the rest"
   job->release();
   sink.wait_for(1);
   CHECK(sink.statuses().at(0) == Job::Status::Failed);
-  CHECK(sink.results().at(0).error_name == "Error");
-  CHECK(sink.results().at(0).error_message == "unit 3 broke");
+  CHECK(sink.results().at(0).error->name == "Error");
+  CHECK(sink.results().at(0).error->message == "unit 3 broke");
   pool.shutdown();
 }
 
@@ -202,7 +202,7 @@ TEST_CASE("an empty batch completes") {
   ThreadPool pool;
   pool.reserve(1);
   RecordingSink sink;
-  Job* job = new Job({}, nullptr, &sink, 5);
+  Job* job = new Job(std::vector<std::unique_ptr<Call>>{}, nullptr, &sink, 5);
   pool.submit(job, 1);
   job->release();
   sink.wait_for(1);
