@@ -40,7 +40,7 @@ import {
   type PoolOptions,
 } from './internal/options.js';
 import { Scheduler, type PoolState } from './internal/scheduler.js';
-import { promiseFor } from './internal/deferred.js';
+import { promiseFor, promiseResolvedBy } from './internal/deferred.js';
 import { Submitter, type CallTask } from './internal/task.js';
 import { abortErrorFor, watch } from './internal/watch.js';
 
@@ -142,9 +142,9 @@ export class Pool {
     }
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
-    const promise = promiseFor<ResultOf<T>>(t);
+    const promise = promiseResolvedBy<ResultOf<T>>(t);
     if (!this.#admit(t)) return Promise.reject(new QueueFullError(this.#scheduler.maxQueue));
-    if (options !== undefined) watch(t, signal, options.timeout);
+    if (signal !== undefined || options?.timeout !== undefined) watch(t.withExtras(), signal, options?.timeout);
     return promise;
   }
 
@@ -160,7 +160,7 @@ export class Pool {
       return result;
     }
     if (!this.#admit(t)) throw new QueueFullError(this.#scheduler.maxQueue);
-    if (options !== undefined) watch(t, signal, options.timeout);
+    if (signal !== undefined || options?.timeout !== undefined) watch(t.withExtras(), signal, options?.timeout);
     return result;
   }
 
@@ -187,7 +187,7 @@ export class Pool {
       accepted = Submitter.attach(t);
       this.#scheduler.wait(t);
     }
-    if (options !== undefined) watch(t, signal, options.timeout);
+    if (signal !== undefined || options?.timeout !== undefined) watch(t.withExtras(), signal, options?.timeout);
     return accepted;
   }
 
@@ -293,7 +293,7 @@ export class Pool {
     checkCallOptions(method, options);
     checkTransfer(method, options);
     const t = this.#scheduler.newCall(task, task.validate(args), options?.progress);
-    if (options?.transfer !== undefined && options.transfer.length > 0) t.transfer = options.transfer;
+    if (options?.transfer !== undefined && options.transfer.length > 0) t.withExtras().transfer = options.transfer;
     return t;
   }
 

@@ -23,13 +23,22 @@ export interface Dispatch {
   /** True for a map chunk: settle with an array of results. False: settle with the one result. */
   readonly batch: boolean;
   /**
-   * Not a batch: the call's validated, normalized arguments, the same array as `calls[0]`.
-   * Undefined for a batch. Backends on a hot path read this rather than `calls`, which a
-   * single call may build on each read.
+   * Not a batch: the call's validated, normalized arguments, equal to `calls[0]`. Undefined
+   * for a batch. Either may be built on each read (see numberArgs), so a backend reads it
+   * once per dispatch and never changes it.
    */
   readonly args: readonly unknown[] | undefined;
   /** Validated, normalized argument tuples; exactly one unless `batch`. */
   readonly calls: readonly (readonly unknown[])[];
+  /**
+   * A single call whose arguments are at most two numbers keeps them in `arg0`/`arg1` rather
+   * than in an array (`args` builds one when read): this is their count, 0 to 2, and -1 for
+   * every other dispatch. A burst keeps each waiting task alive, and V8's young-generation
+   * collector pays for every live object, so the commonest small call carries no array.
+   */
+  readonly numberArgs: number;
+  readonly arg0: number | undefined;
+  readonly arg1: number | undefined;
   readonly progress: SharedCounter | undefined;
   /** ArrayBuffers (and ports) to move, not copy, to the worker with the arguments; worker backend only. */
   readonly transfer: readonly TransferListItem[] | undefined;

@@ -23,15 +23,11 @@ type ErrorRecord = [string, string] | [string, string, number, string, string];
 const ERROR_CLASSES: Record<string, ErrorConstructor> = { TypeError, RangeError, Error };
 
 // The packed fast path (addon submitPacked): single calls with at most two number arguments
-// and no progress counter travel as records of PACKED_STRIDE doubles, [id, kernel,
+// (Dispatch.numberArgs >= 0) and no progress counter travel as records of PACKED_STRIDE doubles, [id, kernel,
 // parallelism, argc, arg0, arg1], flushed in one addon call per microtask (or per PACK_LIMIT
 // tasks). A burst of small tasks then pays one crossing, one lock and one wake-up per flush.
 const PACKED_STRIDE = 6;
 const PACK_LIMIT = 1024;
-
-function packable(args: readonly unknown[]): boolean {
-  return args.length <= 2 && (args.length < 1 || typeof args[0] === 'number') && (args.length < 2 || typeof args[1] === 'number');
-}
 
 /**
  * One per addon instance (per JS environment). It lives on the addon's exports object so that
@@ -182,11 +178,12 @@ export class NativeBackend implements Backend {
     const id = this.router.register(this, d);
     d.backendSlot = id;
     this.live.add();
-    const args = d.args;
-    if (kernel !== undefined && args !== undefined && d.progress === undefined && packable(args)) {
-      this.pack(id, kernel, args);
+    const numberArgs = d.numberArgs;
+    if (kernel !== undefined && numberArgs >= 0 && d.progress === undefined) {
+      this.pack(id, kernel, numberArgs, d.arg0, d.arg1);
       return;
     }
+    const args = d.args;
     const progress = d.progress?.[kView];
     try {
       if (kernel === undefined) throw new TypeError(`kernel ${d.kernel.name} has no native implementation`);
@@ -203,15 +200,15 @@ export class NativeBackend implements Backend {
     }
   }
 
-  private pack(id: number, kernel: number, args: readonly unknown[]): void {
+  private pack(id: number, kernel: number, argc: number, arg0: number | undefined, arg1: number | undefined): void {
     const at = this.packedCount++ * PACKED_STRIDE;
     const records = this.packed;
     records[at] = id;
     records[at + 1] = kernel;
     records[at + 2] = this.size;
-    records[at + 3] = args.length;
-    records[at + 4] = args.length > 0 ? (args[0] as number) : 0;
-    records[at + 5] = args.length > 1 ? (args[1] as number) : 0;
+    records[at + 3] = argc;
+    records[at + 4] = arg0 ?? 0;
+    records[at + 5] = arg1 ?? 0;
     if (this.packedCount === PACK_LIMIT) {
       this.flush();
     } else if (!this.flushQueued) {

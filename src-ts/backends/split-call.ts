@@ -17,6 +17,9 @@ class Part implements Dispatch {
   readonly batch = false;
   readonly transfer = undefined;
   readonly calls: readonly (readonly unknown[])[];
+  readonly numberArgs = -1;
+  readonly arg0 = undefined;
+  readonly arg1 = undefined;
 
   constructor(
     readonly call: SplitCall,

@@ -19,7 +19,7 @@ import type { Runnable } from '../kernels/types.js';
 import type { SharedCounter } from '../shared/counter.js';
 import { settleResult, type AsyncResult } from '../async-result.js';
 import type { Scheduler } from './scheduler.js';
-import { promiseFor, type Resolvers } from './deferred.js';
+import { promiseFor, Rejection, type Resolver, type Resolvers } from './deferred.js';
 import { unwatch, type Watched } from './watch.js';
 
 // Where a task is. Only the Scheduler changes it.
@@ -36,8 +36,6 @@ export const DONE = 4;
 
 export abstract class Task implements Dispatch {
   backendSlot: unknown = undefined;
-  /** apply/applyAsync/submit's `transfer` option; chunks never transfer. */
-  transfer: readonly TransferListItem[] | undefined = undefined;
   state = WAITING;
   /** The scheduler's list of dispatched tasks (RUNNING or WITHDRAWN), for terminate(). */
   prev: Task | undefined = undefined;
@@ -47,14 +45,22 @@ export abstract class Task implements Dispatch {
     readonly scheduler: Scheduler,
     readonly id: number,
     readonly kernel: Runnable,
-    readonly progress: SharedCounter | undefined,
   ) {}
+
+  /** Dispatch.progress: the counter kernels add their work done to. */
+  abstract readonly progress: SharedCounter | undefined;
 
   abstract get batch(): boolean;
   /** Dispatch.args: the one call's arguments; undefined for a chunk. */
   abstract readonly args: readonly unknown[] | undefined;
   /** Dispatch.calls: the argument tuples. */
   abstract readonly calls: readonly (readonly unknown[])[];
+  /** Dispatch.numberArgs/arg0/arg1: a call's arguments when they are at most two numbers. */
+  abstract readonly numberArgs: number;
+  abstract readonly arg0: number | undefined;
+  abstract readonly arg1: number | undefined;
+  /** apply/applyAsync/submit's `transfer` option; chunks never transfer. */
+  abstract readonly transfer: readonly TransferListItem[] | undefined;
 
   /** Dispatch.settle: the backend's one report for this task. */
   settle(outcome: Outcome, value: unknown): void {
@@ -76,35 +82,86 @@ export class Submitter implements Resolvers {
   /** A new Submitter on `task`, and the promise submit() returns. */
   static attach(task: CallTask): Promise<AsyncResult<any>> {
     const submitter = new Submitter();
-    task.submitter = submitter;
+    task.withExtras().submitter = submitter;
     return promiseFor(submitter);
   }
 }
 
-/** apply, applyAsync, submit: one call, answered through an AsyncResult or a promise. */
-export class CallTask extends Task implements Watched, Resolvers {
-  // The caller's side: an AsyncResult (applyAsync, submit) or a promise's resolvers (apply).
-  result: AsyncResult<any> | undefined = undefined;
-  resolveFn: ((value: unknown) => void) | undefined = undefined;
-  rejectFn: ((error: unknown) => void) | undefined = undefined;
-  /** Set while a submit() call's task waits for room. */
-  submitter: Submitter | undefined = undefined;
+/**
+ * What few calls use, kept off the task so that the many calls without it stay small: the
+ * watch state of a signal or a timeout, the worker `transfer` list, and a waiting submit()'s
+ * own promise. Allocated on first use.
+ */
+export class CallExtras implements Watched {
   signal: AbortSignal | undefined = undefined;
   timer: NodeJS.Timeout | undefined = undefined;
   timeout = 0;
+  transfer: readonly TransferListItem[] | undefined = undefined;
+  /** Set while a submit() call's task waits for room. */
+  submitter: Submitter | undefined = undefined;
+  progress: SharedCounter | undefined = undefined;
 
-  constructor(
-    scheduler: Scheduler,
-    id: number,
-    kernel: Runnable,
-    /** The validated arguments, held as they are: no wrapper array per call. */
-    readonly args: readonly unknown[],
-    progress: SharedCounter | undefined,
-  ) {
-    super(scheduler, id, kernel, progress);
+  constructor(readonly task: CallTask) {}
+
+  /** Watched.abort: the task's signal fired or its timeout passed. */
+  abort(error: Error): void {
+    this.task.abort(error);
+  }
+}
+
+/** apply, applyAsync, submit: one call, answered through an AsyncResult or a promise. */
+export class CallTask extends Task implements Resolver {
+  /**
+   * The caller's side, in one field: for apply its promise's resolve function only
+   * (promiseResolvedBy; a failure resolves it with a Rejection), for applyAsync and submit the
+   * AsyncResult.
+   */
+  private caller: AsyncResult<any> | ((value: unknown) => void) | undefined = undefined;
+  extras: CallExtras | undefined = undefined;
+  /**
+   * The validated arguments: at most two numbers sit in a0/a1 (undefined past the last one)
+   * and argv is undefined; any others stay in the validated array, argv.
+   */
+  private readonly argv: readonly unknown[] | undefined;
+  readonly a0: number | undefined;
+  readonly a1: number | undefined;
+
+  constructor(scheduler: Scheduler, id: number, kernel: Runnable, args: readonly unknown[], progress: SharedCounter | undefined) {
+    super(scheduler, id, kernel);
+    if (progress !== undefined) this.withExtras().progress = progress;
+    const n = args.length;
+    if (n <= 2 && (n < 1 || typeof args[0] === 'number') && (n < 2 || typeof args[1] === 'number')) {
+      this.argv = undefined;
+      this.a0 = n > 0 ? (args[0] as number) : undefined;
+      this.a1 = n > 1 ? (args[1] as number) : undefined;
+    } else {
+      this.argv = args;
+      this.a0 = undefined;
+      this.a1 = undefined;
+    }
   }
 
-  /** Built on each read (the worker backend and tests use it); the native fast path reads `args`. */
+  /** Dispatch.args; built on each read when the arguments are held as numbers. */
+  get args(): readonly unknown[] {
+    if (this.argv !== undefined) return this.argv;
+    if (this.a0 === undefined) return [];
+    return this.a1 === undefined ? [this.a0] : [this.a0, this.a1];
+  }
+
+  get numberArgs(): number {
+    if (this.argv !== undefined) return -1;
+    return this.a0 === undefined ? 0 : this.a1 === undefined ? 1 : 2;
+  }
+
+  get arg0(): number | undefined {
+    return this.a0;
+  }
+
+  get arg1(): number | undefined {
+    return this.a1;
+  }
+
+  /** Built on each read (the worker backend and tests use it); the native fast path reads the numbers. */
   get calls(): readonly (readonly unknown[])[] {
     return [this.args];
   }
@@ -113,31 +170,61 @@ export class CallTask extends Task implements Watched, Resolvers {
     return false;
   }
 
-  /** Watched.abort: the task's signal fired or its timeout passed. */
+  get transfer(): readonly TransferListItem[] | undefined {
+    return this.extras?.transfer;
+  }
+
+  get progress(): SharedCounter | undefined {
+    return this.extras?.progress;
+  }
+
+  /** Resolver.resolveFn: apply's promise resolves through it. */
+  get resolveFn(): ((value: unknown) => void) | undefined {
+    return typeof this.caller === 'function' ? this.caller : undefined;
+  }
+  set resolveFn(resolve: ((value: unknown) => void) | undefined) {
+    this.caller = resolve;
+  }
+
+  /** The AsyncResult that applyAsync and submit hand out. */
+  get result(): AsyncResult<any> | undefined {
+    return typeof this.caller === 'function' ? undefined : this.caller;
+  }
+  set result(result: AsyncResult<any> | undefined) {
+    this.caller = result;
+  }
+
+  /** The task's extras, allocated on first use. */
+  withExtras(): CallExtras {
+    return (this.extras ??= new CallExtras(this));
+  }
+
+  /** The task's signal fired or its timeout passed. */
   abort(error: Error): void {
     this.scheduler.abortTask(this, error);
   }
 
   override deliver(ok: boolean, value: unknown): void {
-    unwatch(this);
-    if (this.submitter !== undefined) {
-      // Still waiting for room: submit() never handed out the AsyncResult, so it rejects.
-      const submitter = this.submitter;
-      this.submitter = undefined;
-      submitter.rejectFn!(value);
-    } else if (this.result !== undefined) {
-      settleResult(this.result, ok, value);
-    } else if (ok) {
-      this.resolveFn!(value);
-    } else {
-      this.rejectFn!(value);
+    const extras = this.extras;
+    if (extras !== undefined) {
+      unwatch(extras);
+      const submitter = extras.submitter;
+      if (submitter !== undefined) {
+        // Still waiting for room: submit() never handed out the AsyncResult, so it rejects.
+        extras.submitter = undefined;
+        submitter.rejectFn!(value);
+        return;
+      }
     }
+    const caller = this.caller;
+    if (typeof caller === 'function') caller(ok ? value : new Rejection(value));
+    else if (caller !== undefined) settleResult(caller, ok, value);
   }
 
   override admitted(): void {
-    const submitter = this.submitter;
+    const submitter = this.extras?.submitter;
     if (submitter === undefined) return;
-    this.submitter = undefined;
+    this.extras!.submitter = undefined;
     submitter.resolveFn!(this.result!);
   }
 }
@@ -153,6 +240,18 @@ export interface ChunkOwner {
 /** One chunk of a map or imap: a batch of calls whose outcome goes to its owner. */
 export class ChunkTask extends Task {
   readonly args = undefined;
+  get numberArgs(): number {
+    return -1;
+  }
+  get arg0(): undefined {
+    return undefined;
+  }
+  get arg1(): undefined {
+    return undefined;
+  }
+  get transfer(): undefined {
+    return undefined;
+  }
   /** An imap chunk's outcome, kept until the consumer reads it. */
   ok = false;
   value: unknown = undefined;
@@ -162,12 +261,12 @@ export class ChunkTask extends Task {
     id: number,
     kernel: Runnable,
     readonly calls: readonly (readonly unknown[])[],
-    progress: SharedCounter | undefined,
+    readonly progress: SharedCounter | undefined,
     readonly owner: ChunkOwner,
     /** The chunk's position among its owner's chunks. */
     readonly index: number,
   ) {
-    super(scheduler, id, kernel, progress);
+    super(scheduler, id, kernel);
   }
 
   override get batch(): boolean {
