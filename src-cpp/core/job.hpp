@@ -76,9 +76,11 @@ class Job : public Recyclable {
   void record_failure(Result error);
   void complete();
 
+  // Layout: the fields both sides touch for every job (the submitting thread builds it, pool
+  // threads claim, count and complete it, the submitting thread reads the outcome) first, in one
+  // cache line, then the inline result; the rarely used ones last.
+
   // Immutable after construction.
-  SmallVector<std::unique_ptr<Call>> calls_;
-  std::vector<uint64_t> first_unit_;  // first_unit_[i] = job-wide index of call i's unit 0; empty when every call has one unit
   uint64_t total_units_ = 0;
   int64_t* const progress_;
   CompletionSink* const sink_;
@@ -86,18 +88,22 @@ class Job : public Recyclable {
 
   std::atomic<uint32_t> refs_{1};
   std::atomic<bool> cancelled_{false};
-  std::atomic<uint64_t> next_unit_{0};      // next unit to claim; >= total_units_ once all are claimed
-  std::atomic<uint64_t> finished_units_{0};  // units run or skipped; the one reaching total_units_ completes
-
   // The first failure: the thread that flips failed_ from false owns failure_ and writes it
   // before its unit counts as finished; the completer reads it after the acquire on
   // finished_units_ that makes it the completer, so no lock is needed.
   std::atomic<bool> failed_{false};
-  Result failure_;
-
   // Written only by the completing thread before it calls the sink.
   Status status_ = Status::Running;
+  std::atomic<uint64_t> next_unit_{0};      // next unit to claim; >= total_units_ once all are claimed
+  std::atomic<uint64_t> finished_units_{0};  // units run or skipped; the one reaching total_units_ completes
+
+  // Written only by the completing thread before it calls the sink.
   SmallVector<Result> results_;
+
+  // Immutable after construction.
+  SmallVector<std::unique_ptr<Call>> calls_;
+  std::vector<uint64_t> first_unit_;  // first_unit_[i] = job-wide index of call i's unit 0; empty when every call has one unit
+  Result failure_;                    // see failed_
 };
 
 }  // namespace spindle
