@@ -82,6 +82,50 @@ describe.each(backends)('conformance on the $name backend', ({ make }) => {
       expect(await pool.map(noop, values)).toEqual(values.map((v) => twin(noop, [v])));
     });
 
+    it('a queued or waiting apply runs with its arguments as they were at the call', async () => {
+      // Capacity, queue and waiters all in play: the pool's own queue is 2 deep, so most of
+      // these calls wait, and each caller's array is changed (and reused) right after the call.
+      const pool = open({ maxQueue: 2 });
+      const args: unknown[] = [0];
+      const pair: unknown[] = [0, 0];
+      const singles: Promise<number>[] = [];
+      const pairs: Promise<number>[] = [];
+      for (let i = 0; i < 3000; i++) {
+        args[0] = i;
+        singles.push(pool.apply(noop, args as [number]));
+        args[0] = -1;
+        pair[0] = i;
+        pair[1] = i + 50;
+        pairs.push(pool.apply(countPrimes, pair as [number, number]));
+        pair[0] = pair[1] = 7;
+      }
+      expect(await Promise.all(singles)).toEqual(range(3000));
+      expect(await Promise.all(pairs)).toEqual(range(3000).map((i) => twin(countPrimes, [i, i + 50])));
+    });
+
+    it('a failing apply rejects its own promise with the kernel error, and nothing goes unhandled', async () => {
+      const pool = open({ maxQueue: 2 });
+      const counter = new SharedCounter(2 ** 53 - 10);
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown): void => {
+        unhandled.push(reason);
+      };
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        // Past 2^53 increment fails with a RangeError; the noops around it still resolve.
+        const calls = range(40).map((i) => (i % 2 === 0 ? pool.apply(noop, [i]) : pool.apply(increment, [counter, 5])));
+        const outcomes = await Promise.allSettled(calls);
+        const rejected = outcomes.filter((o) => o.status === 'rejected') as PromiseRejectedResult[];
+        expect(outcomes.filter((o, i) => i % 2 === 0).every((o, i) => o.status === 'fulfilled' && o.value === 2 * i)).toBe(true);
+        expect(rejected.length).toBeGreaterThan(0);
+        for (const r of rejected) expect(r.reason).toBeInstanceOf(RangeError);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        expect(unhandled).toEqual([]);
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+      }
+    });
+
     it('applyAsync and submit give AsyncResults', async () => {
       const pool = open();
       const result = pool.applyAsync(countPrimes, [0, 1e6]);
