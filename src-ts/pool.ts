@@ -19,7 +19,7 @@ import { openBackend } from './backends/select.js';
 import { PoolClosedError, QueueFullError } from './errors.js';
 import { ImapIterator } from './imap.js';
 import { describe } from './kernels/args.js';
-import type { ArgsOf, ResultOf, Task } from './kernels/types.js';
+import type { ArgsOf, ResultOf, Runnable, Task } from './kernels/types.js';
 import { allCalls, openSource } from './internal/items.js';
 import { MapJob } from './internal/map-job.js';
 import {
@@ -40,14 +40,17 @@ import {
   type PoolOptions,
 } from './internal/options.js';
 import { Scheduler, type PoolState } from './internal/scheduler.js';
-import { promiseFor, promiseResolvedBy } from './internal/deferred.js';
-import { Submitter, type CallTask } from './internal/task.js';
+import { promiseFor, promiseResolvedBy, type Resolver } from './internal/deferred.js';
+import { numberArgCount, Submitter, type CallTask } from './internal/task.js';
 import { abortErrorFor, watch } from './internal/watch.js';
 
 export type { ApplyOptions, AsyncCallOptions, CallOptions, ImapOptions, MapAsyncOptions, MapOptions, PoolOptions, PoolState };
 export { AsyncResult };
 
 const DEFAULT_MAX_QUEUE = 1024;
+
+/** Where promiseResolvedBy() leaves a plain apply()'s resolve function, for the scheduler to keep. */
+const plainResolver: Resolver = { resolveFn: undefined };
 
 // Older Node versions lack Symbol.asyncDispose; where Node has it, it is this registered symbol.
 const asyncDispose: symbol = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
@@ -136,6 +139,10 @@ export class Pool {
   apply<T extends Task>(task: T, args: Readonly<ArgsOf<T>>, options?: ApplyOptions): Promise<ResultOf<T>> {
     let t: CallTask;
     try {
+      if (options === undefined) {
+        const plain = this.#applyPlain(task, args);
+        if (plain !== undefined) return plain as Promise<ResultOf<T>>;
+      }
       t = this.#newTask('apply', task, args, options);
     } catch (error) {
       return Promise.reject(error);
@@ -287,14 +294,36 @@ export class Pool {
 
   /** A checked, not yet admitted task for apply/applyAsync/submit. Throws on a bad argument or a closed pool. */
   #newTask(method: string, task: unknown, args: unknown, options: ApplyOptions | undefined): CallTask {
+    const validated = this.#validate(method, task, args, options);
+    const t = this.#scheduler.newCall(task as Runnable, validated, options?.progress);
+    if (options?.transfer !== undefined && options.transfer.length > 0) t.withExtras().transfer = options.transfer;
+    return t;
+  }
+
+  /** The call's validated arguments. Throws on a bad argument or option, or a closed pool. */
+  #validate(method: string, task: unknown, args: unknown, options: ApplyOptions | undefined): readonly unknown[] {
     this.#checkOpen(method);
     checkTask(method, task, this.backend);
     if (!Array.isArray(args)) throw new TypeError(`${method}: args must be an array of the task's arguments, got ${describe(args)}`);
     checkCallOptions(method, options);
     checkTransfer(method, options);
-    const t = this.#scheduler.newCall(task, task.validate(args), options?.progress);
-    if (options?.transfer !== undefined && options.transfer.length > 0) t.withExtras().transfer = options.transfer;
-    return t;
+    return task.validate(args);
+  }
+
+  /**
+   * apply() with no options, when its validated arguments are at most two numbers: a plain
+   * call, which has no Task while it waits or runs (see Scheduler.acceptPlain). Undefined when
+   * the call is not plain. Throws as #validate().
+   */
+  #applyPlain(task: unknown, args: unknown): Promise<unknown> | undefined {
+    const validated = this.#validate('apply', task, args, undefined);
+    const argc = numberArgCount(validated);
+    if (argc < 0) return undefined;
+    const promise = promiseResolvedBy<unknown>(plainResolver);
+    const resolve = plainResolver.resolveFn!;
+    plainResolver.resolveFn = undefined;
+    const accepted = this.#scheduler.acceptPlain(task as Runnable, resolve, argc, validated[0] as number, validated[1] as number, !this.#rejectWhenFull);
+    return accepted ? promise : Promise.reject(new QueueFullError(this.#scheduler.maxQueue));
   }
 
   /** Accepts the task, or parks it to wait for room; false when the queue is full and the pool rejects then. */

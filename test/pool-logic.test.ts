@@ -12,7 +12,7 @@ import { createPoolWithBackend, type Pool, type PoolOptions } from '../src-ts/po
 import { SharedCounter } from '../src-ts/shared/counter.js';
 import { task } from '../src-ts/task.js';
 import type { Kernel } from '../src-ts/kernels/types.js';
-import { ManualBackend, type ManualBackendOptions } from './support/manual-backend.js';
+import { ManualBackend, PlainDispatch, type ManualBackendOptions } from './support/manual-backend.js';
 
 /** Lets promise reactions and microtasks run. */
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -197,13 +197,16 @@ describe('settlement', () => {
     expect(pool.stats()).toMatchObject({ completed: 1, running: 0 });
   });
 
-  it('settles every call exactly once under random outcomes, aborts and shutdowns', async () => {
+  it.each([
+    { lane: 'every call as a Task', plainLane: false },
+    { lane: 'the plain lane for plain apply() calls', plainLane: true },
+  ])('settles every call exactly once under random outcomes, aborts and shutdowns ($lane)', async ({ plainLane }) => {
     for (let seed = 1; seed <= 25; seed++) {
       const random = prng(seed);
       const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
       const maxQueue = 1 + Math.floor(random() * 4);
       const { backend, pool } = setup(
-        { capacity: 1 + Math.floor(random() * 3) },
+        { capacity: 1 + Math.floor(random() * 3), plainLane },
         { maxQueue, onQueueFull: random() < 0.2 ? 'reject' : 'wait' },
       );
       const controllers = [new AbortController(), new AbortController(), new AbortController()];
@@ -302,7 +305,90 @@ describe('settlement', () => {
         expect(r.settlements, `seed ${seed}`).toBe(1);
         if (r.ok) expect(r.value).toEqual(r.expected);
       }
+      // The lane under test really carried the plain calls (and only where offered).
+      expect(backend.dispatched.some((d) => d instanceof PlainDispatch)).toBe(plainLane);
     }
+  });
+});
+
+describe('the plain lane (apply() with no options and at most two number arguments)', () => {
+  const plainSetup = (poolOptions: PoolOptions = {}) => setup({ capacity: 2, plainLane: true }, { maxQueue: 2, ...poolOptions });
+
+  it('runs, queues and makes plain calls wait like any call, in order, with the same counts', async () => {
+    const { backend, pool } = plainSetup();
+    const calls = Array.from({ length: 7 }, (_, i) => track(pool.apply(noop, [i])));
+    expect(pool.stats()).toMatchObject({ running: 2, queued: 2, waiting: 3, submitted: 4 });
+    expect(backend.dispatched.every((d) => d instanceof PlainDispatch)).toBe(true);
+    expect(backend.liveArgs()).toEqual([0, 1]);
+    backend.complete();
+    expect(backend.liveArgs()).toEqual([1, 2]);
+    expect(pool.stats()).toMatchObject({ running: 2, queued: 2, waiting: 2, submitted: 5, completed: 1 });
+    backend.completeAll();
+    await tick();
+    expect(calls.map((c) => c.value)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(pool.stats()).toMatchObject({ running: 0, queued: 0, waiting: 0, submitted: 7, completed: 7 });
+  });
+
+  it('mixes with Task calls in one FIFO: a waiting submit() and plain calls start in arrival order', async () => {
+    const { backend, pool } = plainSetup();
+    const first = Array.from({ length: 4 }, (_, i) => track(pool.apply(noop, [i])));
+    const submitted = track(pool.submit(noop, [100]));
+    const later = Array.from({ length: 2 }, (_, i) => track(pool.apply(noop, [200 + i])));
+    backend.completeAll();
+    await tick();
+    expect(dispatchedArgs(backend)).toEqual([0, 1, 2, 3, 100, 200, 201]);
+    expect(backend.dispatched.map((d) => d instanceof PlainDispatch)).toEqual([true, true, true, true, false, true, true]);
+    expect([...first, ...later].every((c) => c.settlements === 1)).toBe(true);
+    expect(submitted.settlements).toBe(1);
+  });
+
+  it('a failed plain call rejects with the error; a cancelled one with AbortError; counts follow', async () => {
+    const { backend, pool } = plainSetup();
+    const failed = track(pool.apply(noop, [1]));
+    const cancelled = track(pool.apply(noop, [2]));
+    backend.fail(backend.oldest(), new RangeError('bad'));
+    backend.cancelled(backend.oldest());
+    await tick();
+    expect(failed.error).toBeInstanceOf(RangeError);
+    expect(cancelled.error).toBeInstanceOf(AbortError);
+    expect(pool.stats()).toMatchObject({ failed: 1, cancelled: 1, completed: 0, running: 0 });
+  });
+
+  it('terminate() rejects running, queued and waiting plain calls at once, and ignores their late reports', async () => {
+    const { backend, pool } = setup({ capacity: 2, plainLane: true, settleOnTerminate: false }, { maxQueue: 2 });
+    const calls = Array.from({ length: 6 }, (_, i) => track(pool.apply(noop, [i])));
+    const terminated = track(pool.terminate());
+    await tick();
+    expect(calls.every((c) => c.settlements === 1 && c.error instanceof AbortError)).toBe(true);
+    expect(backend.cancelRequests).toHaveLength(2);
+    expect(terminated.settlements).toBe(0);
+    backend.endTerminate(); // the two running calls report now, as cancelled
+    await tick();
+    expect(terminated.settlements).toBe(1);
+    expect(calls.every((c) => c.settlements === 1)).toBe(true);
+    // Waiting calls were never accepted, so they count nowhere (as for Task calls).
+    expect(pool.stats()).toMatchObject({ running: 0, queued: 0, waiting: 0, cancelled: 4, submitted: 4 });
+  });
+
+  it("rejects with QueueFullError when there is no room and onQueueFull is 'reject'", async () => {
+    const { pool } = plainSetup({ onQueueFull: 'reject' });
+    const calls = Array.from({ length: 5 }, (_, i) => track(pool.apply(noop, [i])));
+    await tick();
+    expect(calls[4]!.error).toBeInstanceOf(QueueFullError);
+    expect(calls.slice(0, 4).every((c) => c.settlements === 0)).toBe(true);
+  });
+
+  it('close() lets plain calls finish; join() waits for them', async () => {
+    const { backend, pool } = plainSetup();
+    const calls = Array.from({ length: 5 }, (_, i) => track(pool.apply(noop, [i])));
+    pool.close();
+    const joined = track(pool.join());
+    await tick();
+    expect(joined.settlements).toBe(0);
+    backend.completeAll();
+    await tick();
+    expect(joined.settlements).toBe(1);
+    expect(calls.map((c) => c.value)).toEqual([0, 1, 2, 3, 4]);
   });
 });
 

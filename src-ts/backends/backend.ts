@@ -48,6 +48,15 @@ export interface Dispatch {
   settle(outcome: Outcome, value: unknown): void;
 }
 
+/** Where a backend reports plain calls (Backend.dispatchPlain): the scheduler. */
+export interface PlainSink {
+  /**
+   * The one report for a plain call. `resolve` is its promise's resolve function, or undefined
+   * when withdrawPlain() already handed the call back (then only the slot is freed).
+   */
+  plainSettled(resolve: ((value: unknown) => void) | undefined, outcome: Outcome, value: unknown): void;
+}
+
 export interface Backend {
   readonly name: 'native' | 'worker';
   /** Threads this pool may use at once. */
@@ -59,6 +68,19 @@ export interface Backend {
   readonly capacity: number;
   /** Starts a task. Must not throw for a task the pool validated. */
   dispatch(d: Dispatch): void;
+  /**
+   * Optional: runs a plain call (an apply() with no options and at most two number arguments)
+   * without a Dispatch: `kernel` on the first `argc` of a0, a1, reported once through
+   * `sink.plainSettled(resolve, ...)`. Returns false, doing nothing, when this backend cannot
+   * run the kernel that way; the pool then dispatches a Task instead. Must not throw.
+   */
+  dispatchPlain?(kernel: Runnable, resolve: (value: unknown) => void, argc: number, a0: number, a1: number, sink: PlainSink): boolean;
+  /**
+   * With dispatchPlain: cancels every plain call not yet reported and returns their resolve
+   * functions, for the pool to answer now (terminate). Their reports still come, with
+   * `resolve` undefined.
+   */
+  withdrawPlain?(): ((value: unknown) => void)[];
   /** Asks a dispatched task to stop. It still settles exactly once (Cancelled, or its result if it won the race). */
   cancel(d: Dispatch): void;
   /** Cancels everything dispatched; resolves once all of it has settled and no thread runs for this pool. */

@@ -2,7 +2,7 @@
 // numbers each dispatch, passes the arguments to the addon, and turns the addon's batched
 // completion records back into settle() calls.
 
-import { Outcome, type Backend, type Dispatch } from './backend.js';
+import { Outcome, type Backend, type Dispatch, type PlainSink } from './backend.js';
 import { LiveTasks } from './live-tasks.js';
 import type { Addon } from './addon.js';
 import type { Runnable } from '../kernels/types.js';
@@ -37,6 +37,10 @@ const PACK_LIMIT = 1024;
  * It names every native job with a small integer id, a slot in its tables: a burst of tasks
  * then costs two array stores per task where Maps cost hashing and rehashing garbage.
  *
+ * A holder is a Dispatch, or for a plain call (NativeBackend.dispatchPlain) its promise's
+ * resolve function; withdrawPlain() swaps that for `withdrawn` once the pool has answered the
+ * call, and the id stays held until the call's record arrives.
+ *
  * Slot ownership. An id belongs to one dispatch from register() until release(), which happens
  * exactly once: when complete() reads the job's completion record, or when the backend settles
  * a dispatch the addon never accepted (failAsync). Only then does the id go back on the free
@@ -51,8 +55,12 @@ const PACK_LIMIT = 1024;
  * it keeps its jobs in a table indexed by id.
  */
 class Router {
-  /** By id: the dispatch holding it, and the backend that dispatched it; undefined when free. Id 0 is never used. */
-  private readonly dispatches: (Dispatch | undefined)[] = [undefined];
+  /**
+   * By id: what holds it (a Dispatch, or for a plain call its resolve function, or `withdrawn`
+   * once the pool answered that call), and the backend that dispatched it; undefined when free.
+   * Id 0 is never used.
+   */
+  private readonly dispatches: (Holder | undefined)[] = [undefined];
   private readonly backends: (NativeBackend | undefined)[] = [undefined];
   /** Released ids, reused last released first (the most recently touched slots). */
   private readonly freeIds: number[] = [];
@@ -64,16 +72,21 @@ class Router {
   }
 
   /** A free id, now held by `d` for `owner`. */
-  register(owner: NativeBackend, d: Dispatch): number {
+  register(owner: NativeBackend, d: Holder): number {
     const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.dispatches.length;
     this.dispatches[id] = d;
     this.backends[id] = owner;
     return id;
   }
 
-  /** The dispatch holding `id`, if any. */
-  holder(id: number): Dispatch | undefined {
+  /** What holds `id`, if anything. */
+  holder(id: number): Holder | undefined {
     return this.dispatches[id];
+  }
+
+  /** Replaces the plain call holding `id` by `withdrawn`. */
+  withdraw(id: number): void {
+    this.dispatches[id] = withdrawn;
   }
 
   /** Frees `id`: its dispatch is about to be settled and the addon no longer knows the id. */
@@ -102,7 +115,8 @@ class Router {
       const status = records[i + 1]!;
       const value = records[i + 2]!;
       try {
-        if (status === OK_NUMBER) owner.settle(d, Outcome.Ok, value);
+        if (typeof d === 'function') owner.settlePlain(d, status, value, extras);
+        else if (status === OK_NUMBER) owner.settle(d, Outcome.Ok, value);
         else if (status === OK_BATCH) owner.settle(d, Outcome.Ok, Array.from(extras![value] as Float64Array));
         else if (status === FAILED) owner.settle(d, Outcome.Error, toError(extras![value] as ErrorRecord));
         else if (status === CANCELLED) owner.settle(d, Outcome.Cancelled, undefined);
@@ -115,6 +129,12 @@ class Router {
     if (firstError !== undefined) throw firstError;
   }
 }
+
+/** What holds a router id: a Dispatch, or a plain call's resolve function (or `withdrawn`). */
+type Holder = Dispatch | ((value: unknown) => void);
+
+/** Holds the id of a plain call the pool already answered (withdrawPlain), until its record arrives. */
+const withdrawn = (): void => {};
 
 function toError(record: ErrorRecord): Error {
   if (record.length === 5) return systemError(-record[2], record[3], record[4]);
@@ -156,6 +176,8 @@ export class NativeBackend implements Backend {
   /** The kernel dispatched last and its addon index: bursts repeat one kernel, and this skips the name lookup. */
   private lastKernel: Runnable | undefined = undefined;
   private lastKernelIndex: number | undefined = undefined;
+  /** Where plain calls are reported: the pool's scheduler, set by the first dispatchPlain(). */
+  private plainSink: PlainSink | undefined = undefined;
 
   constructor(
     private readonly addon: Addon,
@@ -169,12 +191,74 @@ export class NativeBackend implements Backend {
     this.capacity = Math.max(1024, size * 256);
   }
 
-  dispatch(d: Dispatch): void {
-    if (d.kernel !== this.lastKernel) {
-      this.lastKernel = d.kernel;
-      this.lastKernelIndex = this.router.kernelIndex.get(d.kernel.name);
+  /**
+   * Backend.dispatchPlain: a plain call goes straight into the packed records, its id held by
+   * its resolve function. Only for kernels whose results are plain numbers (no fromBytes).
+   */
+  dispatchPlain(kernel: Runnable, resolve: (value: unknown) => void, argc: number, a0: number, a1: number, sink: PlainSink): boolean {
+    if (kernel.kind !== 'kernel' || kernel.fromBytes !== undefined) return false;
+    const index = this.indexOf(kernel);
+    if (index === undefined) return false;
+    this.plainSink = sink;
+    const id = this.router.register(this, resolve);
+    this.live.add();
+    this.pack(id, index, argc, a0, a1);
+    return true;
+  }
+
+  /** Backend.withdrawPlain: cancels this backend's plain calls and hands their resolve functions back. */
+  withdrawPlain(): ((value: unknown) => void)[] {
+    this.flush();
+    const resolvers: ((value: unknown) => void)[] = [];
+    for (const id of this.router.idsOf(this)) {
+      const holder = this.router.holder(id);
+      if (typeof holder !== 'function' || holder === withdrawn) continue;
+      resolvers.push(holder);
+      this.router.withdraw(id);
+      this.addon.cancel(id);
     }
-    const kernel = this.lastKernelIndex;
+    return resolvers;
+  }
+
+  /** The one report for a plain call whose id the router has just released. */
+  settlePlain(resolve: (value: unknown) => void, status: number, value: number, extras: unknown[] | undefined): void {
+    let outcome: Outcome;
+    let result: unknown;
+    if (status === OK_NUMBER) {
+      outcome = Outcome.Ok;
+      result = value;
+    } else if (status === FAILED) {
+      outcome = Outcome.Error;
+      result = toError(extras![value] as ErrorRecord);
+    } else if (status === CANCELLED) {
+      outcome = Outcome.Cancelled;
+    } else {
+      // dispatchPlain takes only kernels with number results.
+      outcome = Outcome.Error;
+      result = new TypeError(`a plain call received a result record of status ${status}`);
+    }
+    this.reportPlain(resolve, outcome, result);
+  }
+
+  private reportPlain(resolve: (value: unknown) => void, outcome: Outcome, value: unknown): void {
+    try {
+      this.plainSink!.plainSettled(resolve === withdrawn ? undefined : resolve, outcome, value);
+    } finally {
+      this.live.done();
+    }
+  }
+
+  /** The addon's index of `kernel`, cached for the last kernel seen. */
+  private indexOf(kernel: Runnable): number | undefined {
+    if (kernel !== this.lastKernel) {
+      this.lastKernel = kernel;
+      this.lastKernelIndex = this.router.kernelIndex.get(kernel.name);
+    }
+    return this.lastKernelIndex;
+  }
+
+  dispatch(d: Dispatch): void {
+    const kernel = this.indexOf(d.kernel);
     const id = this.router.register(this, d);
     d.backendSlot = id;
     this.live.add();
@@ -241,9 +325,10 @@ export class NativeBackend implements Backend {
   private failAsync(ids: number[], error: unknown): void {
     queueMicrotask(() => {
       for (const id of ids) {
-        const d = this.router.holder(id)!;
+        const holder = this.router.holder(id)!;
         this.router.release(id);
-        this.settle(d, Outcome.Error, error);
+        if (typeof holder === 'function') this.reportPlain(holder, Outcome.Error, error);
+        else this.settle(holder, Outcome.Error, error);
       }
     });
   }

@@ -5,6 +5,14 @@
 // Counters, true whenever no scheduler method is on the stack:
 //   waiting = WAITING tasks in `waiters`;   queued = QUEUED tasks in `queue`
 //   running = dispatched tasks the backend has not settled yet (RUNNING or WITHDRAWN)
+//
+// Plain calls (apply() with no options and at most two number arguments: a burst) follow the
+// same rules and counts without a Task. They wait in the backlogs as their parts (backlog.ts)
+// and, on a backend with the plain lane (Backend.dispatchPlain), run and report as their
+// resolve function alone; elsewhere they become CallTasks when dispatched. A plain call can be
+// answered early only by terminate(), which takes the running ones back with withdrawPlain().
+// Keeping no object per call is what makes a burst cheap: V8's young-generation collector pays
+// for every object a burst keeps alive.
 //   running < capacity implies queued = 0, and waiting > 0 implies queued = maxQueue:
 //   pump() restores both whenever a slot or room appears.
 // `queue` and `waiters` may also hold dead entries (tasks withdrawn while there); they are
@@ -14,12 +22,13 @@
 // Each of them ends in exactly one of completed, failed or cancelled, counted when its
 // caller gets the outcome. A waiting task withdrawn before acceptance counts nowhere.
 
-import { Outcome, type Backend } from '../backends/backend.js';
+import { Outcome, type Backend, type PlainSink } from '../backends/backend.js';
 import { AbortError, PoolStateError } from '../errors.js';
 import type { Runnable } from '../kernels/types.js';
 import type { SharedCounter } from '../shared/counter.js';
-import { Ring } from './ring.js';
-import { CallTask, ChunkTask, DONE, QUEUED, RUNNING, WAITING, WITHDRAWN, type ChunkOwner, type Task } from './task.js';
+import { Backlog, type PlainCall } from './backlog.js';
+import { Rejection } from './deferred.js';
+import { CallTask, ChunkTask, DONE, numberArgCount, QUEUED, RUNNING, WAITING, WITHDRAWN, type ChunkOwner, type Task } from './task.js';
 
 /** A call made of several tasks (a map, an imap): terminate() aborts it as a whole. */
 export interface Job {
@@ -31,7 +40,7 @@ export type PoolState = 'open' | 'closed' | 'terminated';
 const isQueued = (task: Task): boolean => task.state === QUEUED;
 const isWaiting = (task: Task): boolean => task.state === WAITING;
 
-export class Scheduler {
+export class Scheduler implements PlainSink {
   state: PoolState = 'open';
   waiting = 0;
   queued = 0;
@@ -43,8 +52,8 @@ export class Scheduler {
   /** Maps and imaps in progress; join() waits for them as well as for tasks. */
   readonly jobs = new Set<Job>();
 
-  private readonly waiters = new Ring<Task>();
-  private readonly queue = new Ring<Task>();
+  private readonly waiters = new Backlog((call) => this.makeTask(call, WAITING));
+  private readonly queue = new Backlog((call) => this.makeTask(call, QUEUED));
   /** Dispatched tasks, newest first, linked through Task.prev/next. */
   private dispatched: Task | undefined = undefined;
   private nextId = 1;
@@ -69,7 +78,58 @@ export class Scheduler {
   }
 
   newCall(kernel: Runnable, args: readonly unknown[], progress: SharedCounter | undefined): CallTask {
-    return new CallTask(this, this.nextId++, kernel, args, progress);
+    const n = numberArgCount(args);
+    const task =
+      n < 0
+        ? new CallTask(this, this.nextId++, kernel, args, undefined, undefined)
+        : new CallTask(this, this.nextId++, kernel, undefined, n > 0 ? (args[0] as number) : undefined, n > 1 ? (args[1] as number) : undefined);
+    if (progress !== undefined) task.withExtras().progress = progress;
+    return task;
+  }
+
+  /**
+   * A plain call: apply() of `kernel` to the first `argc` (0 to 2) of a0, a1, with no options.
+   * Accepted as tryAccept() and wait() would accept its CallTask, but it has none: it waits in
+   * the backlogs as its parts and, where the backend has the plain lane, runs without one too.
+   * Returns false, changing nothing, when there is no room and `canWait` is false.
+   */
+  acceptPlain(kernel: Runnable, resolve: (value: unknown) => void, argc: number, a0: number, a1: number, canWait: boolean): boolean {
+    if (this.waiting === 0) {
+      if (this.queued === 0 && this.running < this.backend.capacity) {
+        this.submitted++;
+        this.runPlain(kernel, resolve, argc, a0, a1);
+        return true;
+      }
+      if (this.queued < this.maxQueue) {
+        this.submitted++;
+        this.queue.pushPlain(kernel, resolve, argc, a0, a1);
+        this.queued++;
+        return true;
+      }
+    }
+    if (!canWait) return false;
+    this.waiters.pushPlain(kernel, resolve, argc, a0, a1);
+    this.waiting++;
+    return true;
+  }
+
+  /** PlainSink.plainSettled: the backend's one report for a plain call. */
+  plainSettled(resolve: ((value: unknown) => void) | undefined, outcome: Outcome, value: unknown): void {
+    if (resolve !== undefined) {
+      if (outcome === Outcome.Ok) {
+        this.completed++;
+        resolve(value);
+      } else if (outcome === Outcome.Error) {
+        this.failed++;
+        resolve(new Rejection(value));
+      } else {
+        this.cancelled++;
+        resolve(new Rejection(new AbortError('the task was cancelled')));
+      }
+    }
+    this.running--;
+    this.pump();
+    this.checkDrained();
   }
 
   newChunk(kernel: Runnable, calls: readonly (readonly unknown[])[], progress: SharedCounter | undefined, owner: ChunkOwner, index: number): ChunkTask {
@@ -201,6 +261,10 @@ export class Scheduler {
       if (task.state === RUNNING) this.abortTask(task, error());
       task = next;
     }
+    for (const resolve of this.backend.withdrawPlain?.() ?? []) {
+      this.cancelled++;
+      resolve(new Rejection(error()));
+    }
     this.terminated = this.backend.terminate().then(this.resolveJoined, (failure: unknown) => {
       this.rejectJoined(failure);
       throw failure;
@@ -213,11 +277,25 @@ export class Scheduler {
     if (this.state === 'terminated') return;
     for (;;) {
       if (this.queued > 0 && this.running < this.backend.capacity) {
+        if (this.queue.headIsPlain()) {
+          const call = this.queue.takeHead();
+          this.queued--;
+          this.runPlain(call.kernel, call.resolve, call.argc, call.a0, call.a1);
+          continue;
+        }
         const task = this.queue.shift()!;
         if (task.state !== QUEUED) continue;
         this.queued--;
         this.dispatch(task);
       } else if (this.waiting > 0 && this.queued < this.maxQueue) {
+        if (this.waiters.headIsPlain()) {
+          // Admitted as its parts; a plain call has nobody to tell (no submit() waits on it).
+          this.waiters.moveHeadTo(this.queue);
+          this.waiting--;
+          this.submitted++;
+          this.queued++;
+          continue;
+        }
         const task = this.waiters.shift()!;
         if (task.state !== WAITING) continue;
         this.waiting--;
@@ -230,6 +308,25 @@ export class Scheduler {
         return;
       }
     }
+  }
+
+  /** Starts a plain call: on the backend's plain lane if it has one for this kernel, else as a CallTask. */
+  private runPlain(kernel: Runnable, resolve: (value: unknown) => void, argc: number, a0: number, a1: number): void {
+    if (this.backend.dispatchPlain?.(kernel, resolve, argc, a0, a1, this) === true) {
+      this.running++;
+      return;
+    }
+    const task = new CallTask(this, this.nextId++, kernel, undefined, argc > 0 ? a0 : undefined, argc > 1 ? a1 : undefined);
+    task.resolveFn = resolve;
+    this.dispatch(task);
+  }
+
+  /** The CallTask of a plain call leaving a backlog as a Task (terminate, or a backend without the plain lane). */
+  private makeTask(call: PlainCall, state: number): CallTask {
+    const task = new CallTask(this, this.nextId++, call.kernel, undefined, call.argc > 0 ? call.a0 : undefined, call.argc > 1 ? call.a1 : undefined);
+    task.resolveFn = call.resolve;
+    task.state = state;
+    return task;
   }
 
   private dispatch(task: Task): void {

@@ -1,5 +1,6 @@
 // Tasks: the units of dispatch. A Task is the Dispatch the backend holds and the record the
-// pool keeps, so the hot path allocates one object per task plus its promise, and no closures.
+// pool keeps, so a call allocates one object plus its promise, and no closures. (A plain
+// apply() gets none at all on a backend with the plain lane: see scheduler.ts.)
 // CallTask is a call of its own (apply, applyAsync, submit); ChunkTask is one chunk of a map or
 // imap call, which answers to that call rather than to a user.
 //
@@ -109,6 +110,12 @@ export class CallExtras implements Watched {
   }
 }
 
+/** How many numbers `args` is, when it is at most two numbers (held without an array); -1 otherwise. */
+export function numberArgCount(args: readonly unknown[]): number {
+  const n = args.length;
+  return n <= 2 && (n < 1 || typeof args[0] === 'number') && (n < 2 || typeof args[1] === 'number') ? n : -1;
+}
+
 /** apply, applyAsync, submit: one call, answered through an AsyncResult or a promise. */
 export class CallTask extends Task implements Resolver {
   /**
@@ -126,19 +133,15 @@ export class CallTask extends Task implements Resolver {
   readonly a0: number | undefined;
   readonly a1: number | undefined;
 
-  constructor(scheduler: Scheduler, id: number, kernel: Runnable, args: readonly unknown[], progress: SharedCounter | undefined) {
+  /**
+   * `argv` is the validated arguments, or undefined when they are the numbers a0, a1 (undefined
+   * past the last one); see numberArgCount().
+   */
+  constructor(scheduler: Scheduler, id: number, kernel: Runnable, argv: readonly unknown[] | undefined, a0: number | undefined, a1: number | undefined) {
     super(scheduler, id, kernel);
-    if (progress !== undefined) this.withExtras().progress = progress;
-    const n = args.length;
-    if (n <= 2 && (n < 1 || typeof args[0] === 'number') && (n < 2 || typeof args[1] === 'number')) {
-      this.argv = undefined;
-      this.a0 = n > 0 ? (args[0] as number) : undefined;
-      this.a1 = n > 1 ? (args[1] as number) : undefined;
-    } else {
-      this.argv = args;
-      this.a0 = undefined;
-      this.a1 = undefined;
-    }
+    this.argv = argv;
+    this.a0 = a0;
+    this.a1 = a1;
   }
 
   /** Dispatch.args; built on each read when the arguments are held as numbers. */

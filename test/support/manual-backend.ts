@@ -2,8 +2,46 @@
 // says so, and how (result, error, cancellation). Nothing runs on its own, so every test of
 // the Pool's logic is deterministic.
 
-import { Outcome, type Backend, type Dispatch } from '../../src-ts/backends/backend.js';
-import { noContext, type Kernel } from '../../src-ts/kernels/types.js';
+import { Outcome, type Backend, type Dispatch, type PlainSink } from '../../src-ts/backends/backend.js';
+import { noContext, type Kernel, type Runnable } from '../../src-ts/kernels/types.js';
+
+/** A plain call the backend took through dispatchPlain(), recorded as a Dispatch so the helpers below settle it alike. */
+export class PlainDispatch implements Dispatch {
+  readonly plain = true;
+  readonly id = -1;
+  readonly batch = false;
+  readonly progress = undefined;
+  readonly transfer = undefined;
+  backendSlot: unknown = undefined;
+  /** Set by withdrawPlain(): the pool has answered the call; its report carries no resolve function. */
+  withdrawn = false;
+
+  constructor(
+    readonly kernel: Runnable,
+    readonly resolve: (value: unknown) => void,
+    readonly numberArgs: number,
+    private readonly a0: number,
+    private readonly a1: number,
+    private readonly sink: PlainSink,
+  ) {}
+
+  get arg0(): number | undefined {
+    return this.numberArgs > 0 ? this.a0 : undefined;
+  }
+  get arg1(): number | undefined {
+    return this.numberArgs > 1 ? this.a1 : undefined;
+  }
+  get args(): readonly unknown[] {
+    return [this.a0, this.a1].slice(0, this.numberArgs);
+  }
+  get calls(): readonly (readonly unknown[])[] {
+    return [this.args];
+  }
+
+  settle(outcome: Outcome, value: unknown): void {
+    this.sink.plainSettled(this.withdrawn ? undefined : this.resolve, outcome, value);
+  }
+}
 
 export interface ManualBackendOptions {
   name?: 'native' | 'worker';
@@ -11,6 +49,8 @@ export interface ManualBackendOptions {
   capacity?: number;
   /** terminate() settles every live dispatch as Cancelled (in a microtask) and resolves. Default true. */
   settleOnTerminate?: boolean;
+  /** Offer the plain lane (dispatchPlain/withdrawPlain), as the native backend does. Default false. */
+  plainLane?: boolean;
 }
 
 export class ManualBackend implements Backend {
@@ -30,11 +70,30 @@ export class ManualBackend implements Backend {
   private readonly settleOnTerminate: boolean;
   private finishTerminate: (() => void) | undefined;
 
+  dispatchPlain?: Backend['dispatchPlain'];
+  withdrawPlain?: Backend['withdrawPlain'];
+
   constructor(options: ManualBackendOptions = {}) {
     this.name = options.name ?? 'native';
     this.size = options.size ?? 2;
     this.capacity = options.capacity ?? 2;
     this.settleOnTerminate = options.settleOnTerminate ?? true;
+    if (options.plainLane === true) {
+      this.dispatchPlain = (kernel, resolve, argc, a0, a1, sink) => {
+        this.dispatch(new PlainDispatch(kernel, resolve, argc, a0, a1, sink));
+        return true;
+      };
+      this.withdrawPlain = () => {
+        const resolvers: ((value: unknown) => void)[] = [];
+        for (const d of this.live) {
+          if (!(d instanceof PlainDispatch) || d.withdrawn) continue;
+          d.withdrawn = true;
+          this.cancelRequests.push(d);
+          resolvers.push(d.resolve);
+        }
+        return resolvers;
+      };
+    }
   }
 
   dispatch(d: Dispatch): void {
