@@ -139,11 +139,12 @@ export class Pool {
   apply<T extends Task>(task: T, args: Readonly<ArgsOf<T>>, options?: ApplyOptions): Promise<ResultOf<T>> {
     let t: CallTask;
     try {
+      const validated = this.#validate('apply', task, args, options);
       if (options === undefined) {
-        const plain = this.#applyPlain(task, args);
-        if (plain !== undefined) return plain as Promise<ResultOf<T>>;
+        const argc = numberArgCount(validated);
+        if (argc >= 0) return this.#applyPlain(task as Runnable, validated, argc) as Promise<ResultOf<T>>;
       }
-      t = this.#newTask('apply', task, args, options);
+      t = this.#taskOf(task as Runnable, validated, options);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -151,7 +152,7 @@ export class Pool {
     if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
     const promise = promiseResolvedBy<ResultOf<T>>(t);
     if (!this.#admit(t)) return Promise.reject(new QueueFullError(this.#scheduler.maxQueue));
-    if (signal !== undefined || options?.timeout !== undefined) watch(t.withExtras(), signal, options?.timeout);
+    t.watch(signal, options?.timeout);
     return promise;
   }
 
@@ -167,7 +168,7 @@ export class Pool {
       return result;
     }
     if (!this.#admit(t)) throw new QueueFullError(this.#scheduler.maxQueue);
-    if (signal !== undefined || options?.timeout !== undefined) watch(t.withExtras(), signal, options?.timeout);
+    t.watch(signal, options?.timeout);
     return result;
   }
 
@@ -194,7 +195,7 @@ export class Pool {
       accepted = Submitter.attach(t);
       this.#scheduler.wait(t);
     }
-    if (signal !== undefined || options?.timeout !== undefined) watch(t.withExtras(), signal, options?.timeout);
+    t.watch(signal, options?.timeout);
     return accepted;
   }
 
@@ -294,8 +295,12 @@ export class Pool {
 
   /** A checked, not yet admitted task for apply/applyAsync/submit. Throws on a bad argument or a closed pool. */
   #newTask(method: string, task: unknown, args: unknown, options: ApplyOptions | undefined): CallTask {
-    const validated = this.#validate(method, task, args, options);
-    const t = this.#scheduler.newCall(task as Runnable, validated, options?.progress);
+    return this.#taskOf(task as Runnable, this.#validate(method, task, args, options), options);
+  }
+
+  /** The CallTask for a checked call. */
+  #taskOf(task: Runnable, validated: readonly unknown[], options: ApplyOptions | undefined): CallTask {
+    const t = this.#scheduler.newCall(task, validated, options?.progress);
     if (options?.transfer !== undefined && options.transfer.length > 0) t.withExtras().transfer = options.transfer;
     return t;
   }
@@ -311,18 +316,14 @@ export class Pool {
   }
 
   /**
-   * apply() with no options, when its validated arguments are at most two numbers: a plain
-   * call, which has no Task while it waits or runs (see Scheduler.acceptPlain). Undefined when
-   * the call is not plain. Throws as #validate().
+   * apply() with no options whose validated arguments are `argc` (0 to 2) numbers: a plain
+   * call, which has no Task while it waits or runs (see Scheduler.acceptPlain).
    */
-  #applyPlain(task: unknown, args: unknown): Promise<unknown> | undefined {
-    const validated = this.#validate('apply', task, args, undefined);
-    const argc = numberArgCount(validated);
-    if (argc < 0) return undefined;
+  #applyPlain(task: Runnable, validated: readonly unknown[], argc: number): Promise<unknown> {
     const promise = promiseResolvedBy<unknown>(plainResolver);
     const resolve = plainResolver.resolveFn!;
     plainResolver.resolveFn = undefined;
-    const accepted = this.#scheduler.acceptPlain(task as Runnable, resolve, argc, validated[0] as number, validated[1] as number, !this.#rejectWhenFull);
+    const accepted = this.#scheduler.acceptPlain(task, resolve, argc, validated[0] as number, validated[1] as number, !this.#rejectWhenFull);
     return accepted ? promise : Promise.reject(new QueueFullError(this.#scheduler.maxQueue));
   }
 

@@ -8,18 +8,6 @@ namespace spindle::recycler {
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kRecycle = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kRecycle = false;
-#else
-constexpr bool kRecycle = true;
-#endif
-#else
-constexpr bool kRecycle = true;
-#endif
-
 // Size classes: multiples of kGranule up to kLargest bytes. Larger objects go to malloc.
 constexpr size_t kGranule = 16;
 constexpr size_t kLargest = 512;
@@ -90,13 +78,13 @@ thread_local ThreadLists thread_lists;
 }  // namespace
 
 void* allocate(size_t size) {
-  if (!kRecycle || size == 0 || size > kLargest || lists_gone) return ::operator new(size);
+  if (!kEnabled || size == 0 || size > kLargest || lists_gone) return ::operator new(size);
   return thread_lists.lists.take(class_of(size));
 }
 
 void release(void* block, size_t size) noexcept {
   if (block == nullptr) return;
-  if (kRecycle && size != 0 && size <= kLargest && !lists_gone && thread_lists.lists.keep(class_of(size), block)) return;
+  if (kEnabled && size != 0 && size <= kLargest && !lists_gone && thread_lists.lists.keep(class_of(size), block)) return;
   ::operator delete(block);
 }
 

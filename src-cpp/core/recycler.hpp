@@ -10,8 +10,7 @@
 // A thread keeps the blocks it frees only once it has allocated through here (the JS threads
 // that submit); any other thread (a pool thread dropping the last reference to the odd job)
 // hands them straight back to malloc, so nothing piles up where it is never reused. A thread's
-// lists are freed when the thread exits. Under AddressSanitizer nothing is recycled, so a use
-// after free is still reported.
+// lists are freed when the thread exits. Under AddressSanitizer nothing is recycled (kEnabled).
 #pragma once
 
 #include <cstddef>
@@ -19,6 +18,20 @@
 namespace spindle {
 
 namespace recycler {
+// Whether blocks are recycled at all: not under AddressSanitizer, so that it still reports a
+// use after free.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kEnabled = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kEnabled = false;
+#else
+inline constexpr bool kEnabled = true;
+#endif
+#else
+inline constexpr bool kEnabled = true;
+#endif
+
 // Memory for one object of `size` bytes: a recycled block of its size class when the calling
 // thread has one, else from malloc (as ::operator new, which throws std::bad_alloc).
 void* allocate(size_t size);

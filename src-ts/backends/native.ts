@@ -115,11 +115,12 @@ class Router {
       const status = records[i + 1]!;
       const value = records[i + 2]!;
       try {
-        if (typeof d === 'function') owner.settlePlain(d, status, value, extras);
-        else if (status === OK_NUMBER) owner.settle(d, Outcome.Ok, value);
+        if (status === OK_NUMBER) owner.report(d, Outcome.Ok, value);
+        else if (status === FAILED) owner.report(d, Outcome.Error, toError(extras![value] as ErrorRecord));
+        else if (status === CANCELLED) owner.report(d, Outcome.Cancelled, undefined);
+        // dispatchPlain takes only kernels with number results, so a plain call gets no other record.
+        else if (typeof d === 'function') owner.report(d, Outcome.Error, new TypeError(`a plain call received a result record of status ${status}`));
         else if (status === OK_BATCH) owner.settle(d, Outcome.Ok, Array.from(extras![value] as Float64Array));
-        else if (status === FAILED) owner.settle(d, Outcome.Error, toError(extras![value] as ErrorRecord));
-        else if (status === CANCELLED) owner.settle(d, Outcome.Cancelled, undefined);
         else if (status === OK_BYTES) owner.settleBytes(d, extras![value] as Buffer);
       } catch (error) {
         // Settle every record of the batch even if one settle() throws; report the first.
@@ -220,24 +221,10 @@ export class NativeBackend implements Backend {
     return resolvers;
   }
 
-  /** The one report for a plain call whose id the router has just released. */
-  settlePlain(resolve: (value: unknown) => void, status: number, value: number, extras: unknown[] | undefined): void {
-    let outcome: Outcome;
-    let result: unknown;
-    if (status === OK_NUMBER) {
-      outcome = Outcome.Ok;
-      result = value;
-    } else if (status === FAILED) {
-      outcome = Outcome.Error;
-      result = toError(extras![value] as ErrorRecord);
-    } else if (status === CANCELLED) {
-      outcome = Outcome.Cancelled;
-    } else {
-      // dispatchPlain takes only kernels with number results.
-      outcome = Outcome.Error;
-      result = new TypeError(`a plain call received a result record of status ${status}`);
-    }
-    this.reportPlain(resolve, outcome, result);
+  /** The one report for what held an id the router has just released: a Dispatch, or a plain call. */
+  report(holder: Holder, outcome: Outcome, value: unknown): void {
+    if (typeof holder === 'function') this.reportPlain(holder, outcome, value);
+    else this.settle(holder, outcome, value);
   }
 
   private reportPlain(resolve: (value: unknown) => void, outcome: Outcome, value: unknown): void {
@@ -327,8 +314,7 @@ export class NativeBackend implements Backend {
       for (const id of ids) {
         const holder = this.router.holder(id)!;
         this.router.release(id);
-        if (typeof holder === 'function') this.reportPlain(holder, Outcome.Error, error);
-        else this.settle(holder, Outcome.Error, error);
+        this.report(holder, Outcome.Error, error);
       }
     });
   }

@@ -1,8 +1,8 @@
 // Backlog: the scheduler's FIFO of tasks not yet dispatched (its waiters, or its queue).
 //
 // An entry is a Task, or a plain call kept as its parts: an apply() with no options whose
-// arguments are at most two numbers, which is what a burst of small tasks is made of (see
-// PlainCall in scheduler.ts). A plain call has no Task while it waits, only its kernel, its
+// arguments are at most two numbers, which is what a burst of small tasks is made of (see the
+// top of scheduler.ts). A plain call has no Task while it waits, only its kernel, its
 // promise's resolve function and its numbers, in columns of this queue (the numbers unboxed in a
 // Float64Array).
 //
@@ -101,10 +101,8 @@ export class Backlog {
 
   /** Moves the oldest entry, a plain call (see headIsPlain), to the end of `to`, still as its parts. */
   moveHeadTo(to: Backlog): void {
-    const chunk = this.head;
-    const at = this.headAt;
-    to.pushPlain(chunk.items[at] as Runnable, chunk.resolvers[at]!, chunk.argcs[at]!, chunk.numbers[2 * at]!, chunk.numbers[2 * at + 1]!);
-    this.dropHead();
+    const call = this.takeHead();
+    to.pushPlain(call.kernel, call.resolve, call.argc, call.a0, call.a1);
   }
 
   /** Removes and returns the oldest entry as a Task (a plain call gets one now); undefined when empty. */

@@ -57,3 +57,8 @@ export class Rejection {
     reject(this.error);
   }
 }
+
+/** Settles a promise from promiseResolvedBy(): fulfils it with `value`, or rejects it with `value` as the error. */
+export function settleByResolve(resolve: (value: unknown) => void, ok: boolean, value: unknown): void {
+  resolve(ok ? value : new Rejection(value));
+}

@@ -5,6 +5,10 @@
 // Counters, true whenever no scheduler method is on the stack:
 //   waiting = WAITING tasks in `waiters`;   queued = QUEUED tasks in `queue`
 //   running = dispatched tasks the backend has not settled yet (RUNNING or WITHDRAWN)
+//   running < capacity implies queued = 0, and waiting > 0 implies queued = maxQueue:
+//   pump() restores both whenever a slot or room appears.
+// `queue` and `waiters` may also hold dead entries (tasks withdrawn while there); they are
+// skipped when reached, and compacted away once they outnumber the live ones.
 //
 // Plain calls (apply() with no options and at most two number arguments: a burst) follow the
 // same rules and counts without a Task. They wait in the backlogs as their parts (backlog.ts)
@@ -13,10 +17,6 @@
 // answered early only by terminate(), which takes the running ones back with withdrawPlain().
 // Keeping no object per call is what makes a burst cheap: V8's young-generation collector pays
 // for every object a burst keeps alive.
-//   running < capacity implies queued = 0, and waiting > 0 implies queued = maxQueue:
-//   pump() restores both whenever a slot or room appears.
-// `queue` and `waiters` may also hold dead entries (tasks withdrawn while there); they are
-// skipped when reached, and compacted away once they outnumber the live ones.
 //
 // Stats: submitted counts accepted tasks (queued or dispatched; a map chunk counts once).
 // Each of them ends in exactly one of completed, failed or cancelled, counted when its
@@ -26,8 +26,8 @@ import { Outcome, type Backend, type PlainSink } from '../backends/backend.js';
 import { AbortError, PoolStateError } from '../errors.js';
 import type { Runnable } from '../kernels/types.js';
 import type { SharedCounter } from '../shared/counter.js';
-import { Backlog, type PlainCall } from './backlog.js';
-import { Rejection } from './deferred.js';
+import { Backlog } from './backlog.js';
+import { settleByResolve } from './deferred.js';
 import { CallTask, ChunkTask, DONE, numberArgCount, QUEUED, RUNNING, WAITING, WITHDRAWN, type ChunkOwner, type Task } from './task.js';
 
 /** A call made of several tasks (a map, an imap): terminate() aborts it as a whole. */
@@ -52,8 +52,8 @@ export class Scheduler implements PlainSink {
   /** Maps and imaps in progress; join() waits for them as well as for tasks. */
   readonly jobs = new Set<Job>();
 
-  private readonly waiters = new Backlog((call) => this.makeTask(call, WAITING));
-  private readonly queue = new Backlog((call) => this.makeTask(call, QUEUED));
+  private readonly waiters = new Backlog((c) => this.plainTask(c.kernel, c.resolve, c.argc, c.a0, c.a1, WAITING));
+  private readonly queue = new Backlog((c) => this.plainTask(c.kernel, c.resolve, c.argc, c.a0, c.a1, QUEUED));
   /** Dispatched tasks, newest first, linked through Task.prev/next. */
   private dispatched: Task | undefined = undefined;
   private nextId = 1;
@@ -115,21 +115,8 @@ export class Scheduler implements PlainSink {
 
   /** PlainSink.plainSettled: the backend's one report for a plain call. */
   plainSettled(resolve: ((value: unknown) => void) | undefined, outcome: Outcome, value: unknown): void {
-    if (resolve !== undefined) {
-      if (outcome === Outcome.Ok) {
-        this.completed++;
-        resolve(value);
-      } else if (outcome === Outcome.Error) {
-        this.failed++;
-        resolve(new Rejection(value));
-      } else {
-        this.cancelled++;
-        resolve(new Rejection(new AbortError('the task was cancelled')));
-      }
-    }
-    this.running--;
-    this.pump();
-    this.checkDrained();
+    if (resolve !== undefined) settleByResolve(resolve, outcome === Outcome.Ok, this.tally(outcome, value));
+    this.slotFreed();
   }
 
   newChunk(kernel: Runnable, calls: readonly (readonly unknown[])[], progress: SharedCounter | undefined, owner: ChunkOwner, index: number): ChunkTask {
@@ -173,20 +160,27 @@ export class Scheduler implements PlainSink {
     if (state !== RUNNING && state !== WITHDRAWN) return;
     task.state = DONE;
     this.unlink(task);
-    if (state === RUNNING) {
-      if (outcome === Outcome.Ok) {
-        this.completed++;
-        task.deliver(true, value);
-      } else if (outcome === Outcome.Error) {
-        this.failed++;
-        task.deliver(false, value);
-      } else {
-        this.cancelled++;
-        task.deliver(false, new AbortError('the task was cancelled'));
-      }
-    }
+    if (state === RUNNING) task.deliver(outcome === Outcome.Ok, this.tally(outcome, value));
     // The slot is freed only after delivery: a failed map chunk withdraws its siblings during
     // delivery, and none of them may be dispatched into this slot for nothing meanwhile.
+    this.slotFreed();
+  }
+
+  /** Counts an outcome its caller is about to get; returns what to deliver (an AbortError for a cancellation). */
+  private tally(outcome: Outcome, value: unknown): unknown {
+    if (outcome === Outcome.Ok) {
+      this.completed++;
+    } else if (outcome === Outcome.Error) {
+      this.failed++;
+    } else {
+      this.cancelled++;
+      return new AbortError('the task was cancelled');
+    }
+    return value;
+  }
+
+  /** A dispatched call has been reported: its backend slot goes to the next call. */
+  private slotFreed(): void {
     this.running--;
     this.pump();
     this.checkDrained();
@@ -263,7 +257,7 @@ export class Scheduler implements PlainSink {
     }
     for (const resolve of this.backend.withdrawPlain?.() ?? []) {
       this.cancelled++;
-      resolve(new Rejection(error()));
+      settleByResolve(resolve, false, error());
     }
     this.terminated = this.backend.terminate().then(this.resolveJoined, (failure: unknown) => {
       this.rejectJoined(failure);
@@ -316,15 +310,13 @@ export class Scheduler implements PlainSink {
       this.running++;
       return;
     }
-    const task = new CallTask(this, this.nextId++, kernel, undefined, argc > 0 ? a0 : undefined, argc > 1 ? a1 : undefined);
-    task.resolveFn = resolve;
-    this.dispatch(task);
+    this.dispatch(this.plainTask(kernel, resolve, argc, a0, a1));
   }
 
-  /** The CallTask of a plain call leaving a backlog as a Task (terminate, or a backend without the plain lane). */
-  private makeTask(call: PlainCall, state: number): CallTask {
-    const task = new CallTask(this, this.nextId++, call.kernel, undefined, call.argc > 0 ? call.a0 : undefined, call.argc > 1 ? call.a1 : undefined);
-    task.resolveFn = call.resolve;
+  /** The CallTask of a plain call: one leaving a backlog as a Task (terminate), or one a backend without the plain lane runs. */
+  private plainTask(kernel: Runnable, resolve: (value: unknown) => void, argc: number, a0: number, a1: number, state = WAITING): CallTask {
+    const task = new CallTask(this, this.nextId++, kernel, undefined, argc > 0 ? a0 : undefined, argc > 1 ? a1 : undefined);
+    task.resolveFn = resolve;
     task.state = state;
     return task;
   }

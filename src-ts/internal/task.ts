@@ -20,8 +20,8 @@ import type { Runnable } from '../kernels/types.js';
 import type { SharedCounter } from '../shared/counter.js';
 import { settleResult, type AsyncResult } from '../async-result.js';
 import type { Scheduler } from './scheduler.js';
-import { promiseFor, Rejection, type Resolver, type Resolvers } from './deferred.js';
-import { unwatch, type Watched } from './watch.js';
+import { promiseFor, settleByResolve, type Resolver, type Resolvers } from './deferred.js';
+import { unwatch, watch, type Watched } from './watch.js';
 
 // Where a task is. Only the Scheduler changes it.
 /** In the scheduler's waiters, waiting for room in the queue; not yet accepted. */
@@ -202,6 +202,11 @@ export class CallTask extends Task implements Resolver {
     return (this.extras ??= new CallExtras(this));
   }
 
+  /** Arms the call's signal and timeout, when it has either (their state lives in its extras). */
+  watch(signal: AbortSignal | undefined, timeout: number | undefined): void {
+    if (signal !== undefined || timeout !== undefined) watch(this.withExtras(), signal, timeout);
+  }
+
   /** The task's signal fired or its timeout passed. */
   abort(error: Error): void {
     this.scheduler.abortTask(this, error);
@@ -220,7 +225,7 @@ export class CallTask extends Task implements Resolver {
       }
     }
     const caller = this.caller;
-    if (typeof caller === 'function') caller(ok ? value : new Rejection(value));
+    if (typeof caller === 'function') settleByResolve(caller, ok, value);
     else if (caller !== undefined) settleResult(caller, ok, value);
   }
 

@@ -25,12 +25,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kRecycles = false;
-#else
-constexpr bool kRecycles = true;
-#endif
-
 class Sink final : public CompletionSink {
  public:
   void job_done(Job& job) override {
@@ -127,7 +121,7 @@ TEST_CASE("the recycler reuses a block freed on the allocating thread, per size 
   recycler::release(b, 300);
   void* a2 = recycler::allocate(33);  // the same 48-byte class as 40
   void* b2 = recycler::allocate(300);
-  if (kRecycles) {
+  if (recycler::kEnabled) {
     CHECK(a2 == a);
     CHECK(b2 == b);
   }
@@ -164,8 +158,8 @@ TEST_CASE("a thread that never allocates keeps no blocks; one that does keeps th
     for (void* b : mine) recycler::release(b, 96);
     kept_many = recycler::kept_blocks();
   }).join();
-  CHECK(kept_small == (kRecycles ? 100u : 0u));
-  CHECK(kept_many == (kRecycles ? (size_t{1} << 20) / 96 : 0u));
+  CHECK(kept_small == (recycler::kEnabled ? 100u : 0u));
+  CHECK(kept_many == (recycler::kEnabled ? (size_t{1} << 20) / 96 : 0u));
 }
 
 TEST_CASE("a burst of one-call jobs, released on the submitting thread and on pool threads") {
