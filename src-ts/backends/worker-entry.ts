@@ -11,7 +11,7 @@
 //   never while awaiting an async task, and never for more than FLUSH_AFTER_MS.
 
 import { performance } from 'node:perf_hooks';
-import { parentPort, receiveMessageOnPort, workerData, type MessagePort, type TransferListItem } from 'node:worker_threads';
+import { receiveMessageOnPort, workerData, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { kernels } from '../kernels/index.js';
 import type { Kernel, KernelContext } from '../kernels/types.js';
 import { SharedCounter } from '../shared/counter.js';
@@ -37,8 +37,9 @@ import {
 
 const FLUSH_AFTER_MS = 1;
 
-const port = parentPort!;
 const setup = workerData as WorkerSetup;
+// The pool's private channel; parentPort is left to user tasks.
+const port: MessagePort = setup.port;
 const control = new Int32Array(setup.control);
 const controlPort: MessagePort = setup.controlPort;
 

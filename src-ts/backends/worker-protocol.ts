@@ -2,7 +2,7 @@
 // runtime (worker-entry.ts, in each worker). Both sides import this file, so a change here is a
 // change on both ends.
 //
-// Pool → worker, on the worker's own port, one message per batch:
+// Pool → worker, on the private protocol port (WorkerSetup.port, not parentPort), one message per batch:
 //   { defs?: [index, module, exportName][], tasks: [...records] }
 //   where each task is TASK_STRIDE slots: [id, ref, batch (0|1), payload, progress]
 //   ref: a kernel's name (string) or the index of a JS task sent in `defs` (number);
@@ -12,7 +12,7 @@
 // bumps the control word EPOCH before posting, so a task busy in synchronous code can notice
 // with one Atomics.load and drain the port with receiveMessageOnPort.
 //
-// Worker → pool, on the worker's port:
+// Worker → pool, on the protocol port:
 //   [READY]                                  the initializer (if any) finished; tasks run now
 //   [INIT_FAILED, encodedError]              the initializer threw; the worker exits
 //   [RESULTS, busyMicros, ...records]        RESULT_STRIDE slots each: [id, status, value]
@@ -56,6 +56,8 @@ export const CONTROL_WORDS = 2;
 export interface WorkerSetup {
   control: SharedArrayBuffer;
   controlPort: MessagePort;
+  /** The pool's private protocol port: every task and reply travels here, never on parentPort. */
+  port: MessagePort;
   initializer: { module: string; exportName: string; args: unknown[] } | undefined;
 }
 

@@ -21,7 +21,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { MessageChannel, Worker, type MessagePort, type TransferListItem } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { WorkerCrashError } from '../errors.js';
 import type { JsTask } from '../kernels/types.js';
 import { Ring } from '../internal/ring.js';
@@ -96,7 +96,7 @@ const OPTIONS_WITH_VALUE = new Set(['-e', '--eval', '-p', '--print', '--input-ty
  */
 let execArgvForWorkers: string[] | undefined | null = null;
 
-function startWorker(entry: URL, workerData: WorkerSetup, port: MessagePort): Worker {
+function startWorker(entry: URL, workerData: WorkerSetup, ports: MessagePort[]): Worker {
   if (execArgvForWorkers === null) {
     const cleaned = workerExecArgv();
     execArgvForWorkers = cleaned.length === process.execArgv.length ? undefined : cleaned;
@@ -104,7 +104,7 @@ function startWorker(entry: URL, workerData: WorkerSetup, port: MessagePort): Wo
   for (;;) {
     const execArgv: string[] | undefined = execArgvForWorkers;
     try {
-      return new Worker(entry, { workerData, transferList: [port], execArgv });
+      return new Worker(entry, { workerData, transferList: ports, execArgv });
     } catch (error) {
       const refused = (error as { code?: string }).code === 'ERR_WORKER_INVALID_EXEC_ARGV' ? /flags: (.*)$/.exec((error as Error).message) : null;
       if (refused === null || execArgv === undefined) throw error;
@@ -127,6 +127,13 @@ class WorkerSlot {
   readonly worker: Worker;
   readonly control: Int32Array;
   readonly controlPort: MessagePort;
+  /**
+   * The pool's private channel to this worker: tasks out, replies in. User code in the worker
+   * can reach parentPort but never this port, so nothing a task posts is taken for a reply.
+   */
+  readonly port: MessagePort;
+  /** Sequence numbers of sent tasks the pool cancelled: never requeued, never run again. */
+  readonly cancelledSeqs = new Set<number>();
   /** Posted, unanswered tasks in sequence order; the oldest has sequence number headSeq. */
   readonly sent = new Ring<Dispatch>();
   headSeq = 1;
@@ -149,13 +156,15 @@ class WorkerSlot {
   readonly exited: Promise<void>;
   markExited!: () => void;
 
-  constructor(entry: URL, setup: Omit<WorkerSetup, 'control' | 'controlPort'>) {
+  constructor(entry: URL, setup: Omit<WorkerSetup, 'control' | 'controlPort' | 'port'>) {
     const buffer = new SharedArrayBuffer(CONTROL_WORDS * Int32Array.BYTES_PER_ELEMENT);
     this.control = new Int32Array(buffer);
     const { port1, port2 } = new MessageChannel();
     this.controlPort = port1;
-    const workerData: WorkerSetup = { ...setup, control: buffer, controlPort: port2 };
-    this.worker = startWorker(entry, workerData, port2);
+    const protocol = new MessageChannel();
+    this.port = protocol.port1;
+    const workerData: WorkerSetup = { ...setup, control: buffer, controlPort: port2, port: protocol.port2 };
+    this.worker = startWorker(entry, workerData, [port2, protocol.port2]);
     this.exited = new Promise((resolve) => (this.markExited = resolve));
   }
 
@@ -214,7 +223,11 @@ export class WorkerBackend implements Backend {
     });
     this.spawned++;
     slot.controlPort.unref();
-    slot.worker.on('message', (message: unknown) => this.onMessage(slot, message));
+    slot.port.on('message', (message: unknown) => this.onMessage(slot, message));
+    // The worker's ref (updateRef) decides whether the process stays alive, not this port.
+    slot.port.unref();
+    // Whatever user tasks post on parentPort is theirs, never a reply: read and dropped here.
+    slot.worker.on('message', () => {});
     slot.worker.on('error', (error: Error) => {
       slot.crash ??= error;
     });
@@ -225,7 +238,6 @@ export class WorkerBackend implements Backend {
   }
 
   private onMessage(slot: WorkerSlot, message: unknown): void {
-    // Anything else was posted by a user's task on parentPort: not ours.
     if (!Array.isArray(message)) return;
     const tag = message[0];
     if (tag === RESULTS) this.onResults(slot, message);
@@ -247,6 +259,7 @@ export class WorkerBackend implements Backend {
     let firstError: unknown;
     for (let i = 2; i < message.length; i += RESULT_STRIDE) {
       const d = slot.sent.shift();
+      slot.cancelledSeqs.delete(slot.headSeq);
       slot.headSeq++;
       if (d === undefined || d.id !== message[i]) continue; // cannot happen: results come in order
       try {
@@ -267,6 +280,16 @@ export class WorkerBackend implements Backend {
   }
 
   private onExit(slot: WorkerSlot, code: number): void {
+    // The private port's last messages may still be queued behind the exit event (parentPort's
+    // are delivered before it): take them first, so no reply or INIT_FAILED is lost.
+    for (let m = receiveMessageOnPort(slot.port); m !== undefined; m = receiveMessageOnPort(slot.port)) {
+      try {
+        this.onMessage(slot, m.message);
+      } catch {
+        // A settle callback threw; the remaining replies still count.
+      }
+    }
+    slot.port.close();
     slot.alive = false;
     this.slots.splice(this.slots.indexOf(slot), 1);
     const started = Atomics.load(slot.control, STARTED);
@@ -278,6 +301,7 @@ export class WorkerBackend implements Backend {
     };
     for (let seq = slot.headSeq, d = slot.sent.shift(); d !== undefined; seq++, d = slot.sent.shift()) {
       if (this.state === 'terminating') this.settle(d, Outcome.Cancelled, undefined);
+      else if (slot.cancelledSeqs.has(seq)) this.settle(d, Outcome.Cancelled, undefined); // settled for its caller: never run again
       else if (seq > started) requeue.push(d); // never started: another worker runs it
       else if (seq === slot.killedFor) this.settle(d, Outcome.Cancelled, undefined);
       else if (seq === started) this.settle(d, Outcome.Error, crash());
@@ -435,8 +459,8 @@ export class WorkerBackend implements Backend {
     }
     const defs = slot.knownDefs < this.defs.length ? this.defs.slice(slot.knownDefs).map((t, i) => [slot.knownDefs + i, t.module, t.exportName]) : undefined;
     try {
-      if (transfer.length === 0) slot.worker.postMessage({ defs, tasks: records });
-      else slot.worker.postMessage({ defs, tasks: records }, transfer);
+      if (transfer.length === 0) slot.port.postMessage({ defs, tasks: records });
+      else slot.port.postMessage({ defs, tasks: records }, transfer);
     } catch (error) {
       if (tasks.length === 1) {
         const d = tasks[0]!;
@@ -499,6 +523,7 @@ export class WorkerBackend implements Backend {
     while (index < slot.sent.length && slot.sent.at(index) !== d) index++;
     if (index === slot.sent.length) return; // not here after all: nothing to cancel
     const seq = slot.headSeq + index;
+    slot.cancelledSeqs.add(seq);
     // Post before bumping the epoch: a worker that sees the new epoch must find the message.
     slot.controlPort.postMessage([seq]);
     Atomics.add(slot.control, EPOCH, 1);
