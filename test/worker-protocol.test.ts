@@ -1,0 +1,27 @@
+// The worker backend's protocol: replies travel on a private port, so nothing a task posts on
+// parentPort is mistaken for one; a task that settled for its caller is never run again.
+// Each case runs in a child process, so a hang fails the test rather than the runner.
+
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const script = fileURLToPath(new URL('./fixtures/protocol-pool.mjs', import.meta.url));
+
+function scenario(name: string): unknown {
+  const result = spawnSync(process.execPath, [script, name], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+  expect(result.signal, result.stderr).toBeNull();
+  expect(result.status, result.stderr).toBe(0);
+  return JSON.parse(result.stdout.trim());
+}
+
+describe('worker protocol', () => {
+  it('a task posting a reply-shaped array on parentPort gets its own result; the next call settles; terminate resolves', () => {
+    expect(scenario('lookalike')).toEqual({ first: 'real', second: 'next' });
+  });
+
+  it('a queued task rejected with TimeoutError is not run by the worker that replaces a killed spinning one', () => {
+    expect(scenario('no-revival')).toEqual({ outcomes: ['TimeoutError', 'TimeoutError'], bumped: 0, after: 'spun' });
+  });
+});
