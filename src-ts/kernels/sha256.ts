@@ -5,7 +5,7 @@
 // time (SPINDLE_SHA256_PATH forces one) and hashes a map chunk's small messages several at once
 // per thread; it returns raw digests, which fromBytes() encodes. The JS twin is node:crypto.
 import { createHash } from 'node:crypto';
-import { isAnyArrayBuffer, isUint8Array } from 'node:util/types';
+import { isAnyArrayBuffer, isSharedArrayBuffer } from 'node:util/types';
 import { checkArity, describe } from './args.js';
 import { checkDigestOptions, digestFromBytes, encodeDigest, type Digest, type DigestOptions } from './digest.js';
 import { defineKernel } from './types.js';
@@ -20,15 +20,51 @@ const PACK_MAX_MESSAGE = 1024;
 const SLICE_BYTES = 1 << 20;
 
 /**
- * The message's bytes, without a copy except for a string (encoded here, on the caller's
- * thread, so both backends hash the same bytes). A view over a SharedArrayBuffer stays one.
+ * The message's bytes as they are at the call, in memory the caller cannot take away.
+ *
+ * The rule (README, "What a call does with your buffer"): bytes in a SharedArrayBuffer are used
+ * in place, since such a buffer can be neither detached nor shrunk and the call's reference
+ * keeps it alive. Bytes in an ordinary ArrayBuffer are copied here, on the caller's thread,
+ * because the caller may resize, transfer or detach that buffer the moment apply() returns,
+ * and N-API cannot keep a detached backing store alive: a pool thread reading it then reads
+ * freed memory. So a call never hashes anything but the bytes it was given, on both backends.
+ * A string is encoded here for the same reason. A view over a detached buffer is a TypeError.
  */
 function messageBytes(data: unknown): Uint8Array {
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (isUint8Array(data)) return data;
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (isAnyArrayBuffer(data)) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) {
+    const { buffer, byteOffset, byteLength } = data;
+    if (isSharedArrayBuffer(buffer)) return new Uint8Array(buffer, byteOffset, byteLength);
+    if (isDetached(buffer)) throw detachedError();
+    return copyOf(new Uint8Array(buffer, byteOffset, byteLength));
+  }
+  if (isSharedArrayBuffer(data)) return new Uint8Array(data);
+  if (isAnyArrayBuffer(data)) {
+    if (isDetached(data)) throw detachedError();
+    return copyOf(new Uint8Array(data));
+  }
   throw new TypeError(`sha256: data must be a string, Buffer, TypedArray, DataView, ArrayBuffer or SharedArrayBuffer, got ${describe(data)}`);
+}
+
+function copyOf(bytes: Uint8Array): Uint8Array {
+  const copy = Buffer.allocUnsafeSlow(bytes.byteLength); // its own memory, never the shared pool slab
+  copy.set(bytes);
+  return copy;
+}
+
+/** Whether `buffer` was detached (transferred). Node 20 lacks ArrayBuffer.prototype.detached. */
+function isDetached(buffer: ArrayBufferLike): boolean {
+  if (buffer.byteLength !== 0) return false;
+  try {
+    new Uint8Array(buffer as ArrayBuffer, 0, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+function detachedError(): TypeError {
+  return new TypeError('sha256: data is a view over a detached ArrayBuffer (it was transferred away); pass the bytes where they now live');
 }
 
 export const sha256 = defineKernel<[data: Sha256Data, options?: DigestOptions], Digest>({

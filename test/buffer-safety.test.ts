@@ -1,0 +1,20 @@
+// Whatever a caller does to its buffer after the call (resize, transfer, let the GC free it),
+// the call hashes the bytes it was given and the native side never reads memory V8 no longer
+// backs (issue #8 items 1-2). Each case runs in a child process: a regression is a SIGSEGV there.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { availableBackends } from './support/backends.js';
+
+const fixture = fileURLToPath(new URL('./fixtures/buffer-safety.mjs', import.meta.url));
+
+describe.each(availableBackends().map((b) => b.name))('%s backend: a buffer taken away after the call', (backend) => {
+  it.each(['resize-running', 'resize-queued', 'transfer-clone', 'transfer-port'])('%s', (mode) => {
+    const child = spawnSync(process.execPath, ['--expose-gc', fixture, backend, mode], { encoding: 'utf8', timeout: 60_000 });
+    expect(child.signal, child.stderr).toBeNull();
+    expect(child.status, child.stderr).toBe(0);
+    const report = JSON.parse(child.stdout);
+    expect(report.results).toEqual([true, true, true]);
+    expect(report.detached).toMatch(/^TypeError: sha256: data is a view over a detached ArrayBuffer/);
+  }, 90_000);
+});
