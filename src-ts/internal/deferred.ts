@@ -9,18 +9,22 @@ export interface Resolvers {
   rejectFn: ((error: unknown) => void) | undefined;
 }
 
-// Set just before the Promise constructor runs captureExecutor, which it does synchronously.
-let capturing: Resolvers;
+// Set just before the Promise constructor runs captureExecutor, which it does synchronously, and
+// cleared right after: a holder left here would keep the last call's task, arguments and result
+// reachable from this module long after the call settled (CPython's bpo-29861).
+let capturing: Resolvers | undefined;
 
 function captureExecutor(resolve: (value: any) => void, reject: (error: unknown) => void): void {
-  capturing.resolveFn = resolve;
-  capturing.rejectFn = reject;
+  capturing!.resolveFn = resolve;
+  capturing!.rejectFn = reject;
 }
 
 /** A new promise whose resolvers are stored on `target`. */
 export function promiseFor<R>(target: Resolvers): Promise<R> {
   capturing = target;
-  return new Promise<R>(captureExecutor);
+  const promise = new Promise<R>(captureExecutor);
+  capturing = undefined;
+  return promise;
 }
 
 /** Something that keeps only a promise's resolve function; see promiseResolvedBy(). */
@@ -28,10 +32,10 @@ export interface Resolver {
   resolveFn: ((value: any) => void) | undefined;
 }
 
-let capturingResolver: Resolver;
+let capturingResolver: Resolver | undefined; // as `capturing` above: set only while constructing
 
 function captureResolve(resolve: (value: any) => void): void {
-  capturingResolver.resolveFn = resolve;
+  capturingResolver!.resolveFn = resolve;
 }
 
 /**
@@ -42,7 +46,9 @@ function captureResolve(resolve: (value: any) => void): void {
  */
 export function promiseResolvedBy<R>(target: Resolver): Promise<R> {
   capturingResolver = target;
-  return new Promise<R>(captureResolve);
+  const promise = new Promise<R>(captureResolve);
+  capturingResolver = undefined;
+  return promise;
 }
 
 /**
