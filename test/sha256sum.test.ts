@@ -338,6 +338,25 @@ describe.skipIf(coreutilsVersion === undefined)('spindle sha256sum against coreu
 
 // The same conventions checked directly, so they stay covered where coreutils is not installed.
 // Expected bytes are coreutils 9.1's, recorded.
+describe.skipIf(coreutilsVersion === undefined)('file names in messages follow the locale, as coreutils does', () => {
+  // LC_ALL, then LC_CTYPE, then LANG; none at all (cron, `env -i`) is the C locale, where a
+  // non-ASCII byte is quoted as $'\303'. A UTF-8 locale that is not installed is C to glibc too.
+  const unset = { LC_ALL: undefined, LC_CTYPE: undefined, LANG: undefined, LANGUAGE: undefined };
+  it.each([
+    ['no locale variables', {}],
+    ['LC_ALL=C', { LC_ALL: 'C' }],
+    ['LC_ALL=POSIX', { LC_ALL: 'POSIX' }],
+    ['LANG=C.UTF-8', { LANG: 'C.UTF-8' }],
+    ['LC_CTYPE=C.UTF-8', { LC_CTYPE: 'C.UTF-8' }],
+    ['LC_ALL=C over LANG=C.UTF-8', { LC_ALL: 'C', LANG: 'C.UTF-8' }],
+    ['LC_CTYPE=C over LANG=C.UTF-8', { LC_CTYPE: 'C', LANG: 'C.UTF-8' }],
+    ['LANG=xx_YY.UTF-8, not installed', { LANG: 'xx_YY.UTF-8' }],
+  ])('%s', (_label, locale) => {
+    const names = ['\u00e9-missing', 'caf\u00e9 menu', 'a\u00e9:b'];
+    same(names, { env: { ...unset, ...locale } });
+  });
+});
+
 describe('coreutils conventions, directly', () => {
   it('quotef quotes as coreutils 9.1 does in a UTF-8 locale', async () => {
     const { quotef } = await import('../src-ts/cli/coreutils-text.ts');

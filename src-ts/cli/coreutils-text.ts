@@ -1,10 +1,12 @@
 // Text conventions of GNU coreutils that `spindle sha256sum` reproduces byte for byte, on bytes
 // (file names need not be UTF-8):
 //   - quotef(): how error messages quote a file name (gnulib quotearg, shell-escape style with
-//     ':' quoted too), as coreutils does in a UTF-8 locale;
+//     ':' quoted too), as coreutils does in the process's locale (UTF-8 or C; see ctypeIsUtf8);
 //   - strerror(): the C library's (glibc's) text for an errno code, which coreutils prints,
 //     rather than libuv's, which Node's error messages carry;
 //   - file-name escaping in checksum lines (a leading backslash, then \\ \n \r escaped).
+
+import { existsSync } from 'node:fs';
 
 // ---- quotef ------------------------------------------------------------------------------
 // gnulib's quotearg_buffer_restyled() for shell_escape_quoting_style, with ':' in
@@ -51,9 +53,17 @@ interface Char {
   end: number;
 }
 
-/** Decodes strict UTF-8 (no overlongs, no surrogates, at most U+10FFFF); an invalid or truncated sequence yields its first byte alone, as mbrtoc32 does. */
-function decodeUtf8(bytes: Uint8Array): Char[] {
+/**
+ * Decodes strict UTF-8 (no overlongs, no surrogates, at most U+10FFFF); an invalid or truncated
+ * sequence yields its first byte alone, as mbrtoc32 does. Outside a UTF-8 locale (`utf8`
+ * false: C/POSIX), every byte from 0x80 up is such a lone byte, as it is to coreutils there.
+ */
+function decodeUtf8(bytes: Uint8Array, utf8: boolean): Char[] {
   const chars: Char[] = [];
+  if (!utf8) {
+    for (let i = 0; i < bytes.length; i++) chars.push({ cp: bytes[i]! < 0x80 ? bytes[i]! : -1, start: i, end: i + 1 });
+    return chars;
+  }
   let i = 0;
   while (i < bytes.length) {
     const b = bytes[i]!;
@@ -129,9 +139,26 @@ function doubleQuoteCompatible(chars: Char[]): boolean {
   return true;
 }
 
-/** The name as coreutils' error messages quote it (quotef), in a UTF-8 locale. */
-export function quotef(name: Uint8Array): Buffer {
-  const chars = decodeUtf8(name);
+/**
+ * Whether the process's character type is UTF-8, looked up as setlocale(LC_CTYPE, "") does:
+ * the first non-empty of LC_ALL, LC_CTYPE, LANG names the locale; none (cron, `env -i`) means
+ * C. A UTF-8 locale counts only if glibc can load it: C.UTF-8 is built in, any other must be
+ * installed under /usr/lib/locale (a locale-archive is taken to hold it), else glibc stays in C.
+ */
+export function ctypeIsUtf8(env: NodeJS.ProcessEnv = process.env): boolean {
+  const name = env.LC_ALL || env.LC_CTYPE || env.LANG || '';
+  const match = /^([^.@]*)\.(utf-?8)(@.*)?$/i.exec(name);
+  if (!match) return false;
+  const language = match[1]!;
+  if (language === 'C') return true;
+  return existsSync(`/usr/lib/locale/${language}.utf8`) || existsSync(`/usr/lib/locale/${name}`) || existsSync('/usr/lib/locale/locale-archive');
+}
+
+let processUtf8: boolean | undefined;
+
+/** The name as coreutils' error messages quote it (quotef), in the process's locale unless `utf8` says. */
+export function quotef(name: Uint8Array, utf8: boolean = (processUtf8 ??= ctypeIsUtf8())): Buffer {
+  const chars = decodeUtf8(name, utf8);
   if (needsNoQuotes(name, chars)) return Buffer.from(name);
   if (chars.some((c) => c.cp === SQ) && doubleQuoteCompatible(chars)) {
     return Buffer.concat([Buffer.from('"'), name, Buffer.from('"')]);
