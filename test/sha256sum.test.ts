@@ -338,6 +338,39 @@ describe.skipIf(coreutilsVersion === undefined)('spindle sha256sum against coreu
 
 // The same conventions checked directly, so they stay covered where coreutils is not installed.
 // Expected bytes are coreutils 9.1's, recorded.
+describe.skipIf(coreutilsVersion === undefined)('write errors end the run the coreutils way', () => {
+  // Through a shell, so that stdout is the device or pipe itself, as for a user.
+  const q = (arg: string): string => `'${arg.replaceAll("'", "'\\''")}'`;
+  const shell = (command: string[], redirect: string): Run =>
+    run('sh', ['-c', `${command.map(q).join(' ')} ${redirect}`]);
+  const ourCommand = (args: string[]): string[] => [process.execPath, bin, 'sha256sum', ...args];
+
+  it.each([
+    ['--help', ['--help']],
+    ['--version', ['--version']],
+    ['hashing files', ALL.slice(0, 3)],
+    ['--check', ['-c', 'sums-for-full']],
+  ])('%s into /dev/full: "write error", status 1', (_label, args) => {
+    writeFileSync(join(dir, 'sums-for-full'), sumsOf(ALL.slice(0, 3)));
+    const expected = shell(['sha256sum', ...args], '>/dev/full');
+    const actual = shell(ourCommand(args), '>/dev/full');
+    expect(expected.stderr).toContain('sha256sum: write error');
+    expect({ stderr: normalize(actual.stderr), status: actual.status }).toEqual({ stderr: expected.stderr, status: expected.status });
+  });
+
+  it.each([['--help'], ['--version'], [...ALL, ...ALL]])('into a closed pipe: no message, no stack trace, status 1 (%s)', (...args) => {
+    const actual = shell(ourCommand(args), '| true; echo "status $?" >&2');
+    expect(actual.stderr).toMatch(/^status (0|1)\n$/); // 0 when the reader's end closed only after all was written
+    expect(actual.stderr).not.toContain('Error');
+  });
+
+  it('a failing stderr does not crash the run: status 1, as coreutils', () => {
+    const expected = shell(['sha256sum', 'no-such-file'], '2>/dev/full');
+    const actual = shell(ourCommand(['no-such-file']), '2>/dev/full');
+    expect({ stdout: actual.stdout.toString(), status: actual.status }).toEqual({ stdout: expected.stdout.toString(), status: expected.status });
+  });
+});
+
 describe.skipIf(coreutilsVersion === undefined)('file names in messages follow the locale, as coreutils does', () => {
   // LC_ALL, then LC_CTYPE, then LANG; none at all (cron, `env -i`) is the C locale, where a
   // non-ASCII byte is quoted as $'\303'. A UTF-8 locale that is not installed is C to glibc too.

@@ -58,6 +58,9 @@ export async function sha256sum(argv: readonly string[], io: Partial<Sha256sumIO
     env: io.env ?? process.env,
     version: io.version ?? 'unknown',
   };
+  // A write that fails must never become an uncaught 'error' event (a stack trace): both
+  // streams are watched from here on, and the run ends the coreutils way (see endOfRun).
+  const stderrState = watchStderr(full.stderr);
   let parsed;
   try {
     parsed = parseCommandLine(argv, full.env);
@@ -66,22 +69,43 @@ export async function sha256sum(argv: readonly string[], io: Partial<Sha256sumIO
     full.stderr.write(`${PROGRAM}: ${error.message}\nTry '${PROGRAM} --help' for more information.\n`);
     return 1;
   }
-  if (parsed.kind === 'help') {
-    full.stdout.write(helpText(PROGRAM));
-    return 0;
-  }
-  if (parsed.kind === 'version') {
-    full.stdout.write(`${PROGRAM} (spindle) ${full.version}\nOutput compatible with GNU coreutils sha256sum 9.1.\n`);
-    return 0;
+  if (parsed.kind === 'help' || parsed.kind === 'version') {
+    const out = new Output(full.stdout, () => {});
+    const text = parsed.kind === 'help' ? helpText(PROGRAM) : `${PROGRAM} (spindle) ${full.version}\nOutput compatible with GNU coreutils sha256sum 9.1.\n`;
+    await out.write(Buffer.from(text));
+    return endOfRun(out, full.stderr, stderrState, true);
   }
   const run = new Run(parsed.options, full);
   try {
     const ok = parsed.options.check ? await run.checkAll() : await run.digestAll();
-    await run.out.flush();
-    return ok && !run.out.broken ? 0 : 1;
+    return await endOfRun(run.out, full.stderr, stderrState, ok);
   } finally {
     await run.finish();
   }
+}
+
+/** Keeps a failed write to stderr from crashing the run; coreutils then just exits 1. */
+function watchStderr(stderr: NodeJS.WritableStream): { failed: boolean } {
+  const state = { failed: false };
+  stderr.on('error', () => {
+    state.failed = true;
+  });
+  return state;
+}
+
+/**
+ * The exit status once the run's work is done: everything written is flushed and its outcome
+ * known first. A failed write to stdout is coreutils' close_stdout(): "sha256sum: write
+ * error" and status 1, whatever else happened. A closed pipe (EPIPE, as under `| head`) is
+ * silent: coreutils dies of SIGPIPE there, which Node ignores, so the status is 1.
+ */
+async function endOfRun(out: Output, stderr: NodeJS.WritableStream, stderrState: { failed: boolean }, ok: boolean): Promise<number> {
+  await out.close();
+  if (out.failure !== undefined) {
+    if (out.failure.code !== 'EPIPE') stderr.write(`${PROGRAM}: write error\n`);
+    return 1;
+  }
+  return ok && !stderrState.failed ? 0 : 1;
 }
 
 /** A file as the command sees it: its name's bytes (as given, printed as given). */
@@ -312,15 +336,21 @@ async function totalSize(names: Name[]): Promise<number> {
 class Output {
   private chunks: Buffer[] = [];
   private size = 0;
-  broken = false;
+  /** The first error a write to the stream met; nothing more is written after one. */
+  failure: NodeJS.ErrnoException | undefined = undefined;
 
   constructor(
     private readonly stream: NodeJS.WritableStream,
     private readonly beforeWrite: () => void,
   ) {
-    stream.on('error', () => {
-      this.broken = true;
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      this.failure ??= error;
     });
+  }
+
+  /** True once a write failed: the run stops taking work, as coreutils stops on a write error. */
+  get broken(): boolean {
+    return this.failure !== undefined;
   }
 
   /** Queues bytes; once 64 KiB have collected, writes them and waits until the stream takes them. */
@@ -337,7 +367,7 @@ class Output {
     this.chunks = [];
     this.size = 0;
     this.beforeWrite();
-    if (this.stream.write(data)) return;
+    if (this.stream.write(data, this.noteFailure)) return;
     await new Promise<void>((resolve) => {
       const done = (): void => {
         this.stream.off('drain', done);
@@ -350,6 +380,22 @@ class Output {
       this.stream.on('close', done);
     });
   }
+
+  /** Flushes, then waits until every write so far has reported its outcome (callbacks run in order). */
+  async close(): Promise<void> {
+    await this.flush();
+    if (this.broken) return;
+    await new Promise<void>((resolve) => {
+      this.stream.write(Buffer.alloc(0), (error?: Error | null) => {
+        this.noteFailure(error);
+        resolve();
+      });
+    });
+  }
+
+  private readonly noteFailure = (error?: Error | null): void => {
+    if (error) this.failure ??= error as NodeJS.ErrnoException;
+  };
 }
 
 /**
