@@ -24,4 +24,8 @@ describe('worker protocol', () => {
   it('a queued task rejected with TimeoutError is not run by the worker that replaces a killed spinning one', () => {
     expect(scenario('no-revival')).toEqual({ outcomes: ['TimeoutError', 'TimeoutError'], bumped: 0, after: 'spun' });
   });
+
+  it('arguments whose reads throw (revoked Proxy, throwing trap or getter) reject that call with a TypeError; the process lives', () => {
+    expect(scenario('unreadable-args')).toEqual({ outcomes: ['TypeError', 'TypeError', 'TypeError'], beside: 'spun', after: 'spun' });
+  });
 });

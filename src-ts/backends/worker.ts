@@ -451,30 +451,54 @@ export class WorkerBackend implements Backend {
   private post(slot: WorkerSlot, tasks: Dispatch[]): void {
     const records: unknown[] = [];
     const transfer: TransferListItem[] = [];
+    const sendable: Dispatch[] = [];
     for (const d of tasks) {
       const ref = d.kernel.kind === 'kernel' ? d.kernel.name : this.defOf(d.kernel);
-      const payload = d.batch ? d.calls.map(encodeArgs) : encodeArgs(d.calls[0]!);
+      let payload: unknown;
+      try {
+        // Reading the arguments runs the caller's code (a getter, a Proxy trap, a revoked Proxy
+        // that throws): what it throws belongs to that task alone, never to this flush.
+        payload = d.batch ? d.calls.map(encodeArgs) : encodeArgs(d.calls[0]!);
+      } catch (error) {
+        this.failUnsendable(d, error);
+        continue;
+      }
+      sendable.push(d);
       records.push(d.id, ref, d.batch ? 1 : 0, payload, d.progress === undefined ? null : d.progress.buffer);
       if (d.transfer !== undefined) for (const t of d.transfer) transfer.push(t);
     }
     const defs = slot.knownDefs < this.defs.length ? this.defs.slice(slot.knownDefs).map((t, i) => [slot.knownDefs + i, t.module, t.exportName]) : undefined;
+    if (sendable.length === 0) return;
     try {
       if (transfer.length === 0) slot.port.postMessage({ defs, tasks: records });
       else slot.port.postMessage({ defs, tasks: records }, transfer);
     } catch (error) {
-      if (tasks.length === 1) {
-        const d = tasks[0]!;
-        d.backendSlot = undefined;
-        const why = error instanceof Error ? error.message : String(error);
-        queueMicrotask(() => this.settle(d, Outcome.Error, new TypeError(`${d.kernel.name}: the arguments cannot be sent to a worker: ${why}`, { cause: error })));
+      if (sendable.length === 1) {
+        this.failUnsendable(sendable[0]!, error);
         return;
       }
       // One task's arguments cannot be cloned (or transferred): find it, send the others.
-      for (const d of tasks) this.post(slot, [d]);
+      for (const d of sendable) this.post(slot, [d]);
       return;
     }
     slot.knownDefs = this.defs.length;
-    for (const d of tasks) slot.sent.push(d);
+    for (const d of sendable) slot.sent.push(d);
+  }
+
+  /** Settles a task whose arguments cannot be read or cloned with a TypeError; it never reaches a worker. */
+  private failUnsendable(d: Dispatch, error: unknown): void {
+    d.backendSlot = undefined;
+    let why: string;
+    try {
+      why = error instanceof Error ? error.message : String(error);
+    } catch {
+      why = 'reading them threw';
+    }
+    queueMicrotask(() => {
+      this.settle(d, Outcome.Error, new TypeError(`${d.kernel.name}: the arguments cannot be sent to a worker: ${why}`, { cause: error }));
+      // It left its worker's load: tasks held back by that load may go now, as after a reply.
+      this.assign();
+    });
   }
 
   private defOf(t: JsTask<any, any>): number {
