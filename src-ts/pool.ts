@@ -38,6 +38,7 @@ import {
   type MapAsyncOptions,
   type MapOptions,
   type PoolOptions,
+  snapshotCallOptions,
 } from './internal/options.js';
 import { Scheduler, type PoolState } from './internal/scheduler.js';
 import { promiseFor, promiseResolvedBy, type Resolver } from './internal/deferred.js';
@@ -139,6 +140,7 @@ export class Pool {
   apply<T extends Task>(task: T, args: Readonly<ArgsOf<T>>, options?: ApplyOptions): Promise<ResultOf<T>> {
     let t: CallTask;
     try {
+      options = snapshotCallOptions('apply', options);
       const validated = this.#validate('apply', task, args, options);
       if (options === undefined) {
         const argc = numberArgCount(validated);
@@ -158,6 +160,7 @@ export class Pool {
 
   /** Starts `task(...args)` and returns its AsyncResult at once. With onQueueFull 'wait', a full queue makes the task (not the caller) wait. */
   applyAsync<T extends Task>(task: T, args: Readonly<ArgsOf<T>>, options?: AsyncCallOptions<ResultOf<T>>): AsyncResult<ResultOf<T>> {
+    options = snapshotCallOptions('applyAsync', options);
     const t = this.#newTask('applyAsync', task, args, options);
     checkCallbackOptions('applyAsync', options);
     const result = new AsyncResult<ResultOf<T>>(options?.callback, options?.errorCallback);
@@ -179,6 +182,7 @@ export class Pool {
   submit<T extends Task>(task: T, args: Readonly<ArgsOf<T>>, options?: AsyncCallOptions<ResultOf<T>>): Promise<AsyncResult<ResultOf<T>>> {
     let t: CallTask;
     try {
+      options = snapshotCallOptions('submit', options);
       t = this.#newTask('submit', task, args, options);
       checkCallbackOptions('submit', options);
     } catch (error) {
@@ -351,6 +355,7 @@ export class Pool {
   #mapPromise(method: string, spread: boolean, task: unknown, items: unknown, options: MapOptions | undefined): Promise<any[]> {
     let job: MapJob | undefined;
     try {
+      options = snapshotCallOptions(method, options);
       job = this.#mapJob(method, spread, task, items, options);
     } catch (error) {
       return Promise.reject(error);
@@ -365,6 +370,7 @@ export class Pool {
   }
 
   #mapAsyncResult(method: string, spread: boolean, task: unknown, items: unknown, options: MapAsyncOptions<any[]> | undefined): AsyncResult<any[]> {
+    options = snapshotCallOptions(method, options);
     const job = this.#mapJob(method, spread, task, items, options);
     checkCallbackOptions(method, options);
     const result = new AsyncResult<any[]>(options?.callback, options?.errorCallback);
@@ -382,6 +388,7 @@ export class Pool {
   }
 
   #imap(method: string, spread: boolean, ordered: boolean, task: unknown, items: unknown, options: ImapOptions | undefined): ImapIterator<any> {
+    options = snapshotCallOptions(method, options);
     this.#checkOpen(method);
     checkTask(method, task, this.backend);
     checkCallOptions(method, options);

@@ -199,3 +199,22 @@ export function checkWaitTimeout(method: string, ms: unknown): void {
   if (typeof ms !== 'number') throw new TypeError(`${method}: timeoutMs must be a number, got ${describe(ms)}`);
   if (!(ms >= 0 && ms <= 2 ** 31 - 1)) throw new RangeError(`${method}: timeoutMs must be a finite number of ms in [0, 2^31 - 1], got ${ms}`);
 }
+
+/** Every option a call reads; snapshotCallOptions() copies exactly these. */
+const CALL_OPTION_KEYS = ['signal', 'timeout', 'progress', 'transfer', 'callback', 'errorCallback', 'chunkSize', 'window'] as const;
+
+/**
+ * The call's options read once, into a plain object the pool owns, before anything is checked
+ * or accepted. A getter runs exactly once, so one that answers differently the second time
+ * cannot turn a checked, accepted call into one that throws (and orphans its promise) later.
+ */
+export function snapshotCallOptions<O extends object>(method: string, options: O | undefined): O | undefined {
+  if (options === undefined) return undefined;
+  checkObject(method, 'options', options);
+  const copy: Record<string, unknown> = {};
+  for (const key of CALL_OPTION_KEYS) {
+    const value = (options as Record<string, unknown>)[key];
+    if (value !== undefined) copy[key] = value;
+  }
+  return copy as O;
+}
