@@ -28,4 +28,8 @@ describe('worker protocol', () => {
   it('arguments whose reads throw (revoked Proxy, throwing trap or getter) reject that call with a TypeError; the process lives', () => {
     expect(scenario('unreadable-args')).toEqual({ outcomes: ['TypeError', 'TypeError', 'TypeError'], beside: 'spun', after: 'spun' });
   });
+
+  it('close() then join() right after construction: every started worker ran its initializer exactly once (#8 item 11)', () => {
+    expect(scenario('init-before-join')).toEqual({ initialized: 3, workersStarted: 3 });
+  });
 });

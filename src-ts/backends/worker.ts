@@ -155,6 +155,9 @@ class WorkerSlot {
   crash: Error | undefined = undefined;
   readonly exited: Promise<void>;
   markExited!: () => void;
+  /** Settles once the worker has started (its initializer ran: READY) or is gone. */
+  readonly startedOrGone: Promise<void>;
+  markStarted!: () => void;
 
   constructor(entry: URL, setup: Omit<WorkerSetup, 'control' | 'controlPort' | 'port'>) {
     const buffer = new SharedArrayBuffer(CONTROL_WORDS * Int32Array.BYTES_PER_ELEMENT);
@@ -166,6 +169,8 @@ class WorkerSlot {
     const workerData: WorkerSetup = { ...setup, control: buffer, controlPort: port2, port: protocol.port2 };
     this.worker = startWorker(entry, workerData, [port2, protocol.port2]);
     this.exited = new Promise((resolve) => (this.markExited = resolve));
+    this.startedOrGone = new Promise((resolve) => (this.markStarted = resolve));
+    void this.exited.then(this.markStarted);
   }
 
   get load(): number {
@@ -243,6 +248,7 @@ export class WorkerBackend implements Backend {
     if (tag === RESULTS) this.onResults(slot, message);
     else if (tag === READY) {
       slot.ready = true;
+      slot.markStarted();
       this.startupFailures = 0;
     } else if (tag === INIT_FAILED) {
       const error = decodeError(message[1] as EncodedError);
@@ -574,8 +580,14 @@ export class WorkerBackend implements Backend {
     return this.stopAll();
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     if (this.state === 'open') this.state = 'closing';
+    // Python's join() waits for every worker, and each runs its initializer: a pool closed right
+    // after it was made lets its workers start before they go. Referenced meanwhile, so the
+    // process does not exit with join() pending. terminate() does not wait.
+    const starting = this.slots.filter((slot) => !slot.ready && slot.alive);
+    for (const slot of starting) slot.worker.ref();
+    await Promise.all(starting.map((slot) => slot.startedOrGone));
     return this.stopAll();
   }
 
