@@ -31,9 +31,9 @@ export function allCalls(method: string, kernel: Runnable, items: unknown, sprea
   if (Array.isArray(items)) {
     list = items;
   } else if (items !== null && items !== undefined && typeof (items as Iterable<unknown>)[Symbol.iterator] === 'function') {
-    list = Array.from(items as Iterable<unknown>);
+    list = readInput(method, spread, () => Array.from(items as Iterable<unknown>));
   } else if (typeof items === 'object' && items !== null && typeof (items as ArrayLike<unknown>).length === 'number') {
-    list = Array.from(items as ArrayLike<unknown>);
+    list = readInput(method, spread, () => Array.from(items as ArrayLike<unknown>));
   } else {
     throw new TypeError(`${method}: ${inputName(spread)} must be an iterable or an array-like, got ${describe(items)}`);
   }
@@ -42,12 +42,28 @@ export function allCalls(method: string, kernel: Runnable, items: unknown, sprea
   return calls;
 }
 
+/**
+ * Runs `read` over the caller's input. A TypeError from reading it (the engine's, as for a
+ * typed array over a detached buffer) comes back naming the method and the argument, with the
+ * original as its cause; anything else the input's own code throws (a generator's error) is
+ * the caller's, and passes through as it is, as in Python.
+ */
+function readInput<T>(method: string, spread: boolean, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    const why = error instanceof Error ? error.message : String(error);
+    throw new TypeError(`${method}: ${inputName(spread)} could not be read: ${why}`, { cause: error });
+  }
+}
+
 /** imap's input: an async iterator when the input has one, else its sync iterator. */
 export function openSource(method: string, items: unknown, spread: boolean): Iterator<unknown> | AsyncIterator<unknown> {
   const input = items as Partial<AsyncIterable<unknown> & Iterable<unknown>> | null | undefined;
   if (input !== null && input !== undefined) {
-    if (typeof input[Symbol.asyncIterator] === 'function') return input[Symbol.asyncIterator]!();
-    if (typeof input[Symbol.iterator] === 'function') return input[Symbol.iterator]!();
+    if (typeof input[Symbol.asyncIterator] === 'function') return readInput(method, spread, () => input[Symbol.asyncIterator]!());
+    if (typeof input[Symbol.iterator] === 'function') return readInput(method, spread, () => input[Symbol.iterator]!());
   }
   throw new TypeError(`${method}: ${inputName(spread)} must be an iterable or an async iterable, got ${describe(items)}`);
 }

@@ -218,6 +218,7 @@ export class Lock {
    */
   async withLock<R>(fn: () => R | PromiseLike<R>, timeoutMs: number = Infinity): Promise<Awaited<R>> {
     if (typeof fn !== 'function') throw new TypeError(`Lock.withLock: fn must be a function, got ${describe(fn)}`);
+    deadlineOf(timeoutMs, 'Lock.withLock'); // checked here, so a bad timeout is named as withLock's
     if (!(await this.acquireAsync(timeoutMs))) {
       throw new TimeoutError(`Lock.withLock: the lock was not acquired within ${timeoutMs} ms`);
     }

@@ -1,0 +1,45 @@
+// Errors a caller can cause name the public function and the argument, never an internal one
+// (issue #8 item 18): the engine's message may follow as the reason, after the name.
+import { describe, expect, it } from 'vitest';
+import { Lock, kernels } from '../src-ts/index.js';
+import { availableBackends } from './support/backends.js';
+
+function detachedView(): Uint8Array {
+  const ab = new ArrayBuffer(8);
+  const view = new Uint8Array(ab);
+  structuredClone(ab, { transfer: [ab] });
+  return view;
+}
+
+describe.each(availableBackends())('$name backend', ({ make }) => {
+  it.each([
+    ['map', (pool: any) => pool.map(kernels.noop, detachedView()), /^map: items could not be read: /],
+    ['starmap', (pool: any) => pool.starmap(kernels.noop, detachedView()), /^starmap: tuples could not be read: /],
+    ['mapAsync', (pool: any) => pool.mapAsync(kernels.noop, detachedView()).get(), /^mapAsync: items could not be read: /],
+    ['imap', async (pool: any) => { for await (const _ of pool.imap(kernels.noop, detachedView())); }, /^imap: items could not be read: /],
+  ])('%s over a view on a detached buffer', async (_name, call, message) => {
+    const pool = make({ size: 1 });
+    try {
+      await expect((async () => call(pool))()).rejects.toThrow(expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(message) }));
+    } finally {
+      await pool.terminate();
+    }
+  });
+
+  it("a generator's own error passes through map as it is", async () => {
+    const pool = make({ size: 1 });
+    class Mine extends Error {}
+    function* items() { yield 1; throw new Mine('from the generator'); }
+    try {
+      await expect(pool.map(kernels.noop, items())).rejects.toBeInstanceOf(Mine);
+    } finally {
+      await pool.terminate();
+    }
+  });
+});
+
+describe('Lock', () => {
+  it.each([[NaN, RangeError], [-1, RangeError], ['1', TypeError]])('withLock(fn, %s) is named withLock', async (timeout, type) => {
+    await expect(new Lock().withLock(() => 1, timeout as number)).rejects.toThrow(expect.objectContaining({ name: type.name, message: expect.stringMatching(/^Lock\.withLock: timeoutMs /) }));
+  });
+});
