@@ -2,6 +2,7 @@
 // import and call. Functions themselves never travel (they cannot cross threads with their
 // closures); each worker imports the module once and keeps it.
 
+import { markGenuine } from './internal/genuine.js';
 import type { TransferListItem } from 'node:worker_threads';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -48,7 +49,7 @@ export function task<F extends (...args: any[]) => unknown>(module: string | URL
     throw new TypeError(`task: exportName must be a non-empty string, got ${describe(exportName)}`);
   }
   const name = `${exportName} from ${href}`;
-  return Object.freeze({
+  const handle = markGenuine({
     kind: 'task' as const,
     name,
     module: href,
@@ -58,6 +59,7 @@ export function task<F extends (...args: any[]) => unknown>(module: string | URL
       return args as unknown[];
     },
   });
+  return Object.freeze(handle);
 }
 
 /**

@@ -43,3 +43,24 @@ describe('Lock', () => {
     await expect(new Lock().withLock(() => 1, timeout as number)).rejects.toThrow(expect.objectContaining({ name: type.name, message: expect.stringMatching(/^Lock\.withLock: timeoutMs /) }));
   });
 });
+
+describe.each(availableBackends())('$name backend: look-alike kernels and task handles', ({ make }) => {
+  // A hand-made object shaped like a kernel used to run its own validate()/combine() inside the
+  // pool's machinery, where what they threw escaped as an uncaught exception (issue #8 item 16).
+  it.each([
+    ['validate returns null', { ...kernels.noop, validate: () => null }],
+    ['combine throws', { ...kernels.countPrimes, combine: () => { throw new Error('combine'); } }],
+    ['a copy of a kernel', { ...kernels.noop }],
+    ['a hand-made task handle', { kind: 'task', name: 'x', module: 'file:///nowhere.mjs', exportName: 'x', validate: (a: unknown[]) => a }],
+  ])('%s: a TypeError at the call', async (_label, lookalike) => {
+    const pool = make({ size: 1 });
+    try {
+      await expect(pool.apply(lookalike as any, [1])).rejects.toThrow(expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(/^apply: task looks like a .* but was not made by spindle/) }));
+      expect(() => pool.applyAsync(lookalike as any, [1])).toThrow(TypeError);
+      await expect(pool.map(lookalike as any, [1, 2])).rejects.toThrow(TypeError);
+      expect(await pool.apply(kernels.noop, [3])).toBe(3);
+    } finally {
+      await pool.terminate();
+    }
+  });
+});

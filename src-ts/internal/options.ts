@@ -5,6 +5,7 @@
 // The checks only read: callers use the caller's own options object afterwards, so no
 // per-call copy of the options is made on the hot path.
 
+import { isGenuine } from './genuine.js';
 import type { TransferListItem } from 'node:worker_threads';
 import { describe } from '../kernels/args.js';
 import type { JsTask, Runnable } from '../kernels/types.js';
@@ -142,6 +143,11 @@ export function checkTask(method: string, task: unknown, backend: 'native' | 'wo
   const kind = typeof task === 'object' && task !== null ? (task as { kind?: unknown }).kind : undefined;
   if (kind !== 'kernel' && kind !== 'task') {
     throw new TypeError(`${method}: task must be a kernel such as kernels.noop or a task() handle, got ${describe(task)}`);
+  }
+  if (!isGenuine(task as object)) {
+    throw new TypeError(
+      `${method}: task looks like a ${kind === 'kernel' ? 'kernel' : 'task() handle'} but was not made by spindle (a copy or a hand-made object): pass ${kind === 'kernel' ? 'one of kernels.*' : 'what task(module, exportName) returned'} itself`,
+    );
   }
   if (kind === 'task' && backend !== 'worker') {
     throw new TypeError(

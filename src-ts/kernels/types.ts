@@ -1,5 +1,6 @@
 // What every kernel is, seen from TypeScript: a name shared with the C++ registry, an argument
 // check that runs at the call site, and a JS twin that gives the same results as the C++ code.
+import { markGenuine } from '../internal/genuine.js';
 
 /** What a running kernel may look at: cancellation and progress. */
 export interface KernelContext {
@@ -93,5 +94,5 @@ export function defineKernel<Args extends readonly unknown[], Result>(spec: {
   fromBytes?(bytes: Buffer, start: number, end: number, args: readonly unknown[]): Result;
   packBatch?(calls: readonly (readonly unknown[])[]): { kernel: string; args: unknown[] } | undefined;
 }): Kernel<Args, Result> {
-  return Object.freeze({ kind: 'kernel' as const, ...spec }) as Kernel<Args, Result>;
+  return Object.freeze(markGenuine({ kind: 'kernel' as const, ...spec })) as Kernel<Args, Result>;
 }
