@@ -69,9 +69,22 @@ export interface PoolStats {
   completed: number;
   failed: number;
   cancelled: number;
-  /** Accepted tasks in the pool's queue, not yet dispatched. */
+  /**
+   * Accepted tasks not yet started, wherever they wait: `queuedInPool + queuedInBackend`.
+   * Never more than maxQueue.
+   */
   queued: number;
-  /** Dispatched tasks the backend has not settled, including aborted ones it is still stopping. */
+  /** Of `queued`: those in the pool's own queue, not yet handed to the backend. */
+  queuedInPool: number;
+  /**
+   * Of `queued`: those the backend holds beyond its `size` running ones, so that a thread that
+   * finishes finds its next task at once instead of waiting for the event loop to hand it one.
+   */
+  queuedInBackend: number;
+  /**
+   * Tasks the backend is running (or is handing to a thread that is free for them), including
+   * aborted ones it is still stopping. Never more than `size`.
+   */
   running: number;
   /** Calls waiting for room in the queue (not yet accepted). */
   waiting: number;
@@ -276,6 +289,8 @@ export class Pool {
 
   stats(): PoolStats {
     const s = this.#scheduler;
+    // A backend runs at most `size` of the tasks it holds; the rest wait there, accepted but not started.
+    const inBackend = Math.max(0, s.running - this.size);
     return {
       backend: this.backend,
       size: this.size,
@@ -284,8 +299,10 @@ export class Pool {
       completed: s.completed,
       failed: s.failed,
       cancelled: s.cancelled,
-      queued: s.queued,
-      running: s.running,
+      queued: s.queued + inBackend,
+      queuedInPool: s.queued,
+      queuedInBackend: inBackend,
+      running: s.running - inBackend,
       waiting: s.waiting,
       backendInfo: s.backend.describe(),
     };

@@ -333,6 +333,43 @@ describe.each(backends)('conformance on the $name backend', ({ make }) => {
     });
   });
 
+  describe('admission bound (maxQueue counts every accepted task not yet started, wherever it waits)', () => {
+    it("size 1, maxQueue 2, 'reject': of 3000 applies exactly 3 are accepted, 1 running and 2 queued", async () => {
+      const pool = open({ size: 1, maxQueue: 2, onQueueFull: 'reject' });
+      const calls = range(3000).map(() => pool.apply(countPrimes, FOREVER));
+      const outcomes = calls.map((call) => call.then(() => 'ok', (error: Error) => error.name));
+      const stats = pool.stats();
+      expect(stats).toMatchObject({ submitted: 3, running: 1, queued: 2, waiting: 0 });
+      expect(stats.queuedInPool + stats.queuedInBackend).toBe(2);
+      // Still so once the backend has had time to take what it was given.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(pool.stats()).toMatchObject({ submitted: 3, running: 1, queued: 2 });
+      await pool.terminate();
+      const names = await Promise.all(outcomes);
+      expect(names.filter((name) => name === 'QueueFullError').length).toBe(2997);
+      expect(names.filter((name) => name === 'AbortError').length).toBe(3);
+    });
+
+    it("'wait': a flood of applyAsync and map chunks keeps at most maxQueue accepted and unstarted, and all finish", async () => {
+      const pool = open({ size: 2, maxQueue: 3 });
+      let worst = 0;
+      let worstRunning = 0;
+      const sample = (): void => {
+        const s = pool.stats();
+        worst = Math.max(worst, s.queued);
+        worstRunning = Math.max(worstRunning, s.running);
+      };
+      const results = range(300).map((i) => pool.applyAsync(countPrimes, [0, 1000 + i], { callback: sample }));
+      const mapped = pool.map(noop, range(200), { chunkSize: 7 });
+      sample();
+      expect(await mapped).toEqual(range(200));
+      const values = await Promise.all(results.map((r) => r.get()));
+      expect(values).toEqual(range(300).map((i) => twin(countPrimes, [0, 1000 + i])));
+      expect(worst).toBeLessThanOrEqual(3);
+      expect(worstRunning).toBeLessThanOrEqual(2);
+    });
+  });
+
   describe('shared state', () => {
     it('increments through the pool reach the shared counter', async () => {
       const pool = open();

@@ -280,8 +280,12 @@ describe('settlement', () => {
           await tick();
         }
         const stats = pool.stats();
-        expect(stats.running).toBe(backend.live.size);
-        expect(stats.running).toBeLessThanOrEqual(backend.capacity);
+        // Everything the backend holds is either running (at most size) or waiting there.
+        expect(stats.running + stats.queuedInBackend).toBe(backend.live.size);
+        expect(stats.running).toBeLessThanOrEqual(backend.size);
+        expect(backend.live.size).toBeLessThanOrEqual(backend.capacity);
+        // maxQueue bounds accepted-but-not-started tasks wherever they wait.
+        expect(stats.queued).toBe(stats.queuedInPool + stats.queuedInBackend);
         expect(stats.queued).toBeLessThanOrEqual(maxQueue);
       }
 
@@ -712,7 +716,7 @@ describe('map and starmap', () => {
   });
 
   it('rejects with the first failing chunk in input order, withdrawing the chunks after it', async () => {
-    const { backend, pool } = setup({ capacity: 3 }, { maxQueue: 2 });
+    const { backend, pool } = setup({ size: 3, capacity: 3 }, { maxQueue: 2 });
     const mapped = track(pool.map(noop, [0, 1, 2, 3, 4, 5, 6], { chunkSize: 1 }));
     const [d0, d1, d2] = Array.from(backend.live);
     expect(pool.stats()).toMatchObject({ running: 3, queued: 2, waiting: 1 });

@@ -5,8 +5,15 @@
 // Counters, true whenever no scheduler method is on the stack:
 //   waiting = WAITING tasks in `waiters`;   queued = QUEUED tasks in `queue`
 //   running = dispatched tasks the backend has not settled yet (RUNNING or WITHDRAWN)
-//   running < capacity implies queued = 0, and waiting > 0 implies queued = maxQueue:
+//   running < capacity implies queued = 0, and waiting > 0 implies unstarted = maxQueue:
 //   pump() restores both whenever a slot or room appears.
+//
+// The bound. A backend runs at most `size` tasks at once and takes up to `capacity` (more than
+// size), so that its threads find the next task in hand rather than waiting for the event loop.
+// The tasks it holds beyond `size` have been accepted but not started, exactly like those in
+// `queue`, so they count against maxQueue too:
+//   queued + max(0, running - size) <= maxQueue        (hasRoom() admits only below it)
+// `capacity` is therefore never above size + maxQueue: a small maxQueue, a shallow pipeline.
 // `queue` and `waiters` may also hold dead entries (tasks withdrawn while there); they are
 // skipped when reached, and compacted away once they outnumber the live ones.
 //
@@ -64,10 +71,16 @@ export class Scheduler implements PlainSink {
   private resolveJoined!: () => void;
   private rejectJoined!: (error: unknown) => void;
 
+  /** How many dispatched, unsettled tasks the backend may hold: its own capacity, within the bound. */
+  private readonly capacity: number;
+  private readonly size: number;
+
   constructor(
     readonly backend: Backend,
     readonly maxQueue: number,
   ) {
+    this.size = backend.size;
+    this.capacity = Math.min(backend.capacity, backend.size + maxQueue);
     this.joined = new Promise<void>((resolve, reject) => {
       this.resolveJoined = resolve;
       this.rejectJoined = reject;
@@ -95,12 +108,12 @@ export class Scheduler implements PlainSink {
    */
   acceptPlain(kernel: Runnable, resolve: (value: unknown) => void, argc: number, a0: number, a1: number, canWait: boolean): boolean {
     if (this.waiting === 0) {
-      if (this.queued === 0 && this.running < this.backend.capacity) {
+      if (this.queued === 0 && this.running < this.capacity) {
         this.submitted++;
         this.runPlain(kernel, resolve, argc, a0, a1);
         return true;
       }
-      if (this.queued < this.maxQueue) {
+      if (this.hasRoom()) {
         this.submitted++;
         this.queue.pushPlain(kernel, resolve, argc, a0, a1);
         this.queued++;
@@ -131,12 +144,12 @@ export class Scheduler implements PlainSink {
   tryAccept(task: Task): boolean {
     // Waiters came first: while any wait, there is no room for newcomers (FIFO).
     if (this.waiting !== 0) return false;
-    if (this.queued === 0 && this.running < this.backend.capacity) {
+    if (this.queued === 0 && this.running < this.capacity) {
       this.submitted++;
       this.dispatch(task);
       return true;
     }
-    if (this.queued < this.maxQueue) {
+    if (this.hasRoom()) {
       this.submitted++;
       task.state = QUEUED;
       this.queue.push(task);
@@ -177,6 +190,16 @@ export class Scheduler implements PlainSink {
       return new AbortError('the task was cancelled');
     }
     return value;
+  }
+
+  /** Accepted, not started tasks, wherever they wait: the pool's queue and what the backend holds beyond `size`. */
+  get unstarted(): number {
+    return this.queued + (this.running > this.size ? this.running - this.size : 0);
+  }
+
+  /** Whether one more task may be accepted without going past maxQueue. */
+  private hasRoom(): boolean {
+    return this.unstarted < this.maxQueue;
   }
 
   /** A dispatched call has been reported: its backend slot goes to the next call. */
@@ -270,7 +293,7 @@ export class Scheduler implements PlainSink {
   private pump(): void {
     if (this.state === 'terminated') return;
     for (;;) {
-      if (this.queued > 0 && this.running < this.backend.capacity) {
+      if (this.queued > 0 && this.running < this.capacity) {
         if (this.queue.headIsPlain()) {
           const call = this.queue.takeHead();
           this.queued--;
@@ -281,7 +304,7 @@ export class Scheduler implements PlainSink {
         if (task.state !== QUEUED) continue;
         this.queued--;
         this.dispatch(task);
-      } else if (this.waiting > 0 && this.queued < this.maxQueue) {
+      } else if (this.waiting > 0 && this.hasRoom()) {
         if (this.waiters.headIsPlain()) {
           // Admitted as its parts; a plain call has nobody to tell (no submit() waits on it).
           this.waiters.moveHeadTo(this.queue);
