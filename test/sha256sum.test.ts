@@ -5,7 +5,7 @@
 // (likewise in "Try '... --help'"). coreutils runs in a UTF-8 locale, whose quoting of odd file
 // names in messages spindle reproduces. The implementation targets coreutils 9.1; cases where
 // later versions changed their output run only against 9.1.
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -242,6 +242,15 @@ describe.skipIf(coreutilsVersion === undefined)('spindle sha256sum against coreu
       writeFileSync(join(dir, NAMES.newline), `contents of ${NAMES.newline}\n`);
     });
 
+    it('a line too long to be a checksum line is improperly formatted, as in a binary file given to -c', () => {
+      const good = sumsOf([NAMES.one]);
+      writeFileSync(join(dir, 'huge-lines.sum'), Buffer.concat([Buffer.alloc(3 << 20), Buffer.from('\n'), good, Buffer.alloc(2 << 20, 'x'), Buffer.from('\n'), good, Buffer.alloc(2 << 20, ' ')]));
+      same(['-c', '-w', 'huge-lines.sum']);
+      same(['-c', '--strict', 'huge-lines.sum']);
+      same(['-c'], { input: Buffer.alloc(3 << 20) });
+      rmSync(join(dir, 'huge-lines.sum'));
+    });
+
     it('reads the checksum file from standard input, where a listed "-" is malformed', () => {
       const sums = sumsOf([NAMES.one, NAMES.big]);
       same(['-c'], { input: sums });
@@ -336,6 +345,173 @@ describe.skipIf(coreutilsVersion === undefined)('spindle sha256sum against coreu
   });
 });
 
+/**
+ * A command whose standard input stays open: lines go in one at a time and its standard output
+ * is watched as it arrives, to see what it prints before its input ends.
+ */
+class Live {
+  private readonly child;
+  private out = Buffer.alloc(0);
+  private err = Buffer.alloc(0);
+  private readonly exited: Promise<number | null>;
+  private onOutput: (() => void) | undefined = undefined;
+
+  constructor(command: string, args: string[]) {
+    this.child = spawn(command, args, { cwd: dir, env: { ...process.env, LC_ALL: 'C.UTF-8' }, stdio: 'pipe' });
+    this.child.stdout.on('data', (chunk: Buffer) => {
+      this.out = Buffer.concat([this.out, chunk]);
+      this.onOutput?.();
+    });
+    this.child.stderr.on('data', (chunk: Buffer) => {
+      this.err = Buffer.concat([this.err, chunk]);
+    });
+    this.child.stdin.on('error', () => {}); // EPIPE once the child is gone: the test decides what that means
+    this.exited = new Promise((resolve) => this.child.on('close', (status) => resolve(status)));
+  }
+
+  get stdout(): string {
+    return this.out.toString('latin1');
+  }
+
+  /** Resolves once the child has taken `text` (so a feeder never runs ahead of it by more than a pipe). */
+  write(text: string | Buffer): Promise<void> {
+    return new Promise((resolve) => this.child.stdin.write(text, () => resolve()));
+  }
+
+  /** Waits until standard output satisfies `done`; fails after `ms` with what was printed. */
+  async until(done: (stdout: string) => boolean, what: string, ms = 10_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!done(this.stdout)) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no ${what} within ${ms} ms while standard input was open; stdout so far: ${JSON.stringify(this.stdout.slice(-200))}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.onOutput = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** Ends standard input and waits for the exit. */
+  async end(): Promise<{ stdout: string; stderr: string; status: number | null }> {
+    this.child.stdin.end();
+    const status = await this.exited;
+    return { stdout: this.stdout, stderr: this.err.toString('latin1'), status };
+  }
+
+  async kill(): Promise<void> {
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+const newlines = (text: string): number => text.split('\n').length - 1;
+
+describe.skipIf(coreutilsVersion === undefined)('--check streams its checksum list', () => {
+  const ourCheck = (...args: string[]): Live => new Live(process.execPath, [bin, 'sha256sum', '-c', ...args]);
+
+  it('prints a result while the list is still coming in', async () => {
+    const line = sumsOf([NAMES.one]).toString('latin1');
+    const live = ourCheck();
+    await live.write(line);
+    await live.until((out) => out === `${NAMES.one}: OK\n`, 'first OK');
+    await live.write(line);
+    await live.until((out) => newlines(out) === 2, 'second OK');
+    expect(await live.end()).toEqual({ stdout: `${NAMES.one}: OK\n`.repeat(2), stderr: '', status: 0 });
+  });
+
+  it('verifies an endless list as it goes', async () => {
+    const lines = sumsOf([NAMES.one, NAMES.space]).toString('latin1').repeat(50);
+    const live = ourCheck();
+    let feeding = true;
+    const feeder = (async () => {
+      while (feeding) await live.write(lines);
+    })();
+    await live.until((out) => newlines(out) >= 2000, '2000 results', 30_000);
+    feeding = false;
+    await live.kill();
+    await feeder;
+    const results = live.stdout.split('\n').slice(0, 2000);
+    expect(results).toEqual(Array.from({ length: 1000 }, () => [`${NAMES.one}: OK`, `${NAMES.space}: OK`]).flat());
+  });
+
+  it('checks a list of 300,000 lines in bounded memory', () => {
+    const count = 300_000;
+    writeFileSync(join(dir, 'long.sum'), sumsOf([NAMES.one]).toString('latin1').repeat(count));
+    // Reading the list whole took 240 MB and runs out of a 64 MB heap; streamed, it needs little.
+    const args = ['--max-old-space-size=64', bin, 'sha256sum', '-c', 'long.sum'];
+    const timed = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, ...args], { cwd: dir, maxBuffer: 64 << 20, timeout: 120_000 });
+    const out = timed.error === undefined ? timed : spawnSync(process.execPath, args, { cwd: dir, maxBuffer: 64 << 20, timeout: 120_000 });
+    const stderr = out.stderr.toString();
+    expect(out.status, stderr.slice(0, 500)).toBe(0);
+    expect(out.stdout.toString()).toBe(`${NAMES.one}: OK\n`.repeat(count));
+    if (timed.error === undefined) {
+      // The peak resident set, in KiB, is all /usr/bin/time writes when the command is quiet.
+      const peakKiB = Number(/^(\d+)\n$/.exec(stderr)?.[1]);
+      expect(peakKiB).toBeLessThan(160 * 1024);
+    } else expect(stderr).toBe('');
+    rmSync(join(dir, 'long.sum'));
+  });
+
+  describe('prints what coreutils prints, fed one line at a time', () => {
+    const hexOf = (name: string): string => sumsOf([name]).toString('latin1').slice(0, 64);
+    let lines: string[];
+    beforeAll(() => {
+      writeFileSync(join(dir, 'stream-victim'), 'before');
+      const victim = hexOf('stream-victim');
+      writeFileSync(join(dir, 'stream-victim'), 'after');
+      lines = [
+        `${hexOf(NAMES.one)}  ${NAMES.one}\n`,
+        '# a comment\n',
+        `${victim}  stream-victim\n`,
+        'not a checksum line\n',
+        `${'a'.repeat(64)}  stream-gone\n`,
+        '\n',
+        `${hexOf(NAMES.space)}  ${NAMES.space}\r\n`,
+        `SHA256 (${NAMES.unicode}) = ${hexOf(NAMES.unicode)}\n`,
+        `${'b'.repeat(64)}  it's gone\n`,
+        `${hexOf(NAMES.one).slice(1)}  short\n`,
+        `${hexOf(NAMES.quote)}  ${NAMES.quote}`, // no final newline: checked at end of input
+      ];
+      writeFileSync(join(dir, 'stream-pre.sum'), sumsOf([NAMES.one, NAMES.empty]));
+      writeFileSync(join(dir, 'stream-post.sum'), `${victim}  stream-victim\n${'c'.repeat(64)}  stream-gone\n`);
+    });
+
+    /**
+     * Runs ours with the list on a pipe, a line at a time: after each complete line it waits
+     * until the results of every line so far are out (as many as coreutils prints for that
+     * much of the list) before it sends the next.
+     */
+    async function streamed(args: string[]): Promise<{ stdout: string; stderr: string; status: number | null }> {
+      const upToStdin = args.slice(0, args.indexOf('-') + 1);
+      const live = new Live(process.execPath, [bin, 'sha256sum', ...args]);
+      for (let i = 0; i < lines.length; i++) {
+        await live.write(lines[i]!);
+        if (!lines[i]!.endsWith('\n')) continue;
+        const expected = newlines(theirs(upToStdin, { input: lines.slice(0, i + 1).join('') }).stdout.toString('latin1'));
+        await live.until((out) => newlines(out) >= expected, `result for line ${i + 1} (${JSON.stringify(lines[i])})`);
+      }
+      const result = await live.end();
+      return { ...result, stderr: normalize(result.stderr) };
+    }
+
+    it.each([
+      [['-c', '-']],
+      [['-c', '--warn', '-']],
+      [['-c', '--strict', '-']],
+      [['-c', '--quiet', '-']],
+      [['-c', '--status', '-']],
+      [['-c', '--ignore-missing', '-']],
+      [['-c', 'stream-pre.sum', '-', 'stream-post.sum']],
+    ])('%j', async (args) => {
+      const expected = theirs(args, { input: lines.join('') });
+      expect(await streamed(args)).toEqual({ stdout: expected.stdout.toString('latin1'), stderr: expected.stderr, status: expected.status });
+    });
+  });
+});
+
 // The same conventions checked directly, so they stay covered where coreutils is not installed.
 // Expected bytes are coreutils 9.1's, recorded.
 describe.skipIf(coreutilsVersion === undefined)('write errors end the run the coreutils way', () => {
@@ -387,6 +563,101 @@ describe.skipIf(coreutilsVersion === undefined)('file names in messages follow t
   ])('%s', (_label, locale) => {
     const names = ['\u00e9-missing', 'caf\u00e9 menu', 'a\u00e9:b'];
     same(names, { env: { ...unset, ...locale } });
+  });
+});
+
+describe('streaming a checksum list, directly', () => {
+  /** A source that hands out the given chunks, then end of input. */
+  const chunksOf = (...chunks: string[]) => {
+    const queue = chunks.map((c) => Buffer.from(c, 'latin1'));
+    return { read: async () => queue.shift() ?? null, cancel: () => {} };
+  };
+  const linesOf = async (chunks: string[], maxLine?: number): Promise<(string | null)[]> => {
+    const { readLines } = await import('../src-ts/cli/line-reader.ts');
+    const lines: (string | null)[] = [];
+    for await (const line of readLines(chunksOf(...chunks), maxLine)) lines.push(line === null ? null : line.toString('latin1'));
+    return lines;
+  };
+
+  it('splits lines as getline does, across chunks, with or without a final newline', async () => {
+    expect(await linesOf([])).toEqual([]);
+    expect(await linesOf(['', ''])).toEqual([]);
+    expect(await linesOf(['a\n'])).toEqual(['a']);
+    expect(await linesOf(['a'])).toEqual(['a']);
+    expect(await linesOf(['a\n\n'])).toEqual(['a', '']);
+    expect(await linesOf(['ab\ncd', 'ef', '\n\r\n', 'g\0h'])).toEqual(['ab', 'cdef', '\r', 'g\0h']);
+    expect(await linesOf(['\n', '\n'])).toEqual(['', '']);
+  });
+
+  it('skips a line too long to hold, up to its newline, as null', async () => {
+    expect(await linesOf(['12345678\n123456789\nok'], 8)).toEqual(['12345678', null, 'ok']);
+    expect(await linesOf(['1234', '5678', '9', '0\nok\n', '123456789'], 8)).toEqual([null, 'ok', null]);
+    expect(await linesOf(['123', '456', '78\n'], 8)).toEqual(['12345678']);
+  });
+
+  it('inOrder yields each result while the next item is still awaited, in order, within its window', async () => {
+    const { inOrder } = await import('../src-ts/cli/ordered.ts');
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let started = 0;
+    let yielded = 0;
+    let most = 0;
+    async function* items(): AsyncGenerator<number> {
+      yield 1;
+      await gate; // the second item does not exist until the first result is out
+      for (let i = 2; i <= 50; i++) yield i;
+    }
+    const delays = [5, 1, 0, 3];
+    const start = (n: number): Promise<number> => {
+      started++;
+      most = Math.max(most, started - yielded);
+      return new Promise((resolve) => setTimeout(() => resolve(n * 10), delays[n % delays.length]));
+    };
+    const seen: number[] = [];
+    for await (const { item, outcome } of inOrder(items(), 4, start)) {
+      yielded++;
+      seen.push(item);
+      expect(outcome).toEqual({ ok: true, value: item * 10 });
+      if (item === 1) open();
+    }
+    expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(most).toBeLessThanOrEqual(4);
+  });
+
+  it('inOrder hands out everything read before a read failure, then throws it', async () => {
+    const { inOrder } = await import('../src-ts/cli/ordered.ts');
+    async function* items(): AsyncGenerator<number> {
+      yield 1;
+      yield 2;
+      throw new Error('read failed');
+    }
+    const seen: number[] = [];
+    await expect(
+      (async () => {
+        for await (const { item } of inOrder(items(), 8, async (n) => n)) seen.push(item);
+      })(),
+    ).rejects.toThrow('read failed');
+    expect(seen).toEqual([1, 2]);
+  });
+
+  it('a stream source pulls what has arrived, waits for more, and ends a waiting read when cancelled', async () => {
+    const { PassThrough } = await import('node:stream');
+    const { StreamChunks } = await import('../src-ts/cli/chunk-source.ts');
+    const stream = new PassThrough();
+    const source = new StreamChunks(stream);
+    stream.write('first');
+    expect((await source.read())?.toString()).toBe('first');
+    const waiting = source.read();
+    stream.write('second');
+    expect((await waiting)?.toString()).toBe('second');
+    const pending = source.read();
+    source.cancel();
+    expect(await pending).toBeNull();
+    expect(stream.listenerCount('readable')).toBe(0);
+    const again = new StreamChunks(stream);
+    stream.end('last');
+    expect((await again.read())?.toString()).toBe('last');
+    expect(await again.read()).toBeNull();
   });
 });
 

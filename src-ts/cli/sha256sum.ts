@@ -12,21 +12,23 @@
 //
 // Standard input ("-", or no FILE) is a stream: it is read on the main thread and hashed there
 // as it arrives with node:crypto, which never holds more than one chunk, however long the
-// input. Checksum files given to --check are read whole, then verified line by line.
+// input. Checksum lists given to --check are streamed too: each line is checked as it is read,
+// with the same window of files in flight, so a list of any length (or one still being written
+// to a pipe) is verified in bounded memory and its results appear as they are known.
 
-import { createHash } from 'node:crypto';
-import { fstatSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { availableParallelism, constants } from 'node:os';
-import type { Readable } from 'node:stream';
+import { open, type FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { kernels } from '../kernels/index.js';
 import { Pool } from '../pool.js';
 import { ProgressBar } from '../progress-bar.js';
 import { SharedCounter } from '../shared/counter.js';
-import { systemError } from '../system-error.js';
 import { checkLine, ChecksumLineParser, digestLine, type ParsedLine } from './checksum-lines.js';
+import { FileChunks, type ChunkSource } from './chunk-source.js';
 import { quotef, strerror } from './coreutils-text.js';
+import { readLines } from './line-reader.js';
 import { inOrder } from './ordered.js';
+import { listedNames, totalSize } from './progress-total.js';
+import { StdinReader } from './stdin.js';
 import { helpText, parseCommandLine, UsageError, type Sha256sumOptions } from './sha256sum-options.js';
 
 export const PROGRAM = 'spindle sha256sum';
@@ -114,6 +116,19 @@ type Name = Buffer;
 const STDIN_NAME = '-';
 const isStdin = (name: Name): boolean => name.length === 1 && name[0] === 0x2d;
 
+/** A line of a checksum list, as read. */
+interface ListLine {
+  number: number;
+  parsed: ParsedLine;
+}
+
+/** Reading the checksum list itself failed (not a file it names): coreutils' "read error". */
+class ListReadError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('read error');
+  }
+}
+
 /** One run of the command: its options, streams, pool (made on first use) and progress bar. */
 class Run {
   readonly out: Output;
@@ -147,7 +162,7 @@ class Run {
 
   async digestAll(): Promise<boolean> {
     const names = this.options.files.map((f) => Buffer.from(f));
-    this.startProgress(names);
+    this.startProgress((wanted) => totalSize(names, wanted));
     const format = { binary: this.options.binary === 1, tag: this.options.tag, zero: this.options.zero };
     let ok = true;
     for await (const { item: name, outcome } of inOrder(names, this.window, (n) => this.hash(n), () => this.out.flush())) {
@@ -174,50 +189,70 @@ class Run {
     return ok;
   }
 
-  /** digest_check(): verifies one checksum file; false on any failure. */
+  /** digest_check(): verifies one checksum list; false on any failure. */
   private async checkOne(file: string): Promise<boolean> {
-    const fromStdin = file === STDIN_NAME;
-    const shownName = quotef(Buffer.from(fromStdin ? 'standard input' : file));
-    let text: Buffer;
+    const shownName = quotef(Buffer.from(file === STDIN_NAME ? 'standard input' : file));
+    // A list on standard input has no second pass to size it: no progress bar for it.
+    if (file === STDIN_NAME) return this.stdin.take((source) => this.checkList(source, shownName, true));
+    let handle: FileHandle;
     try {
-      text = fromStdin ? await this.stdin.readAll() : await readFile(file);
+      handle = await open(file, 'r');
     } catch (error) {
       // coreutils opens with fopen and reads with getline: a failed open says why, a failed read does not.
-      const opening = (error as { syscall?: string }).syscall === 'open';
-      await this.error(Buffer.concat([shownName, Buffer.from(opening ? `: ${strerror(error)}` : ': read error')]));
+      await this.error(Buffer.concat([shownName, Buffer.from(`: ${strerror(error)}`)]));
       return false;
     }
+    try {
+      this.startProgress((wanted) => totalSize(listedNames(file), wanted));
+      return await this.checkList(new FileChunks(handle), shownName, false);
+    } finally {
+      await handle.close().catch(() => {});
+    }
+  }
 
-    const lines = splitLines(text).map((line, index) => ({ number: index + 1, parsed: this.parser.parse(line, fromStdin) }));
-    this.startProgress(lines.flatMap(({ parsed }) => (parsed.kind === 'entry' ? [parsed.name] : [])));
+  /**
+   * Checks each line of a list as it is read, reports in line order, then sums up. A list
+   * whose reading fails is reported as coreutils does: the lines read so far are checked,
+   * then "read error", and no summary.
+   */
+  private async checkList(source: ChunkSource, shownName: Buffer, fromStdin: boolean): Promise<boolean> {
     const o = this.options;
     let malformed = 0;
     let unreadable = 0;
     let mismatched = 0;
     let properlyFormatted = false;
     let matched = false;
-    const start = ({ parsed }: { parsed: ParsedLine }): Promise<string> | undefined => (parsed.kind === 'entry' ? this.hash(parsed.name) : undefined);
-    for await (const { item, outcome } of inOrder(lines, this.window, start, () => this.out.flush())) {
-      if (this.out.broken) return false;
-      const { parsed } = item;
-      if (parsed.kind === 'skip') continue;
-      if (parsed.kind === 'malformed') {
-        malformed++;
-        if (o.warn) await this.error(Buffer.concat([shownName, Buffer.from(`: ${item.number}: improperly formatted SHA256 checksum line`)]));
-        continue;
+    const start = ({ parsed }: ListLine): Promise<string> | undefined => (parsed.kind === 'entry' ? this.hash(parsed.name) : undefined);
+    try {
+      for await (const { item, outcome } of inOrder(this.listLines(source, fromStdin), this.window, start, () => this.out.flush())) {
+        if (this.out.broken) return false;
+        const { parsed } = item;
+        if (parsed.kind === 'skip') continue;
+        if (parsed.kind === 'malformed') {
+          malformed++;
+          if (o.warn) await this.error(Buffer.concat([shownName, Buffer.from(`: ${item.number}: improperly formatted SHA256 checksum line`)]));
+          continue;
+        }
+        properlyFormatted = true;
+        if (!outcome.ok) {
+          if (o.ignoreMissing && (outcome.error as { code?: unknown }).code === 'ENOENT') continue;
+          unreadable++;
+          await this.error(Buffer.concat([quotef(parsed.name), Buffer.from(`: ${strerror(outcome.error)}`)]));
+          if (!o.status) await this.out.write(checkLine(parsed.name, 'FAILED open or read'));
+          continue;
+        }
+        const match = outcome.value === parsed.hex;
+        if (match) matched = true;
+        else mismatched++;
+        if (!o.status && (!match || !o.quiet)) await this.out.write(checkLine(parsed.name, match ? 'OK' : 'FAILED'));
       }
-      properlyFormatted = true;
-      if (!outcome.ok) {
-        if (o.ignoreMissing && (outcome.error as { code?: unknown }).code === 'ENOENT') continue;
-        unreadable++;
-        await this.error(Buffer.concat([quotef(parsed.name), Buffer.from(`: ${strerror(outcome.error)}`)]));
-        if (!o.status) await this.out.write(checkLine(parsed.name, 'FAILED open or read'));
-        continue;
-      }
-      const match = outcome.value === parsed.hex;
-      if (match) matched = true;
-      else mismatched++;
-      if (!o.status && (!match || !o.quiet)) await this.out.write(checkLine(parsed.name, match ? 'OK' : 'FAILED'));
+    } catch (error) {
+      if (!(error instanceof ListReadError)) throw error;
+      this.stopProgress();
+      await this.error(Buffer.concat([shownName, Buffer.from(': read error')]));
+      return false;
+    } finally {
+      source.cancel(); // after an early stop, a read still waiting on a pipe ends now
     }
     await this.out.flush();
     this.stopProgress();
@@ -232,6 +267,22 @@ class Run {
       if (o.ignoreMissing && !matched) await this.error(Buffer.concat([shownName, Buffer.from(': no file was verified')]));
     }
     return properlyFormatted && matched && mismatched === 0 && unreadable === 0 && (!o.strict || malformed === 0);
+  }
+
+  /**
+   * The list's lines, numbered and parsed in order as they are read (the parser remembers the
+   * format seen so far). A failure to read the list itself becomes a ListReadError.
+   */
+  private async *listLines(source: ChunkSource, fromStdin: boolean): AsyncGenerator<ListLine, void, undefined> {
+    let number = 0;
+    try {
+      for await (const line of readLines(source)) {
+        // A line too long to hold (see MAX_LINE) cannot be a checksum line.
+        yield { number: ++number, parsed: line === null ? { kind: 'malformed' } : this.parser.parse(line, fromStdin) };
+      }
+    } catch (error) {
+      throw new ListReadError(error);
+    }
   }
 
   // ---- Shared ----------------------------------------------------------------------------
@@ -255,16 +306,16 @@ class Run {
   }
 
   /**
-   * Draws a progress bar over hashing `names` when asked (--progress) or when stderr is a
-   * terminal: one bar for digest mode, one per checksum file. Its total, the files' sizes, is
-   * found in the background so that hashing starts at once; the bar shows only for runs that
-   * last more than a moment.
+   * Draws a progress bar when asked (--progress) or when stderr is a terminal: one bar for
+   * digest mode, one per checksum file. Its total, the files' sizes, is found in the background
+   * by `total` so that hashing starts at once (`wanted` turns false once the phase is over); the
+   * bar shows only for runs that last more than a moment.
    */
-  private startProgress(names: Name[]): void {
+  private startProgress(total: (wanted: () => boolean) => Promise<number>): void {
     if (!this.wantsProgress) return;
     const phase = ++this.phase;
     this.progress.reset();
-    void totalSize(names).then((total) => {
+    void total(() => phase === this.phase).then((total) => {
       if (phase !== this.phase) return; // that phase is already over
       this.bar = new ProgressBar({ stream: this.io.stderr, total, counter: this.progress, label: 'hashing' }).start();
     });
@@ -281,50 +332,6 @@ class Run {
     this.stopProgress();
     await this.poolInstance?.terminate();
   }
-}
-
-function isDirectory(fd: number): boolean {
-  try {
-    return fstatSync(fd).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-/** The lines of a checksum file as getline() returns them, without their '\n'. */
-function splitLines(text: Buffer): Buffer[] {
-  const lines: Buffer[] = [];
-  let start = 0;
-  while (start < text.length) {
-    const end = text.indexOf(0x0a, start);
-    if (end < 0) {
-      lines.push(text.subarray(start));
-      break;
-    }
-    lines.push(text.subarray(start, end));
-    start = end + 1;
-  }
-  return lines;
-}
-
-/** The total size of the regular files among `names`, stat'ed a few dozen at a time. */
-async function totalSize(names: Name[]): Promise<number> {
-  let total = 0;
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < names.length) {
-      const name = names[next++]!;
-      if (isStdin(name)) continue;
-      try {
-        const s = await stat(name);
-        if (s.isFile()) total += s.size;
-      } catch {
-        // reported when the file itself is hashed
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(32, names.length) }, worker));
-  return total;
 }
 
 /**
@@ -396,66 +403,4 @@ class Output {
   private readonly noteFailure = (error?: Error | null): void => {
     if (error) this.failure ??= error as NodeJS.ErrnoException;
   };
-}
-
-/**
- * Standard input, which may be named several times ("-" twice, or "-" in a checksum file that
- * was itself read from stdin): the first reader gets everything up to end of file, later ones
- * get nothing, exactly as with coreutils. Reads are queued one after the other.
- */
-class StdinReader {
-  private ended = false;
-  private queue: Promise<unknown> = Promise.resolve();
-
-  constructor(
-    private readonly stream: NodeJS.ReadableStream,
-    private readonly fd: number | undefined,
-  ) {}
-
-  /** Everything left, as one buffer (a checksum file read from stdin). */
-  readAll(): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    return this.serial(() => this.consume((chunk) => chunks.push(chunk))).then(() => Buffer.concat(chunks));
-  }
-
-  /** The hex digest of everything left, hashed chunk by chunk as it arrives. */
-  hash(progress: SharedCounter): Promise<string> {
-    const hash = createHash('sha256');
-    return this.serial(() =>
-      this.consume((chunk) => {
-        hash.update(chunk);
-        progress.add(chunk.length);
-      }),
-    ).then(() => hash.digest('hex'));
-  }
-
-  private serial(read: () => Promise<void>): Promise<void> {
-    const turn = this.queue.then(read);
-    this.queue = turn.catch(() => {});
-    return turn;
-  }
-
-  private consume(onChunk: (chunk: Buffer) => void): Promise<void> {
-    // Node reads a directory on stdin as empty; coreutils' read() fails with EISDIR.
-    if (this.fd !== undefined && isDirectory(this.fd)) return Promise.reject(systemError(-constants.errno.EISDIR, 'read', STDIN_NAME));
-    const stream = this.stream as Readable;
-    if (this.ended || stream.readableEnded) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const onData = (chunk: Buffer | string): void => onChunk(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-      const finish = (error?: unknown): void => {
-        stream.off('data', onData);
-        stream.off('end', onEnd);
-        stream.off('error', finish);
-        stream.pause();
-        this.ended = true;
-        if (error !== undefined) reject(error);
-        else resolve();
-      };
-      const onEnd = (): void => finish();
-      stream.on('data', onData);
-      stream.once('end', onEnd);
-      stream.once('error', finish);
-      stream.resume();
-    });
-  }
 }
