@@ -1,13 +1,18 @@
 // The worker runtime: the script every worker of the worker backend runs (built to
 // dist/worker.js). It receives batches of tasks, runs them one at a time in arrival order, and
-// sends results back in batches. Wire format: ./worker-protocol.ts.
+// sends replies back in batches. Wire format: ./worker-protocol.ts.
 //
 // Invariants:
 // - One task at a time, in sequence order; an async task is awaited before the next starts.
-//   Results therefore leave in sequence order, which the pool relies on.
+// - A task runs only after this worker claimed it in the claim table (claim-table.ts); a task
+//   whose claim fails was taken back by the pool, which runs it elsewhere: it is skipped, with
+//   no reply.
+// - Every claimed task gets exactly one reply, naming it by sequence number. reply() never
+//   throws: a result or thrown value that cannot be read or cloned becomes a TypeError for that
+//   task, and the run loop checks that each task it ran has replied.
 // - `control[STARTED]` holds the sequence number of the task being run (or last run), stored
-//   before the task starts: the pool reads it when this worker dies.
-// - Results are held back to share a message, but never past the end of an incoming batch,
+//   after its claim and before it starts: the pool reads it when this worker dies.
+// - Replies are held back to share a message, but never past the end of an incoming batch,
 //   never while awaiting an async task, and never for more than FLUSH_AFTER_MS.
 
 import { performance } from 'node:perf_hooks';
@@ -22,6 +27,7 @@ import {
   encodeKernelResult,
   encodeValue,
   EPOCH,
+  reasonOf,
   INIT_FAILED,
   READY,
   RESULT_STRIDE,
@@ -34,6 +40,7 @@ import {
   TASK_STRIDE,
   type WorkerSetup,
 } from './worker-protocol.js';
+import { ClaimTable } from './claim-table.js';
 
 const FLUSH_AFTER_MS = 1;
 
@@ -42,6 +49,7 @@ const setup = workerData as WorkerSetup;
 const port: MessagePort = setup.port;
 const control = new Int32Array(setup.control);
 const controlPort: MessagePort = setup.controlPort;
+const claims = new ClaimTable(setup.claims);
 
 const kernelsByName = new Map<string, Kernel>(Object.values(kernels).map((k) => [k.name, k as Kernel]));
 
@@ -204,29 +212,49 @@ async function loadFunction(def: { module: string; exportName: string }): Promis
   return fn as (...args: unknown[]) => unknown;
 }
 
-// ---- Results -----------------------------------------------------------------------------
+// ---- Replies ----------------------------------------------------------------------------
 
 let results: unknown[] = [RESULTS, 0];
 let resultTransfer: TransferListItem[] = [];
-let busySince = 0;
-let busyMicros = 0;
+/** Wall time of the tasks whose replies are in `results`, start to settle. */
+let runMicros = 0;
 let lastFlush = performance.now();
+/** The last task given a reply: the run loop checks that each task it ran got one. */
+let lastReplied = 0;
 
-function pushResult(id: number, status: number, value: unknown): void {
-  if (status === STATUS_OK && typeof value === 'object' && value !== null) {
-    if ((value as Record<symbol, unknown>)[taskRuntimeKeys.transferKey] === true) {
-      const wrapped = value as { value: unknown; transferList: TransferListItem[] };
-      for (const item of wrapped.transferList) resultTransfer.push(item);
-      value = wrapped.value;
-    }
-    value = encodeValue(value);
-  }
-  results.push(id, status, value);
+/** The TypeError a task gets for a reply that cannot be sent: its result, or what it threw. */
+function cannotSend(status: number, error: unknown): Error {
+  const what = status === STATUS_OK ? 'result' : 'thrown value';
+  return new TypeError(`the task's ${what} cannot be sent back to the pool: ${reasonOf(error)}`);
 }
 
-function pushError(id: number, error: unknown): void {
-  if (error instanceof Error) pushResult(id, STATUS_ERROR, encodeError(error));
-  else pushResult(id, STATUS_THROWN, error);
+/**
+ * Adds task seq's reply to the next message. status: STATUS_OK (value: the result),
+ * STATUS_ERROR (value: whatever was thrown) or STATUS_CANCELLED. Never throws: encoding runs
+ * the task's own code (getters, Proxy traps), and what it throws becomes the task's TypeError.
+ */
+function reply(seq: number, status: number, value: unknown): void {
+  lastReplied = seq;
+  let transfer: TransferListItem[] | undefined;
+  try {
+    if (status === STATUS_OK) {
+      if (typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[taskRuntimeKeys.transferKey] === true) {
+        const wrapped = value as { value: unknown; transferList: TransferListItem[] };
+        transfer = [...wrapped.transferList];
+        value = wrapped.value;
+      }
+      value = encodeValue(value);
+    } else if (status === STATUS_ERROR) {
+      if (value instanceof Error) value = encodeError(value);
+      else status = STATUS_THROWN;
+    }
+  } catch (error) {
+    transfer = undefined;
+    value = encodeError(cannotSend(status, error));
+    status = STATUS_ERROR;
+  }
+  if (transfer !== undefined) for (const item of transfer) resultTransfer.push(item);
+  results.push(seq, status, value);
 }
 
 function flush(): void {
@@ -234,32 +262,36 @@ function flush(): void {
   if (results.length === 2) return;
   const message = results;
   const transfer = resultTransfer;
-  message[1] = busyMicros;
-  busyMicros = 0;
+  message[1] = runMicros;
+  runMicros = 0;
   results = [RESULTS, 0];
   resultTransfer = [];
   try {
     if (transfer.length === 0) port.postMessage(message);
     else port.postMessage(message, transfer);
   } catch {
-    // Some result cannot be cloned: send them one by one, turning each that fails into an error.
-    for (let i = 2; i < message.length; i += RESULT_STRIDE) {
-      const one = [RESULTS, 0, message[i], message[i + 1], message[i + 2]];
-      try {
-        port.postMessage(one, transfer.filter((t) => containsTransferable(message[i + 2], t)));
-      } catch (error) {
-        const failure = new TypeError(`the task's result cannot be sent back to the pool: ${(error as Error).message}`);
-        port.postMessage([RESULTS, 0, message[i], STATUS_ERROR, encodeError(failure)]);
-      }
-    }
+    // Some reply cannot be cloned: send them one by one, each that fails as its task's TypeError.
+    message[1] = 0;
+    for (let i = 2; i < message.length; i += RESULT_STRIDE) postOne(message[i] as number, message[i + 1] as number, message[i + 2], transfer);
   }
 }
 
-function containsTransferable(value: unknown, item: TransferListItem): boolean {
+function postOne(seq: number, status: number, value: unknown, transfer: TransferListItem[]): void {
+  try {
+    const own = transfer.length === 0 ? transfer : transfer.filter((item) => contains(value, item, new Set()));
+    port.postMessage([RESULTS, 0, seq, status, value], own);
+  } catch (error) {
+    port.postMessage([RESULTS, 0, seq, STATUS_ERROR, encodeError(cannotSend(status, error))]);
+  }
+}
+
+/** Whether `item` is `value` or inside it (a view's buffer counts). Reads may throw: the caller catches. */
+function contains(value: unknown, item: TransferListItem, seen: Set<object>): boolean {
   if (value === item) return true;
-  if (typeof value !== 'object' || value === null) return false;
+  if (typeof value !== 'object' || value === null || seen.has(value)) return false;
+  seen.add(value);
   if (ArrayBuffer.isView(value)) return value.buffer === item;
-  return Object.values(value).some((v) => containsTransferable(v, item));
+  return Object.values(value).some((v) => contains(v, item, seen));
 }
 
 // A task that calls process.exit() ends the worker: send what finished before it first.
@@ -267,11 +299,9 @@ process.on('exit', flush);
 
 // ---- The run loop ------------------------------------------------------------------------
 
-/** Task records received and not yet run, TASK_STRIDE slots each, in sequence order. */
+/** Task records received and not yet visited, TASK_STRIDE slots each, in sequence order. */
 let inbox: unknown[] = [];
 let inboxAt = 0;
-/** Sequence number of the last task received. */
-let received = 0;
 let running = false;
 let ready = false;
 
@@ -288,54 +318,59 @@ function receive(message: { defs?: unknown; tasks: unknown[] }): void {
 
 /**
  * Runs tasks until the inbox is empty or a task turns out to be async, in which case it
- * resumes when that task settles.
+ * resumes when that task settles. A task the pool took back (its claim fails) is skipped: the
+ * pool has given it to another worker, or settled it.
  */
 function runTasks(): void {
   running = true;
-  busySince = performance.now();
+  let clock = performance.now();
   while (inboxAt < inbox.length) {
     const at = inboxAt;
     inboxAt += TASK_STRIDE;
-    const id = inbox[at] as number;
+    const seq = inbox[at] as number;
     const ref = inbox[at + 1] as string | number;
     const batch = inbox[at + 2] === 1;
     const payload = inbox[at + 3] as unknown[];
     const progress = inbox[at + 4] as SharedArrayBuffer | null;
     for (let i = at; i < at + TASK_STRIDE; i++) inbox[i] = undefined;
 
-    const seq = ++received;
+    if (!claims.claim(seq)) continue;
     Atomics.store(control, STARTED, seq);
+    const started = clock;
     current.start(seq, progress === null ? undefined : SharedCounter.from(progress));
     if (current.cancelled()) {
-      pushResult(id, STATUS_CANCELLED, undefined);
+      reply(seq, STATUS_CANCELLED, undefined);
       continue;
     }
-    const pending = typeof ref === 'string' ? runKernel(id, ref, batch, payload) : runJsTask(id, defs[ref]!, batch, payload);
+    let pending: Promise<void> | undefined;
+    try {
+      pending = typeof ref === 'string' ? runKernel(seq, ref, batch, payload) : runJsTask(seq, defs[ref]!, batch, payload);
+    } catch (error) {
+      // Not expected (both report every outcome themselves); if it happens, the task still gets its reply.
+      if (lastReplied !== seq) reply(seq, STATUS_ERROR, error);
+    }
     if (pending !== undefined) {
-      busyMicros += (performance.now() - busySince) * 1000;
       flush();
-      pending.then(resume, resume);
+      const settled = (): void => {
+        if (lastReplied !== seq) reply(seq, STATUS_ERROR, new Error('the task ended without an outcome'));
+        runMicros += (performance.now() - started) * 1000;
+        runTasks();
+      };
+      pending.then(settled, settled);
       return;
     }
-    if (performance.now() - lastFlush > FLUSH_AFTER_MS) {
-      busyMicros += (performance.now() - busySince) * 1000;
-      busySince = performance.now();
-      flush();
-    }
+    if (lastReplied !== seq) reply(seq, STATUS_ERROR, new Error('the task ended without an outcome'));
+    clock = performance.now();
+    runMicros += (clock - started) * 1000;
+    if (clock - lastFlush > FLUSH_AFTER_MS) flush();
   }
   inbox = [];
   inboxAt = 0;
-  busyMicros += (performance.now() - busySince) * 1000;
   flush();
   running = false;
 }
 
-function resume(): void {
-  busySince = performance.now();
-  runTasks();
-}
-
-function runKernel(id: number, name: string, batch: boolean, payload: unknown[]): undefined {
+function runKernel(seq: number, name: string, batch: boolean, payload: unknown[]): undefined {
   const kernel = kernelsByName.get(name);
   try {
     if (kernel === undefined) throw new TypeError(`this worker has no kernel named ${name}`);
@@ -349,26 +384,25 @@ function runKernel(id: number, name: string, batch: boolean, payload: unknown[])
     }
     // Only byte-returning kernels (those with fromBytes) may return Buffers, which must travel marked.
     if (kernel.fromBytes !== undefined) value = encodeKernelResult(value, batch);
-    pushResult(id, current.cancelledFlag ? STATUS_CANCELLED : STATUS_OK, value);
+    reply(seq, current.cancelledFlag ? STATUS_CANCELLED : STATUS_OK, value);
   } catch (error) {
-    pushError(id, error);
+    reply(seq, STATUS_ERROR, error);
   }
   return undefined;
 }
 
 /**
- * Runs a JS task. Returns undefined when its outcome is already in `results`, or a promise
+ * Runs a JS task. Returns undefined when its reply is already in `results`, or a promise
  * that settles (never rejects) once it is.
  */
-function runJsTask(id: number, def: JsTaskDef, batch: boolean, payload: unknown[]): Promise<void> | undefined {
+function runJsTask(seq: number, def: JsTaskDef, batch: boolean, payload: unknown[]): Promise<void> | undefined {
   if (def.fn === undefined) {
     return loadFunction(def).then(
       (fn) => {
         def.fn = fn;
-        const pending = runJsTask(id, def, batch, payload);
-        return pending;
+        return runJsTask(seq, def, batch, payload);
       },
-      (error) => pushError(id, error),
+      (error) => reply(seq, STATUS_ERROR, error),
     );
   }
   const context = new JsTaskContext(current.seq);
@@ -379,20 +413,20 @@ function runJsTask(id: number, def: JsTaskDef, batch: boolean, payload: unknown[
   try {
     if (!batch) {
       const value = fn.apply(context, decodeArgs(payload));
-      if (isThenable(value)) return settleLater(id, context, Promise.resolve(value));
-      finishJsTask(id, context, STATUS_OK, value);
+      if (isThenable(value)) return settleLater(seq, context, Promise.resolve(value));
+      finishJsTask(seq, context, STATUS_OK, value);
       return undefined;
     }
     // A chunk: its calls run in order; an async call makes the rest of the chunk async.
     const out = new Array<unknown>(payload.length);
     for (let i = 0; i < payload.length && !current.cancelled(); i++) {
       const value = fn.apply(context, decodeArgs(payload[i] as unknown[]));
-      if (isThenable(value)) return settleLater(id, context, runChunkAsync(fn, context, payload, out, i, value));
+      if (isThenable(value)) return settleLater(seq, context, runChunkAsync(fn, context, payload, out, i, value));
       out[i] = value;
     }
-    finishJsTask(id, context, STATUS_OK, out);
+    finishJsTask(seq, context, STATUS_OK, out);
   } catch (error) {
-    finishJsTask(id, context, STATUS_ERROR, error);
+    finishJsTask(seq, context, STATUS_ERROR, error);
   }
   return undefined;
 }
@@ -403,22 +437,22 @@ async function runChunkAsync(fn: (...args: unknown[]) => unknown, context: JsTas
   return out;
 }
 
-function settleLater(id: number, context: JsTaskContext, promise: Promise<unknown>): Promise<void> {
+function settleLater(seq: number, context: JsTaskContext, promise: Promise<unknown>): Promise<void> {
   return promise.then(
-    (value) => finishJsTask(id, context, STATUS_OK, value),
-    (error) => finishJsTask(id, context, STATUS_ERROR, error),
+    (value) => finishJsTask(seq, context, STATUS_OK, value),
+    (error) => finishJsTask(seq, context, STATUS_ERROR, error),
   );
 }
 
-function finishJsTask(id: number, context: JsTaskContext, status: number, value: unknown): void {
+function finishJsTask(seq: number, context: JsTaskContext, status: number, value: unknown): void {
   context.finish();
   const contextSlot = globalThis as { [taskRuntimeKeys.contextKey]?: TaskContext };
   contextSlot[taskRuntimeKeys.contextKey] = undefined;
-  if (status === STATUS_ERROR) pushError(id, value);
-  else pushResult(id, current.cancelledFlag ? STATUS_CANCELLED : STATUS_OK, value);
+  reply(seq, status === STATUS_OK && current.cancelledFlag ? STATUS_CANCELLED : status, value);
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
+  // Reading `then` runs the task's code (a getter, a Proxy trap): what it throws is the task's error.
   return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
@@ -433,7 +467,13 @@ async function start(): Promise<void> {
       const fn = await loadFunction(init);
       await fn(...decodeArgs(init.args));
     } catch (error) {
-      port.postMessage([INIT_FAILED, encodeError(error instanceof Error ? error : new Error(`the initializer threw ${String(error)}`))]);
+      let encoded;
+      try {
+        encoded = encodeError(error instanceof Error ? error : new Error(`the initializer threw ${reasonOf(error)}`));
+      } catch (unreadable) {
+        encoded = encodeError(new TypeError(`the initializer threw a value that cannot be sent back to the pool: ${reasonOf(unreadable)}`));
+      }
+      port.postMessage([INIT_FAILED, encoded]);
       port.close();
       return;
     }

@@ -4,7 +4,8 @@
 //
 // Pool → worker, on the private protocol port (WorkerSetup.port, not parentPort), one message per batch:
 //   { defs?: [index, module, exportName][], tasks: [...records] }
-//   where each task is TASK_STRIDE slots: [id, ref, batch (0|1), payload, progress]
+//   where each task is TASK_STRIDE slots: [seq, ref, batch (0|1), payload, progress]
+//   seq: the task's sequence number on this worker (see below);
 //   ref: a kernel's name (string) or the index of a JS task sent in `defs` (number);
 //   payload: the argument tuple, or for a batch the array of tuples;
 //   progress: a SharedCounter's buffer, or null.
@@ -15,17 +16,23 @@
 // Worker → pool, on the protocol port:
 //   [READY]                                  the initializer (if any) finished; tasks run now
 //   [INIT_FAILED, encodedError]              the initializer threw; the worker exits
-//   [RESULTS, busyMicros, ...records]        RESULT_STRIDE slots each: [id, status, value]
-// Results come in the order the tasks were sent: each worker runs its tasks one at a time.
+//   [RESULTS, runMicros, ...records]         RESULT_STRIDE slots each: [seq, status, value]
+// Each reply names its task by seq: the pool matches replies by that, never by position, so a
+// task that is skipped, taken back or answered out of turn cannot shift its neighbours' replies.
+// runMicros: the wall time the message's tasks took, start to settle (an async task's awaits
+// count: a worker awaiting a timer is not free to run the next task).
+// Every task the worker claims gets exactly one reply: a value or an error that cannot be sent
+// becomes a TypeError for that task (see worker-entry.ts).
 //
 // Workers wait for batches on their event loop, not in Atomics.wait: on the VMs measured, an
 // Atomics.notify that wakes a sleeping thread costs the pool's thread about 10 µs, more than
 // the event-loop wake-up a message brings anyway (see bench/ and DEVELOPERS notes).
 //
-// Task sequence numbers: the n-th task a worker receives (counting from 1) has sequence n on
-// both sides. Before running (or skipping) task n the worker stores n in the control word
-// STARTED, so when a worker dies the pool knows which of its unanswered tasks never started
-// (they go to another worker) and which one was running.
+// Task sequence numbers: the pool numbers the tasks it posts to a worker 1, 2, 3, ... and the
+// worker visits them in that order. Before running task n the worker claims it in the claim
+// table (claim-table.ts); the pool may take back a posted task the worker has not claimed, and
+// the worker then skips it. After claiming, the worker stores n in the control word STARTED, so
+// when a worker dies the pool knows which task was running.
 
 import type { MessagePort } from 'node:worker_threads';
 import { SharedCounter } from '../shared/counter.js';
@@ -58,6 +65,8 @@ export interface WorkerSetup {
   controlPort: MessagePort;
   /** The pool's private protocol port: every task and reply travels here, never on parentPort. */
   port: MessagePort;
+  /** The claim table's buffer (claim-table.ts). */
+  claims: SharedArrayBuffer;
   initializer: { module: string; exportName: string; args: unknown[] } | undefined;
 }
 
@@ -74,6 +83,20 @@ export interface EncodedError {
   errno?: number;
   syscall?: string;
   path?: string;
+}
+
+/**
+ * What went wrong, for a message: the error's own message when it can be read, else a word about
+ * it. Never throws, whatever was thrown (a Proxy whose traps throw, a getter that throws).
+ */
+export function reasonOf(error: unknown): string {
+  try {
+    if (error instanceof Error) return String(error.message);
+    if (typeof error === 'symbol') return error.toString();
+    return String(error);
+  } catch {
+    return 'reading it threw';
+  }
 }
 
 export function encodeError(error: Error): EncodedError {

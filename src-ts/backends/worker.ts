@@ -1,24 +1,41 @@
 // The worker backend: kernels' JS twins and users' JS tasks run on a fixed set of
-// worker_threads. This side assigns tasks to workers, sends them in batches, matches results,
-// and keeps the set whole when workers crash, are recycled or must be killed. The other side
-// is ./worker-entry.ts; the wire format is ./worker-protocol.ts.
+// worker_threads. This side assigns tasks to workers, sends them in batches, matches replies,
+// moves tasks off a worker that is stuck in a slow one, and keeps the set whole when workers
+// crash, are recycled or must be killed. The other side is ./worker-entry.ts; the wire format
+// is ./worker-protocol.ts; who runs a posted task is decided by ./claim-table.ts.
 //
 // Where a dispatched task is (its backendSlot says which):
 //   a SplitCall      shared out in parts (see split-call.ts), each of which is in one of the
 //                    places below;
 //   PENDING          in `pending`, not yet given to a worker;
-//   a WorkerSlot     in that slot's `outbox` (posted at the next microtask) or `sent` (posted,
-//                    unanswered, in sequence order);
+//   a WorkerSlot     in that slot's `outbox` (posted at the next microtask) or held by it
+//                    (posted under a sequence number, no reply yet, not taken back);
 //   undefined        settled (or cancelled while pending: then a dead entry in `pending`).
-// `live` counts every task or part not yet settled; each is settled exactly once.
+// `live` counts every task or part not yet settled; each is settled exactly once. Replies are
+// matched to held tasks by sequence number, never by position.
 //
 // Batching. Tasks are sent in messages of up to batchSize() tasks and each worker holds at most
 // depth() unanswered ones, so a burst of small tasks costs one message each way per batch while
-// a worker always has the next batch in hand. Both follow the measured task duration: tiny tasks
-// travel 128 to a message, tasks of a few milliseconds one at a time, so no worker hoards work
-// that an idle one could run.
+// a worker always has the next batch in hand. Both follow the measured wall time per task
+// (start to settle, so an async task's awaits count): tiny tasks travel 128 to a message, tasks
+// of a few milliseconds one at a time. What a worker holds is thus about a millisecond of
+// expected work, and each task goes to the least loaded worker.
+//
+// Taking back. An estimate is only an estimate: a task far slower than the average still
+// blocks what was posted behind it. Tasks a worker holds but has not started are taken back
+// (claim-table.ts makes sure the worker then skips them) and run elsewhere:
+//   - a worker that has gone PATIENCE_TASKS expected task times (and at least PATIENCE_MIN_MS)
+//     without a reply is stuck: it gets nothing new, and the next reply from any other worker
+//     takes all its unstarted tasks back to the front of the queue;
+//   - a worker that falls idle with nothing pending takes half the unstarted tasks of the worker
+//     holding the most behind a task in progress (and looks again after RECHECK_MS while tasks
+//     are still in flight to a busy worker).
+// So no task waits behind a slow one while a worker is idle, and a burst's tasks, which never
+// leave an idle worker, keep their batches. A cancelled task that has not started is taken back
+// and settled at once; one that has started is told to stop (control port, then termination).
 
 import { existsSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort, type TransferListItem } from 'node:worker_threads';
@@ -29,12 +46,14 @@ import { packageRoot } from './addon.js';
 import { Outcome, type Backend, type Dispatch } from './backend.js';
 import { LiveTasks } from './live-tasks.js';
 import { SplitCall } from './split-call.js';
+import { CLAIM_MASK, CLAIM_SLOTS, ClaimTable } from './claim-table.js';
 import {
   CONTROL_WORDS,
   decodeError,
   decodeValue,
   encodeArgs,
   EPOCH,
+  reasonOf,
   INIT_FAILED,
   READY,
   RESULT_STRIDE,
@@ -54,6 +73,11 @@ const MAX_BATCH = 128;
 const LONG_TASK_MICROS = 5000;
 /** A kernel call that can be split goes out in up to this many parts per worker, for balance. */
 const PARTS_PER_WORKER = 4;
+/** A worker holding tasks that has not replied for PATIENCE_TASKS expected task times (and at least PATIENCE_MIN_MS) is stuck. */
+const PATIENCE_TASKS = 4;
+const PATIENCE_MIN_MS = 50;
+/** An idle worker looks again this soon for tasks waiting behind another worker's task; ms. */
+const RECHECK_MS = 5;
 /** Workers dying before they are ready this many times in a row mean the pool is broken. */
 const STARTUP_FAILURE_LIMIT = 3;
 
@@ -132,13 +156,27 @@ class WorkerSlot {
    * can reach parentPort but never this port, so nothing a task posts is taken for a reply.
    */
   readonly port: MessagePort;
-  /** Sequence numbers of sent tasks the pool cancelled: never requeued, never run again. */
+  /** Decides, per posted task, whether this worker runs it or the pool took it back. */
+  readonly claims = new ClaimTable();
+  /** Sequence numbers of started tasks the pool cancelled: never requeued, never run again. */
   readonly cancelledSeqs = new Set<number>();
-  /** Posted, unanswered tasks in sequence order; the oldest has sequence number headSeq. */
-  readonly sent = new Ring<Dispatch>();
-  headSeq = 1;
+  /**
+   * Posted tasks with no reply yet that the pool has not taken back, at index seq & mask
+   * (heldSeq says whose the cell is). Their sequence numbers lie in [tailSeq, nextSeq), a span
+   * kept below CLAIM_SLOTS so that no cell (here or in the claim table) is reused while held.
+   */
+  private readonly heldTask = new Array<Dispatch | undefined>(CLAIM_SLOTS);
+  private readonly heldSeq = new Float64Array(CLAIM_SLOTS);
+  heldCount = 0;
+  private tailSeq = 1;
+  /** The sequence number the next posted task gets. */
+  nextSeq = 1;
+  /** Every held task up to this sequence number is known to be claimed (a take-back found so). */
+  private claimedThrough = 0;
   /** Assigned tasks waiting for the next flush. */
   outbox: Dispatch[] = [];
+  /** When this worker last showed progress (a reply, READY) or was given work while idle; ms. */
+  lastProgressAt = performance.now();
   /** How many of the backend's JS task definitions this worker has been sent. */
   knownDefs = 0;
   /** Tasks ever assigned here, for maxTasksPerWorker. */
@@ -159,14 +197,14 @@ class WorkerSlot {
   readonly startedOrGone: Promise<void>;
   markStarted!: () => void;
 
-  constructor(entry: URL, setup: Omit<WorkerSetup, 'control' | 'controlPort' | 'port'>) {
+  constructor(entry: URL, setup: Omit<WorkerSetup, 'control' | 'controlPort' | 'port' | 'claims'>) {
     const buffer = new SharedArrayBuffer(CONTROL_WORDS * Int32Array.BYTES_PER_ELEMENT);
     this.control = new Int32Array(buffer);
     const { port1, port2 } = new MessageChannel();
     this.controlPort = port1;
     const protocol = new MessageChannel();
     this.port = protocol.port1;
-    const workerData: WorkerSetup = { ...setup, control: buffer, controlPort: port2, port: protocol.port2 };
+    const workerData: WorkerSetup = { ...setup, control: buffer, controlPort: port2, port: protocol.port2, claims: this.claims.buffer };
     this.worker = startWorker(entry, workerData, [port2, protocol.port2]);
     this.exited = new Promise((resolve) => (this.markExited = resolve));
     this.startedOrGone = new Promise((resolve) => (this.markStarted = resolve));
@@ -174,7 +212,82 @@ class WorkerSlot {
   }
 
   get load(): number {
-    return this.sent.length + this.outbox.length;
+    return this.heldCount + this.outbox.length;
+  }
+
+  /** Records a posted task. */
+  hold(seq: number, d: Dispatch): void {
+    const i = seq & CLAIM_MASK;
+    this.heldTask[i] = d;
+    this.heldSeq[i] = seq;
+    this.heldCount++;
+  }
+
+  /** The held task seq, no longer held; undefined when it is not held (a reply nobody waits for). */
+  release(seq: number): Dispatch | undefined {
+    const i = seq & CLAIM_MASK;
+    const d = this.heldTask[i];
+    if (d === undefined || this.heldSeq[i] !== seq) return undefined;
+    this.heldTask[i] = undefined;
+    this.heldCount--;
+    return d;
+  }
+
+  /** The sequence number under which `d` is held, or 0. O(span): for cancellations only. */
+  seqOf(d: Dispatch): number {
+    for (let seq = this.tailSeq; seq < this.nextSeq; seq++) {
+      const i = seq & CLAIM_MASK;
+      if (this.heldTask[i] === d && this.heldSeq[i] === seq) return seq;
+    }
+    return 0;
+  }
+
+  /** How many more tasks may be posted before the span would reach CLAIM_SLOTS. */
+  room(): number {
+    while (this.tailSeq < this.nextSeq && this.heldTask[this.tailSeq & CLAIM_MASK] === undefined) this.tailSeq++;
+    return CLAIM_SLOTS - (this.nextSeq - this.tailSeq);
+  }
+
+  /**
+   * At most how many held tasks the worker has not claimed yet: those after the last it started
+   * and after the last a take-back found claimed (it claims in sequence order).
+   */
+  unstarted(): number {
+    return Math.min(this.heldCount, this.nextSeq - 1 - Math.max(Atomics.load(this.control, STARTED), this.claimedThrough));
+  }
+
+  /** Whether the worker is in a task it started and has not answered: what it holds waits behind that. */
+  busyInTask(): boolean {
+    const seq = Atomics.load(this.control, STARTED);
+    return seq > 0 && this.heldTask[seq & CLAIM_MASK] !== undefined && this.heldSeq[seq & CLAIM_MASK] === seq;
+  }
+
+  /**
+   * Takes back up to `max` held tasks the worker has not claimed, newest first; returns them
+   * oldest first. Stops at the first claimed one: every older task is claimed too.
+   */
+  takeBack(max: number): Dispatch[] {
+    const taken: Dispatch[] = [];
+    let seq = this.nextSeq - 1;
+    for (; seq >= this.tailSeq && taken.length < max; seq--) {
+      const i = seq & CLAIM_MASK;
+      if (this.heldTask[i] === undefined || this.heldSeq[i] !== seq) continue;
+      if (!this.claims.takeBack(seq)) break;
+      taken.push(this.release(seq)!);
+    }
+    // Stopped at a claimed task or at the end, not at `max`: every task still held is claimed.
+    if (taken.length < max) this.claimedThrough = this.nextSeq - 1;
+    return taken.reverse();
+  }
+
+  /** Every held task with its sequence number, oldest first, released: for a worker that is gone. */
+  releaseAll(): [number, Dispatch][] {
+    const all: [number, Dispatch][] = [];
+    for (let seq = this.tailSeq; seq < this.nextSeq; seq++) {
+      const d = this.release(seq);
+      if (d !== undefined) all.push([seq, d]);
+    }
+    return all;
   }
 
   /** Only a worker with work keeps the process alive, as an idle pool must not. */
@@ -199,16 +312,18 @@ export class WorkerBackend implements Backend {
   /** JS tasks by index, as sent to workers in `defs`. */
   private readonly defs: JsTask<any, any>[] = [];
   private readonly defIndex = new Map<string, number>();
+  private readonly defByHandle = new WeakMap<JsTask<any, any>, number>();
   private readonly live = new LiveTasks();
-  /** Moving average of one task's run time in a worker; negative until measured. */
+  /** Moving average of one task's wall time in a worker, start to settle; negative until measured. */
   private taskMicros = -1;
-  private cursor = 0;
   private flushQueued = false;
   private state: 'open' | 'closing' | 'terminating' = 'open';
   private startupFailures = 0;
   /** Set when workers keep dying at start: every task fails with it from then on. */
   private broken: WorkerCrashError | undefined = undefined;
   private spawned = 0;
+  /** Posted tasks taken back from a worker before it started them, to run elsewhere. */
+  private takenBack = 0;
 
   constructor(options: WorkerBackendOptions) {
     this.options = options;
@@ -248,8 +363,10 @@ export class WorkerBackend implements Backend {
     if (tag === RESULTS) this.onResults(slot, message);
     else if (tag === READY) {
       slot.ready = true;
+      slot.lastProgressAt = performance.now();
       slot.markStarted();
       this.startupFailures = 0;
+      this.balance(slot);
     } else if (tag === INIT_FAILED) {
       const error = decodeError(message[1] as EncodedError);
       slot.crash = new Error(`the pool's initializer failed: ${error.message}`, { cause: error });
@@ -258,16 +375,19 @@ export class WorkerBackend implements Backend {
 
   private onResults(slot: WorkerSlot, message: unknown[]): void {
     const count = (message.length - 2) / RESULT_STRIDE;
-    if (count > 0) {
-      const perTask = (message[1] as number) / count;
+    const micros = message[1] as number;
+    if (count > 0 && micros > 0) {
+      const perTask = micros / count;
       this.taskMicros = this.taskMicros < 0 ? perTask : 0.7 * this.taskMicros + 0.3 * perTask;
     }
+    slot.lastProgressAt = performance.now();
     let firstError: unknown;
     for (let i = 2; i < message.length; i += RESULT_STRIDE) {
-      const d = slot.sent.shift();
-      slot.cancelledSeqs.delete(slot.headSeq);
-      slot.headSeq++;
-      if (d === undefined || d.id !== message[i]) continue; // cannot happen: results come in order
+      // Matched by sequence number: a reply names its task, whatever order replies come in.
+      const seq = message[i] as number;
+      const d = slot.release(seq);
+      if (d === undefined) continue; // not held: cannot happen (a task taken back is never claimed, so never answered)
+      slot.cancelledSeqs.delete(seq);
       try {
         const status = message[i + 1];
         const value = message[i + 2];
@@ -281,7 +401,7 @@ export class WorkerBackend implements Backend {
     }
     if (slot.retiring && slot.load === 0) void slot.worker.terminate();
     slot.updateRef();
-    this.assign();
+    this.balance(slot);
     if (firstError !== undefined) throw firstError;
   }
 
@@ -305,12 +425,13 @@ export class WorkerBackend implements Backend {
       const why = slot.crash !== undefined ? `${slot.crash.name}: ${slot.crash.message}` : `it exited with code ${code}`;
       return new WorkerCrashError(`the worker running this task died: ${why}`, { cause: slot.crash });
     };
-    for (let seq = slot.headSeq, d = slot.sent.shift(); d !== undefined; seq++, d = slot.sent.shift()) {
+    // The worker is gone, so it claims nothing more: the claim table says which tasks it started.
+    for (const [seq, d] of slot.releaseAll()) {
       if (this.state === 'terminating') this.settle(d, Outcome.Cancelled, undefined);
       else if (slot.cancelledSeqs.has(seq)) this.settle(d, Outcome.Cancelled, undefined); // settled for its caller: never run again
-      else if (seq > started) requeue.push(d); // never started: another worker runs it
+      else if (!slot.claims.wasClaimed(seq)) requeue.push(d); // never started: another worker runs it
       else if (seq === slot.killedFor) this.settle(d, Outcome.Cancelled, undefined);
-      else if (seq === started) this.settle(d, Outcome.Error, crash());
+      else if (seq >= started) this.settle(d, Outcome.Error, crash()); // running (or just claimed)
       else this.settle(d, Outcome.Error, new WorkerCrashError('the worker died after running this task but before it could send the result', { cause: slot.crash }));
     }
     slot.markExited();
@@ -397,34 +518,54 @@ export class WorkerBackend implements Backend {
     return Math.max(1, Math.min(MAX_BATCH, Math.floor(TARGET_BATCH_MICROS / Math.max(this.taskMicros, 0.01))));
   }
 
-  /** Unanswered tasks one worker may hold. */
+  /** Unanswered tasks one worker may hold: about two batches, 2 * TARGET_BATCH_MICROS of expected run time. */
   private depth(): number {
     if (this.taskMicros >= LONG_TASK_MICROS) return 1;
     return 2 * this.batchSize();
   }
 
-  /** Gives pending tasks to workers with room, spreading them round-robin. */
+  /**
+   * How long a worker holding tasks may go without a reply before it counts as stuck (in a
+   * task far longer than expected); ms. A stuck worker is given nothing new, and the tasks it
+   * has not started are taken back for the others.
+   */
+  private patience(): number {
+    return Math.max(PATIENCE_MIN_MS, (PATIENCE_TASKS * this.taskMicros) / 1000);
+  }
+
+  private isStuck(slot: WorkerSlot, now: number, patience: number): boolean {
+    return slot.load > 0 && now - slot.lastProgressAt > patience;
+  }
+
+  /**
+   * Gives pending tasks, oldest first, each to the least loaded worker that has room (fewer
+   * than depth() tasks) and is not stuck. What none can take stays pending, for the first
+   * worker that replies.
+   */
   private assign(): void {
     if (this.pending.length === 0 || this.state === 'terminating') return;
     const depth = this.depth();
+    const now = performance.now();
+    const patience = this.patience();
     const max = this.options.maxTasksPerWorker;
-    const slots = this.slots;
-    let idleScans = 0;
-    while (this.pending.length > 0 && idleScans < slots.length) {
+    while (this.pending.length > 0) {
       const d = this.pending.peek()!;
       if (d.backendSlot !== PENDING) {
         this.pending.shift();
         continue;
       }
-      if (this.cursor >= slots.length) this.cursor = 0;
-      const slot = slots[this.cursor++]!;
-      if (slot.retiring || !slot.alive || slot.load >= depth) {
-        idleScans++;
-        continue;
+      let slot: WorkerSlot | undefined;
+      for (const candidate of this.slots) {
+        const load = candidate.load;
+        if (candidate.retiring || !candidate.alive || load >= depth || (slot !== undefined && load >= slot.load)) continue;
+        if (this.isStuck(candidate, now, patience) || candidate.room() <= candidate.outbox.length) continue;
+        slot = candidate;
       }
-      idleScans = 0;
+      if (slot === undefined) break;
       this.pending.shift();
       d.backendSlot = slot;
+      // Busy from now: a worker given work while idle has shown no progress on it yet.
+      if (slot.load === 0) slot.lastProgressAt = now;
       slot.outbox.push(d);
       slot.assigned++;
       slot.updateRef();
@@ -438,6 +579,66 @@ export class WorkerBackend implements Backend {
       this.flushQueued = true;
       queueMicrotask(this.flush);
     }
+  }
+
+  /**
+   * After `slot` showed progress (a reply, READY): tasks held unstarted by stuck workers come
+   * back to the front of the queue, pending tasks go out, and if `slot` is then idle it takes
+   * half the tasks waiting behind a started one on the worker holding the most. So no task waits behind a slow
+   * one while a worker is idle, and a worker's unstarted tasks move only when one is.
+   */
+  private balance(slot: WorkerSlot): void {
+    if (this.state === 'terminating') return;
+    const now = performance.now();
+    const patience = this.patience();
+    let reclaimed: Dispatch[] = [];
+    for (const other of this.slots) {
+      if (other !== slot && other.alive && this.isStuck(other, now, patience) && other.unstarted() > 0) reclaimed = reclaimed.concat(this.takeBackFrom(other, Infinity));
+    }
+    this.requeueFront(reclaimed);
+    this.assign();
+    if (slot.load > 0 || !slot.ready || !slot.alive || slot.retiring) return;
+    // Only tasks waiting behind a started one: a task merely in flight to a worker with nothing
+    // else to do starts there as soon as anywhere else.
+    let victim: WorkerSlot | undefined;
+    let most = 0;
+    for (const other of this.slots) {
+      const unstarted = other === slot || !other.alive ? 0 : other.unstarted();
+      if (unstarted > most && other.busyInTask()) {
+        victim = other;
+        most = unstarted;
+      }
+    }
+    if (victim === undefined) {
+      // Tasks still in flight to a worker may turn out to wait behind its next one: look again soon.
+      if (this.slots.some((other) => other.unstarted() > 0)) this.recheckSoon();
+      return;
+    }
+    this.requeueFront(this.takeBackFrom(victim, Math.ceil(most / 2)));
+    this.assign();
+  }
+
+  private recheckTimer: NodeJS.Timeout | undefined = undefined;
+
+  /** Runs balance() for every idle worker in RECHECK_MS: an idle worker gets no reply to act on. */
+  private recheckSoon(): void {
+    if (this.recheckTimer !== undefined) return;
+    this.recheckTimer = setTimeout(() => {
+      this.recheckTimer = undefined;
+      for (const slot of [...this.slots]) if (slot.load === 0 && slot.ready && slot.alive && !slot.retiring) this.balance(slot);
+    }, RECHECK_MS);
+    this.recheckTimer.unref();
+  }
+
+  /** Takes up to `max` unstarted tasks back from `slot`; they are pending again, not yet queued. */
+  private takeBackFrom(slot: WorkerSlot, max: number): Dispatch[] {
+    const taken = slot.takeBack(max);
+    if (taken.length === 0) return taken;
+    this.takenBack += taken.length;
+    for (const d of taken) d.backendSlot = PENDING;
+    if (slot.retiring && slot.load === 0) void slot.worker.terminate();
+    slot.updateRef();
+    return taken;
   }
 
   /** Posts every outbox, in messages of at most batchSize() tasks. */
@@ -458,6 +659,7 @@ export class WorkerBackend implements Backend {
     const records: unknown[] = [];
     const transfer: TransferListItem[] = [];
     const sendable: Dispatch[] = [];
+    const first = slot.nextSeq;
     for (const d of tasks) {
       const ref = d.kernel.kind === 'kernel' ? d.kernel.name : this.defOf(d.kernel);
       let payload: unknown;
@@ -469,16 +671,19 @@ export class WorkerBackend implements Backend {
         this.failUnsendable(d, error);
         continue;
       }
+      records.push(first + sendable.length, ref, d.batch ? 1 : 0, payload, d.progress === undefined ? null : d.progress.buffer);
       sendable.push(d);
-      records.push(d.id, ref, d.batch ? 1 : 0, payload, d.progress === undefined ? null : d.progress.buffer);
       if (d.transfer !== undefined) for (const t of d.transfer) transfer.push(t);
     }
     const defs = slot.knownDefs < this.defs.length ? this.defs.slice(slot.knownDefs).map((t, i) => [slot.knownDefs + i, t.module, t.exportName]) : undefined;
     if (sendable.length === 0) return;
+    // Offered before the post: the worker may claim a task the moment the message is out.
+    for (let i = 0; i < sendable.length; i++) slot.claims.offer(first + i);
     try {
       if (transfer.length === 0) slot.port.postMessage({ defs, tasks: records });
       else slot.port.postMessage({ defs, tasks: records }, transfer);
     } catch (error) {
+      // Nothing was sent; the cells offered are offered again (or left unclaimed) by the next post.
       if (sendable.length === 1) {
         this.failUnsendable(sendable[0]!, error);
         return;
@@ -488,18 +693,13 @@ export class WorkerBackend implements Backend {
       return;
     }
     slot.knownDefs = this.defs.length;
-    for (const d of sendable) slot.sent.push(d);
+    for (const d of sendable) slot.hold(slot.nextSeq++, d);
   }
 
   /** Settles a task whose arguments cannot be read or cloned with a TypeError; it never reaches a worker. */
   private failUnsendable(d: Dispatch, error: unknown): void {
     d.backendSlot = undefined;
-    let why: string;
-    try {
-      why = error instanceof Error ? error.message : String(error);
-    } catch {
-      why = 'reading them threw';
-    }
+    const why = reasonOf(error);
     queueMicrotask(() => {
       this.settle(d, Outcome.Error, new TypeError(`${d.kernel.name}: the arguments cannot be sent to a worker: ${why}`, { cause: error }));
       // It left its worker's load: tasks held back by that load may go now, as after a reply.
@@ -508,13 +708,17 @@ export class WorkerBackend implements Backend {
   }
 
   private defOf(t: JsTask<any, any>): number {
+    // By handle first: a burst of one task's calls builds no key string per call.
+    let index = this.defByHandle.get(t);
+    if (index !== undefined) return index;
     const key = `${t.module}\0${t.exportName}`;
-    let index = this.defIndex.get(key);
+    index = this.defIndex.get(key);
     if (index === undefined) {
       index = this.defs.length;
       this.defs.push(t);
       this.defIndex.set(key, index);
     }
+    this.defByHandle.set(t, index);
     return index;
   }
 
@@ -549,10 +753,21 @@ export class WorkerBackend implements Backend {
       queueMicrotask(() => this.settle(d, Outcome.Cancelled, undefined));
       return;
     }
-    let index = 0;
-    while (index < slot.sent.length && slot.sent.at(index) !== d) index++;
-    if (index === slot.sent.length) return; // not here after all: nothing to cancel
-    const seq = slot.headSeq + index;
+    const seq = slot.seqOf(d);
+    if (seq === 0) return; // not here after all: nothing to cancel
+    if (slot.claims.takeBack(seq)) {
+      // Not started: it never will be, so it is settled now, without the worker.
+      slot.release(seq);
+      d.backendSlot = undefined;
+      if (slot.retiring && slot.load === 0) void slot.worker.terminate();
+      slot.updateRef();
+      queueMicrotask(() => {
+        this.settle(d, Outcome.Cancelled, undefined);
+        this.assign();
+      });
+      return;
+    }
+    // Started: the worker is told, and its task sees the cancellation at its next check.
     slot.cancelledSeqs.add(seq);
     // Post before bumping the epoch: a worker that sees the new epoch must find the message.
     slot.controlPort.postMessage([seq]);
@@ -607,6 +822,7 @@ export class WorkerBackend implements Backend {
       workersStarted: this.spawned,
       batchSize: this.batchSize(),
       taskMicros: this.taskMicros < 0 ? undefined : Math.round(this.taskMicros * 100) / 100,
+      takenBack: this.takenBack,
       broken: this.broken?.message,
     };
   }
