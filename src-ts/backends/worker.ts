@@ -47,11 +47,13 @@ import { Outcome, type Backend, type Dispatch } from './backend.js';
 import { LiveTasks } from './live-tasks.js';
 import { SplitCall } from './split-call.js';
 import { CLAIM_MASK, CLAIM_SLOTS, ClaimTable } from './claim-table.js';
+import { detachedIn, detachedTransferError, unsendableError } from './unsendable.js';
 import {
   CONTROL_WORDS,
   decodeError,
   decodeValue,
   encodeArgs,
+  encodeValue,
   EPOCH,
   reasonOf,
   INIT_FAILED,
@@ -145,6 +147,23 @@ export function workerEntry(): URL {
   const path = join(packageRoot(), 'dist', 'worker.js');
   if (!existsSync(path)) throw new Error(`spindle's worker runtime ${path} is missing: build the package (npm run build:ts)`);
   return pathToFileURL(path);
+}
+
+/**
+ * initArgs encoded and cloned once, when the pool is made: workers start later too (after a
+ * crash, when recycled), and by then the caller may have transferred a buffer away or revoked a
+ * Proxy, which must not fail a worker's start from an event handler. What cannot be sent at all
+ * is a TypeError from the constructor, naming the argument.
+ */
+function snapshotInitArgs(args: readonly unknown[]): unknown[] {
+  const snapshot: unknown[] = [];
+  let i = 0;
+  try {
+    for (; i < args.length; i++) snapshot.push(structuredClone(encodeValue(args[i])));
+  } catch (error) {
+    throw new TypeError(`Pool: options.initArgs[${i}] cannot be sent to a worker: ${reasonOf(error)}`, { cause: error });
+  }
+  return snapshot;
 }
 
 class WorkerSlot {
@@ -322,6 +341,8 @@ export class WorkerBackend implements Backend {
   /** Set when workers keep dying at start: every task fails with it from then on. */
   private broken: WorkerCrashError | undefined = undefined;
   private spawned = 0;
+  /** The initializer's arguments as every worker gets them, whenever it starts (snapshotInitArgs). */
+  private readonly initArgs: unknown[];
   /** Posted tasks taken back from a worker before it started them, to run elsewhere. */
   private takenBack = 0;
 
@@ -330,6 +351,7 @@ export class WorkerBackend implements Backend {
     this.size = options.size;
     this.cancelGrace = options.cancelGrace ?? 1000;
     this.capacity = Math.max(1024, options.size * 2 * MAX_BATCH);
+    this.initArgs = snapshotInitArgs(options.initArgs ?? []);
     this.entry = workerEntry();
     for (let i = 0; i < this.size; i++) this.spawn();
   }
@@ -339,7 +361,7 @@ export class WorkerBackend implements Backend {
   private spawn(): void {
     const init = this.options.initializer;
     const slot = new WorkerSlot(this.entry, {
-      initializer: init === undefined ? undefined : { module: init.module, exportName: init.exportName, args: [...encodeArgs(this.options.initArgs ?? [])] },
+      initializer: init === undefined ? undefined : { module: init.module, exportName: init.exportName, args: this.initArgs },
     });
     this.spawned++;
     slot.controlPort.unref();
@@ -662,6 +684,10 @@ export class WorkerBackend implements Backend {
     const first = slot.nextSeq;
     for (const d of tasks) {
       const ref = d.kernel.kind === 'kernel' ? d.kernel.name : this.defOf(d.kernel);
+      if (d.transfer !== undefined && detachedIn(d.transfer) >= 0) {
+        this.failUnsendable(d, detachedTransferError());
+        continue;
+      }
       let payload: unknown;
       try {
         // Reading the arguments runs the caller's code (a getter, a Proxy trap, a revoked Proxy
@@ -696,12 +722,16 @@ export class WorkerBackend implements Backend {
     for (const d of sendable) slot.hold(slot.nextSeq++, d);
   }
 
-  /** Settles a task whose arguments cannot be read or cloned with a TypeError; it never reaches a worker. */
+  /**
+   * Settles a task whose arguments cannot be read or cloned (or whose transfer list cannot be
+   * moved) with a TypeError naming the argument; it never reaches a worker, and the tasks it was
+   * posted with are sent without it.
+   */
   private failUnsendable(d: Dispatch, error: unknown): void {
     d.backendSlot = undefined;
-    const why = reasonOf(error);
+    const failure = unsendableError(d, error);
     queueMicrotask(() => {
-      this.settle(d, Outcome.Error, new TypeError(`${d.kernel.name}: the arguments cannot be sent to a worker: ${why}`, { cause: error }));
+      this.settle(d, Outcome.Error, failure);
       // It left its worker's load: tasks held back by that load may go now, as after a reply.
       this.assign();
     });
