@@ -119,7 +119,7 @@ void Instance::submit(std::vector<Submission>& submissions) {
   tickets_.clear();
   for (auto& s : submissions) {
     uint64_t units = s.job->total_units();
-    tickets_.push_back({s.job, static_cast<unsigned>(std::min<uint64_t>(std::max(s.parallelism, 1u), units))});
+    tickets_.push_back({s.job, static_cast<unsigned>(std::min<uint64_t>(std::max(s.parallelism, 1u), units)), s.lane});
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -130,19 +130,44 @@ void Instance::submit(std::vector<Submission>& submissions) {
 
 bool Instance::cancel(uint64_t id) {
   if (id >= pending_.size() || !pending_[id].job) return false;
-  cancel_job(pending_[id].job.get());
+  // Its queued tickets stay queued: a thread that reaches one finds every unit claimed and
+  // drops the ticket at once. Taking them out of the queue here would cost a walk of the queue.
+  pending_[id].job->cancel();
   return true;
 }
 
-void Instance::cancel_job(Job* job) {
-  job->cancel();
-  // Tickets still queued would wait behind other jobs for a thread; run them here instead.
-  // On a cancelled job work() only skips units, so this costs nothing.
-  unsigned withdrawn = ThreadPool::shared().withdraw(job);
-  for (unsigned i = 0; i < withdrawn; ++i) {
-    job->work();
-    job->release();
+uint32_t Instance::open_lane(unsigned cap) {
+  uint32_t id;
+  if (!free_lane_ids_.empty()) {
+    id = free_lane_ids_.back();
+    free_lane_ids_.pop_back();
+  } else {
+    if (lanes_.size() > kMaxLanes) throw Napi::RangeError::New(env_, "too many open lanes");
+    id = static_cast<uint32_t>(lanes_.size());
+    lanes_.emplace_back();
   }
+  lanes_[id] = {ThreadPool::shared().open_lane(cap), std::clamp(cap, 1u, ThreadPool::kMaxThreads)};
+  return id;
+}
+
+void Instance::close_lane(uint32_t id) {
+  if (lane(id, nullptr) == nullptr) throw Napi::RangeError::New(env_, "lane " + std::to_string(id) + " is not open");
+  ThreadPool::shared().close_lane(lanes_[id].lane);
+  lanes_[id] = {};
+  free_lane_ids_.push_back(id);
+}
+
+ThreadPool::LaneStats Instance::lane_stats(uint32_t id) const {
+  ThreadPool::Lane* open = lane(id, nullptr);
+  if (open == nullptr) throw Napi::RangeError::New(env_, "lane " + std::to_string(id) + " is not open");
+  return ThreadPool::shared().lane_stats(open);
+}
+
+ThreadPool::Lane* Instance::lane(double id, unsigned* cap) const {
+  if (!(id >= 1 && id < static_cast<double>(lanes_.size())) || id != static_cast<double>(static_cast<uint32_t>(id))) return nullptr;
+  const LaneEntry& entry = lanes_[static_cast<size_t>(id)];
+  if (cap != nullptr) *cap = entry.cap;
+  return entry.lane;
 }
 
 void Instance::job_done(Job& job) {
@@ -241,13 +266,21 @@ void Instance::on_env_cleanup(Instance* self) {
     std::lock_guard<std::mutex> lock(self->mutex_);
     self->closing_ = true;
   }
+  // O(1) per job: only units running now are waited for below, each until its kernel's next
+  // cancellation check (milliseconds), never the jobs' remaining work.
   for (auto& pending : self->pending_) {
-    if (pending.job) self->cancel_job(pending.job.get());
+    if (pending.job) pending.job->cancel();
   }
   {
     std::unique_lock<std::mutex> lock(self->mutex_);
     self->drained_.wait(lock, [self] { return self->native_inflight_ == 0; });
     self->completed_.clear();  // references are owned by pending_
+  }
+  // Tickets of this env's jobs may still be queued (in lanes at their cap): they hold job
+  // references, not this Instance, and the lanes free themselves once those have run.
+  for (auto& entry : self->lanes_) {
+    if (entry.lane != nullptr) ThreadPool::shared().close_lane(entry.lane);
+    entry = {};
   }
   // No pool thread can reach this Instance any more.
   self->delivering_.clear();

@@ -40,10 +40,21 @@ class Instance final : public CompletionSink {
   // deliveries. Once per env.
   void start(Napi::Function on_complete);
   bool started() const { return started_; }
+  // Lanes: one per JS Pool (NativeBackend), the pool's queue in the core and its cap on threads
+  // at once (ThreadPool::Lane). Named by small ids, from 1, so that packed records can carry them.
+  static constexpr uint32_t kMaxLanes = uint32_t{1} << 20;
+  uint32_t open_lane(unsigned cap);
+  // Throws a RangeError when `id` names no open lane.
+  void close_lane(uint32_t id);
+  ThreadPool::LaneStats lane_stats(uint32_t id) const;
+  // The open lane `id`, or null.
+  ThreadPool::Lane* lane(double id, unsigned* cap) const;
+
   struct Submission {
     Job* job;                                       // the submitter's reference, taken over
     std::vector<Napi::ObjectReference> keep_alive;  // views the kernel reads or writes
-    unsigned parallelism;                           // threads the job may use at once
+    ThreadPool::Lane* lane;                         // an open lane of this Instance
+    unsigned parallelism;                           // threads the job may use at once: its lane's cap
     bool batch;                                     // a map chunk: deliver an array even for one call
   };
   // Job ids (tags) run from 1 to kMaxJobId. Jobs are kept in a table indexed by id, so ids must
@@ -61,8 +72,9 @@ class Instance final : public CompletionSink {
   // pending (or repeated among `submissions`), throws a RangeError having taken none of them,
   // and the caller still owns every job reference.
   void submit(std::vector<Submission>& submissions);
-  // Cancels a submitted job; false if `id` is unknown (already delivered). Jobs no thread has
-  // started complete right here, so they settle at the next delivery.
+  // Cancels a submitted job; false if `id` is unknown (already delivered). O(1) whatever the
+  // job has left (Job::cancel): jobs no thread is running complete right here, so they settle
+  // at the next delivery; running ones at their kernel's next check.
   bool cancel(uint64_t id);
   // Jobs submitted and not yet delivered.
   size_t pending() const { return pending_count_; }
@@ -89,7 +101,6 @@ class Instance final : public CompletionSink {
 
   void settle_batch(Napi::Env env, Napi::Function on_complete, const std::vector<Job*>& batch);
   Napi::Float64Array records_for(Napi::Env env, size_t doubles);
-  void cancel_job(Job* job);
   static void on_env_cleanup(Instance* self);
 
   Napi::Env env_;
@@ -108,6 +119,13 @@ class Instance final : public CompletionSink {
   // job's record to JS, and freed before that call, so JS may reuse the id from then on.
   std::vector<Pending> pending_;
   size_t pending_count_ = 0;  // entries with a job
+  // By lane id: the open lanes (null: a free id) and their caps; ids closed, for reuse.
+  struct LaneEntry {
+    ThreadPool::Lane* lane = nullptr;
+    unsigned cap = 0;
+  };
+  std::vector<LaneEntry> lanes_{1};  // id 0 is never used
+  std::vector<uint32_t> free_lane_ids_;
 
   // Guarded by mutex_: everything pool threads touch.
   std::mutex mutex_;

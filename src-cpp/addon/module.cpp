@@ -53,11 +53,12 @@ std::unique_ptr<Call> make_batch_call(Napi::Env env, const KernelInfo& kernel, c
 struct SubmitHeader {
   uint64_t id;
   const KernelInfo* kernel;
-  unsigned parallelism;
+  ThreadPool::Lane* lane;
+  unsigned parallelism;  // the lane's cap: a job uses as many threads as its pool may
   int64_t* progress;
 };
 
-// Arguments 0-3 of submit/submitBatch: (id, kernelIndex, parallelism, progress).
+// Arguments 0-3 of submit/submitBatch: (id, kernelIndex, lane, progress).
 SubmitHeader read_header(const Napi::CallbackInfo& info, Instance& instance,
                          std::vector<Napi::ObjectReference>& keep_alive) {
   Napi::Env env = info.Env();
@@ -66,14 +67,16 @@ SubmitHeader read_header(const Napi::CallbackInfo& info, Instance& instance,
   SubmitHeader h;
   h.id = static_cast<uint64_t>(integer_arg(info, 0, "id", 1, static_cast<double>(Instance::kMaxJobId)));
   h.kernel = &registry[static_cast<size_t>(integer_arg(info, 1, "kernel", 0, static_cast<double>(registry.size() - 1)))];
-  h.parallelism = static_cast<unsigned>(integer_arg(info, 2, "parallelism", 1, ThreadPool::kMaxThreads));
+  if (!info[2].IsNumber() || (h.lane = instance.lane(info[2].As<Napi::Number>().DoubleValue(), &h.parallelism)) == nullptr) {
+    throw Napi::RangeError::New(env, "lane must be the id of an open lane");
+  }
   h.progress = to_progress_slot(env, info[3], keep_alive);
   return h;
 }
 
-void queue_job(Instance& instance, Job* job, unsigned parallelism, std::vector<Napi::ObjectReference> keep_alive, bool batch) {
+void queue_job(Instance& instance, Job* job, const SubmitHeader& h, std::vector<Napi::ObjectReference> keep_alive, bool batch) {
   std::vector<Instance::Submission> one;
-  one.push_back({job, std::move(keep_alive), parallelism, batch});
+  one.push_back({job, std::move(keep_alive), h.lane, h.parallelism, batch});
   try {
     instance.submit(one);
   } catch (...) {
@@ -99,7 +102,8 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// submit(id, kernelIndex, parallelism, progress?, ...args): one call.
+// submit(id, kernelIndex, lane, progress?, ...args): one call, queued in the lane (openLane),
+// with as many tickets as the lane's cap allows.
 Napi::Value Submit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Instance& instance = Instance::of(env);
@@ -108,11 +112,11 @@ Napi::Value Submit(const Napi::CallbackInfo& info) {
   std::vector<Arg> args;
   for (size_t i = 4; i < info.Length(); ++i) args.push_back(to_arg(env, info[i], i - 4, &keep_alive));
   std::unique_ptr<Call> call = make_call(env, *h.kernel, args.data(), args.size());
-  queue_job(instance, new Job(std::move(call), h.progress, &instance, h.id), h.parallelism, std::move(keep_alive), false);
+  queue_job(instance, new Job(std::move(call), h.progress, &instance, h.id), h, std::move(keep_alive), false);
   return env.Undefined();
 }
 
-// submitBatch(id, kernelIndex, parallelism, progress?, calls: unknown[][]): a map chunk,
+// submitBatch(id, kernelIndex, lane, progress?, calls: unknown[][]): a map chunk,
 // settled with one array of results. A kernel with make_batch gets the whole chunk as one Call.
 Napi::Value SubmitBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -146,12 +150,12 @@ Napi::Value SubmitBatch(const Napi::CallbackInfo& info) {
     calls.reserve(count);
     for (uint32_t c = 0; c < count; ++c) calls.push_back(make_call(env, *h.kernel, args.data() + starts[c], starts[c + 1] - starts[c]));
   }
-  queue_job(instance, new Job(std::move(calls), h.progress, &instance, h.id), h.parallelism, std::move(keep_alive), true);
+  queue_job(instance, new Job(std::move(calls), h.progress, &instance, h.id), h, std::move(keep_alive), true);
   return env.Undefined();
 }
 
 // submitPacked(records: Float64Array, count): many single calls whose arguments are all
-// numbers, in one crossing: record i is [id, kernelIndex, parallelism, argc, arg0, arg1]
+// numbers, in one crossing: record i is [id, kernelIndex, lane, argc, arg0, arg1]
 // (kPackedStride doubles). The per-task cost of a burst of small tasks is mostly this
 // crossing and the queue's lock and wake-up, so packing them is the burst's fast path.
 constexpr size_t kPackedStride = 6;
@@ -173,17 +177,17 @@ Napi::Value SubmitPacked(const Napi::CallbackInfo& info) {
       const double* r = records.Data() + i * kPackedStride;
       auto id = r[0];
       auto kernel = r[1];
-      auto parallelism = r[2];
       auto argc = r[3];
+      unsigned parallelism = 0;
+      ThreadPool::Lane* lane = nullptr;
       if (!(id >= 1 && id <= static_cast<double>(Instance::kMaxJobId)) || id != static_cast<double>(static_cast<uint64_t>(id)) ||
-          !(kernel >= 0 && kernel < registry.size()) ||
-          !(parallelism >= 1 && parallelism <= ThreadPool::kMaxThreads) || !(argc >= 0 && argc <= kPackedMaxArgs)) {
+          !(kernel >= 0 && kernel < registry.size()) || (lane = instance.lane(r[2], &parallelism)) == nullptr ||
+          !(argc >= 0 && argc <= kPackedMaxArgs)) {
         throw Napi::RangeError::New(env, "record " + std::to_string(i) + " is malformed");
       }
       Arg args[kPackedMaxArgs] = {Arg::of_number(r[4]), Arg::of_number(r[5])};
       std::unique_ptr<Call> call = make_call(env, registry[static_cast<size_t>(kernel)], args, static_cast<size_t>(argc));
-      submissions.push_back({new Job(std::move(call), nullptr, &instance, static_cast<uint64_t>(id)), {},
-                             static_cast<unsigned>(parallelism), false});
+      submissions.push_back({new Job(std::move(call), nullptr, &instance, static_cast<uint64_t>(id)), {}, lane, parallelism, false});
     }
     instance.submit(submissions);
   } catch (...) {
@@ -197,6 +201,35 @@ Napi::Value SubmitPacked(const Napi::CallbackInfo& info) {
 Napi::Value Cancel(const Napi::CallbackInfo& info) {
   auto id = static_cast<uint64_t>(integer_arg(info, 0, "id", 1, kMaxSafeInteger));
   return Napi::Boolean::New(info.Env(), Instance::of(info.Env()).cancel(id));
+}
+
+// openLane(cap) -> lane id: a queue for one Pool's jobs in the process-wide thread pool, of
+// which at most `cap` threads run its jobs at once. closeLane(id) when the Pool is gone.
+Napi::Value OpenLane(const Napi::CallbackInfo& info) {
+  Instance& instance = Instance::of(info.Env());
+  if (!instance.started()) throw Napi::Error::New(info.Env(), "spindle addon: start() must be called before openLane()");
+  auto cap = static_cast<unsigned>(integer_arg(info, 0, "cap", 1, ThreadPool::kMaxThreads));
+  return Napi::Number::New(info.Env(), instance.open_lane(cap));
+}
+
+Napi::Value CloseLane(const Napi::CallbackInfo& info) {
+  auto id = static_cast<uint32_t>(integer_arg(info, 0, "lane", 1, Instance::kMaxLanes));
+  Instance::of(info.Env()).close_lane(id);
+  return info.Env().Undefined();
+}
+
+// laneStats(id) -> { cap, active, maxActive, queued }: threads running the lane's jobs now,
+// the most there ever were at once, and tickets waiting.
+Napi::Value LaneStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto id = static_cast<uint32_t>(integer_arg(info, 0, "lane", 1, Instance::kMaxLanes));
+  ThreadPool::LaneStats stats = Instance::of(env).lane_stats(id);
+  auto result = Napi::Object::New(env);
+  result.Set("cap", Napi::Number::New(env, stats.cap));
+  result.Set("active", Napi::Number::New(env, stats.active));
+  result.Set("maxActive", Napi::Number::New(env, stats.max_active));
+  result.Set("queued", Napi::Number::New(env, static_cast<double>(stats.queued)));
+  return result;
 }
 
 // reserve(threads) -> thread count: grows the process-wide pool (it never shrinks).
@@ -232,6 +265,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("submitPacked", Napi::Function::New(env, SubmitPacked, "submitPacked"));
   exports.Set("submitBatch", Napi::Function::New(env, SubmitBatch, "submitBatch"));
   exports.Set("cancel", Napi::Function::New(env, Cancel, "cancel"));
+  exports.Set("openLane", Napi::Function::New(env, OpenLane, "openLane"));
+  exports.Set("closeLane", Napi::Function::New(env, CloseLane, "closeLane"));
+  exports.Set("laneStats", Napi::Function::New(env, LaneStats, "laneStats"));
   exports.Set("reserve", Napi::Function::New(env, Reserve, "reserve"));
   exports.Set("threadCount", Napi::Function::New(env, ThreadCount, "threadCount"));
   exports.Set("pending", Napi::Function::New(env, Pending, "pending"));

@@ -45,17 +45,34 @@ std::pair<size_t, uint64_t> Job::locate(uint64_t unit) const {
   return {call, unit - first_unit_[call]};
 }
 
+void Job::cancel() {
+  cancelled_.store(true, std::memory_order_relaxed);
+  drop_unclaimed();
+}
+
 void Job::work() {
   for (;;) {
-    uint64_t unit = next_unit_.fetch_add(1, std::memory_order_relaxed);
-    if (unit >= total_units_) return;
-    if (!cancelled_.load(std::memory_order_relaxed)) run_unit(unit);
-    // acq_rel: the completer must see every unit's writes (results live in the Calls).
-    if (finished_units_.fetch_add(1, std::memory_order_acq_rel) + 1 == total_units_) {
-      complete();
+    if (cancelled_.load(std::memory_order_relaxed)) {
+      drop_unclaimed();
       return;
     }
+    uint64_t unit = next_unit_.fetch_add(1, std::memory_order_relaxed);
+    if (unit >= total_units_) return;
+    run_unit(unit);
+    if (finish_units(1)) return;
   }
+}
+
+void Job::drop_unclaimed() {
+  const uint64_t first = next_unit_.exchange(total_units_, std::memory_order_relaxed);
+  if (first < total_units_) finish_units(total_units_ - first);
+}
+
+bool Job::finish_units(uint64_t n) {
+  // acq_rel: the completer must see every unit's writes (results live in the Calls).
+  if (finished_units_.fetch_add(n, std::memory_order_acq_rel) + n != total_units_) return false;
+  complete();
+  return true;
 }
 
 void Job::run_unit(uint64_t unit) {
@@ -79,7 +96,9 @@ void Job::run_unit(uint64_t unit) {
 
 void Job::record_failure(Result error) {
   if (!failed_.exchange(true, std::memory_order_relaxed)) failure_ = std::move(error);
-  cancel();  // the job's outcome is decided: skip the units nobody has started
+  // The job's outcome is decided: the units nobody has started are dropped when this thread
+  // (or another) next looks at the flag. Not cancel(): this unit is not finished yet.
+  cancelled_.store(true, std::memory_order_relaxed);
 }
 
 void Job::complete() {

@@ -4,6 +4,10 @@
 
 #include "job.hpp"
 
+#if defined(__linux__)
+#include <pthread.h>
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 static inline void cpu_relax() { _mm_pause(); }
@@ -23,12 +27,58 @@ constexpr unsigned kSpinPauses = 2048;
 constexpr unsigned kSpinYields = 16;
 }  // namespace
 
+// Every field is guarded by the owning pool's mutex_.
+class ThreadPool::Lane {
+ public:
+  explicit Lane(unsigned cap) : cap(std::clamp(cap, 1u, kMaxThreads)) {}
+
+  // A ticket may start: one is queued and fewer than `cap` threads run the lane's tickets.
+  bool startable() const { return size > 0 && active < cap; }
+  // How many of the queued tickets could start now.
+  size_t startable_count() const { return std::min<size_t>(size, cap - active); }
+
+  // The FIFO of tickets, a ring over a power-of-two array that grows and never shrinks: a
+  // std::deque allocates a node per 64 tickets on the submitting thread and frees it on a
+  // pool thread, which in a burst cost more than the queue operations themselves.
+  void push(Job* job) {
+    if (size == ring.size()) {
+      // Full (or never used): double, unrolling the tickets to the front of the new array.
+      std::vector<Job*> bigger(ring.empty() ? 256 : ring.size() * 2);
+      for (size_t i = 0; i < size; ++i) bigger[i] = ring[(head + i) & (ring.size() - 1)];
+      ring.swap(bigger);
+      head = 0;
+    }
+    ring[(head + size) & (ring.size() - 1)] = job;
+    ++size;
+  }
+  Job* pop() {
+    Job* job = ring[head];
+    head = (head + 1) & (ring.size() - 1);
+    --size;
+    return job;
+  }
+
+  const unsigned cap;
+  unsigned active = 0;      // threads between take_ticket() and the next next_ticket() for it
+  unsigned max_active = 0;  // high-water mark of active, for lane_stats()
+  bool open = true;         // false once close_lane() ran: freed when nothing refers to it
+  bool listed = false;      // in the ready list; then startable() holds
+  Lane* next_ready = nullptr;
+  std::vector<Job*> ring;   // tickets: ring[(head + i) & (ring.size() - 1)], i < size
+  size_t head = 0;
+  size_t size = 0;
+};
+
 ThreadPool& ThreadPool::shared() {
   // Deliberately leaked: see the header. Never destroyed, so threads running at exit never
   // touch a destroyed object.
   static ThreadPool* pool = new ThreadPool();
   return *pool;
 }
+
+ThreadPool::ThreadPool() : default_lane_(new Lane(kMaxThreads)) {}
+
+ThreadPool::~ThreadPool() { delete default_lane_; }
 
 void ThreadPool::reserve(unsigned n) {
   n = std::min(n, kMaxThreads);
@@ -42,29 +92,45 @@ void ThreadPool::reserve(unsigned n) {
 
 unsigned ThreadPool::thread_count() const { return thread_count_.load(std::memory_order_acquire); }
 
-void ThreadPool::submit(Job* job, unsigned tickets) {
-  Submission one{job, tickets};
+ThreadPool::Lane* ThreadPool::open_lane(unsigned cap) { return new Lane(cap); }
+
+void ThreadPool::close_lane(Lane* lane) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  lane->open = false;
+  free_if_done(lane);
+}
+
+ThreadPool::LaneStats ThreadPool::lane_stats(const Lane* lane) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return {lane->cap, lane->active, lane->max_active, lane->size};
+}
+
+void ThreadPool::submit(Job* job, unsigned tickets, Lane* lane) {
+  Submission one{job, tickets, lane};
   submit(&one, 1);
 }
 
 void ThreadPool::submit(const Submission* submissions, size_t count) {
-  unsigned total = 0;
   for (size_t i = 0; i < count; ++i) {
     unsigned tickets = std::max(submissions[i].tickets, 1u);
     for (unsigned t = 0; t < tickets; ++t) submissions[i].job->retain();
-    total += tickets;
   }
-  unsigned to_wake;
+  size_t to_wake;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    size_t startable_added = 0;
     for (size_t i = 0; i < count; ++i) {
+      Lane* lane = submissions[i].lane != nullptr ? submissions[i].lane : default_lane_;
+      const size_t before = lane->startable_count();
       unsigned tickets = std::max(submissions[i].tickets, 1u);
-      for (unsigned t = 0; t < tickets; ++t) push_ticket(submissions[i].job);
+      for (unsigned t = 0; t < tickets; ++t) lane->push(submissions[i].job);
+      startable_added += lane->startable_count() - before;
+      make_ready_if_startable(lane);
     }
-    queued_.store(size_, std::memory_order_release);
-    to_wake = std::min(total, sleepers_);
+    to_wake = std::min<size_t>(startable_added, sleepers_);
   }
-  // Wake only parked threads; spinning ones see queued_ change by themselves.
+  // Wake only parked threads, and only as many as there are tickets they may start; spinning
+  // threads see any_ready_ change by themselves.
   if (to_wake == 1) {
     wake_.notify_one();
   } else if (to_wake > 1) {
@@ -72,63 +138,74 @@ void ThreadPool::submit(const Submission* submissions, size_t count) {
   }
 }
 
-unsigned ThreadPool::withdraw(Job* job) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  // Compacts the ring in place, keeping the order of the other tickets.
-  const size_t mask = ring_.size() - 1;
-  size_t kept = 0;
-  for (size_t i = 0; i < size_; ++i) {
-    Job* ticket = ring_[(head_ + i) & mask];
-    if (ticket != job) ring_[(head_ + kept++) & mask] = ticket;
+void ThreadPool::make_ready_if_startable(Lane* lane) {
+  if (lane->listed || !lane->startable()) return;
+  lane->listed = true;
+  lane->next_ready = nullptr;
+  if (ready_tail_ != nullptr) {
+    ready_tail_->next_ready = lane;
+  } else {
+    ready_head_ = lane;
   }
-  auto removed = static_cast<unsigned>(size_ - kept);
-  size_ = kept;
-  queued_.store(size_, std::memory_order_release);
-  return removed;
+  ready_tail_ = lane;
+  any_ready_.store(true, std::memory_order_release);
 }
 
-void ThreadPool::push_ticket(Job* job) {
-  if (size_ == ring_.size()) {
-    // Full (or never used): double, unrolling the tickets to the front of the new array.
-    std::vector<Job*> bigger(ring_.empty() ? 256 : ring_.size() * 2);
-    for (size_t i = 0; i < size_; ++i) bigger[i] = ring_[(head_ + i) & (ring_.size() - 1)];
-    ring_.swap(bigger);
-    head_ = 0;
-  }
-  ring_[(head_ + size_) & (ring_.size() - 1)] = job;
-  ++size_;
-}
-
-Job* ThreadPool::pop_ticket() {
-  Job* job = ring_[head_];
-  head_ = (head_ + 1) & (ring_.size() - 1);
-  --size_;
+Job* ThreadPool::take_ticket(Lane*& lane) {
+  Lane* first = ready_head_;
+  ready_head_ = first->next_ready;
+  if (ready_head_ == nullptr) ready_tail_ = nullptr;
+  first->listed = false;
+  Job* job = first->pop();
+  first->max_active = std::max(first->max_active, ++first->active);
+  make_ready_if_startable(first);  // to the back: lanes take turns
+  any_ready_.store(ready_head_ != nullptr, std::memory_order_release);
+  lane = first;
   return job;
 }
 
-Job* ThreadPool::next_ticket() {
-  for (unsigned i = 0; i < kSpinPauses + kSpinYields; ++i) {
-    if (queued_.load(std::memory_order_acquire) != 0) break;
-    if (i < kSpinPauses) {
-      cpu_relax();
-    } else {
-      std::this_thread::yield();
-    }
-  }
+void ThreadPool::free_if_done(Lane* lane) {
+  if (!lane->open && lane->active == 0 && lane->size == 0) delete lane;  // size 0: not listed
+}
+
+Job* ThreadPool::next_ticket(Lane*& lane) {
   std::unique_lock<std::mutex> lock(mutex_);
-  while (size_ == 0) {
+  if (lane != nullptr) {
+    --lane->active;
+    make_ready_if_startable(lane);
+    free_if_done(lane);
+    lane = nullptr;
+  }
+  if (ready_head_ == nullptr && !stopping_) {
+    // Nothing to start: spin a while without the lock before parking, since in a burst the
+    // next submission is usually a few microseconds away.
+    lock.unlock();
+    for (unsigned i = 0; i < kSpinPauses + kSpinYields; ++i) {
+      if (any_ready_.load(std::memory_order_acquire)) break;
+      if (i < kSpinPauses) {
+        cpu_relax();
+      } else {
+        std::this_thread::yield();
+      }
+    }
+    lock.lock();
+  }
+  while (ready_head_ == nullptr) {
     if (stopping_) return nullptr;
     ++sleepers_;
     wake_.wait(lock);
     --sleepers_;
   }
-  Job* job = pop_ticket();
-  queued_.store(size_, std::memory_order_release);
-  return job;
+  return take_ticket(lane);
 }
 
 void ThreadPool::worker_loop() {
-  while (Job* job = next_ticket()) {
+#if defined(__linux__)
+  // Named so that top -H, perf and /proc/<pid>/task/*/comm tell the pool's threads apart.
+  pthread_setname_np(pthread_self(), "spindle-pool");
+#endif
+  Lane* lane = nullptr;  // the lane of the ticket this thread last ran; it holds a slot there
+  while (Job* job = next_ticket(lane)) {
     job->work();
     job->release();
   }

@@ -24,10 +24,21 @@ export interface Addon {
    * a buffer the addon reuses for every delivery, valid only during the call.
    */
   start(onComplete: (records: Float64Array, count: number, extras: unknown[] | undefined) => void): void;
-  submit(id: number, kernel: number, parallelism: number, progress: BigInt64Array | undefined, ...args: unknown[]): void;
+  /** One call, queued in `lane` (openLane); it may use as many threads as the lane's cap. */
+  submit(id: number, kernel: number, lane: number, progress: BigInt64Array | undefined, ...args: unknown[]): void;
+  /** `count` records of [id, kernel, lane, argc, arg0, arg1]. */
   submitPacked(records: Float64Array, count: number): void;
-  submitBatch(id: number, kernel: number, parallelism: number, progress: BigInt64Array | undefined, calls: readonly (readonly unknown[])[]): void;
+  submitBatch(id: number, kernel: number, lane: number, progress: BigInt64Array | undefined, calls: readonly (readonly unknown[])[]): void;
+  /** O(1) whatever the job has left; false when the job was already delivered. */
   cancel(id: number): boolean;
+  /**
+   * A queue in the process-wide thread pool of which at most `cap` threads run jobs at once,
+   * whatever other lanes (pools) exist. One per NativeBackend; closeLane() once it is unreachable.
+   */
+  openLane(cap: number): number;
+  closeLane(lane: number): void;
+  /** Threads running the lane's jobs now, the most there ever were at once, tickets waiting. */
+  laneStats(lane: number): { cap: number; active: number; maxActive: number; queued: number };
   reserve(threads: number): number;
   threadCount(): number;
   pending(): number;

@@ -24,7 +24,7 @@ const ERROR_CLASSES: Record<string, ErrorConstructor> = { TypeError, RangeError,
 
 // The packed fast path (addon submitPacked): single calls with at most two number arguments
 // (Dispatch.numberArgs >= 0) and no progress counter travel as records of PACKED_STRIDE doubles, [id, kernel,
-// parallelism, argc, arg0, arg1], flushed in one addon call per microtask (or per PACK_LIMIT
+// lane, argc, arg0, arg1], flushed in one addon call per microtask (or per PACK_LIMIT
 // tasks). A burst of small tasks then pays one crossing, one lock and one wake-up per flush.
 const PACKED_STRIDE = 6;
 const PACK_LIMIT = 1024;
@@ -144,6 +144,19 @@ function toError(record: ErrorRecord): Error {
 
 const routerKey = Symbol.for('spindle.native.router');
 
+/**
+ * Closes a backend's lane once the backend is unreachable: its jobs have all been delivered by
+ * then (a pending job's record holds the backend through the router), and the core frees the
+ * lane when its last queued ticket has run.
+ */
+const laneCloser = new FinalizationRegistry<{ addon: Addon; lane: number }>(({ addon, lane }) => {
+  try {
+    addon.closeLane(lane);
+  } catch {
+    // the environment is going away: its lanes are closed by the addon's teardown
+  }
+});
+
 function routerFor(addon: Addon): Router {
   const holder = addon as unknown as { [routerKey]?: Router };
   return (holder[routerKey] ??= new Router(addon));
@@ -179,6 +192,11 @@ export class NativeBackend implements Backend {
   private lastKernelIndex: number | undefined = undefined;
   /** Where plain calls are reported: the pool's scheduler, set by the first dispatchPlain(). */
   private plainSink: PlainSink | undefined = undefined;
+  /**
+   * This pool's lane in the process-wide thread pool: at most `size` threads run its calls at
+   * once, however many threads other pools started.
+   */
+  private readonly lane: number;
 
   constructor(
     private readonly addon: Addon,
@@ -187,6 +205,8 @@ export class NativeBackend implements Backend {
   ) {
     this.router = routerFor(addon);
     addon.reserve(size);
+    this.lane = addon.openLane(size);
+    laneCloser.register(this, { addon, lane: this.lane });
     // Enough work queued natively that threads never wait for the JS thread between
     // completion batches, small enough that the pool's own queue still does the bounding.
     this.capacity = Math.max(1024, size * 256);
@@ -261,10 +281,10 @@ export class NativeBackend implements Backend {
       if (args === undefined) {
         const packed = d.kernel.kind === 'kernel' ? d.kernel.packBatch?.(d.calls) : undefined;
         const packedKernel = packed === undefined ? undefined : this.router.kernelIndex.get(packed.kernel);
-        if (packedKernel !== undefined) this.addon.submit(id, packedKernel, this.size, progress, ...packed!.args);
-        else this.addon.submitBatch(id, kernel, this.size, progress, nativeCalls(d.calls));
+        if (packedKernel !== undefined) this.addon.submit(id, packedKernel, this.lane, progress, ...packed!.args);
+        else this.addon.submitBatch(id, kernel, this.lane, progress, nativeCalls(d.calls));
       } else {
-        this.addon.submit(id, kernel, this.size, progress, ...args.map(nativeArg));
+        this.addon.submit(id, kernel, this.lane, progress, ...args.map(nativeArg));
       }
     } catch (error) {
       this.failAsync([id], error);
@@ -276,7 +296,7 @@ export class NativeBackend implements Backend {
     const records = this.packed;
     records[at] = id;
     records[at + 1] = kernel;
-    records[at + 2] = this.size;
+    records[at + 2] = this.lane;
     records[at + 3] = argc;
     records[at + 4] = arg0 ?? 0;
     records[at + 5] = arg1 ?? 0;
@@ -370,9 +390,13 @@ export class NativeBackend implements Backend {
   }
 
   describe(): Record<string, unknown> {
+    const lane = this.addon.laneStats(this.lane);
     return {
       capacity: this.capacity,
       threads: this.addon.threadCount(),
+      // Of those, running this pool's calls now, and the most ever at once: never above size.
+      activeThreads: lane.active,
+      maxActiveThreads: lane.maxActive,
       addonPath: this.addonPath,
       cpuFeatures: this.addon.cpuFeatures(),
       sha256Path: this.addon.sha256Path(),

@@ -102,6 +102,56 @@ std::unique_ptr<Call> kernel(const char* name, std::vector<Arg> args) {
   throw std::logic_error("no such kernel");
 }
 
+// A call with any number of units, each of which only counts itself: big enough to show that
+// cancelling never walks the units.
+class ManyUnitsCall final : public Call {
+ public:
+  explicit ManyUnitsCall(uint64_t units) : units_(units) {}
+  uint64_t units() const override { return units_; }
+  void run(uint64_t, const CallContext&) override { ran_.fetch_add(1, std::memory_order_relaxed); }
+  Result finish() override { return Result::of_number(static_cast<double>(ran_.load())); }
+  uint64_t ran() const { return ran_.load(); }
+
+ private:
+  uint64_t units_;
+  std::atomic<uint64_t> ran_{0};
+};
+
+// Counts how many of its units run at once, per group (one group per lane under test).
+struct Concurrency {
+  std::atomic<int> now{0};
+  std::atomic<int> max{0};
+  std::atomic<int> units{0};
+};
+
+// A call whose units each hold a thread for `hold` while counting themselves in `group`.
+class HoldingCall final : public Call {
+ public:
+  HoldingCall(Concurrency* group, uint64_t units, std::chrono::microseconds hold)
+      : group_(group), units_(units), hold_(hold) {}
+  uint64_t units() const override { return units_; }
+  void run(uint64_t, const CallContext& ctx) override {
+    int now = group_->now.fetch_add(1) + 1;
+    int seen = group_->max.load();
+    while (now > seen && !group_->max.compare_exchange_weak(seen, now)) {
+    }
+    auto until = std::chrono::steady_clock::now() + hold_;
+    while (std::chrono::steady_clock::now() < until && !ctx.cancelled()) std::this_thread::sleep_for(50us);
+    group_->units.fetch_add(1);
+    group_->now.fetch_sub(1);
+  }
+  Result finish() override { return Result::of_number(0); }
+
+ private:
+  Concurrency* group_;
+  uint64_t units_;
+  std::chrono::microseconds hold_;
+};
+
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
 }  // namespace
 
 TEST_CASE("every job submitted from several threads completes exactly once") {
@@ -157,31 +207,26 @@ TEST_CASE("cancelling a running job stops it; cancelled queued jobs never run") 
   pool.submit(running, 1);
   while (!started.load()) std::this_thread::yield();
 
-  // The only thread is busy: this job stays queued until withdrawn.
+  // The only thread is busy: this job stays queued, and cancelling it completes it at once, on
+  // this thread, without waiting for a thread to reach its ticket.
   auto call = std::make_unique<CountingCall>(100);
   CountingCall* raw = call.get();
   Job* queued = make_job(sink, 2, nullptr, std::move(call));
   pool.submit(queued, 1);
   queued->cancel();
-  unsigned withdrawn = pool.withdraw(queued);
-  CHECK(withdrawn == 1);
-  for (unsigned i = 0; i < withdrawn; ++i) {
-    queued->work();  // completes it: every unit is skipped
-    queued->release();
-  }
-  sink.wait_for(1);
+  CHECK(sink.tags().size() == 1);
   CHECK(sink.tags().at(0) == 2);
   CHECK(sink.statuses().at(0) == Job::Status::Cancelled);
-  int runs = 0;
-  for (const auto& r : raw->runs()) runs += r.load();
-  CHECK(runs == 0);
 
   running->cancel();
   sink.wait_for(2);
   CHECK(sink.statuses().at(1) == Job::Status::Cancelled);
   running->release();
-  queued->release();
-  pool.shutdown();
+  pool.shutdown();  // the queued job's ticket is consumed by now: it must not have run a unit
+  int runs = 0;
+  for (const auto& r : raw->runs()) runs += r.load();
+  CHECK(runs == 0);
+  queued->release();  // only now: `raw` lives inside the job
 }
 
 TEST_CASE("a unit that throws fails the job with its message and skips the rest") {
@@ -262,6 +307,132 @@ TEST_CASE("shutdown lets queued work finish, then joins") {
   pool.shutdown();
   CHECK(sink.tags().size() == 1000);
   CHECK(pool.thread_count() == 0);
+}
+
+
+TEST_CASE("cancelling a job costs O(1) whatever units are left, queued or running") {
+  ThreadPool pool;
+  pool.reserve(1);
+  RecordingSink sink;
+  std::atomic<bool> started{false};
+  // 10^12 units behind a unit that runs until cancelled: walking them would take hours.
+  auto huge = std::make_unique<ManyUnitsCall>(uint64_t{1} << 40);
+  ManyUnitsCall* raw = huge.get();
+  Job* running = make_job(sink, 1, nullptr, std::make_unique<UntilCancelledCall>(&started), std::move(huge));
+  pool.submit(running, 1);
+  while (!started.load()) std::this_thread::yield();
+  // Queued behind it: 1000 more jobs of 10^12 units each, none started.
+  std::vector<Job*> queued;
+  for (int i = 0; i < 1000; ++i) {
+    queued.push_back(make_job(sink, 100 + i, nullptr, std::make_unique<ManyUnitsCall>(uint64_t{1} << 40)));
+    pool.submit(queued.back(), 1);
+  }
+  auto start = std::chrono::steady_clock::now();
+  for (Job* job : queued) job->cancel();
+  running->cancel();
+  const double cancel_ms = ms_since(start);
+  std::printf("  cancelling 1001 jobs of 2^40 units took %.3f ms\n", cancel_ms);
+  CHECK(cancel_ms < 500);        // microseconds in fact; walking the units would take hours
+  CHECK(sink.tags().size() >= 1000);  // the queued ones completed on this thread, at once
+  sink.wait_for(1001);
+  CHECK(sink.tags().size() == 1001);
+  CHECK(ms_since(start) < 5000);
+  bool all_cancelled = true;
+  for (auto status : sink.statuses()) all_cancelled = all_cancelled && status == Job::Status::Cancelled;
+  CHECK(all_cancelled);
+  CHECK(raw->ran() == 0);
+  running->release();
+  for (Job* job : queued) job->release();
+  pool.shutdown();
+}
+
+TEST_CASE("a lane never runs more of its tickets at once than its cap, whatever threads exist") {
+  ThreadPool pool;
+  pool.reserve(8);  // as if an earlier Pool({ size: 8 }) had started them
+  RecordingSink sink;
+  ThreadPool::Lane* one = pool.open_lane(1);
+  ThreadPool::Lane* three = pool.open_lane(3);
+  Concurrency in_one, in_three, in_default;
+  const auto hold = check::kFull ? 2000us : 1000us;
+  constexpr int kJobs = 48;
+  std::vector<ThreadPool::Submission> burst;
+  for (int i = 0; i < kJobs; ++i) {
+    // Each job asks for more tickets than its lane's cap, as a big call does.
+    burst.push_back({make_job(sink, i, nullptr, std::make_unique<HoldingCall>(&in_one, 4, hold)), 4, one});
+    burst.push_back({make_job(sink, 1000 + i, nullptr, std::make_unique<HoldingCall>(&in_three, 4, hold)), 4, three});
+    burst.push_back({make_job(sink, 2000 + i, nullptr, std::make_unique<HoldingCall>(&in_default, 4, hold)), 4, nullptr});
+  }
+  pool.submit(burst.data(), burst.size());
+  for (auto& s : burst) s.job->release();
+  sink.wait_for(3 * kJobs);
+  CHECK(sink.tags().size() == 3 * kJobs);
+  CHECK(in_one.units.load() == 4 * kJobs);
+  CHECK(in_three.units.load() == 4 * kJobs);
+  CHECK(in_one.max.load() == 1);
+  CHECK(in_three.max.load() <= 3);
+  CHECK(in_three.max.load() >= 2);    // capped, not serialized: it used the room it has
+  CHECK(in_default.max.load() >= 2);  // the uncapped lane used the threads the others left
+  std::printf("  max at once: cap 1 -> %d, cap 3 -> %d, uncapped -> %d\n", in_one.max.load(), in_three.max.load(),
+              in_default.max.load());
+  auto stats = pool.lane_stats(one);
+  CHECK(stats.cap == 1);
+  CHECK(stats.max_active == 1);
+  CHECK(pool.lane_stats(three).max_active <= 3);
+  pool.close_lane(one);
+  pool.close_lane(three);
+  pool.shutdown();
+}
+
+TEST_CASE("a lane at its cap holds up no other lane, and no thread idles while one may start") {
+  ThreadPool pool;
+  pool.reserve(2);
+  RecordingSink sink;
+  ThreadPool::Lane* slow = pool.open_lane(1);
+  ThreadPool::Lane* fast = pool.open_lane(1);
+  std::atomic<bool> started{false};
+  Job* blocker = make_job(sink, 1, nullptr, std::make_unique<UntilCancelledCall>(&started));
+  pool.submit(blocker, 1, slow);
+  while (!started.load()) std::this_thread::yield();
+  // Queued behind the blocker in its own lane: must wait. In the other lane: must all run on
+  // the second thread, though they were submitted after the slow lane's.
+  Concurrency in_slow, in_fast;
+  Job* waiting = make_job(sink, 2, nullptr, std::make_unique<HoldingCall>(&in_slow, 1, 0us));
+  pool.submit(waiting, 1, slow);
+  for (int i = 0; i < 200; ++i) {
+    Job* job = make_job(sink, 10 + i, nullptr, std::make_unique<HoldingCall>(&in_fast, 1, 0us));
+    pool.submit(job, 1, fast);
+    job->release();
+  }
+  sink.wait_for(200);
+  CHECK(in_fast.units.load() == 200);
+  CHECK(in_slow.units.load() == 0);
+  blocker->cancel();
+  sink.wait_for(202);
+  CHECK(in_slow.units.load() == 1);
+  blocker->release();
+  waiting->release();
+  pool.close_lane(slow);
+  pool.close_lane(fast);
+  pool.shutdown();
+}
+
+TEST_CASE("a lane closed with tickets queued still runs them, then goes") {
+  ThreadPool pool;
+  pool.reserve(3);
+  RecordingSink sink;
+  for (int round = 0; round < 50; ++round) {
+    ThreadPool::Lane* lane = pool.open_lane(1 + round % 3);
+    for (int i = 0; i < 20; ++i) {
+      Job* job = make_job(sink, static_cast<uint64_t>(round * 100 + i), nullptr, std::make_unique<CountingCall>(5));
+      pool.submit(job, 3, lane);
+      if (i % 7 == 0) job->cancel();
+      job->release();
+    }
+    pool.close_lane(lane);  // at once: the lane must outlive its tickets by itself
+  }
+  sink.wait_for(50 * 20);
+  CHECK(sink.tags().size() == 50 * 20);
+  pool.shutdown();
 }
 
 int main() { return check::run_all(); }
