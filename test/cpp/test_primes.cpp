@@ -5,8 +5,13 @@
 // Under a sanitizer the heaviest cases shrink (see kFull).
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
+#include <pthread.h>
+#include <time.h>
 #include <random>
 #include <thread>
 #include <vector>
@@ -199,6 +204,54 @@ TEST_CASE("progress adds up to hi - lo; cancellation stops early") {
   sieve.count(0, hi, *primes::sieving_primes(primes::isqrt(hi)), ctx);
   canceller.join();
   CHECK(__atomic_load_n(&state.progress, __ATOMIC_RELAXED) < int64_t(hi));
+}
+
+// CPU time a thread has used, in ms: unlike wall time, not stretched by a loaded machine.
+double thread_cpu_ms(pthread_t thread) {
+  clockid_t clock;
+  timespec ts{};
+  if (pthread_getcpuclockid(thread, &clock) != 0 || clock_gettime(clock, &ts) != 0) return 0;
+  return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) / 1e6;
+}
+
+TEST_CASE("cancellation is seen within milliseconds anywhere up to 2^53, not once per segment") {
+  // A countPrimes call near 2^53: a unit's first segment activates ~5.5 million sieving primes
+  // and every segment's bucket holds millions, which once ran 200-900 ms between two checks.
+  // Cancel at many moments of the run and measure the CPU time the thread spends before it
+  // returns (CPU time, so that a loaded machine does not make it look slow). One thread runs
+  // every round, as a pool thread would: its Sieve's buffers are grown by the first round.
+  const Arg args[] = {Arg::of_number(double(kTop - (uint64_t{1} << 34))), Arg::of_number(double(kTop))};
+  auto call = make_count_primes(args, 2);
+  const int delays_ms[] = {200, 0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144};  // the first round warms up
+  const size_t rounds = kFull ? std::size(delays_ms) : 4;
+  std::vector<std::atomic<bool>> cancelled(rounds);
+  std::vector<double> cpu_at_end(rounds);
+  std::atomic<size_t> started{0};
+  std::thread runner([&] {
+    for (size_t r = 0; r < rounds; ++r) {
+      const CallContext ctx(&cancelled[r], nullptr);
+      started.store(r + 1);
+      for (uint64_t unit = 0; unit < call->units() && !cancelled[r].load(); ++unit) call->run(unit, ctx);
+      cpu_at_end[r] = thread_cpu_ms(pthread_self());
+    }
+  });
+  double worst_ms = 0;
+  for (size_t r = 0; r < rounds; ++r) {
+    while (started.load() < r + 1) std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(delays_ms[r]));
+    // Flag first, clock second: a descheduled main thread then makes the figure smaller, never
+    // larger, and a stretch of hundreds of ms between checks still shows.
+    cancelled[r].store(true);
+    const double cpu_at_cancel = thread_cpu_ms(runner.native_handle());
+    while (started.load() < r + 2 && r + 1 < rounds) std::this_thread::yield();
+    if (r + 1 == rounds) runner.join();
+    const double ms = cpu_at_end[r] - cpu_at_cancel;
+    if (r > 0) worst_ms = std::max(worst_ms, ms);
+    if (std::getenv("SPINDLE_TEST_VERBOSE")) std::printf("  cancel at %d ms: returned after %.2f ms of CPU\n", delays_ms[r], ms);
+  }
+  std::printf("  slowest return after a cancel near 2^53: %.2f ms of CPU\n", worst_ms);
+  // About a millisecond in fact; loose, for sanitizers and clock granularity.
+  CHECK(worst_ms < (kFull ? 20 : 200));
 }
 
 TEST_CASE("sieving-prime tables: contents, growth, concurrent first use") {

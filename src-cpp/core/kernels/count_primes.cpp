@@ -22,9 +22,11 @@ class CountPrimesCall final : public Call {
   uint64_t units() const override { return plan_.units; }
 
   void run(uint64_t unit, const CallContext& ctx) override {
-    // Fetched per unit rather than in the constructor: building a large table (~30 ms
-    // near 2^53) then happens on a pool thread, never on the submitting one.
-    const auto table = primes::sieving_primes(sieving_limit_);
+    // Fetched per unit rather than in the constructor: building a large table (~30-100 ms
+    // near 2^53) then happens on a pool thread, never on the submitting one, and stops when
+    // the job is cancelled (null: the result is discarded anyway).
+    const auto table = primes::sieving_primes(sieving_limit_, &ctx);
+    if (table == nullptr) return;
     thread_local primes::Sieve sieve;  // scratch reused by every unit this thread runs
     total_.fetch_add(sieve.count(plan_.unit_lo(unit), plan_.unit_hi(unit), *table, ctx), std::memory_order_relaxed);
   }

@@ -20,9 +20,14 @@ namespace spindle {
 
 namespace {
 
-// Slices of a long message: ~0.5 ms each with SHA-NI, ~4 ms on the portable path.
-constexpr size_t kSliceBytes = size_t(1) << 20;
-constexpr size_t kLongMessage = kSliceBytes;
+// Cancellation is checked between units and between slices of a long message, so what runs
+// between two checks is bounded by bytes, chosen so that it is bounded in time on the slowest
+// path (portable, ~250 MB/s): a slice is 256 KiB (~1 ms portable, ~0.15 ms SHA-NI); a group of
+// small messages closes once it holds kGroupBytes, and a message of kLongMessage bytes or more is
+// sliced alone, so a group holds under kGroupBytes + kLongMessage = 768 KiB (~3 ms portable,
+// ~0.4 ms SHA-NI).
+constexpr size_t kSliceBytes = size_t(256) << 10;
+constexpr size_t kLongMessage = size_t(512) << 10;
 // A group closes once it holds this many bytes or messages: small enough that a chunk spreads
 // over every thread and a cancellation is seen within a fraction of a millisecond, large enough
 // that sha256_many keeps its lanes full and claiming a unit costs nothing in comparison.

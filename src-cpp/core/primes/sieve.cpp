@@ -7,8 +7,10 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <chrono>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 namespace spindle::primes {
@@ -204,6 +206,10 @@ void restore_small_primes(uint8_t* sieve, uint64_t first_byte, size_t len) {
 //    e Silva's bucket sieve); a segment only sees the primes that hit it.
 // ---------------------------------------------------------------------------------------------
 constexpr size_t kL1Chunk = 32 * 1024;
+// Sieving primes handled between two cancellation polls, wherever a loop over them could run
+// long: activation (a 64-bit division each, ~20-50 ns: 0.1-0.2 ms), stepwise crossing off and
+// bucket entries (a few cache misses each). Even the slowest of them stays near a millisecond.
+constexpr size_t kPollEvery = 4096;
 constexpr uint32_t kSmallLimit = 3000;
 constexpr uint32_t kTurnsLimit = kSegmentBytes / 4;
 constexpr uint32_t kBucketedPrime = 16 * kSegmentBytes;
@@ -358,10 +364,10 @@ class Sieve::Segments {
     const uint64_t first_byte = lo / 30;
     const uint64_t end_byte = (hi + 29) / 30;
     for (uint64_t seg = first_byte; seg < end_byte; seg += kSegmentBytes, ++segment_index_) {
+      // Returning mid-segment is safe: start() resets every buffer for the next run.
       if (ctx.cancelled()) return;
       const size_t len = size_t(std::min<uint64_t>(kSegmentBytes, end_byte - seg));
-      activate_primes(seg, len);
-      sieve_segment(seg, len);
+      if (!activate_primes(seg, len, ctx) || !sieve_segment(seg, len, ctx)) return;
       uint8_t* sieve = bytes();
       if (seg == first_byte) sieve[0] &= kAtLeast[lo - 30 * first_byte];
       if (seg + len == end_byte) sieve[len - 1] &= kBelow[hi - 30 * (end_byte - 1)];
@@ -391,9 +397,12 @@ class Sieve::Segments {
   }
 
   // Primes join once their square falls inside the segment, so the active ones are a prefix.
-  void activate_primes(uint64_t seg, size_t len) {
+  // In a unit's first segment near 2^53 that is every one of the ~5.5 million sieving primes.
+  // False when cancelled.
+  bool activate_primes(uint64_t seg, size_t len, const CallContext& ctx) {
     const uint64_t seg_end = 30 * (seg + len);
     for (; activated_ < prime_count_ && uint64_t{primes_[activated_]} * primes_[activated_] < seg_end; ++activated_) {
+      if (activated_ % kPollEvery == 0 && ctx.cancelled()) return false;
       const uint32_t next = first_multiple(primes_[activated_], seg);
       if (activated_ < stepwise_end_) {
         multiples_.push_back(next);
@@ -401,6 +410,7 @@ class Sieve::Segments {
         to_bucket(segment_index_, BucketEntry{primes_[activated_], next});
       }
     }
+    return true;
   }
 
   // Files a huge prime under the segment its next multiple falls in, counting from `segment`.
@@ -410,25 +420,35 @@ class Sieve::Segments {
     buckets_[(segment + byte / kSegmentBytes) % kBuckets].push_back(entry);
   }
 
-  void sieve_segment(uint64_t seg, size_t len) {
+  // False when cancelled (the segment is then left half sieved).
+  bool sieve_segment(uint64_t seg, size_t len, const CallContext& ctx) {
     uint8_t* sieve = bytes();
     uint32_t* multiples = multiples_.data();
     const size_t active = activated_;
     for (size_t chunk = 0; chunk < len; chunk += kL1Chunk) {
+      if (ctx.cancelled()) return false;
       const size_t n = std::min(kL1Chunk, len - chunk);
       presieve(sieve + chunk, seg + chunk, n);
       cross_off_in_turns(sieve + chunk, n, primes_, multiples, 0, std::min(active, small_end_));
     }
     restore_small_primes(sieve, seg, len);
-    cross_off_in_turns(sieve, len, primes_, multiples, small_end_, std::min(active, turns_end_));
+    // Medium primes make ~1.6 million scattered stores per segment: a few ms on a slow core.
+    for (size_t k = small_end_; k < std::min(active, turns_end_); k += kPollEvery / 4) {
+      if (ctx.cancelled()) return false;
+      cross_off_in_turns(sieve, len, primes_, multiples, k, std::min({active, turns_end_, k + kPollEvery / 4}));
+    }
     for (size_t k = turns_end_; k < std::min(active, stepwise_end_); ++k) {
+      if (k % kPollEvery == 0 && ctx.cancelled()) return false;
       multiples[k] = cross_off_stepwise(sieve, len, primes_[k], multiples[k]);
     }
     auto& bucket = buckets_[segment_index_ % kBuckets];
-    for (const BucketEntry& entry : bucket) {
+    for (size_t k = 0; k < bucket.size(); ++k) {
+      if (k % kPollEvery == 0 && ctx.cancelled()) return false;
+      const BucketEntry& entry = bucket[k];
       to_bucket(segment_index_ + 1, BucketEntry{entry.prime, cross_off_stepwise(sieve, len, entry.prime, entry.next)});
     }
     bucket.clear();
+    return true;
   }
 
   std::vector<uint64_t> words_;     // the segment: kSegmentBytes, as words for popcount
@@ -450,10 +470,10 @@ uint64_t Sieve::count(uint64_t lo, uint64_t hi, const SievingPrimes& primes, con
   return total;
 }
 
-void Sieve::append_sieving_primes(uint64_t lo, uint64_t hi, const SievingPrimes& primes, std::vector<uint32_t>& out) {
+bool Sieve::append_sieving_primes(uint64_t lo, uint64_t hi, const SievingPrimes& primes, std::vector<uint32_t>& out,
+                                  const CallContext& ctx) {
   if (hi > (uint64_t{1} << 32)) throw std::out_of_range("primes::Sieve::append_sieving_primes: hi must be <= 2^32");
-  const CallContext no_context(nullptr, nullptr);
-  segments_->run(std::max<uint64_t>(lo, kFirstSievingPrime), hi, primes, no_context, [&](const uint64_t* words, size_t n, uint64_t first_byte) {
+  segments_->run(std::max<uint64_t>(lo, kFirstSievingPrime), hi, primes, ctx, [&](const uint64_t* words, size_t n, uint64_t first_byte) {
     for (size_t w = 0; w < n; ++w) {
       for (uint64_t bits = words[w]; bits != 0; bits &= bits - 1) {
         const unsigned bit = unsigned(std::countr_zero(bits));
@@ -461,6 +481,7 @@ void Sieve::append_sieving_primes(uint64_t lo, uint64_t hi, const SievingPrimes&
       }
     }
   });
+  return !ctx.cancelled();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -470,21 +491,22 @@ namespace {
 
 // Lists the sieving primes up to `limit` with the sieve itself, fed by the (recursively built)
 // table up to sqrt(limit). Below kFirstSievingPrime^2 the pre-sieve alone is exact, so the
-// recursion ends at an empty table.
-std::shared_ptr<const SievingPrimes> build_sieving_primes(uint64_t limit) {
+// recursion ends at an empty table. Null when ctx.cancelled() stopped it.
+std::shared_ptr<const SievingPrimes> build_sieving_primes(uint64_t limit, const CallContext& ctx) {
   std::shared_ptr<const SievingPrimes> smaller =
       limit < uint64_t{kFirstSievingPrime} * kFirstSievingPrime
           ? std::make_shared<const SievingPrimes>(limit, std::vector<uint32_t>{})
-          : build_sieving_primes(isqrt(limit));
+          : build_sieving_primes(isqrt(limit), ctx);
+  if (smaller == nullptr) return nullptr;
   std::vector<uint32_t> primes;
   primes.reserve(size_t(1.1 * double(limit) / std::max(1.0, std::log(double(limit)))) + 16);
-  Sieve().append_sieving_primes(0, limit + 1, *smaller, primes);
+  if (!Sieve().append_sieving_primes(0, limit + 1, *smaller, primes, ctx)) return nullptr;
   return std::make_shared<const SievingPrimes>(limit, std::move(primes));
 }
 
 }  // namespace
 
-std::shared_ptr<const SievingPrimes> sieving_primes(uint64_t limit) {
+std::shared_ptr<const SievingPrimes> sieving_primes(uint64_t limit, const CallContext* ctx) {
   // Leaked on purpose: pool threads may still read the table while the process exits.
   static auto* publish_mutex = new std::mutex;
   static auto* build_mutex = new std::mutex;
@@ -495,12 +517,22 @@ std::shared_ptr<const SievingPrimes> sieving_primes(uint64_t limit) {
   };
   if (auto table = published(); table && table->limit() >= limit) return table;
 
-  std::lock_guard<std::mutex> building(*build_mutex);
+  // Another thread's build can take ~100 ms: wait for it in short naps, so that a cancelled
+  // caller leaves at once (that build goes on for whoever needs the table next). Not a
+  // timed_mutex: ThreadSanitizer does not follow pthread_mutex_clocklock.
+  const CallContext no_context(nullptr, nullptr);
+  const CallContext& context = ctx != nullptr ? *ctx : no_context;
+  std::unique_lock<std::mutex> building(*build_mutex, std::defer_lock);
+  while (!building.try_lock()) {
+    if (context.cancelled()) return nullptr;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
   const auto previous = published();
   if (previous && previous->limit() >= limit) return previous;  // another thread built it meanwhile
   // Grow geometrically, so that a run of calls with rising hi rebuilds only a few times.
   const uint64_t grown = std::min(kLargestSievingLimit, std::max<uint64_t>(previous ? 2 * previous->limit() : 0, 1 << 16));
-  auto table = build_sieving_primes(std::max(limit, grown));
+  auto table = build_sieving_primes(std::max(limit, grown), context);
+  if (table == nullptr) return nullptr;  // cancelled: the next caller builds it
   std::lock_guard<std::mutex> lock(*publish_mutex);
   *current = table;
   return table;

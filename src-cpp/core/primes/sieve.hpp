@@ -21,7 +21,13 @@ inline constexpr uint64_t kMaxBound = uint64_t{1} << 53;
 // The segment is the unit of cache-resident work: kSegmentBytes sieve bytes, 30 numbers each,
 // sized for a 1 MiB L2 (measured on pi(1e10): 256 KiB to 1 MiB within noise, 64 KiB 15% slower;
 // around 1e12 and 1e15, where most sieving primes hit a segment only a few times, 512 KiB is
-// 15% faster than 256 KiB). count() polls for cancellation between segments.
+// 15% faster than 256 KiB).
+//
+// Cancellation: count() polls ctx.cancelled() often enough that no stretch between two polls
+// costs more than about a millisecond anywhere in [0, 2^53], not once per segment: near 2^53 a
+// segment's first turn activates millions of sieving primes and its bucket holds millions of
+// entries, tens to hundreds of milliseconds of work. So the segment loop also polls every
+// kPollEvery primes activated, crossed off or taken from a bucket. A poll is one relaxed load.
 inline constexpr size_t kSegmentBytes = 512 * 1024;
 inline constexpr uint64_t kSegmentSpan = 30 * uint64_t{kSegmentBytes};
 
@@ -51,7 +57,9 @@ uint32_t first_sieving_prime();
 // smaller table. Thread-safe: readers only copy a shared_ptr under a short lock; one builder at
 // a time, and readers whose limit the published table covers never wait for it. The cache is
 // never freed: pool threads may still be using it at process exit.
-std::shared_ptr<const SievingPrimes> sieving_primes(uint64_t limit);
+// With `ctx`, building (up to ~100 ms near 2^53) and waiting for another thread's build stop
+// when ctx->cancelled(): the result is then null and nothing is published.
+std::shared_ptr<const SievingPrimes> sieving_primes(uint64_t limit, const CallContext* ctx = nullptr);
 
 // One thread's reusable scratch: the segment buffer and each sieving prime's next multiple.
 // Keep one per thread (thread_local) and reuse it for every unit: after the first calls it
@@ -70,8 +78,10 @@ class Sieve {
   uint64_t count(uint64_t lo, uint64_t hi, const SievingPrimes& primes, const CallContext& ctx);
 
   // Appends every prime p with max(lo, first_sieving_prime()) <= p < hi, ascending, for hi <= 2^32.
-  // `primes` must cover isqrt(hi - 1). This is how SievingPrimes tables are built.
-  void append_sieving_primes(uint64_t lo, uint64_t hi, const SievingPrimes& primes, std::vector<uint32_t>& out);
+  // `primes` must cover isqrt(hi - 1). This is how SievingPrimes tables are built. Returns false
+  // (with `out` incomplete) when it stopped because ctx.cancelled().
+  bool append_sieving_primes(uint64_t lo, uint64_t hi, const SievingPrimes& primes, std::vector<uint32_t>& out,
+                             const CallContext& ctx);
 
  private:
   class Segments;  // the segment loop and its buffers (sieve.cpp)
