@@ -4,7 +4,7 @@
 // only sends a path and receives a digest, and a failure is the error fs.readFile would give:
 // ENOENT, EACCES, EISDIR ... with errno, code, syscall and path.
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } from 'node:fs';
 import { constants } from 'node:os';
 import { sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,15 @@ export type Sha256FilePath = string | Uint8Array | URL;
 /** Bytes per read in the JS twin; the C++ kernel reads 256 KiB at a time. */
 const READ_BYTES = 1 << 20;
 let readBuffer: Buffer | undefined;
+
+/**
+ * Opened non-blocking, as the C++ kernel does: open() of a FIFO nobody writes to blocks until a
+ * writer comes, and a worker blocked in a system call can be neither cancelled nor terminated
+ * (process.exit() itself would wait for it). Node has no fcntl() to clear the flag afterwards,
+ * but only regular files and block devices are read, and for those it changes nothing.
+ * O_NOCTTY: a terminal device must never become the process's controlling terminal.
+ */
+const OPEN_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0) | (fsConstants.O_NOCTTY ?? 0);
 
 /**
  * The path's bytes, made absolute against the current directory at the call: the file opened is
@@ -55,10 +64,13 @@ export const sha256File = defineKernel<[path: Sha256FilePath, options?: DigestOp
   run(args, ctx) {
     const bytes = args[0] as Uint8Array; // a structured clone of the Buffer validate() made: a plain Uint8Array
     const path = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const fd = openSync(path, 'r'); // throws Node's own ENOENT/EACCES/... error, path included
+    const fd = openSync(path, OPEN_FLAGS); // throws Node's own ENOENT/EACCES/... error, path included
     try {
-      // As the C++ kernel: a directory fails as reading one does on Linux, but with the path.
-      if (fstatSync(fd).isDirectory()) throw systemError(-constants.errno.EISDIR, 'read', path.toString('utf8'));
+      // As the C++ kernel: a directory fails as reading one does on Linux, but with the path; a
+      // FIFO, socket or character device (which could block or never end) fails with EINVAL.
+      const stats = fstatSync(fd);
+      if (stats.isDirectory()) throw systemError(-constants.errno.EISDIR, 'read', path.toString('utf8'));
+      if (!stats.isFile() && !stats.isBlockDevice()) throw systemError(-constants.errno.EINVAL, 'open', path.toString('utf8'));
       readBuffer ??= Buffer.allocUnsafe(READ_BYTES);
       const hash = createHash('sha256');
       for (;;) {

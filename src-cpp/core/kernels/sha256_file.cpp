@@ -7,6 +7,14 @@
 // the errors Node's fs functions throw ("ENOENT: no such file or directory, open '/x'"). A
 // directory fails with EISDIR from "read", as reading one does on Linux; the fstat() check
 // makes that so on every system, some of which let read() succeed on a directory.
+//
+// Only regular files (and block devices, which read like one) are hashed. A FIFO, socket or
+// character device fails with EINVAL from "open": reading one can block for ever (a FIFO nobody
+// writes to) or never end (/dev/zero), and a pool thread stuck in a system call cannot be
+// cancelled, so it would hold its pool's slot, and terminate(), for good. For the same reason
+// the file is opened with O_NONBLOCK: open() of a FIFO with no writer blocks until one comes,
+// before fstat() could look at it. The flag is cleared again once the file is known to be
+// regular (where it means nothing, but reads should not depend on that).
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -31,28 +39,41 @@ namespace {
 #ifdef _WIN32
 // The CRT's POSIX-style calls, in binary mode. (Windows is not tested: CI runs on Linux.)
 using ssize_t = long long;
+enum class Kind { Readable, Directory, Other };
 int open_read_only(const char* path) { return ::_open(path, _O_RDONLY | _O_BINARY | _O_NOINHERIT); }
 ssize_t read_some(int fd, void* buffer, size_t size) { return ::_read(fd, buffer, static_cast<unsigned>(size)); }
 void close_file(int fd) { ::_close(fd); }
-bool is_directory(int fd, int* error) {
+// What the open file is; Other with *error set when fstat fails.
+Kind kind_of(int fd, int* error) {
   struct _stat64 st;
-  if (::_fstat64(fd, &st) != 0) return *error = errno, false;
-  return (st.st_mode & _S_IFMT) == _S_IFDIR;
+  if (::_fstat64(fd, &st) != 0) return *error = errno, Kind::Other;
+  if ((st.st_mode & _S_IFMT) == _S_IFDIR) return Kind::Directory;
+  return (st.st_mode & _S_IFMT) == _S_IFREG ? Kind::Readable : Kind::Other;
 }
+bool make_blocking(int, int*) { return true; }
 #else
-int open_read_only(const char* path) { return ::open(path, O_RDONLY | O_CLOEXEC); }
+enum class Kind { Readable, Directory, Other };
+// O_NONBLOCK: see the header comment. O_NOCTTY: a terminal device must never become ours.
+int open_read_only(const char* path) { return ::open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY); }
 ssize_t read_some(int fd, void* buffer, size_t size) { return ::read(fd, buffer, size); }
 void close_file(int fd) { ::close(fd); }
-bool is_directory(int fd, int* error) {
+Kind kind_of(int fd, int* error) {
   struct stat st;
-  if (::fstat(fd, &st) != 0) return *error = errno, false;
-  return S_ISDIR(st.st_mode);
+  if (::fstat(fd, &st) != 0) return *error = errno, Kind::Other;
+  if (S_ISDIR(st.st_mode)) return Kind::Directory;
+  return S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) ? Kind::Readable : Kind::Other;
+}
+bool make_blocking(int fd, int* error) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) return *error = errno, false;
+  return true;
 }
 #endif
 
 // Bytes per read(): large enough that system calls cost nothing next to hashing (~0.1 ms of
 // SHA-NI per read), small enough to stay in L2 between the copy and the hash, and a cancel
-// check per read.
+// check per read: at most ~1 ms of hashing (portable path) plus one read from a local disk
+// between two checks.
 constexpr size_t kReadBytes = size_t(256) << 10;
 
 // An open file descriptor, closed when it goes out of scope (on errors, cancellation or success).
@@ -79,8 +100,16 @@ class Sha256FileCall final : public Call {
   void run(uint64_t, const CallContext& ctx) override {
     OpenFile file(path_);
     int error = 0;
-    if (is_directory(file.fd(), &error)) throw SystemError(EISDIR, "read", path_);
-    if (error != 0) throw SystemError(error, "fstat", path_);
+    switch (kind_of(file.fd(), &error)) {
+      case Kind::Directory:
+        throw SystemError(EISDIR, "read", path_);
+      case Kind::Other:
+        if (error != 0) throw SystemError(error, "fstat", path_);
+        throw SystemError(EINVAL, "open", path_);  // a FIFO, socket or character device
+      case Kind::Readable:
+        break;
+    }
+    if (!make_blocking(file.fd(), &error)) throw SystemError(error, "fcntl", path_);
 #ifdef POSIX_FADV_SEQUENTIAL
     ::posix_fadvise(file.fd(), 0, 0, POSIX_FADV_SEQUENTIAL);  // a hint: deeper read-ahead on cold files
 #endif
