@@ -9,6 +9,12 @@
 // Teardown (worker exit, worker.terminate(), normal exit): the env cleanup hook, registered
 // after the thread-safe function so that it runs first, cancels this env's jobs, waits until
 // no pool thread can touch this Instance again, and only then aborts the thread-safe function.
+// Cancelling is O(1) per job, so the wait is only for units running at that moment, each until
+// its kernel's next cancellation check (about a millisecond): no kernel makes a system call that
+// can block indefinitely on a local file system (sha256File opens non-blocking and refuses
+// FIFOs, sockets and character devices). It must wait rather than walk away: running units may
+// read views (SharedArrayBuffers) and progress counters that the env's teardown frees. At normal
+// exit nothing is pending (a pending job keeps the event loop alive), so it waits for nothing.
 // process.exit() runs no env cleanup hooks, so an atexit handler fences off every Instance
 // instead (see on_process_exit). See shared/research/native.md §2.3-2.4 for the crashes this
 // ordering avoids.
