@@ -122,4 +122,17 @@ describe('taking back unstarted tasks keeps exactly-once', () => {
     await slow;
     expect(Array.from(runs)).toEqual(Array.from({ length: n }, () => 1));
   }, 20_000);
+
+  it('workers slow to start keep their tasks: none is taken back from a starting worker, so recycling never churns', async () => {
+    // A starting worker has not replied for a while but is not stuck in a task. Taking its tasks
+    // retired it (maxTasksPerWorker) before it ran any, and its replacement met the same fate.
+    const pool = workerPool({ size: 4, maxTasksPerWorker: 2, initializer: t('slowInit'), initArgs: [300] });
+    const n = 32;
+    const runs = new Int32Array(new SharedArrayBuffer(4 * n));
+    const results = await Promise.all(Array.from({ length: n }, (_, i) => pool.apply(t('mark'), [runs, i, 0, 0])));
+    expect(results).toEqual(Array.from({ length: n }, () => 1));
+    // Each worker runs at most 2 tasks: 16 to run 32, plus the replacements started meanwhile.
+    expect(pool.stats().backendInfo.workersStarted).toBeLessThanOrEqual(n / 2 + 4);
+  }, 30_000);
 });
+

@@ -323,6 +323,9 @@ function receive(message: { defs?: unknown; tasks: unknown[] }): void {
  */
 function runTasks(): void {
   running = true;
+  // Resuming after an async task: its reply goes now, not behind a next task that might never
+  // end (a worker the pool kills to stop a task loses the replies it holds).
+  if (results.length > 2) flush();
   let clock = performance.now();
   while (inboxAt < inbox.length) {
     const at = inboxAt;

@@ -41,10 +41,10 @@ import { pathToFileURL } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { WorkerCrashError } from '../errors.js';
 import type { JsTask } from '../kernels/types.js';
-import { Ring } from '../internal/ring.js';
 import { packageRoot } from './addon.js';
 import { Outcome, type Backend, type Dispatch } from './backend.js';
 import { LiveTasks } from './live-tasks.js';
+import { PendingQueue } from './pending-queue.js';
 import { SplitCall } from './split-call.js';
 import { CLAIM_MASK, CLAIM_SLOTS, ClaimTable } from './claim-table.js';
 import { detachedIn, detachedTransferError, unsendableError } from './unsendable.js';
@@ -327,7 +327,7 @@ export class WorkerBackend implements Backend {
   private readonly options: WorkerBackendOptions;
   private readonly cancelGrace: number;
   private readonly slots: WorkerSlot[] = [];
-  private readonly pending = new Ring<Dispatch>();
+  private readonly pending = new PendingQueue<Dispatch>();
   /** JS tasks by index, as sent to workers in `defs`. */
   private readonly defs: JsTask<any, any>[] = [];
   private readonly defIndex = new Map<string, number>();
@@ -495,11 +495,7 @@ export class WorkerBackend implements Backend {
   }
 
   private requeueFront(items: Dispatch[]): void {
-    if (items.length === 0) return;
-    const rest: Dispatch[] = [];
-    for (let d = this.pending.shift(); d !== undefined; d = this.pending.shift()) rest.push(d);
-    for (const d of items) this.pending.push(d);
-    for (const d of rest) this.pending.push(d);
+    this.pending.pushFront(items);
   }
 
   // ---- Dispatch --------------------------------------------------------------------------
@@ -556,7 +552,9 @@ export class WorkerBackend implements Backend {
   }
 
   private isStuck(slot: WorkerSlot, now: number, patience: number): boolean {
-    return slot.load > 0 && now - slot.lastProgressAt > patience;
+    // A worker still starting is not stuck in a task: taking its tasks would only hand them to
+    // another starting worker (and, with maxTasksPerWorker, retire this one before it ran any).
+    return slot.ready && slot.load > 0 && now - slot.lastProgressAt > patience;
   }
 
   /**
