@@ -17,6 +17,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "check.hpp"
@@ -125,7 +126,7 @@ constexpr size_t kMiB = size_t(1) << 20;
 
 TEST_CASE("sha256: a single call gives the one-shot digest, for every size class") {
   std::mt19937_64 rng(1);
-  for (size_t size : {size_t(0), size_t(1), size_t(55), size_t(56), size_t(64), size_t(1000), kMiB - 1, kMiB, 3 * kMiB + 5}) {
+  for (size_t size : {size_t(0), size_t(1), size_t(55), size_t(56), size_t(64), size_t(1000), kMiB / 2 - 1, kMiB / 2, kMiB - 1, kMiB, 3 * kMiB + 5}) {
     const Bytes m = random_bytes(size, rng);
     Arg arg = Arg::of_view(const_cast<uint8_t*>(m.data()), m.size());
     auto call = kernel_named("sha256").make(&arg, 1);
@@ -278,6 +279,45 @@ TEST_CASE("sha256File: a missing file or a directory is a SystemError with errno
   CHECK(error.error->errnum == ENOENT);
   CHECK(error.error->syscall == "open");
   CHECK(error.error->path == missing);
+}
+
+TEST_CASE("sha256File: a FIFO nobody writes to, or a character device, fails with EINVAL at once") {
+  TempDir dir;
+  const std::string fifo = dir.path + "/fifo";
+  CHECK(mkfifo(fifo.c_str(), 0600) == 0);
+  dir.files.push_back(fifo);
+  for (const std::string& path : {fifo, std::string("/dev/zero"), std::string("/dev/null")}) {
+    // On a thread of its own: a blocking open() would never return, and /dev/zero never ends.
+    // If it has not returned in 10 s, the test fails, the call is cancelled and a writer is
+    // opened to release it.
+    std::atomic<bool> done{false};
+    std::atomic<bool> cancelled{false};
+    int errnum = 0;
+    std::string syscall, where;
+    std::thread reader([&] {
+      try {
+        const CallContext ctx(&cancelled, nullptr);
+        sha256_file(path)->run(0, ctx);
+      } catch (const SystemError& e) {
+        errnum = e.errnum;
+        syscall = e.syscall;
+        where = e.path;
+      }
+      done.store(true);
+    });
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!done.load() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    CHECK(done.load());
+    if (!done.load()) {
+      cancelled.store(true);
+      int writer = open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // lets a blocked open() of the FIFO return
+      if (writer >= 0) close(writer);
+    }
+    reader.join();
+    CHECK(errnum == EINVAL);
+    CHECK(syscall == "open");
+    CHECK(where == path);
+  }
 }
 
 TEST_CASE("sha256 and sha256File factories reject bad arguments with the right error type") {
