@@ -47,8 +47,16 @@ function parseArgs(argv) {
 
 async function nativeLoads() {
   const dist = process.env.CHAOS_DIST ? pathToFileURL(process.env.CHAOS_DIST) : new URL('../dist/index.js', import.meta.url);
-  const { backendInfo } = await import(dist.href);
-  return backendInfo().native === true;
+  // dist/ may be mid-rebuild (tsup cleans it first): retry for a while.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const { backendInfo } = await import(`${dist.href}?attempt=${attempt}`);
+      return backendInfo().native === true;
+    } catch (error) {
+      if (attempt >= 20) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
 }
 
 function runSeed(backend, seed, ops) {
