@@ -6,6 +6,9 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { TimeoutError } from '../src-ts/errors.js';
+import { Pool } from '../src-ts/pool.js';
+import { task } from '../src-ts/task.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const script = fileURLToPath(new URL('./fixtures/worker-replies.mjs', import.meta.url));
@@ -34,4 +37,25 @@ describe('worker replies', () => {
     // Nothing crashed: the one worker served every call.
     expect(workersStarted).toBe(1);
   });
+
+  it.each([
+    ['a task never run before', false],
+    ['a task that once ran long', true],
+  ])('replies of tasks finished just before %s that spins until its worker is killed are not lost with it', async (_label, ranLongBefore) => {
+    // The pool kills a worker to stop a task that ignores its cancellation; the tasks that worker
+    // finished just before (replies held back to share a message) must still get their results.
+    const pool = new Pool({ size: 1, backend: 'worker', cancelGrace: 20 });
+    const tasks = new URL('./fixtures/tasks/replies.mjs', import.meta.url);
+    try {
+      for (let round = 0; round < 3; round++) await Promise.all(Array.from({ length: 1000 }, (_, i) => pool.apply(task(tasks, 'add'), [i, 1])));
+      if (ranLongBefore) expect(await pool.apply(task(tasks, 'spin'), [30])).toBe('spun');
+      const before = Array.from({ length: 50 }, (_, i) => pool.apply(task(tasks, 'add'), [i, 1]).catch((e: Error) => e.name));
+      const stuck = pool.apply(task(tasks, 'spin'), [60_000], { timeout: 100 });
+      await expect(stuck).rejects.toBeInstanceOf(TimeoutError);
+      expect(await Promise.all(before)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    } finally {
+      await pool.terminate();
+    }
+  });
 });
+

@@ -13,7 +13,9 @@
 // - `control[STARTED]` holds the sequence number of the task being run (or last run), stored
 //   after its claim and before it starts: the pool reads it when this worker dies.
 // - Replies are held back to share a message, but never past the end of an incoming batch,
-//   never while awaiting an async task, and never for more than FLUSH_AFTER_MS.
+//   never while awaiting an async task, never for more than FLUSH_AFTER_MS, and never into a
+//   task not known to be short (knownShort): a worker killed to stop a task takes the replies
+//   it holds with it.
 
 import { performance } from 'node:perf_hooks';
 import { receiveMessageOnPort, workerData, type MessagePort, type TransferListItem } from 'node:worker_threads';
@@ -299,6 +301,34 @@ process.on('exit', flush);
 
 // ---- The run loop ------------------------------------------------------------------------
 
+/**
+ * Whether a task (a kernel's name, a JS task's index) may run long, from its runs so far. Replies
+ * are held back to share a message only before a task known to be short: its last
+ * FORGET_AFTER_RUNS runs all took less than LONG_RUN_MICROS. Any other (run fewer times, or
+ * lately long) may not end before the pool kills its worker to stop it. A burst of tiny tasks
+ * soon qualifies; a run preempted by the OS looks long too, and is forgotten as soon.
+ */
+interface RunRecord {
+  runs: number;
+  /** `runs` when it last ran long; 0 (as if run 0 had been long) until it does. */
+  lastLong: number;
+}
+const runRecords = new Map<string | number, RunRecord>();
+const LONG_RUN_MICROS = 10_000;
+const FORGET_AFTER_RUNS = 1000;
+
+function knownShort(ref: string | number): boolean {
+  const record = runRecords.get(ref);
+  return record !== undefined && record.runs - record.lastLong > FORGET_AFTER_RUNS;
+}
+
+function recordRun(ref: string | number, micros: number): void {
+  let record = runRecords.get(ref);
+  if (record === undefined) runRecords.set(ref, (record = { runs: 0, lastLong: 0 }));
+  record.runs++;
+  if (micros >= LONG_RUN_MICROS) record.lastLong = record.runs;
+}
+
 /** Task records received and not yet visited, TASK_STRIDE slots each, in sequence order. */
 let inbox: unknown[] = [];
 let inboxAt = 0;
@@ -338,8 +368,16 @@ function runTasks(): void {
     for (let i = at; i < at + TASK_STRIDE; i++) inbox[i] = undefined;
 
     if (!claims.claim(seq)) continue;
+    // A task that may run long goes with no reply held back: the pool kills a worker to stop a
+    // task that ignores its cancellation, and the replies it holds die with it.
+    if (results.length > 2 && !knownShort(ref)) {
+      flush();
+      clock = performance.now();
+    }
     Atomics.store(control, STARTED, seq);
     const started = clock;
+    // A first call imports its module before it runs: that run's time says nothing of the task.
+    const timed = typeof ref === 'string' || defs[ref]?.fn !== undefined;
     current.start(seq, progress === null ? undefined : SharedCounter.from(progress));
     if (current.cancelled()) {
       reply(seq, STATUS_CANCELLED, undefined);
@@ -353,6 +391,9 @@ function runTasks(): void {
       if (lastReplied !== seq) reply(seq, STATUS_ERROR, error);
     }
     if (pending !== undefined) {
+      // What could spin is the synchronous part, this one (its awaits leave the worker free): it
+      // is what recordRun() counts.
+      if (timed) recordRun(ref, (performance.now() - started) * 1000);
       flush();
       const settled = (): void => {
         if (lastReplied !== seq) reply(seq, STATUS_ERROR, new Error('the task ended without an outcome'));
@@ -364,7 +405,9 @@ function runTasks(): void {
     }
     if (lastReplied !== seq) reply(seq, STATUS_ERROR, new Error('the task ended without an outcome'));
     clock = performance.now();
-    runMicros += (clock - started) * 1000;
+    const micros = (clock - started) * 1000;
+    runMicros += micros;
+    if (timed) recordRun(ref, micros);
     if (clock - lastFlush > FLUSH_AFTER_MS) flush();
   }
   inbox = [];

@@ -268,11 +268,13 @@ class WorkerSlot {
   }
 
   /**
-   * At most how many held tasks the worker has not claimed yet: those after the last it started
-   * and after the last a take-back found claimed (it claims in sequence order).
+   * At most how many of its tasks the worker has not claimed yet: the outbox, and the held tasks
+   * after the last it started and after the last a take-back found claimed (it claims in
+   * sequence order).
    */
   unstarted(): number {
-    return Math.min(this.heldCount, this.nextSeq - 1 - Math.max(Atomics.load(this.control, STARTED), this.claimedThrough));
+    const posted = Math.min(this.heldCount, this.nextSeq - 1 - Math.max(Atomics.load(this.control, STARTED), this.claimedThrough));
+    return posted + this.outbox.length;
   }
 
   /** Whether the worker is in a task it started and has not answered: what it holds waits behind that. */
@@ -423,6 +425,7 @@ export class WorkerBackend implements Backend {
     }
     if (slot.retiring && slot.load === 0) void slot.worker.terminate();
     slot.updateRef();
+    if (slot.outbox.length > 0) this.queueFlush(); // held back while the worker had a full batch
     this.balance(slot);
     if (firstError !== undefined) throw firstError;
   }
@@ -595,10 +598,7 @@ export class WorkerBackend implements Backend {
         if (this.state === 'open' && this.broken === undefined) this.spawn();
       }
     }
-    if (!this.flushQueued) {
-      this.flushQueued = true;
-      queueMicrotask(this.flush);
-    }
+    this.queueFlush();
   }
 
   /**
@@ -652,7 +652,10 @@ export class WorkerBackend implements Backend {
 
   /** Takes up to `max` unstarted tasks back from `slot`; they are pending again, not yet queued. */
   private takeBackFrom(slot: WorkerSlot, max: number): Dispatch[] {
-    const taken = slot.takeBack(max);
+    // The newest first: what waits in the outbox (never posted, simply ours), then posted tasks.
+    const fromOutbox = Math.min(max, slot.outbox.length);
+    const unposted = slot.outbox.splice(slot.outbox.length - fromOutbox, fromOutbox);
+    const taken = fromOutbox < max ? slot.takeBack(max - fromOutbox).concat(unposted) : unposted;
     if (taken.length === 0) return taken;
     this.takenBack += taken.length;
     for (const d of taken) d.backendSlot = PENDING;
@@ -661,15 +664,30 @@ export class WorkerBackend implements Backend {
     return taken;
   }
 
-  /** Posts every outbox, in messages of at most batchSize() tasks. */
+  private queueFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(this.flush);
+  }
+
+  /**
+   * Posts the outboxes in messages of batchSize() tasks. A last, partial batch waits while its
+   * worker still holds a full batch: the worker is not about to run dry, and the next reply
+   * (which queues a flush) may bring enough tasks to fill it.
+   */
   private readonly flush = (): void => {
     this.flushQueued = false;
     const batch = this.batchSize();
     for (const slot of this.slots) {
-      if (slot.outbox.length === 0) continue;
       const outbox = slot.outbox;
-      slot.outbox = [];
-      for (let from = 0; from < outbox.length; from += batch) this.post(slot, outbox.slice(from, from + batch));
+      let from = 0;
+      for (; outbox.length - from >= batch; from += batch) this.post(slot, outbox.slice(from, from + batch));
+      if (from < outbox.length && slot.heldCount < batch) {
+        this.post(slot, outbox.slice(from));
+        from = outbox.length;
+      }
+      if (from === 0) continue;
+      slot.outbox = from === outbox.length ? [] : outbox.slice(from);
       slot.updateRef();
       if (slot.retiring && slot.load === 0) void slot.worker.terminate();
     }
