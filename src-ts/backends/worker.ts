@@ -16,7 +16,8 @@
 //
 // Batching. Tasks are sent in messages of up to batchSize() tasks and each worker holds at most
 // depth() unanswered ones, so a burst of small tasks costs one message each way per batch while
-// a worker always has the next batch in hand. Both follow the measured wall time per task
+// a worker always has the next batch in hand (a last, partial batch waits in the outbox while
+// its worker still holds a full one, so bursts travel in full batches). Both follow the measured wall time per task
 // (start to settle, so an async task's awaits count): tiny tasks travel 128 to a message, tasks
 // of a few milliseconds one at a time. What a worker holds is thus about a millisecond of
 // expected work, and each task goes to the least loaded worker.
