@@ -377,9 +377,10 @@ export class Pool {
     } catch (error) {
       return Promise.reject(error);
     }
-    if (job === undefined) return Promise.resolve([]);
+    // An aborted signal wins even over empty input: the header's rule has no exception.
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
+    if (job === undefined) return Promise.resolve([]);
     const promise = promiseFor<any[]>(job);
     if (!job.start(this.#rejectWhenFull)) return Promise.reject(new QueueFullError(this.#scheduler.maxQueue));
     if (options !== undefined) watch(job, signal, options.timeout);
@@ -392,10 +393,10 @@ export class Pool {
     checkCallbackOptions(method, options);
     const result = new AsyncResult<any[]>(options?.callback, options?.errorCallback);
     const signal = options?.signal;
-    if (job === undefined) {
-      settleSoon(result, true, []);
-    } else if (signal?.aborted) {
+    if (signal?.aborted) {
       settleSoon(result, false, abortErrorFor(signal));
+    } else if (job === undefined) {
+      settleSoon(result, true, []);
     } else {
       job.result = result;
       if (!job.start(this.#rejectWhenFull)) throw new QueueFullError(this.#scheduler.maxQueue);

@@ -451,10 +451,38 @@ describe('cancellation', () => {
     expect(errorCallback).toHaveBeenCalledOnce();
     await expect(pool.mapAsync(noop, [1], { signal }).get()).rejects.toBeInstanceOf(AbortError);
     await expect(pool.imap(noop, [1, 2], { signal }).next()).rejects.toBeInstanceOf(AbortError);
+    // Empty input is no exception: the signal is checked before the (lack of) work.
+    await expect(pool.map(noop, [], { signal })).rejects.toBeInstanceOf(AbortError);
+    await expect(pool.starmap(noop, [], { signal })).rejects.toBeInstanceOf(AbortError);
+    await expect(pool.mapAsync(noop, [], { signal }).get()).rejects.toBeInstanceOf(AbortError);
+    await expect(pool.imap(noop, [], { signal }).next()).rejects.toBeInstanceOf(AbortError);
     expect(backend.dispatched).toHaveLength(0);
     expect(pool.stats()).toMatchObject({ submitted: 0, cancelled: 0 });
     pool.close();
     await pool.join();
+  });
+
+  it('a callback that terminates the pool while a shared signal aborts its calls leaves none of them unsettled', async () => {
+    const { pool } = setup({ capacity: 1 });
+    const controller = new AbortController();
+    let terminated: Promise<void> | undefined;
+    const first = pool.applyAsync(noop, [1], {
+      signal: controller.signal,
+      errorCallback: () => {
+        terminated = pool.terminate();
+      },
+    });
+    const second = track(pool.apply(noop, [2], { signal: controller.signal }));
+    const third = pool.applyAsync(noop, [3], { signal: controller.signal });
+    controller.abort();
+    expect(terminated).toBeInstanceOf(Promise);
+    await terminated;
+    await tick();
+    await expect(first.get()).rejects.toBeInstanceOf(AbortError);
+    expect(second.settlements).toBe(1);
+    expect(second.error).toBeInstanceOf(AbortError);
+    await expect(third.get()).rejects.toBeInstanceOf(AbortError);
+    expect(pool.stats()).toMatchObject({ queued: 0, running: 0, waiting: 0 });
   });
 
   it('withdraws an aborted waiting call, applyAsync and submit alike', async () => {

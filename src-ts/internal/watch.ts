@@ -28,10 +28,11 @@ class SignalGroup {
     groups.delete(this.signal);
     const calls = Array.from(this.calls);
     this.calls.clear();
-    for (const call of calls) {
-      call.signal = undefined;
-      call.abort(abortErrorFor(this.signal));
-    }
+    // Every call leaves the group before any is aborted: aborting one runs user code (a
+    // callback), which may end the others first (terminate()), and unwatch() must find each of
+    // them already out of this group rather than in a group that no longer exists.
+    for (const call of calls) call.signal = undefined;
+    for (const call of calls) call.abort(abortErrorFor(this.signal));
   }
 }
 
@@ -73,7 +74,8 @@ export function unwatch(call: Watched): void {
   const signal = call.signal;
   if (signal !== undefined) {
     call.signal = undefined;
-    const group = groups.get(signal)!;
+    const group = groups.get(signal);
+    if (group === undefined) return;
     group.calls.delete(call);
     if (group.calls.size === 0) {
       groups.delete(signal);
