@@ -34,6 +34,15 @@
 // So no task waits behind a slow one while a worker is idle, and a burst's tasks, which never
 // leave an idle worker, keep their batches. A cancelled task that has not started is taken back
 // and settled at once; one that has started is told to stop (control port, then termination).
+//
+// Workers. `slots` holds every worker not yet exited: starting, working, or retiring (recycled by
+// maxTasksPerWorker: it takes nothing new, and is stopped once ready and answered). There are
+// never more than `size`, so neither are tasks running at once: a replacement starts only in
+// onExit, once the worker it replaces is gone, as Python's maxtasksperchild does (replenish()).
+// A worker that dies before it is ready, unless the pool stopped it, or that cannot be started
+// at all (`new Worker` throws), is a failed start; STARTUP_FAILURE_LIMIT in a row break the pool,
+// and every task fails with a WorkerCrashError saying why. Nothing here throws out of a worker's
+// event handler.
 
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -81,8 +90,10 @@ const PATIENCE_TASKS = 4;
 const PATIENCE_MIN_MS = 50;
 /** An idle worker looks again this soon for tasks waiting behind another worker's task; ms. */
 const RECHECK_MS = 5;
-/** Workers dying before they are ready this many times in a row mean the pool is broken. */
+/** Workers dying before they are ready (or failing to start at all) this many times in a row mean the pool is broken. */
 const STARTUP_FAILURE_LIMIT = 3;
+/** After a worker could not be started at all (no thread: EAGAIN), the next try waits this long; ms. */
+const RESTART_DELAY_MS = 50;
 
 const PENDING = Symbol('pending');
 
@@ -199,11 +210,16 @@ class WorkerSlot {
   lastProgressAt = performance.now();
   /** How many of the backend's JS task definitions this worker has been sent. */
   knownDefs = 0;
-  /** Tasks ever assigned here, for maxTasksPerWorker. */
+  /** Tasks assigned here and not taken back or cancelled unstarted: those it runs, for maxTasksPerWorker. */
   assigned = 0;
   ready = false;
-  /** Takes no new tasks; exits once its last one is answered. */
+  /**
+   * Has its maxTasksPerWorker tasks: takes no new ones, and the pool stops it once it is ready
+   * and has answered them all. It still counts within `size` until it has exited.
+   */
   retiring = false;
+  /** The pool terminated it on purpose (retired, or killed to stop a task): its exit is no failed start. */
+  stopping = false;
   alive = true;
   /** Whether the worker keeps the process alive: only while it has work. */
   referenced = true;
@@ -225,7 +241,12 @@ class WorkerSlot {
     const protocol = new MessageChannel();
     this.port = protocol.port1;
     const workerData: WorkerSetup = { ...setup, control: buffer, controlPort: port2, port: protocol.port2, claims: this.claims.buffer };
-    this.worker = startWorker(entry, workerData, [port2, protocol.port2]);
+    try {
+      this.worker = startWorker(entry, workerData, [port2, protocol.port2]);
+    } catch (error) {
+      for (const port of [port1, port2, protocol.port1, protocol.port2]) port.close();
+      throw error;
+    }
     this.exited = new Promise((resolve) => (this.markExited = resolve));
     this.startedOrGone = new Promise((resolve) => (this.markStarted = resolve));
     void this.exited.then(this.markStarted);
@@ -312,9 +333,13 @@ class WorkerSlot {
     return all;
   }
 
-  /** Only a worker with work keeps the process alive, as an idle pool must not. */
+  /**
+   * Only a worker with work keeps the process alive, as an idle pool must not. A retiring one
+   * counts as busy until it has exited: tasks may be waiting for its replacement, which starts
+   * only then (and it exits soon by itself).
+   */
   updateRef(): void {
-    const busy = this.load > 0;
+    const busy = this.load > 0 || this.retiring;
     if (busy === this.referenced) return;
     this.referenced = busy;
     if (busy) this.worker.ref();
@@ -341,6 +366,8 @@ export class WorkerBackend implements Backend {
   private flushQueued = false;
   private state: 'open' | 'closing' | 'terminating' = 'open';
   private startupFailures = 0;
+  /** Set while a start that failed waits to be tried again (RESTART_DELAY_MS). */
+  private restartTimer: NodeJS.Timeout | undefined = undefined;
   /** Set when workers keep dying at start: every task fails with it from then on. */
   private broken: WorkerCrashError | undefined = undefined;
   private spawned = 0;
@@ -356,11 +383,44 @@ export class WorkerBackend implements Backend {
     this.capacity = Math.max(1024, options.size * 2 * MAX_BATCH);
     this.initArgs = snapshotInitArgs(options.initArgs ?? []);
     this.entry = workerEntry();
-    for (let i = 0; i < this.size; i++) this.spawn();
+    this.replenish();
   }
 
   // ---- Workers ---------------------------------------------------------------------------
 
+  /**
+   * Starts workers until `size` are alive (starting, working or retiring: all count) while the
+   * pool is open and not broken. A worker that cannot be started at all is a failed start, like
+   * one that dies before it is ready; the next try waits RESTART_DELAY_MS, as trying again at
+   * once only meets the same exhausted resource. Called from event handlers: never throws.
+   */
+  private replenish(): void {
+    while (this.state === 'open' && this.broken === undefined && this.restartTimer === undefined && this.slots.length < this.size) {
+      try {
+        this.spawn();
+      } catch (error) {
+        this.startFailed(`the last could not be started: ${reasonOf(error)}`, error);
+        if (this.broken !== undefined) return;
+        // Referenced: tasks may be waiting for this worker, and nothing else keeps the process alive for them.
+        this.restartTimer = setTimeout(() => {
+          this.restartTimer = undefined;
+          this.replenish();
+          this.assign();
+        }, RESTART_DELAY_MS);
+      }
+    }
+  }
+
+  /** A worker died before it was ready, or could not be started: STARTUP_FAILURE_LIMIT in a row break the pool. */
+  private startFailed(why: string, cause: unknown): void {
+    this.startupFailures++;
+    if (this.startupFailures < STARTUP_FAILURE_LIMIT) return;
+    this.broken = new WorkerCrashError(`spindle: workers keep dying before they can run a task (${this.startupFailures} in a row): ${why}`, { cause });
+    // What any worker left unanswered fails now; nothing starts again.
+    this.failPending(this.broken);
+  }
+
+  /** Starts one worker; throws what `new Worker` throws (replenish() makes that a failed start). */
   private spawn(): void {
     const init = this.options.initializer;
     const slot = new WorkerSlot(this.entry, {
@@ -391,6 +451,7 @@ export class WorkerBackend implements Backend {
       slot.lastProgressAt = performance.now();
       slot.markStarted();
       this.startupFailures = 0;
+      this.retireIfDone(slot);
       this.balance(slot);
     } else if (tag === INIT_FAILED) {
       const error = decodeError(message[1] as EncodedError);
@@ -424,7 +485,7 @@ export class WorkerBackend implements Backend {
         firstError ??= error;
       }
     }
-    if (slot.retiring && slot.load === 0) void slot.worker.terminate();
+    this.retireIfDone(slot);
     slot.updateRef();
     if (slot.outbox.length > 0) this.queueFlush(); // held back while the worker had a full batch
     this.balance(slot);
@@ -468,23 +529,33 @@ export class WorkerBackend implements Backend {
     }
     for (const d of requeue) d.backendSlot = PENDING;
     this.requeueFront(requeue);
-    if (!slot.ready && !slot.retiring && slot.killedFor === 0 && this.state === 'open' && this.broken === undefined) {
-      this.startupFailures++;
-      if (this.startupFailures >= STARTUP_FAILURE_LIMIT) {
-        const why = slot.crash !== undefined ? slot.crash.message : `the last one exited with code ${code}`;
-        this.broken = new WorkerCrashError(`spindle: workers keep dying before they can run a task (${this.startupFailures} in a row): ${why}`, { cause: slot.crash });
-      }
+    // Retiring is no excuse: a worker handed its last task before it was ready still died at start.
+    if (!slot.ready && !slot.stopping && this.state === 'open' && this.broken === undefined) {
+      this.startFailed(slot.crash !== undefined ? slot.crash.message : `the last one exited with code ${code}`, slot.crash);
     }
-    // Broken: what this worker (or any before it) left unanswered fails now; nothing respawns.
+    // Broken: what this worker left unanswered fails too.
     if (this.broken !== undefined) this.failPending(this.broken);
-    if (this.state === 'open' && this.broken === undefined && this.workingSlots() < this.size) this.spawn();
+    // The replacement: only now that this worker is gone, so workers (starting, working and
+    // retiring alike) never outnumber `size`, and neither do tasks running at once.
+    this.replenish();
     this.assign();
   }
 
-  private workingSlots(): number {
-    let n = 0;
-    for (const slot of this.slots) if (!slot.retiring) n++;
-    return n;
+  /**
+   * Stops a retired worker once it is ready (its initializer ran: every worker the pool starts
+   * runs it exactly once) and holds nothing; its replacement starts when it has exited (onExit).
+   */
+  private retireIfDone(slot: WorkerSlot): void {
+    if (!slot.retiring || slot.load > 0 || !slot.ready || slot.stopping) return;
+    slot.stopping = true;
+    void slot.worker.terminate();
+  }
+
+  /** `n` tasks assigned to `slot` will not run there after all: they no longer count toward its quota. */
+  private unassign(slot: WorkerSlot, n: number): void {
+    slot.assigned -= n;
+    const max = this.options.maxTasksPerWorker;
+    if (slot.retiring && !slot.stopping && max !== undefined && slot.assigned < max) slot.retiring = false;
   }
 
   /** Fails every task not yet posted to a worker: once the pool is broken, none ever will be. */
@@ -592,12 +663,11 @@ export class WorkerBackend implements Backend {
       if (slot.load === 0) slot.lastProgressAt = now;
       slot.outbox.push(d);
       slot.assigned++;
+      // Recycled: it leaves once it has run these, and its replacement starts when it has left.
+      // (Starting the replacement here handed it a task in this same pass, which retired it in
+      // turn: a worker per task, all starting at once.)
+      if (max !== undefined && slot.assigned >= max) slot.retiring = true;
       slot.updateRef();
-      if (max !== undefined && slot.assigned >= max) {
-        // Recycle: the replacement starts now, the old worker leaves once it is done.
-        slot.retiring = true;
-        if (this.state === 'open' && this.broken === undefined) this.spawn();
-      }
     }
     this.queueFlush();
   }
@@ -660,7 +730,8 @@ export class WorkerBackend implements Backend {
     if (taken.length === 0) return taken;
     this.takenBack += taken.length;
     for (const d of taken) d.backendSlot = PENDING;
-    if (slot.retiring && slot.load === 0) void slot.worker.terminate();
+    this.unassign(slot, taken.length);
+    this.retireIfDone(slot);
     slot.updateRef();
     return taken;
   }
@@ -690,7 +761,7 @@ export class WorkerBackend implements Backend {
       if (from === 0) continue;
       slot.outbox = from === outbox.length ? [] : outbox.slice(from);
       slot.updateRef();
-      if (slot.retiring && slot.load === 0) void slot.worker.terminate();
+      this.retireIfDone(slot);
     }
   };
 
@@ -796,6 +867,9 @@ export class WorkerBackend implements Backend {
     const inOutbox = slot.outbox.indexOf(d);
     if (inOutbox >= 0) {
       slot.outbox.splice(inOutbox, 1);
+      this.unassign(slot, 1);
+      this.retireIfDone(slot);
+      slot.updateRef();
       d.backendSlot = undefined;
       queueMicrotask(() => this.settle(d, Outcome.Cancelled, undefined));
       return;
@@ -806,7 +880,8 @@ export class WorkerBackend implements Backend {
       // Not started: it never will be, so it is settled now, without the worker.
       slot.release(seq);
       d.backendSlot = undefined;
-      if (slot.retiring && slot.load === 0) void slot.worker.terminate();
+      this.unassign(slot, 1);
+      this.retireIfDone(slot);
       slot.updateRef();
       queueMicrotask(() => {
         this.settle(d, Outcome.Cancelled, undefined);
@@ -822,6 +897,7 @@ export class WorkerBackend implements Backend {
     const stopIfStillRunning = (): void => {
       if (slot.alive && d.backendSlot === slot && Atomics.load(slot.control, STARTED) === seq) {
         slot.killedFor = seq;
+        slot.stopping = true;
         void slot.worker.terminate();
       }
     };
@@ -855,6 +931,8 @@ export class WorkerBackend implements Backend {
 
   /** Terminates every worker; resolves once all have exited and every task has settled. */
   private async stopAll(): Promise<void> {
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
     const slots = [...this.slots];
     for (const slot of slots) void slot.worker.terminate();
     await Promise.all(slots.map((slot) => slot.exited));
