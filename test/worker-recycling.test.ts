@@ -18,6 +18,7 @@ const chaosTasks = new URL('./fixtures/tasks/chaos-tasks.mjs', import.meta.url);
 const gauge = task<(now: SharedCounter, peak: SharedCounter, ms: number) => Promise<number>>(chaosTasks, 'gauge');
 const initFails = task(chaosTasks, 'initFails');
 const slowInit = task(new URL('./fixtures/tasks/replies.mjs', import.meta.url), 'slowInit');
+const who = task<(spinMs?: number) => number>(new URL('./fixtures/tasks/recycling.mjs', import.meta.url), 'who');
 
 const pools: Pool[] = [];
 function workerPool(options?: PoolOptions): Pool {
@@ -80,6 +81,20 @@ describe('maxTasksPerWorker keeps size a hard bound', () => {
     expect(peak.value).toBeLessThanOrEqual(2);
     pool.close();
     await pool.join();
+  }, 30_000);
+});
+
+describe('the quota counts tasks a worker runs', () => {
+  it('a task taken back from a retiring worker no longer counts toward its quota: the worker runs another before it leaves', async () => {
+    // A gets [slow, y], B gets [x, z]: both are retiring. B leaves; its replacement, or B's
+    // reply, takes y back from A, which has then run one task of its two and stays.
+    const pool = workerPool({ size: 2, maxTasksPerWorker: 2 });
+    const slow = pool.apply(who, [1000]);
+    const rest = Promise.all([pool.apply(who, []), pool.apply(who, []), pool.apply(who, [])]);
+    const a = await slow;
+    await rest;
+    const later = await Promise.all(Array.from({ length: 4 }, () => pool.apply(who, [])));
+    expect(later).toContain(a);
   }, 30_000);
 });
 

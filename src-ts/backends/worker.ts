@@ -36,7 +36,8 @@
 // and settled at once; one that has started is told to stop (control port, then termination).
 //
 // Workers. `slots` holds every worker not yet exited: starting, working, or retiring (recycled by
-// maxTasksPerWorker: it takes nothing new, and is stopped once ready and answered). There are
+// maxTasksPerWorker: it takes nothing new, and is stopped once ready and answered; a task taken
+// back or cancelled before it started does not count toward that quota). There are
 // never more than `size`, so neither are tasks running at once: a replacement starts only in
 // onExit, once the worker it replaces is gone, as Python's maxtasksperchild does (replenish()).
 // A worker that dies before it is ready, unless the pool stopped it, or that cannot be started
@@ -773,7 +774,7 @@ export class WorkerBackend implements Backend {
     for (const d of tasks) {
       const ref = d.kernel.kind === 'kernel' ? d.kernel.name : this.defOf(d.kernel);
       if (d.transfer !== undefined && detachedIn(d.transfer) >= 0) {
-        this.failUnsendable(d, detachedTransferError());
+        this.failUnsendable(slot, d, detachedTransferError());
         continue;
       }
       let payload: unknown;
@@ -782,7 +783,7 @@ export class WorkerBackend implements Backend {
         // that throws): what it throws belongs to that task alone, never to this flush.
         payload = d.batch ? d.calls.map(encodeArgs) : encodeArgs(d.calls[0]!);
       } catch (error) {
-        this.failUnsendable(d, error);
+        this.failUnsendable(slot, d, error);
         continue;
       }
       records.push(first + sendable.length, ref, d.batch ? 1 : 0, payload, d.progress === undefined ? null : d.progress.buffer);
@@ -799,7 +800,7 @@ export class WorkerBackend implements Backend {
     } catch (error) {
       // Nothing was sent; the cells offered are offered again (or left unclaimed) by the next post.
       if (sendable.length === 1) {
-        this.failUnsendable(sendable[0]!, error);
+        this.failUnsendable(slot, sendable[0]!, error);
         return;
       }
       // One task's arguments cannot be cloned (or transferred): find it, send the others.
@@ -815,8 +816,9 @@ export class WorkerBackend implements Backend {
    * moved) with a TypeError naming the argument; it never reaches a worker, and the tasks it was
    * posted with are sent without it.
    */
-  private failUnsendable(d: Dispatch, error: unknown): void {
+  private failUnsendable(slot: WorkerSlot, d: Dispatch, error: unknown): void {
     d.backendSlot = undefined;
+    this.unassign(slot, 1);
     const failure = unsendableError(d, error);
     queueMicrotask(() => {
       this.settle(d, Outcome.Error, failure);
@@ -944,6 +946,7 @@ export class WorkerBackend implements Backend {
       capacity: this.capacity,
       workers: this.slots.length,
       ready: this.slots.filter((s) => s.ready).length,
+      retiring: this.slots.filter((s) => s.retiring).length,
       workersStarted: this.spawned,
       batchSize: this.batchSize(),
       taskMicros: this.taskMicros < 0 ? undefined : Math.round(this.taskMicros * 100) / 100,
