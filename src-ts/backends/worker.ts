@@ -42,8 +42,8 @@
 // onExit, once the worker it replaces is gone, as Python's maxtasksperchild does (replenish()).
 // A worker that dies before it is ready, unless the pool stopped it, or that cannot be started
 // at all (`new Worker` throws), is a failed start; STARTUP_FAILURE_LIMIT in a row break the pool,
-// and every task fails with a WorkerCrashError saying why. Nothing here throws out of a worker's
-// event handler.
+// and every task fails with a WorkerCrashError saying why. So a failed start never throws out of
+// the event handler that started the replacement.
 
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
