@@ -207,8 +207,9 @@ void restore_small_primes(uint8_t* sieve, uint64_t first_byte, size_t len) {
 // ---------------------------------------------------------------------------------------------
 constexpr size_t kL1Chunk = 32 * 1024;
 // Sieving primes handled between two cancellation polls, wherever a loop over them could run
-// long: activation (a 64-bit division each, ~20-50 ns: 0.1-0.2 ms), stepwise crossing off and
-// bucket entries (a few cache misses each). Even the slowest of them stays near a millisecond.
+// long: activation (a 64-bit division each, ~20-50 ns: 0.1-0.2 ms) and stepwise crossing off (a
+// few cache misses each); a quarter of it for medium primes, and a poll per bucket block (below).
+// Measured near 2^53 (test_primes): at most ~0.2 ms of CPU between two polls.
 constexpr size_t kPollEvery = 4096;
 constexpr uint32_t kSmallLimit = 3000;
 constexpr uint32_t kTurnsLimit = kSegmentBytes / 4;
@@ -311,6 +312,19 @@ struct BucketEntry {
   uint32_t next;  // packed, relative to the bucket's segment
 };
 
+// A bucket is a list of fixed-size blocks, not a vector: a vector that outgrows its capacity
+// copies megabytes at once (and faults in fresh pages), tens of milliseconds near 2^53 with no
+// cancellation check in between, and each of the kBuckets vectors would keep the largest
+// capacity it ever had (the current segment's bucket holds ~575k entries near 2^53), several
+// times the entries actually in flight. Blocks come from, and go back to, the Sieve's free list.
+constexpr size_t kBlockEntries = 8192;  // 64 KiB of entries: ~0.3 ms of work, so a poll per block
+
+struct BucketBlock {
+  BucketBlock* next = nullptr;  // the rest of the bucket (filled earlier), or of the free list
+  uint32_t size = 0;
+  BucketEntry entries[kBlockEntries];
+};
+
 // ---------------------------------------------------------------------------------------------
 // Counting set bits. Baseline x86-64 has no POPCNT instruction, so std::popcount becomes a
 // bit-twiddling sequence; the same loop is compiled a second time for CPUs that have POPCNT.
@@ -383,8 +397,10 @@ class Sieve::Segments {
 
   void start(const SievingPrimes& table) {
     words_.resize(kSegmentBytes / 8);
-    buckets_.resize(kBuckets);
-    for (auto& bucket : buckets_) bucket.clear();
+    // A cancelled run may have left entries behind.
+    for (BucketBlock*& bucket : buckets_) {
+      while (bucket != nullptr) bucket = give_back(bucket);
+    }
     multiples_.clear();
     const auto& primes = table.primes();
     primes_ = primes.data();
@@ -417,7 +433,34 @@ class Sieve::Segments {
   void to_bucket(uint64_t segment, BucketEntry entry) {
     const uint32_t byte = entry.next >> 3;
     entry.next = pack(byte % kSegmentBytes, entry.next & 7);
-    buckets_[(segment + byte / kSegmentBytes) % kBuckets].push_back(entry);
+    BucketBlock*& bucket = buckets_[(segment + byte / kSegmentBytes) % kBuckets];
+    if (bucket == nullptr || bucket->size == kBlockEntries) {
+      BucketBlock* block = take_block();
+      block->next = bucket;
+      bucket = block;
+    }
+    bucket->entries[bucket->size++] = entry;
+  }
+
+  // An empty block: a free one, or a new one (kept by all_blocks_ for the Sieve's life).
+  BucketBlock* take_block() {
+    BucketBlock* block = free_blocks_;
+    if (block != nullptr) {
+      free_blocks_ = block->next;
+    } else {
+      all_blocks_.push_back(std::make_unique<BucketBlock>());
+      block = all_blocks_.back().get();
+    }
+    block->size = 0;
+    return block;
+  }
+
+  // Puts `block` on the free list; returns the block that followed it.
+  BucketBlock* give_back(BucketBlock* block) {
+    BucketBlock* next = block->next;
+    block->next = free_blocks_;
+    free_blocks_ = block;
+    return next;
   }
 
   // False when cancelled (the segment is then left half sieved).
@@ -441,19 +484,29 @@ class Sieve::Segments {
       if (k % kPollEvery == 0 && ctx.cancelled()) return false;
       multiples[k] = cross_off_stepwise(sieve, len, primes_[k], multiples[k]);
     }
-    auto& bucket = buckets_[segment_index_ % kBuckets];
-    for (size_t k = 0; k < bucket.size(); ++k) {
-      if (k % kPollEvery == 0 && ctx.cancelled()) return false;
-      const BucketEntry& entry = bucket[k];
-      to_bucket(segment_index_ + 1, BucketEntry{entry.prime, cross_off_stepwise(sieve, len, entry.prime, entry.next)});
+    // Entries move on to later buckets, never to this one (the ring reaches past the longest
+    // step), so the list is detached and its blocks freed as they are emptied.
+    BucketBlock*& bucket = buckets_[segment_index_ % kBuckets];
+    while (bucket != nullptr) {
+      if (ctx.cancelled()) return false;  // start() frees what is left
+      BucketBlock* block = bucket;
+      bucket = block->next;
+      block->next = nullptr;
+      for (uint32_t k = 0; k < block->size; ++k) {
+        const BucketEntry& entry = block->entries[k];
+        to_bucket(segment_index_ + 1, BucketEntry{entry.prime, cross_off_stepwise(sieve, len, entry.prime, entry.next)});
+      }
+      give_back(block);
     }
-    bucket.clear();
     return true;
   }
 
   std::vector<uint64_t> words_;     // the segment: kSegmentBytes, as words for popcount
   std::vector<uint32_t> multiples_;  // next multiple of each active prime below kBucketedPrime
-  std::vector<std::vector<BucketEntry>> buckets_;  // huge primes, by segment_index_ % kBuckets
+  // Huge primes, by segment_index_ % kBuckets: each bucket's newest block, linked to older ones.
+  std::array<BucketBlock*, kBuckets> buckets_{};
+  BucketBlock* free_blocks_ = nullptr;  // emptied blocks, linked through next
+  std::vector<std::unique_ptr<BucketBlock>> all_blocks_;  // owns every block, listed or free
   const uint32_t* primes_ = nullptr;
   size_t prime_count_ = 0;
   size_t small_end_ = 0, turns_end_ = 0, stepwise_end_ = 0;  // primes_ index where each kind ends

@@ -27,7 +27,8 @@ inline constexpr uint64_t kMaxBound = uint64_t{1} << 53;
 // costs more than about a millisecond anywhere in [0, 2^53], not once per segment: near 2^53 a
 // segment's first turn activates millions of sieving primes and its bucket holds millions of
 // entries, tens to hundreds of milliseconds of work. So the segment loop also polls every
-// kPollEvery primes activated, crossed off or taken from a bucket. A poll is one relaxed load.
+// few thousand primes activated or crossed off and every block of a bucket (sieve.cpp). A poll
+// is one relaxed load.
 inline constexpr size_t kSegmentBytes = 512 * 1024;
 inline constexpr uint64_t kSegmentSpan = 30 * uint64_t{kSegmentBytes};
 
