@@ -318,6 +318,46 @@ describe.skipIf(coreutilsVersion === undefined)('spindle sha256sum against coreu
     });
   });
 
+  describe('files that are not regular files (the pool refuses them; the command reads them itself)', () => {
+    it.each(['native', 'worker'])('character devices, /dev/stdin and process substitution hash as coreutils does (%s backend)', (backend) => {
+      const env = { SPINDLE_BACKEND: backend };
+      same(['/dev/null', NAMES.one, '/dev/null'], { env });
+      same(['/dev/stdin', NAMES.one], { env, input: 'from a pipe\n' });
+      writeFileSync(join(dir, 'devices.sum'), sumsOf(['/dev/null']));
+      same(['-c', 'devices.sum'], { env });
+      // <(...) is a pipe named /dev/fd/N: bash makes it for both commands alike.
+      const script = (command: string): Run => run('bash', ['-c', `${command} <(printf abc) <(head -c 100000 /dev/zero)`], { env });
+      const expected = script('sha256sum');
+      const actual = script(`'${process.execPath}' '${bin}' sha256sum`);
+      expect({ stdout: actual.stdout.toString('latin1'), status: actual.status }).toEqual({ stdout: expected.stdout.toString('latin1'), status: 0 });
+    });
+
+    it('a FIFO is read once its writer comes, and the other files do not wait for it', async () => {
+      const fifo = join(dir, 'late.fifo');
+      spawnSync('mkfifo', [fifo]);
+      let child: ReturnType<typeof spawn> | undefined;
+      try {
+        child = spawn(process.execPath, [bin, 'sha256sum', NAMES.one, 'late.fifo'], { cwd: dir });
+        let stdout = '';
+        child.stdout!.setEncoding('latin1').on('data', (chunk: string) => (stdout += chunk));
+        const exited = new Promise<number | null>((resolve) => child!.on('exit', resolve));
+        // Nobody writes yet: the first file's line must not wait for the FIFO.
+        const deadline = Date.now() + 10_000;
+        while (!stdout.includes('\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        expect(stdout).toBe(theirs([NAMES.one]).stdout.toString('latin1'));
+        // The writer is a child of its own, so a reader that never comes fails the test, not the runner.
+        const writer = spawnSync('sh', ['-c', "printf 'written late' > late.fifo"], { cwd: dir, timeout: 10_000 });
+        expect(writer.status).toBe(0);
+        expect(await exited).toBe(0);
+        const expected = run('bash', ['-c', `printf 'written late' | sha256sum`]).stdout.toString('latin1').split(' ')[0];
+        expect(stdout.split('\n')[1]).toBe(`${expected}  late.fifo`);
+      } finally {
+        child?.kill();
+        rmSync(fifo, { force: true });
+      }
+    });
+  });
+
   describe('backends and progress', () => {
     it('the worker backend prints the same', () => {
       const env = { SPINDLE_BACKEND: 'worker' };

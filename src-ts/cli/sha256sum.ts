@@ -10,6 +10,9 @@
 // 100k files never holds more than the window in memory. A file that cannot be read is
 // reported the way coreutils reports it, and the others are still hashed.
 //
+// FIFOs and character devices (`<(cmd)`, /dev/null) are read on the main thread too: the
+// pool refuses them, so that no pool thread can wait in open() for a writer (special-file.ts).
+//
 // Standard input ("-", or no FILE) is a stream: it is read on the main thread and hashed there
 // as it arrives with node:crypto, which never holds more than one chunk, however long the
 // input. Checksum lists given to --check are streamed too: each line is checked as it is read,
@@ -28,6 +31,7 @@ import { quotef, strerror } from './coreutils-text.js';
 import { readLines } from './line-reader.js';
 import { inOrder } from './ordered.js';
 import { listedNames, totalSize } from './progress-total.js';
+import { hashSpecialFile, isRefusedSpecialFile } from './special-file.js';
 import { StdinReader } from './stdin.js';
 import { helpText, parseCommandLine, UsageError, type Sha256sumOptions } from './sha256sum-options.js';
 
@@ -290,7 +294,9 @@ class Run {
   /** The lowercase hex digest of a file, or of the rest of standard input for "-". */
   private hash(name: Name): Promise<string> {
     if (isStdin(name)) return this.stdin.hash(this.progress);
-    return this.pool().apply(kernels.sha256File, [name], this.wantsProgress ? { progress: this.progress } : undefined) as Promise<string>;
+    const hashed = this.pool().apply(kernels.sha256File, [name], this.wantsProgress ? { progress: this.progress } : undefined) as Promise<string>;
+    // A FIFO or a character device: refused by the pool (see special-file.ts), read here.
+    return hashed.catch((error: unknown) => (isRefusedSpecialFile(error) ? hashSpecialFile(name, this.progress) : Promise.reject(error)));
   }
 
   private pool(): Pool {

@@ -1,0 +1,36 @@
+// Files that are not regular files: FIFOs (and so `<(cmd)` and /dev/stdin on a pipe) and
+// character devices such as /dev/null. The pool's sha256File refuses them (EINVAL from open) so
+// that nothing can park a pool thread in open() or read() for good. coreutils hashes them, so
+// the command reads them itself, here on the event loop, just as it reads standard input: a FIFO
+// waits for its writer and /dev/zero never ends, exactly as with coreutils, but only this one
+// file waits, and the pool's threads stay free for the others.
+
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import type { SharedCounter } from '../shared/counter.js';
+
+const CHUNK_BYTES = 256 * 1024;
+
+/** Whether `error` is sha256File's refusal of a file that is not a regular file or block device. */
+export function isRefusedSpecialFile(error: unknown): boolean {
+  const e = error as { code?: unknown; syscall?: unknown } | null;
+  return typeof e === 'object' && e !== null && e.code === 'EINVAL' && e.syscall === 'open';
+}
+
+/** The hex digest of everything read from `path` until end of file. Errors are fs's own. */
+export async function hashSpecialFile(path: Buffer, progress: SharedCounter): Promise<string> {
+  const handle = await open(path, 'r');
+  try {
+    const hash = createHash('sha256');
+    const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, CHUNK_BYTES, null);
+      if (bytesRead === 0) break;
+      hash.update(buffer.subarray(0, bytesRead));
+      progress.add(bytesRead);
+    }
+    return hash.digest('hex');
+  } finally {
+    await handle.close();
+  }
+}
