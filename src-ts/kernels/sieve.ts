@@ -60,6 +60,8 @@ const AT_LEAST = tableOf(new Uint8Array(31), (x) => RESIDUES.reduce((m, r, k) =>
 const SEGMENT_LOG2 = 19;
 const SEGMENT_BYTES = 1 << SEGMENT_LOG2; // kSegmentBytes, 512 KiB
 const L1_CHUNK = 32 * 1024;
+/** Sieving primes activated between two cancellation polls: about a millisecond of work. */
+const ACTIVATION_BATCH = 1 << 14;
 const SMALL_LIMIT = 3000;
 const TURNS_LIMIT = SEGMENT_BYTES / 4;
 const BUCKETED_PRIME = 16 * SEGMENT_BYTES;
@@ -454,7 +456,7 @@ class SegmentedSieve {
     for (let seg = firstByte; seg < endByte; seg += SEGMENT_BYTES, this.segmentIndex++) {
       if (ctx.cancelled()) return;
       const len = Math.min(SEGMENT_BYTES, endByte - seg);
-      this.activatePrimes(seg, len);
+      if (!this.activatePrimes(seg, len, ctx)) return;
       this.sieveSegment(seg, len);
       if (seg === firstByte) sieve[0] &= AT_LEAST[lo - 30 * firstByte]!;
       if (seg + len === endByte) sieve[len - 1] &= ~AT_LEAST[hi - 30 * (endByte - 1)]!;
@@ -476,15 +478,25 @@ class SegmentedSieve {
     this.segmentIndex = 0;
   }
 
-  /** Primes join once their square falls inside the segment, so the active ones are a prefix. */
-  private activatePrimes(seg: number, len: number): void {
+  /**
+   * Primes join once their square falls inside the segment, so the active ones are a prefix.
+   * The first segment of a range far from 0 activates every sieving prime at once (5.4 million
+   * near 2^53, most of a second), so this polls for cancellation every ACTIVATION_BATCH primes;
+   * false means cancelled (the sieve is then abandoned: start() resets it for the next call).
+   */
+  private activatePrimes(seg: number, len: number, ctx: KernelContext): boolean {
     const segEnd = 30 * (seg + len);
     const primes = this.primes;
-    for (; this.activated < primes.length && primes[this.activated]! * primes[this.activated]! < segEnd; this.activated++) {
+    for (let polled = this.activated; this.activated < primes.length && primes[this.activated]! * primes[this.activated]! < segEnd; this.activated++) {
+      if (this.activated - polled === ACTIVATION_BATCH) {
+        if (ctx.cancelled()) return false;
+        polled = this.activated;
+      }
       const next = firstMultiple(primes[this.activated]!, seg);
       if (this.activated < this.stepwiseEnd) this.multiples[this.activated] = next;
       else this.toBucket(this.segmentIndex, primes[this.activated]!, next);
     }
+    return true;
   }
 
   /** Files a huge prime under the segment its next multiple falls in, counting from `segment`. */
@@ -546,14 +558,17 @@ const segments = (): SegmentedSieve => (sharedSegments ??= new SegmentedSieve())
 // Sieving primes: built by the sieve itself from the table up to sqrt(limit) (below
 // FIRST_SIEVING_PRIME^2 the pre-sieve alone is exact), cached for the module and grown on demand.
 // ---------------------------------------------------------------------------------------------
-function buildSievingPrimes(limit: number): SievingPrimes {
-  const smaller: SievingPrimes =
+// Building the table up to sqrt(2^53) sieves 9.5e7 numbers (a few hundred ms in JS), so it polls
+// for cancellation like any sieve run; a cancelled build gives undefined and caches nothing.
+function buildSievingPrimes(limit: number, ctx: KernelContext): SievingPrimes | undefined {
+  const smaller: SievingPrimes | undefined =
     limit < FIRST_SIEVING_PRIME * FIRST_SIEVING_PRIME
       ? { limit, primes: new Uint32Array(0) }
-      : buildSievingPrimes(isqrt(limit));
+      : buildSievingPrimes(isqrt(limit), ctx);
+  if (smaller === undefined) return undefined;
   let found: Uint32Array = new Uint32Array(Math.ceil((1.3 * limit) / Math.log(Math.max(limit, 2))) + 64);
   let count = 0;
-  segments().run(FIRST_SIEVING_PRIME, limit + 1, smaller, noContext, (words, wordCount, firstByte) => {
+  segments().run(FIRST_SIEVING_PRIME, limit + 1, smaller, ctx, (words, wordCount, firstByte) => {
     for (let w = 0; w < wordCount; w++) {
       for (let bits = words[w]!; bits !== 0; bits &= bits - 1) {
         const bit = 31 - Math.clz32(bits & -bits);
@@ -562,6 +577,7 @@ function buildSievingPrimes(limit: number): SievingPrimes {
       }
     }
   });
+  if (ctx.cancelled()) return undefined;
   return { limit, primes: found.slice(0, count) };
 }
 
@@ -573,11 +589,14 @@ function growTo(array: Uint32Array, length: number): Uint32Array {
 
 let cachedPrimes: SievingPrimes | undefined;
 
-function sievingPrimes(limit: number): SievingPrimes {
+/** The cached table reaching at least `limit`, built if need be; undefined when cancelled meanwhile. */
+function sievingPrimes(limit: number, ctx: KernelContext): SievingPrimes | undefined {
   if (cachedPrimes === undefined || cachedPrimes.limit < limit) {
     const previous = cachedPrimes?.limit ?? 0;
     // Grow geometrically, so that a run of calls with rising hi rebuilds only a few times.
-    cachedPrimes = buildSievingPrimes(Math.max(limit, Math.min(LARGEST_SIEVING_LIMIT, Math.max(2 * previous, 1 << 16))));
+    const built = buildSievingPrimes(Math.max(limit, Math.min(LARGEST_SIEVING_LIMIT, Math.max(2 * previous, 1 << 16))), ctx);
+    if (built === undefined) return undefined;
+    cachedPrimes = built;
   }
   return cachedPrimes;
 }
@@ -593,7 +612,8 @@ export function countPrimesRange(lo: number, hi: number, ctx: KernelContext = no
   }
   let total = 0;
   for (const p of [2, 3, 5]) if (lo <= p && p < hi) total++;
-  const table = sievingPrimes(hi >= 2 ? isqrt(hi - 1) : 0);
+  const table = sievingPrimes(hi >= 2 ? isqrt(hi - 1) : 0, ctx);
+  if (table === undefined) return total; // cancelled: any value will do
   segments().run(lo, hi, table, ctx, (words, wordCount) => {
     total += countBits(words, wordCount);
   });
