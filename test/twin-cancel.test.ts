@@ -12,7 +12,7 @@ import type { KernelContext } from '../src-ts/kernels/types.js';
  * A context that cancels at poll `stopAt`, and records the longest stretch without a poll: from
  * the call to the first poll, between polls, and from the last poll to the return (end()).
  */
-function probe(stopAt: number): KernelContext & { polls: number; longestGapMs: number; end(): void } {
+function probe(stopAt: number): KernelContext & { polls: number; longestGapMs: number; progressed: number; end(): void } {
   let last = performance.now();
   const lap = (): void => {
     const now = performance.now();
@@ -26,7 +26,10 @@ function probe(stopAt: number): KernelContext & { polls: number; longestGapMs: n
       lap();
       return ++ctx.polls >= stopAt;
     },
-    progress(): void {},
+    progressed: 0,
+    progress(units: number): void {
+      ctx.progressed += units;
+    },
     end: lap,
   };
   return ctx;
@@ -52,6 +55,8 @@ describe('countPrimes JS twin: cancellation polls', () => {
     full.end();
     expect(whole).toBe(countPrimesRange(2 ** 53 - 1e6, 2 ** 53 - 5e5) + countPrimesRange(2 ** 53 - 5e5, 2 ** 53));
     expect(full.polls).toBeGreaterThan(50);
+    // Progress counts the call's numbers only, not those sieved to build the table.
+    expect(full.progressed).toBe(1e6);
     expect(full.longestGapMs).toBeLessThan(LONGEST_GAP_MS);
   });
 

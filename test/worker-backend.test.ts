@@ -5,11 +5,11 @@
 
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { backendInfo } from '../src-ts/backends/select.js';
 import { AbortError, TimeoutError, WorkerCrashError } from '../src-ts/errors.js';
 import { kernels } from '../src-ts/kernels/index.js';
-import { Pool, type PoolOptions } from '../src-ts/pool.js';
+import { Pool } from '../src-ts/pool.js';
 import { SharedCounter } from '../src-ts/shared/counter.js';
 import { Lock } from '../src-ts/shared/lock.js';
 import { SharedValue } from '../src-ts/shared/value.js';
@@ -17,21 +17,13 @@ import { task } from '../src-ts/task.js';
 import { workerExecArgv } from '../src-ts/backends/worker.js';
 // @ts-expect-error: a plain JS fixture without declarations; only its types are read, loosely.
 import type * as EsmTasks from './fixtures/tasks/esm.mjs';
+import { useWorkerPools } from './support/worker-pools.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const esm = new URL('./fixtures/tasks/esm.mjs', import.meta.url);
 const js = <K extends keyof typeof EsmTasks & string>(name: K) => task<Extract<(typeof EsmTasks)[K], (...args: any[]) => any>>(esm, name);
 
-const pools: Pool[] = [];
-function workerPool(options?: PoolOptions): Pool {
-  const pool = new Pool({ size: 2, ...options, backend: 'worker' });
-  pools.push(pool);
-  return pool;
-}
-
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((pool) => pool.terminate()));
-});
+const workerPool = useWorkerPools();
 
 /** Runs a script in a fresh node process; returns its exit status and output. */
 function node(args: string[], env: Record<string, string> = {}) {
@@ -85,15 +77,18 @@ describe('users\' JS tasks', () => {
     expect(await pool.apply(js('add'), [2, 2])).toBe(4);
   });
 
-  it('checks task() arguments, and refuses JS tasks on the native backend', () => {
+  it('checks task() arguments, and refuses JS tasks on the native backend', async () => {
     expect(() => task(42 as never)).toThrow(TypeError);
     expect(() => task('')).toThrow(/module must not be empty/);
     expect(() => task(esm, '' as never)).toThrow(/exportName/);
     if (!backendInfo().native) return;
     const native = new Pool({ backend: 'native', size: 1 });
-    pools.push(native);
-    expect(() => native.applyAsync(js('add'), [1, 2])).toThrow(/JavaScript tasks run only on the worker backend/);
-    return expect(native.apply(js('add'), [1, 2])).rejects.toThrow(TypeError);
+    try {
+      expect(() => native.applyAsync(js('add'), [1, 2])).toThrow(/JavaScript tasks run only on the worker backend/);
+      await expect(native.apply(js('add'), [1, 2])).rejects.toThrow(TypeError);
+    } finally {
+      await native.terminate();
+    }
   });
 
   it('copies arguments and results, moves transferred ArrayBuffers, and rejects what cannot be cloned', async () => {

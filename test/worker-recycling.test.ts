@@ -7,11 +7,12 @@
 
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WorkerCrashError } from '../src-ts/errors.js';
-import { Pool, type PoolOptions } from '../src-ts/pool.js';
+import { Pool } from '../src-ts/pool.js';
 import { SharedCounter } from '../src-ts/shared/counter.js';
 import { task } from '../src-ts/task.js';
+import { useWorkerPools } from './support/worker-pools.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const chaosTasks = new URL('./fixtures/tasks/chaos-tasks.mjs', import.meta.url);
@@ -20,16 +21,7 @@ const initFails = task(chaosTasks, 'initFails');
 const slowInit = task(new URL('./fixtures/tasks/replies.mjs', import.meta.url), 'slowInit');
 const who = task<(spinMs?: number) => number>(new URL('./fixtures/tasks/recycling.mjs', import.meta.url), 'who');
 
-const pools: Pool[] = [];
-function workerPool(options?: PoolOptions): Pool {
-  const pool = new Pool({ size: 2, ...options, backend: 'worker' });
-  pools.push(pool);
-  return pool;
-}
-
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((pool) => pool.terminate()));
-});
+const workerPool = useWorkerPools();
 
 /** The most workers `pool` had alive at any sample, every millisecond or so, until `until` settles. */
 async function peakWorkers(pool: Pool, until: Promise<unknown>): Promise<number> {

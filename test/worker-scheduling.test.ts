@@ -5,24 +5,16 @@
 // Timings are asserted only against the slow task's own length, never as tight bounds.
 
 import { performance } from 'node:perf_hooks';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TimeoutError } from '../src-ts/errors.js';
-import { Pool, type PoolOptions } from '../src-ts/pool.js';
+import { Pool } from '../src-ts/pool.js';
 import { task } from '../src-ts/task.js';
+import { useWorkerPools } from './support/worker-pools.js';
 
 const tasks = new URL('./fixtures/tasks/replies.mjs', import.meta.url);
 const t = (name: string) => task(tasks, name);
 
-const pools: Pool[] = [];
-function workerPool(options?: PoolOptions): Pool {
-  const pool = new Pool({ size: 2, ...options, backend: 'worker' });
-  pools.push(pool);
-  return pool;
-}
-
-afterEach(async () => {
-  await Promise.all(pools.splice(0).map((pool) => pool.terminate()));
-});
+const workerPool = useWorkerPools();
 
 /** A burst of tiny tasks first, so the pool has measured them and sends them in big batches. */
 async function warm(pool: Pool): Promise<void> {

@@ -568,7 +568,9 @@ function buildSievingPrimes(limit: number, ctx: KernelContext): SievingPrimes | 
   if (smaller === undefined) return undefined;
   let found: Uint32Array = new Uint32Array(Math.ceil((1.3 * limit) / Math.log(Math.max(limit, 2))) + 64);
   let count = 0;
-  segments().run(FIRST_SIEVING_PRIME, limit + 1, smaller, ctx, (words, wordCount, firstByte) => {
+  // Polls the call's cancellation, but the numbers sieved here are not the call's progress.
+  const pollOnly: KernelContext = { cancelled: () => ctx.cancelled(), progress: () => {} };
+  segments().run(FIRST_SIEVING_PRIME, limit + 1, smaller, pollOnly, (words, wordCount, firstByte) => {
     for (let w = 0; w < wordCount; w++) {
       for (let bits = words[w]!; bits !== 0; bits &= bits - 1) {
         const bit = 31 - Math.clz32(bits & -bits);
