@@ -73,6 +73,8 @@ export class ImapIterator<R> implements AsyncIterableIterator<R>, Job, ChunkOwne
   private valueIndex = 0;
   /** Argument tuples pulled for the next chunk. */
   private building: unknown[][] = [];
+  /** The position of building[0] among the source's items. */
+  private buildingFirst = 0;
   private nextChunkIndex = 0;
   private itemCount = 0;
 
@@ -304,14 +306,16 @@ export class ImapIterator<R> implements AsyncIterableIterator<R>, Job, ChunkOwne
     }
     const { method, kernel, spread, chunkSize } = this.settings;
     let args: unknown[];
+    const position = this.itemCount++;
     try {
-      args = itemArgs(method, kernel, step.value, this.itemCount++, spread);
+      args = itemArgs(method, kernel, step.value, position, spread);
     } catch (error) {
       this.submitBuilding();
       this.failure = { error };
       this.stopSource();
       return;
     }
+    if (this.building.length === 0) this.buildingFirst = position;
     this.building.push(args);
     if (this.building.length === chunkSize) this.submitBuilding();
   }
@@ -325,7 +329,7 @@ export class ImapIterator<R> implements AsyncIterableIterator<R>, Job, ChunkOwne
   private submitBuilding(): void {
     if (this.building.length === 0 || this.done || this.aborted !== undefined) return;
     const { kernel, progress } = this.settings;
-    const task = this.scheduler.newChunk(kernel, this.building, progress, this, this.nextChunkIndex++);
+    const task = this.scheduler.newChunk(kernel, this.building, progress, this, this.nextChunkIndex++, this.buildingFirst);
     this.building = [];
     this.live.add(task);
     if (this.settings.ordered) this.chunks.push(task);

@@ -31,8 +31,8 @@ describe('unsendable arguments', () => {
 
   it('map, starmap, mapAsync, imap, imapUnordered: the map rejects with a TypeError naming the item; a map beside it completes', () => {
     const { result, after } = scenario('maps');
-    // Item 21 is call 5 of the third chunk of 8.
-    for (const kind of KINDS) expect(result[kind], kind).toEqual(Array.from({ length: 5 }, () => refusal('call 5 of this chunk \\(argument 0\\)')));
+    // Item 21 (call 5 of the third chunk of 8) is named by its place in the input.
+    for (const kind of KINDS) expect(result[kind], kind).toEqual(Array.from({ length: 5 }, () => refusal('item 21 \\(argument 0\\)')));
     expect(after).toEqual([1, 2, 3]);
   });
 

@@ -30,6 +30,8 @@ export interface Dispatch {
   readonly args: readonly unknown[] | undefined;
   /** Validated, normalized argument tuples; exactly one unless `batch`. */
   readonly calls: readonly (readonly unknown[])[];
+  /** A batch: the position of `calls[0]` among its map's or imap's items, for errors that name an item. */
+  readonly firstItem?: number;
   /**
    * A single call whose arguments are at most two numbers keeps them in `arg0`/`arg1` rather
    * than in an array (`args` builds one when read): this is their count, 0 to 2, and -1 for

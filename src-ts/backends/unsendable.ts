@@ -32,7 +32,7 @@ function findUnsendable(d: Dispatch): [string, string] | undefined {
     const args = calls[c]!;
     for (let i = 0; i < args.length; i++) {
       const why = cloneProblem(args[i]);
-      if (why !== undefined) return [d.batch ? `call ${c} of this chunk (argument ${i})` : `argument ${i}`, why];
+      if (why !== undefined) return [d.batch ? `item ${(d.firstItem ?? 0) + c} (argument ${i})` : `argument ${i}`, why];
     }
   }
   const j = d.transfer === undefined ? -1 : detachedIn(d.transfer);

@@ -107,7 +107,7 @@ export class MapJob implements Job, ChunkOwner, Watched {
   private createChunk(): ChunkTask {
     const index = this.created++;
     const from = index * this.chunkSize;
-    const task = this.scheduler.newChunk(this.kernel, this.calls.slice(from, from + this.chunkSize), this.progress, this, index);
+    const task = this.scheduler.newChunk(this.kernel, this.calls.slice(from, from + this.chunkSize), this.progress, this, index, from);
     this.chunks[index] = task;
     this.unsettled++;
     return task;

@@ -132,8 +132,8 @@ export class Scheduler implements PlainSink {
     this.slotFreed();
   }
 
-  newChunk(kernel: Runnable, calls: readonly (readonly unknown[])[], progress: SharedCounter | undefined, owner: ChunkOwner, index: number): ChunkTask {
-    return new ChunkTask(this, this.nextId++, kernel, calls, progress, owner, index);
+  newChunk(kernel: Runnable, calls: readonly (readonly unknown[])[], progress: SharedCounter | undefined, owner: ChunkOwner, index: number, firstItem: number): ChunkTask {
+    return new ChunkTask(this, this.nextId++, kernel, calls, progress, owner, index, firstItem);
   }
 
   /**

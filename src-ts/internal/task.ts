@@ -273,6 +273,8 @@ export class ChunkTask extends Task {
     readonly owner: ChunkOwner,
     /** The chunk's position among its owner's chunks. */
     readonly index: number,
+    /** The position of its first call among its owner's items. */
+    readonly firstItem: number,
   ) {
     super(scheduler, id, kernel);
   }
