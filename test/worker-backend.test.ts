@@ -14,7 +14,7 @@ import { SharedCounter } from '../src-ts/shared/counter.js';
 import { Lock } from '../src-ts/shared/lock.js';
 import { SharedValue } from '../src-ts/shared/value.js';
 import { task } from '../src-ts/task.js';
-import { workerExecArgv } from '../src-ts/backends/worker.js';
+import { workerExecArgv } from '../src-ts/backends/worker-start.js';
 // @ts-expect-error: a plain JS fixture without declarations; only its types are read, loosely.
 import type * as EsmTasks from './fixtures/tasks/esm.mjs';
 import { useWorkerPools } from './support/worker-pools.js';

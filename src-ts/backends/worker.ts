@@ -2,7 +2,8 @@
 // worker_threads. This side assigns tasks to workers, sends them in batches, matches replies,
 // moves tasks off a worker that is stuck in a slow one, and keeps the set whole when workers
 // crash, are recycled or must be killed. The other side is ./worker-entry.ts; the wire format
-// is ./worker-protocol.ts; who runs a posted task is decided by ./claim-table.ts.
+// is ./worker-protocol.ts; who runs a posted task is decided by ./claim-table.ts; what each
+// worker holds is kept by its WorkerSlot (./worker-slot.ts); starting one is ./worker-start.ts.
 //
 // Where a dispatched task is (its backendSlot says which):
 //   a SplitCall      shared out in parts (see split-call.ts), each of which is in one of the
@@ -45,26 +46,19 @@
 // and every task fails with a WorkerCrashError saying why. So a failed start never throws out of
 // the event handler that started the replacement.
 
-import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort, type TransferListItem } from 'node:worker_threads';
+import { receiveMessageOnPort, type TransferListItem } from 'node:worker_threads';
 import { WorkerCrashError } from '../errors.js';
 import type { JsTask } from '../kernels/types.js';
-import { packageRoot } from './addon.js';
 import { Outcome, type Backend, type Dispatch } from './backend.js';
 import { LiveTasks } from './live-tasks.js';
 import { PendingQueue } from './pending-queue.js';
 import { SplitCall } from './split-call.js';
-import { CLAIM_MASK, CLAIM_SLOTS, ClaimTable } from './claim-table.js';
 import { detachedIn, detachedTransferError, unsendableError } from './unsendable.js';
 import {
-  CONTROL_WORDS,
   decodeError,
   decodeValue,
   encodeArgs,
-  encodeValue,
   EPOCH,
   reasonOf,
   INIT_FAILED,
@@ -76,8 +70,9 @@ import {
   STATUS_ERROR,
   STATUS_OK,
   type EncodedError,
-  type WorkerSetup,
 } from './worker-protocol.js';
+import { WorkerSlot } from './worker-slot.js';
+import { snapshotInitArgs, workerEntry } from './worker-start.js';
 
 /** A batch should hold about this much work. */
 const TARGET_BATCH_MICROS = 500;
@@ -105,247 +100,6 @@ export interface WorkerBackendOptions {
   maxTasksPerWorker?: number | undefined;
   /** ms; default 1000. */
   cancelGrace?: number | undefined;
-}
-
-/**
- * The parent's Node options, minus those about the parent's own entry point: a worker started
- * from `node --input-type=module -e ...` would otherwise refuse to start (--input-type applies
- * only to string input) or run the -e script again.
- */
-export function workerExecArgv(execArgv: readonly string[] = process.execArgv): string[] {
-  const kept: string[] = [];
-  for (let i = 0; i < execArgv.length; i++) {
-    const arg = execArgv[i]!;
-    const name = arg.split('=')[0]!;
-    if (!DROPPED_OPTIONS.has(name)) kept.push(arg);
-    else if (name === arg && OPTIONS_WITH_VALUE.has(name)) i++; // and its value
-  }
-  return kept;
-}
-
-/** Options about the parent's own entry point; the ones in OPTIONS_WITH_VALUE may take the next argument as their value. */
-const DROPPED_OPTIONS = new Set(['-e', '--eval', '-p', '--print', '--input-type', '-i', '--interactive']);
-const OPTIONS_WITH_VALUE = new Set(['-e', '--eval', '-p', '--print', '--input-type']);
-
-/**
- * The execArgv option for new workers: undefined (inherit, as Node does by default, silently
- * dropping per-process flags such as --expose-gc) unless the parent's options had to be
- * cleaned. An explicit execArgv is validated by Node, which refuses per-process flags, so those
- * named in its refusal are dropped and the start retried.
- */
-let execArgvForWorkers: string[] | undefined | null = null;
-
-function startWorker(entry: URL, workerData: WorkerSetup, ports: MessagePort[]): Worker {
-  if (execArgvForWorkers === null) {
-    const cleaned = workerExecArgv();
-    execArgvForWorkers = cleaned.length === process.execArgv.length ? undefined : cleaned;
-  }
-  for (;;) {
-    const execArgv: string[] | undefined = execArgvForWorkers;
-    try {
-      return new Worker(entry, { workerData, transferList: ports, execArgv });
-    } catch (error) {
-      const refused = (error as { code?: string }).code === 'ERR_WORKER_INVALID_EXEC_ARGV' ? /flags: (.*)$/.exec((error as Error).message) : null;
-      if (refused === null || execArgv === undefined) throw error;
-      const names = new Set(refused[1]!.split(', ').map((flag) => flag.split('=')[0]));
-      const kept: string[] = execArgv.filter((arg) => !names.has(arg.split('=')[0]!));
-      if (kept.length === execArgv.length) throw error;
-      execArgvForWorkers = kept;
-    }
-  }
-}
-
-/** The built worker runtime; throws when the package was not built. */
-export function workerEntry(): URL {
-  const path = join(packageRoot(), 'dist', 'worker.js');
-  if (!existsSync(path)) throw new Error(`spindle's worker runtime ${path} is missing: build the package (npm run build:ts)`);
-  return pathToFileURL(path);
-}
-
-/**
- * initArgs encoded and cloned once, when the pool is made: workers start later too (after a
- * crash, when recycled), and by then the caller may have transferred a buffer away or revoked a
- * Proxy, which must not fail a worker's start from an event handler. What cannot be sent at all
- * is a TypeError from the constructor, naming the argument.
- */
-function snapshotInitArgs(args: readonly unknown[]): unknown[] {
-  const snapshot: unknown[] = [];
-  let i = 0;
-  try {
-    for (; i < args.length; i++) snapshot.push(structuredClone(encodeValue(args[i])));
-  } catch (error) {
-    throw new TypeError(`Pool: options.initArgs[${i}] cannot be sent to a worker: ${reasonOf(error)}`, { cause: error });
-  }
-  return snapshot;
-}
-
-class WorkerSlot {
-  readonly worker: Worker;
-  readonly control: Int32Array;
-  readonly controlPort: MessagePort;
-  /**
-   * The pool's private channel to this worker: tasks out, replies in. User code in the worker
-   * can reach parentPort but never this port, so nothing a task posts is taken for a reply.
-   */
-  readonly port: MessagePort;
-  /** Decides, per posted task, whether this worker runs it or the pool took it back. */
-  readonly claims = new ClaimTable();
-  /** Sequence numbers of started tasks the pool cancelled: never requeued, never run again. */
-  readonly cancelledSeqs = new Set<number>();
-  /**
-   * Posted tasks with no reply yet that the pool has not taken back, at index seq & mask
-   * (heldSeq says whose the cell is). Their sequence numbers lie in [tailSeq, nextSeq), a span
-   * kept below CLAIM_SLOTS so that no cell (here or in the claim table) is reused while held.
-   */
-  private readonly heldTask = new Array<Dispatch | undefined>(CLAIM_SLOTS);
-  private readonly heldSeq = new Float64Array(CLAIM_SLOTS);
-  heldCount = 0;
-  private tailSeq = 1;
-  /** The sequence number the next posted task gets. */
-  nextSeq = 1;
-  /** Every held task up to this sequence number is known to be claimed (a take-back found so). */
-  private claimedThrough = 0;
-  /** Assigned tasks waiting for the next flush. */
-  outbox: Dispatch[] = [];
-  /** When this worker last showed progress (a reply, READY) or was given work while idle; ms. */
-  lastProgressAt = performance.now();
-  /** How many of the backend's JS task definitions this worker has been sent. */
-  knownDefs = 0;
-  /** Tasks assigned here and not taken back or cancelled unstarted: those it runs, for maxTasksPerWorker. */
-  assigned = 0;
-  ready = false;
-  /**
-   * Has its maxTasksPerWorker tasks: takes no new ones, and the pool stops it once it is ready
-   * and has answered them all. It still counts within `size` until it has exited.
-   */
-  retiring = false;
-  /** The pool terminated it on purpose (retired, or killed to stop a task): its exit is no failed start. */
-  stopping = false;
-  alive = true;
-  /** Whether the worker keeps the process alive: only while it has work. */
-  referenced = true;
-  /** The sequence number of the task the backend terminated this worker to stop, if any. */
-  killedFor = 0;
-  /** Why it died, as far as known: its uncaught error, or its initializer's. */
-  crash: Error | undefined = undefined;
-  readonly exited: Promise<void>;
-  markExited!: () => void;
-  /** Settles once the worker has started (its initializer ran: READY) or is gone. */
-  readonly startedOrGone: Promise<void>;
-  markStarted!: () => void;
-
-  constructor(entry: URL, setup: Omit<WorkerSetup, 'control' | 'controlPort' | 'port' | 'claims'>) {
-    const buffer = new SharedArrayBuffer(CONTROL_WORDS * Int32Array.BYTES_PER_ELEMENT);
-    this.control = new Int32Array(buffer);
-    const { port1, port2 } = new MessageChannel();
-    this.controlPort = port1;
-    const protocol = new MessageChannel();
-    this.port = protocol.port1;
-    const workerData: WorkerSetup = { ...setup, control: buffer, controlPort: port2, port: protocol.port2, claims: this.claims.buffer };
-    try {
-      this.worker = startWorker(entry, workerData, [port2, protocol.port2]);
-    } catch (error) {
-      for (const port of [port1, port2, protocol.port1, protocol.port2]) port.close();
-      throw error;
-    }
-    this.exited = new Promise((resolve) => (this.markExited = resolve));
-    this.startedOrGone = new Promise((resolve) => (this.markStarted = resolve));
-    void this.exited.then(this.markStarted);
-  }
-
-  get load(): number {
-    return this.heldCount + this.outbox.length;
-  }
-
-  /** Records a posted task. */
-  hold(seq: number, d: Dispatch): void {
-    const i = seq & CLAIM_MASK;
-    this.heldTask[i] = d;
-    this.heldSeq[i] = seq;
-    this.heldCount++;
-  }
-
-  /** The held task seq, no longer held; undefined when it is not held (a reply nobody waits for). */
-  release(seq: number): Dispatch | undefined {
-    const i = seq & CLAIM_MASK;
-    const d = this.heldTask[i];
-    if (d === undefined || this.heldSeq[i] !== seq) return undefined;
-    this.heldTask[i] = undefined;
-    this.heldCount--;
-    return d;
-  }
-
-  /** The sequence number under which `d` is held, or 0. O(span): for cancellations only. */
-  seqOf(d: Dispatch): number {
-    for (let seq = this.tailSeq; seq < this.nextSeq; seq++) {
-      const i = seq & CLAIM_MASK;
-      if (this.heldTask[i] === d && this.heldSeq[i] === seq) return seq;
-    }
-    return 0;
-  }
-
-  /** How many more tasks may be posted before the span would reach CLAIM_SLOTS. */
-  room(): number {
-    while (this.tailSeq < this.nextSeq && this.heldTask[this.tailSeq & CLAIM_MASK] === undefined) this.tailSeq++;
-    return CLAIM_SLOTS - (this.nextSeq - this.tailSeq);
-  }
-
-  /**
-   * At most how many of its tasks the worker has not claimed yet: the outbox, and the held tasks
-   * after the last it started and after the last a take-back found claimed (it claims in
-   * sequence order).
-   */
-  unstarted(): number {
-    const posted = Math.min(this.heldCount, this.nextSeq - 1 - Math.max(Atomics.load(this.control, STARTED), this.claimedThrough));
-    return posted + this.outbox.length;
-  }
-
-  /** Whether the worker is in a task it started and has not answered: what it holds waits behind that. */
-  busyInTask(): boolean {
-    const seq = Atomics.load(this.control, STARTED);
-    return seq > 0 && this.heldTask[seq & CLAIM_MASK] !== undefined && this.heldSeq[seq & CLAIM_MASK] === seq;
-  }
-
-  /**
-   * Takes back up to `max` held tasks the worker has not claimed, newest first; returns them
-   * oldest first. Stops at the first claimed one: every older task is claimed too.
-   */
-  takeBack(max: number): Dispatch[] {
-    const taken: Dispatch[] = [];
-    let seq = this.nextSeq - 1;
-    for (; seq >= this.tailSeq && taken.length < max; seq--) {
-      const i = seq & CLAIM_MASK;
-      if (this.heldTask[i] === undefined || this.heldSeq[i] !== seq) continue;
-      if (!this.claims.takeBack(seq)) break;
-      taken.push(this.release(seq)!);
-    }
-    // Stopped at a claimed task or at the end, not at `max`: every task still held is claimed.
-    if (taken.length < max) this.claimedThrough = this.nextSeq - 1;
-    return taken.reverse();
-  }
-
-  /** Every held task with its sequence number, oldest first, released: for a worker that is gone. */
-  releaseAll(): [number, Dispatch][] {
-    const all: [number, Dispatch][] = [];
-    for (let seq = this.tailSeq; seq < this.nextSeq; seq++) {
-      const d = this.release(seq);
-      if (d !== undefined) all.push([seq, d]);
-    }
-    return all;
-  }
-
-  /**
-   * Only a worker with work keeps the process alive, as an idle pool must not. A retiring one
-   * counts as busy until it has exited: tasks may be waiting for its replacement, which starts
-   * only then (and it exits soon by itself).
-   */
-  updateRef(): void {
-    const busy = this.load > 0 || this.retiring;
-    if (busy === this.referenced) return;
-    this.referenced = busy;
-    if (busy) this.worker.ref();
-    else this.worker.unref();
-  }
 }
 
 export class WorkerBackend implements Backend {

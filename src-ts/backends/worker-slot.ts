@@ -1,0 +1,179 @@
+// One worker as the pool sees it: its thread, its private channels, the claim table it shares,
+// and the tasks posted to it and not yet answered or taken back. WorkerBackend (worker.ts) is the
+// only user: it decides what each slot gets; a slot only keeps the books for its own worker.
+
+import { performance } from 'node:perf_hooks';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
+import type { Dispatch } from './backend.js';
+import { CLAIM_MASK, CLAIM_SLOTS, ClaimTable } from './claim-table.js';
+import { CONTROL_WORDS, STARTED, type WorkerSetup } from './worker-protocol.js';
+import { startWorker } from './worker-start.js';
+
+export class WorkerSlot {
+  readonly worker: Worker;
+  readonly control: Int32Array;
+  readonly controlPort: MessagePort;
+  /**
+   * The pool's private channel to this worker: tasks out, replies in. User code in the worker
+   * can reach parentPort but never this port, so nothing a task posts is taken for a reply.
+   */
+  readonly port: MessagePort;
+  /** Decides, per posted task, whether this worker runs it or the pool took it back. */
+  readonly claims = new ClaimTable();
+  /** Sequence numbers of started tasks the pool cancelled: never requeued, never run again. */
+  readonly cancelledSeqs = new Set<number>();
+  /**
+   * Posted tasks with no reply yet that the pool has not taken back, at index seq & mask
+   * (heldSeq says whose the cell is). Their sequence numbers lie in [tailSeq, nextSeq), a span
+   * kept below CLAIM_SLOTS so that no cell (here or in the claim table) is reused while held.
+   */
+  private readonly heldTask = new Array<Dispatch | undefined>(CLAIM_SLOTS);
+  private readonly heldSeq = new Float64Array(CLAIM_SLOTS);
+  heldCount = 0;
+  private tailSeq = 1;
+  /** The sequence number the next posted task gets. */
+  nextSeq = 1;
+  /** Every held task up to this sequence number is known to be claimed (a take-back found so). */
+  private claimedThrough = 0;
+  /** Assigned tasks waiting for the next flush. */
+  outbox: Dispatch[] = [];
+  /** When this worker last showed progress (a reply, READY) or was given work while idle; ms. */
+  lastProgressAt = performance.now();
+  /** How many of the backend's JS task definitions this worker has been sent. */
+  knownDefs = 0;
+  /** Tasks assigned here and not taken back or cancelled unstarted: those it runs, for maxTasksPerWorker. */
+  assigned = 0;
+  ready = false;
+  /**
+   * Has its maxTasksPerWorker tasks: takes no new ones, and the pool stops it once it is ready
+   * and has answered them all. It still counts within `size` until it has exited.
+   */
+  retiring = false;
+  /** The pool terminated it on purpose (retired, or killed to stop a task): its exit is no failed start. */
+  stopping = false;
+  alive = true;
+  /** Whether the worker keeps the process alive: only while it has work. */
+  referenced = true;
+  /** The sequence number of the task the backend terminated this worker to stop, if any. */
+  killedFor = 0;
+  /** Why it died, as far as known: its uncaught error, or its initializer's. */
+  crash: Error | undefined = undefined;
+  readonly exited: Promise<void>;
+  markExited!: () => void;
+  /** Settles once the worker has started (its initializer ran: READY) or is gone. */
+  readonly startedOrGone: Promise<void>;
+  markStarted!: () => void;
+
+  constructor(entry: URL, setup: Omit<WorkerSetup, 'control' | 'controlPort' | 'port' | 'claims'>) {
+    const buffer = new SharedArrayBuffer(CONTROL_WORDS * Int32Array.BYTES_PER_ELEMENT);
+    this.control = new Int32Array(buffer);
+    const { port1, port2 } = new MessageChannel();
+    this.controlPort = port1;
+    const protocol = new MessageChannel();
+    this.port = protocol.port1;
+    const workerData: WorkerSetup = { ...setup, control: buffer, controlPort: port2, port: protocol.port2, claims: this.claims.buffer };
+    try {
+      this.worker = startWorker(entry, workerData, [port2, protocol.port2]);
+    } catch (error) {
+      for (const port of [port1, port2, protocol.port1, protocol.port2]) port.close();
+      throw error;
+    }
+    this.exited = new Promise((resolve) => (this.markExited = resolve));
+    this.startedOrGone = new Promise((resolve) => (this.markStarted = resolve));
+    void this.exited.then(this.markStarted);
+  }
+
+  get load(): number {
+    return this.heldCount + this.outbox.length;
+  }
+
+  /** Records a posted task. */
+  hold(seq: number, d: Dispatch): void {
+    const i = seq & CLAIM_MASK;
+    this.heldTask[i] = d;
+    this.heldSeq[i] = seq;
+    this.heldCount++;
+  }
+
+  /** The held task seq, no longer held; undefined when it is not held (a reply nobody waits for). */
+  release(seq: number): Dispatch | undefined {
+    const i = seq & CLAIM_MASK;
+    const d = this.heldTask[i];
+    if (d === undefined || this.heldSeq[i] !== seq) return undefined;
+    this.heldTask[i] = undefined;
+    this.heldCount--;
+    return d;
+  }
+
+  /** The sequence number under which `d` is held, or 0. O(span): for cancellations only. */
+  seqOf(d: Dispatch): number {
+    for (let seq = this.tailSeq; seq < this.nextSeq; seq++) {
+      const i = seq & CLAIM_MASK;
+      if (this.heldTask[i] === d && this.heldSeq[i] === seq) return seq;
+    }
+    return 0;
+  }
+
+  /** How many more tasks may be posted before the span would reach CLAIM_SLOTS. */
+  room(): number {
+    while (this.tailSeq < this.nextSeq && this.heldTask[this.tailSeq & CLAIM_MASK] === undefined) this.tailSeq++;
+    return CLAIM_SLOTS - (this.nextSeq - this.tailSeq);
+  }
+
+  /**
+   * At most how many of its tasks the worker has not claimed yet: the outbox, and the held tasks
+   * after the last it started and after the last a take-back found claimed (it claims in
+   * sequence order).
+   */
+  unstarted(): number {
+    const posted = Math.min(this.heldCount, this.nextSeq - 1 - Math.max(Atomics.load(this.control, STARTED), this.claimedThrough));
+    return posted + this.outbox.length;
+  }
+
+  /** Whether the worker is in a task it started and has not answered: what it holds waits behind that. */
+  busyInTask(): boolean {
+    const seq = Atomics.load(this.control, STARTED);
+    return seq > 0 && this.heldTask[seq & CLAIM_MASK] !== undefined && this.heldSeq[seq & CLAIM_MASK] === seq;
+  }
+
+  /**
+   * Takes back up to `max` held tasks the worker has not claimed, newest first; returns them
+   * oldest first. Stops at the first claimed one: every older task is claimed too.
+   */
+  takeBack(max: number): Dispatch[] {
+    const taken: Dispatch[] = [];
+    let seq = this.nextSeq - 1;
+    for (; seq >= this.tailSeq && taken.length < max; seq--) {
+      const i = seq & CLAIM_MASK;
+      if (this.heldTask[i] === undefined || this.heldSeq[i] !== seq) continue;
+      if (!this.claims.takeBack(seq)) break;
+      taken.push(this.release(seq)!);
+    }
+    // Stopped at a claimed task or at the end, not at `max`: every task still held is claimed.
+    if (taken.length < max) this.claimedThrough = this.nextSeq - 1;
+    return taken.reverse();
+  }
+
+  /** Every held task with its sequence number, oldest first, released: for a worker that is gone. */
+  releaseAll(): [number, Dispatch][] {
+    const all: [number, Dispatch][] = [];
+    for (let seq = this.tailSeq; seq < this.nextSeq; seq++) {
+      const d = this.release(seq);
+      if (d !== undefined) all.push([seq, d]);
+    }
+    return all;
+  }
+
+  /**
+   * Only a worker with work keeps the process alive, as an idle pool must not. A retiring one
+   * counts as busy until it has exited: tasks may be waiting for its replacement, which starts
+   * only then (and it exits soon by itself).
+   */
+  updateRef(): void {
+    const busy = this.load > 0 || this.retiring;
+    if (busy === this.referenced) return;
+    this.referenced = busy;
+    if (busy) this.worker.ref();
+    else this.worker.unref();
+  }
+}

@@ -1,0 +1,81 @@
+// Starting a worker: the entry module, the Node options it inherits, and the initializer's
+// arguments as every worker of a pool gets them. Kept apart from the scheduling in worker.ts.
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker, type MessagePort } from 'node:worker_threads';
+import { packageRoot } from './addon.js';
+import { encodeValue, reasonOf, type WorkerSetup } from './worker-protocol.js';
+
+/**
+ * The parent's Node options, minus those about the parent's own entry point: a worker started
+ * from `node --input-type=module -e ...` would otherwise refuse to start (--input-type applies
+ * only to string input) or run the -e script again.
+ */
+export function workerExecArgv(execArgv: readonly string[] = process.execArgv): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i]!;
+    const name = arg.split('=')[0]!;
+    if (!DROPPED_OPTIONS.has(name)) kept.push(arg);
+    else if (name === arg && OPTIONS_WITH_VALUE.has(name)) i++; // and its value
+  }
+  return kept;
+}
+
+/** Options about the parent's own entry point; the ones in OPTIONS_WITH_VALUE may take the next argument as their value. */
+const DROPPED_OPTIONS = new Set(['-e', '--eval', '-p', '--print', '--input-type', '-i', '--interactive']);
+const OPTIONS_WITH_VALUE = new Set(['-e', '--eval', '-p', '--print', '--input-type']);
+
+/**
+ * The execArgv option for new workers: undefined (inherit, as Node does by default, silently
+ * dropping per-process flags such as --expose-gc) unless the parent's options had to be
+ * cleaned. An explicit execArgv is validated by Node, which refuses per-process flags, so those
+ * named in its refusal are dropped and the start retried.
+ */
+let execArgvForWorkers: string[] | undefined | null = null;
+
+export function startWorker(entry: URL, workerData: WorkerSetup, ports: MessagePort[]): Worker {
+  if (execArgvForWorkers === null) {
+    const cleaned = workerExecArgv();
+    execArgvForWorkers = cleaned.length === process.execArgv.length ? undefined : cleaned;
+  }
+  for (;;) {
+    const execArgv: string[] | undefined = execArgvForWorkers;
+    try {
+      return new Worker(entry, { workerData, transferList: ports, execArgv });
+    } catch (error) {
+      const refused = (error as { code?: string }).code === 'ERR_WORKER_INVALID_EXEC_ARGV' ? /flags: (.*)$/.exec((error as Error).message) : null;
+      if (refused === null || execArgv === undefined) throw error;
+      const names = new Set(refused[1]!.split(', ').map((flag) => flag.split('=')[0]));
+      const kept: string[] = execArgv.filter((arg) => !names.has(arg.split('=')[0]!));
+      if (kept.length === execArgv.length) throw error;
+      execArgvForWorkers = kept;
+    }
+  }
+}
+
+/** The built worker runtime; throws when the package was not built. */
+export function workerEntry(): URL {
+  const path = join(packageRoot(), 'dist', 'worker.js');
+  if (!existsSync(path)) throw new Error(`spindle's worker runtime ${path} is missing: build the package (npm run build:ts)`);
+  return pathToFileURL(path);
+}
+
+/**
+ * initArgs encoded and cloned once, when the pool is made: workers start later too (after a
+ * crash, when recycled), and by then the caller may have transferred a buffer away or revoked a
+ * Proxy, which must not fail a worker's start from an event handler. What cannot be sent at all
+ * is a TypeError from the constructor, naming the argument.
+ */
+export function snapshotInitArgs(args: readonly unknown[]): unknown[] {
+  const snapshot: unknown[] = [];
+  let i = 0;
+  try {
+    for (; i < args.length; i++) snapshot.push(structuredClone(encodeValue(args[i])));
+  } catch (error) {
+    throw new TypeError(`Pool: options.initArgs[${i}] cannot be sent to a worker: ${reasonOf(error)}`, { cause: error });
+  }
+  return snapshot;
+}
