@@ -4,9 +4,11 @@
 // back keeps exactly-once: a task runs once, or never if it was cancelled first; none is lost.
 // Timings are asserted only against the slow task's own length, never as tight bounds.
 
+import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { TimeoutError } from '../src-ts/errors.js';
+import { kernels } from '../src-ts/kernels/index.js';
 import { Pool } from '../src-ts/pool.js';
 import { task } from '../src-ts/task.js';
 import { useWorkerPools } from './support/worker-pools.js';
@@ -63,6 +65,22 @@ describe('head-of-line blocking', () => {
     expect(slowMs).toBeGreaterThanOrEqual(2400);
     expect(maxTinyMs).toBeLessThan(1500);
   }, 20_000);
+});
+
+describe('a task still arriving is not stuck', () => {
+  it('a 256 MiB argument, slower to arrive than the tiny tasks before it took to run, is hashed where it was sent', async () => {
+    const pool = workerPool({ size: 2 });
+    await pool.apply(kernels.noop, [1]); // both workers up; the pool expects tasks of microseconds
+    const big = Buffer.alloc(256 * 1024 * 1024, 1);
+    const expected = createHash('sha256').update(big).digest('hex');
+    const takenBefore = pool.stats().backendInfo.takenBack;
+    const hashed = pool.apply(kernels.sha256, [big]);
+    // Before: each worker, busy receiving the message, looked stuck, so the task was taken back
+    // and posted to the other, again and again, and never started.
+    const outcome = await Promise.race([hashed, new Promise((resolve) => setTimeout(resolve, 30_000, 'never started'))]);
+    expect(outcome).toBe(expected);
+    expect(pool.stats().backendInfo.takenBack).toBe(takenBefore);
+  }, 60_000);
 });
 
 describe('taking back unstarted tasks keeps exactly-once', () => {

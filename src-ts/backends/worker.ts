@@ -382,9 +382,13 @@ export class WorkerBackend implements Backend {
   }
 
   private isStuck(slot: WorkerSlot, now: number, patience: number): boolean {
-    // A worker still starting is not stuck in a task: taking its tasks would only hand them to
-    // another starting worker (and, with maxTasksPerWorker, retire this one before it ran any).
-    return slot.ready && slot.load > 0 && now - slot.lastProgressAt > patience;
+    // Stuck means stuck in a task: one it claimed and has not answered. A worker still starting
+    // is not: taking its tasks would only hand them to another starting worker (and, with
+    // maxTasksPerWorker, retire this one before it ran any). Nor is a worker that has claimed
+    // nothing yet because it is still receiving its message (a 256 MiB argument takes longer to
+    // arrive than the patience of small tasks): taking that task back to post it elsewhere
+    // would start the same wait again there, for ever.
+    return slot.ready && slot.load > 0 && now - slot.lastProgressAt > patience && slot.busyInTask();
   }
 
   /**
