@@ -485,6 +485,25 @@ describe('cancellation', () => {
     expect(pool.stats()).toMatchObject({ queued: 0, running: 0, waiting: 0 });
   });
 
+  it('terminate() rejects every dispatched call even when cancelling one settles others at once', async () => {
+    const { backend, pool } = setup({ capacity: 3, size: 3, settleOnTerminate: false });
+    // Cancelling one settles another at once (the worker backend answers a task it holds but has
+    // not started straight away; a split call's parts go together): here, the one dispatched
+    // just before it, which is the next the pool's newest-first walk of its live list would visit.
+    backend.cancel = (d: Dispatch): void => {
+      backend.cancelRequests.push(d);
+      const live = Array.from(backend.live);
+      const before = live[live.indexOf(d) - 1];
+      if (before !== undefined && backend.cancelRequests.length === 1) backend.cancelled(before);
+    };
+    const calls = [1, 2, 3].map((i) => track(pool.apply(noop, [i], {})));
+    expect(backend.live.size).toBe(3);
+    void pool.terminate();
+    await tick();
+    expect(calls.map((c) => c.settlements)).toEqual([1, 1, 1]);
+    expect(calls.every((c) => c.error instanceof AbortError)).toBe(true);
+  });
+
   it('withdraws an aborted waiting call, applyAsync and submit alike', async () => {
     const { backend, pool } = setup({ capacity: 1 }, { maxQueue: 1 });
     const controller = new AbortController();

@@ -273,11 +273,11 @@ export class Scheduler implements PlainSink {
     for (const job of Array.from(this.jobs)) job.abort(error());
     for (let task = this.waiters.shift(); task !== undefined; task = this.waiters.shift()) this.abortTask(task, error());
     for (let task = this.queue.shift(); task !== undefined; task = this.queue.shift()) this.abortTask(task, error());
-    for (let task = this.dispatched; task !== undefined; ) {
-      const next = task.next;
-      if (task.state === RUNNING) this.abortTask(task, error());
-      task = next;
-    }
+    // Collected first: cancelling one task may settle others at once (a backend answers a task it
+    // never started straight away), which unlinks them and would cut a walk of the live list short.
+    const running: Task[] = [];
+    for (let task = this.dispatched; task !== undefined; task = task.next) running.push(task);
+    for (const task of running) if (task.state === RUNNING) this.abortTask(task, error());
     for (const resolve of this.backend.withdrawPlain?.() ?? []) {
       this.cancelled++;
       settleByResolve(resolve, false, error());
@@ -291,8 +291,10 @@ export class Scheduler implements PlainSink {
 
   /** Fills free backend slots from the queue, then free queue room from the waiters. */
   private pump(): void {
-    if (this.state === 'terminated') return;
     for (;;) {
+      // Checked each turn: a task dispatched below may settle at once and run a callback that
+      // terminates the pool, and then nothing more may go to the backend.
+      if (this.state === 'terminated') return;
       if (this.queued > 0 && this.running < this.capacity) {
         if (this.queue.headIsPlain()) {
           const call = this.queue.takeHead();
