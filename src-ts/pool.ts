@@ -289,8 +289,7 @@ export class Pool {
 
   stats(): PoolStats {
     const s = this.#scheduler;
-    // A backend runs at most `size` of the tasks it holds; the rest wait there, accepted but not started.
-    const inBackend = Math.max(0, s.running - this.size);
+    const inBackend = s.queuedInBackend;
     return {
       backend: this.backend,
       size: this.size,

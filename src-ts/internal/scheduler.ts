@@ -192,9 +192,14 @@ export class Scheduler implements PlainSink {
     return value;
   }
 
-  /** Accepted, not started tasks, wherever they wait: the pool's queue and what the backend holds beyond `size`. */
+  /** Dispatched tasks the backend holds beyond the `size` it can run: accepted, not started. */
+  get queuedInBackend(): number {
+    return this.running > this.size ? this.running - this.size : 0;
+  }
+
+  /** Accepted, not started tasks, wherever they wait: the pool's queue and the backend's. */
   get unstarted(): number {
-    return this.queued + (this.running > this.size ? this.running - this.size : 0);
+    return this.queued + this.queuedInBackend;
   }
 
   /** Whether one more task may be accepted without going past maxQueue. */
