@@ -17,6 +17,7 @@ const repros: { file: string; backends: readonly ('native' | 'worker')[] | 'own'
   { file: 'chaos-repro-recycle-storm.mjs', backends: 'own' },
   { file: 'chaos-repro-broken-init-recycle-hang.mjs', backends: 'own' },
   { file: 'chaos-repro-timeout-stall.mjs', backends: 'own', needsNative: true },
+  { file: 'chaos-repro-crash-withdraws-held-sibling.mjs', backends: 'own' },
 ];
 
 // Found and not yet fixed: test/fixtures/chaos-repro-crash-storm-hang.mjs (see its header). It

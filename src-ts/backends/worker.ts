@@ -93,6 +93,10 @@ const RESTART_DELAY_MS = 50;
 
 const PENDING = Symbol('pending');
 
+/** A task settled by settleAll(): the task, its outcome and the value that goes with it. */
+type Ending = [Dispatch, Outcome, unknown];
+const NOTHING_THROWN = Symbol('nothing thrown');
+
 export interface WorkerBackendOptions {
   size: number;
   initializer?: JsTask<any, any> | undefined;
@@ -248,6 +252,8 @@ export class WorkerBackend implements Backend {
   }
 
   private onExit(slot: WorkerSlot, code: number): void {
+    // Gone: nothing is assigned to it from here on, not even by what the drain below sets off.
+    slot.alive = false;
     // The private port's last messages may still be queued behind the exit event (parentPort's
     // are delivered before it): take them first, so no reply or INIT_FAILED is lost.
     for (let m = receiveMessageOnPort(slot.port); m !== undefined; m = receiveMessageOnPort(slot.port)) {
@@ -258,7 +264,6 @@ export class WorkerBackend implements Backend {
       }
     }
     slot.port.close();
-    slot.alive = false;
     this.slots.splice(this.slots.indexOf(slot), 1);
     const started = Atomics.load(slot.control, STARTED);
     const requeue: Dispatch[] = slot.outbox;
@@ -267,23 +272,34 @@ export class WorkerBackend implements Backend {
       const why = slot.crash !== undefined ? `${slot.crash.name}: ${slot.crash.message}` : `it exited with code ${code}`;
       return new WorkerCrashError(`the worker running this task died: ${why}`, { cause: slot.crash });
     };
+    // Each task's fate is decided, and every task moved to where it now is, before any is
+    // settled: settling one can cancel others at once (a failed map withdraws its siblings), and
+    // a cancel must find each where its backendSlot says (a requeued task in `pending`, never
+    // still this dead slot, where a cancel would find nothing and the task would run anyway).
     // The worker is gone, so it claims nothing more: the claim table says which tasks it started.
+    const ended: Ending[] = [];
     for (const [seq, d] of slot.releaseAll()) {
-      if (this.state === 'terminating') this.settle(d, Outcome.Cancelled, undefined);
-      else if (slot.cancelledSeqs.has(seq)) this.settle(d, Outcome.Cancelled, undefined); // settled for its caller: never run again
+      if (this.state === 'terminating') ended.push([d, Outcome.Cancelled, undefined]);
+      else if (slot.cancelledSeqs.has(seq)) ended.push([d, Outcome.Cancelled, undefined]); // settled for its caller: never run again
       else if (!slot.claims.wasClaimed(seq)) requeue.push(d); // never started: another worker runs it
-      else if (seq === slot.killedFor) this.settle(d, Outcome.Cancelled, undefined);
-      else if (seq >= started) this.settle(d, Outcome.Error, crash()); // running (or just claimed)
-      else this.settle(d, Outcome.Error, new WorkerCrashError('the worker died after running this task but before it could send the result', { cause: slot.crash }));
+      else if (seq === slot.killedFor) ended.push([d, Outcome.Cancelled, undefined]);
+      else if (seq >= started) ended.push([d, Outcome.Error, crash()]); // running (or just claimed)
+      else ended.push([d, Outcome.Error, new WorkerCrashError('the worker died after running this task but before it could send the result', { cause: slot.crash })]);
     }
-    slot.markExited();
-
     if (this.state === 'terminating') {
-      for (const d of requeue) this.settle(d, Outcome.Cancelled, undefined);
-      return;
+      for (const d of requeue) ended.push([d, Outcome.Cancelled, undefined]);
+    } else {
+      for (const d of requeue) d.backendSlot = PENDING;
+      this.requeueFront(requeue);
     }
-    for (const d of requeue) d.backendSlot = PENDING;
-    this.requeueFront(requeue);
+    const thrown = this.settleAll(ended);
+    slot.markExited();
+    if (this.state !== 'terminating') this.replaceExited(slot, code);
+    if (thrown !== NOTHING_THROWN) throw thrown;
+  }
+
+  /** After `slot`'s worker exited: counts a failed start, and starts its replacement. */
+  private replaceExited(slot: WorkerSlot, code: number): void {
     // Retiring is no excuse: a worker handed its last task before it was ready still died at start.
     if (!slot.ready && !slot.stopping && this.state === 'open' && this.broken === undefined) {
       this.startFailed(slot.crash !== undefined ? slot.crash.message : `the last one exited with code ${code}`, slot.crash);
@@ -294,6 +310,26 @@ export class WorkerBackend implements Backend {
     // retiring alike) never outnumber `size`, and neither do tasks running at once.
     this.replenish();
     this.assign();
+  }
+
+  /**
+   * Settles tasks that have all left their places already (none is pending or held any more).
+   * Each is marked settled before the first settle runs, so a cancel set off by one of them
+   * finds the others settled instead of looking for them where they were. Every task is settled
+   * even if one settle throws; returns the first error thrown (NOTHING_THROWN if none), for the
+   * caller to throw once its own books are straight.
+   */
+  private settleAll(ended: Ending[]): unknown {
+    for (const [d] of ended) d.backendSlot = undefined;
+    let firstError: unknown = NOTHING_THROWN;
+    for (const [d, outcome, value] of ended) {
+      try {
+        this.settle(d, outcome, value);
+      } catch (error) {
+        if (firstError === NOTHING_THROWN) firstError = error;
+      }
+    }
+    return firstError;
   }
 
   /**
@@ -315,13 +351,16 @@ export class WorkerBackend implements Backend {
 
   /** Fails every task not yet posted to a worker: once the pool is broken, none ever will be. */
   private failPending(error: WorkerCrashError): void {
+    const ended: Ending[] = [];
     for (let d = this.pending.shift(); d !== undefined; d = this.pending.shift()) {
-      if (d.backendSlot === PENDING) this.settle(d, Outcome.Error, error);
+      if (d.backendSlot === PENDING) ended.push([d, Outcome.Error, error]);
     }
     for (const slot of this.slots) {
-      for (const d of slot.outbox) this.settle(d, Outcome.Error, error);
+      for (const d of slot.outbox) ended.push([d, Outcome.Error, error]);
       slot.outbox = [];
     }
+    const thrown = this.settleAll(ended);
+    if (thrown !== NOTHING_THROWN) throw thrown;
   }
 
   private requeueFront(items: Dispatch[]): void {
@@ -667,15 +706,18 @@ export class WorkerBackend implements Backend {
 
   terminate(): Promise<void> {
     this.state = 'terminating';
+    const ended: Ending[] = [];
     for (let d = this.pending.shift(); d !== undefined; d = this.pending.shift()) {
-      if (d.backendSlot === PENDING) this.settle(d, Outcome.Cancelled, undefined);
+      if (d.backendSlot === PENDING) ended.push([d, Outcome.Cancelled, undefined]);
     }
     for (const slot of this.slots) {
-      const outbox = slot.outbox;
+      for (const d of slot.outbox) ended.push([d, Outcome.Cancelled, undefined]);
       slot.outbox = [];
-      for (const d of outbox) this.settle(d, Outcome.Cancelled, undefined);
     }
-    return this.stopAll();
+    const thrown = this.settleAll(ended);
+    const stopped = this.stopAll();
+    if (thrown !== NOTHING_THROWN) throw thrown;
+    return stopped;
   }
 
   async close(): Promise<void> {
