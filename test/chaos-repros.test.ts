@@ -18,11 +18,8 @@ const repros: { file: string; backends: readonly ('native' | 'worker')[] | 'own'
   { file: 'chaos-repro-broken-init-recycle-hang.mjs', backends: 'own' },
   { file: 'chaos-repro-timeout-stall.mjs', backends: 'own', needsNative: true },
   { file: 'chaos-repro-crash-withdraws-held-sibling.mjs', backends: 'own' },
+  { file: 'chaos-repro-crash-storm-hang.mjs', backends: 'own' },
 ];
-
-// Found and not yet fixed: test/fixtures/chaos-repro-crash-storm-hang.mjs (see its header). It
-// hangs only some of the time (it depends on timing), so it cannot run here as a test that must
-// fail; once fixed, it joins `repros` above.
 
 const cases = repros.flatMap(({ file, backends, needsNative }) =>
   backends === 'own'
