@@ -137,6 +137,7 @@ export class Pool {
         initArgs: options?.initArgs,
         maxTasksPerWorker: options?.maxTasksPerWorker,
         cancelGrace: options?.cancelGrace,
+        events: undefined,
       });
     const workerOnly = workerOnlyOptions(options);
     if (backend.name !== 'worker' && workerOnly.length > 0) {

@@ -59,6 +59,35 @@ export interface PlainSink {
   plainSettled(resolve: ((value: unknown) => void) | undefined, outcome: Outcome, value: unknown): void;
 }
 
+/**
+ * What a backend reports that belongs to no task: the Pool turns each into an event of the
+ * same name (pool.on(...)). Called on the pool's thread, never re-entrantly from inside a
+ * Backend method the Pool is calling (a backend defers to an event handler or a microtask).
+ * A sink method must not throw.
+ */
+export interface BackendEvents {
+  /** A worker was started (worker backend). */
+  workerCreate(info: WorkerEventInfo): void;
+  /** A worker exited, for whatever reason (worker backend). */
+  workerExit(info: WorkerExitInfo): void;
+  /** An error raised outside any task, e.g. an uncaught exception in an idle worker. */
+  error(error: Error): void;
+  /** A value a task posted on worker_threads' parentPort (worker backend). */
+  message(value: unknown, info: WorkerEventInfo): void;
+}
+
+export interface WorkerEventInfo {
+  /** The worker's threadId. */
+  threadId: number;
+}
+
+export interface WorkerExitInfo extends WorkerEventInfo {
+  /** The worker's exit code (1 when it was terminated). */
+  exitCode: number;
+  /** Why it exited: 'crash', 'recycled' (maxTasksPerWorker), 'idle' (idleTimeout), 'cancel' (killed to stop a cancelled task), 'shutdown' (close or terminate), 'startFailed'. */
+  reason: 'crash' | 'recycled' | 'idle' | 'cancel' | 'shutdown' | 'startFailed';
+}
+
 export interface Backend {
   readonly name: 'native' | 'worker';
   /** Threads this pool may use at once. */

@@ -50,7 +50,7 @@ import { performance } from 'node:perf_hooks';
 import { receiveMessageOnPort, type TransferListItem } from 'node:worker_threads';
 import { WorkerCrashError } from '../errors.js';
 import type { JsTask } from '../kernels/types.js';
-import { Outcome, type Backend, type Dispatch } from './backend.js';
+import { Outcome, type Backend, type BackendEvents, type Dispatch } from './backend.js';
 import { LiveTasks } from './live-tasks.js';
 import { PendingQueue } from './pending-queue.js';
 import { SplitCall } from './split-call.js';
@@ -104,6 +104,8 @@ export interface WorkerBackendOptions {
   maxTasksPerWorker?: number | undefined;
   /** ms; default 1000. */
   cancelGrace?: number | undefined;
+  /** Where events that belong to no task go (the Pool's emitter); none: dropped. */
+  events?: BackendEvents | undefined;
 }
 
 export class WorkerBackend implements Backend {
