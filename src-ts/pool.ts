@@ -12,9 +12,10 @@
 // an argument error: the promise rejects, or the handle settles (or, for imap, the first
 // read throws) with an AbortError, like any later abort.
 
+import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { AsyncResult, settleResult } from './async-result.js';
-import type { Backend } from './backends/backend.js';
+import type { Backend, BackendEvents, WorkerEventInfo, WorkerExitInfo } from './backends/backend.js';
 import { openBackend } from './backends/select.js';
 import { PoolClosedError, QueueFullError } from './errors.js';
 import { ImapIterator } from './imap.js';
@@ -45,7 +46,7 @@ import { promiseFor, promiseResolvedBy, type Resolver } from './internal/deferre
 import { numberArgCount, Submitter, type CallTask } from './internal/task.js';
 import { abortErrorFor, watch } from './internal/watch.js';
 
-export type { ApplyOptions, AsyncCallOptions, CallOptions, ImapOptions, MapAsyncOptions, MapOptions, PoolOptions, PoolState };
+export type { ApplyOptions, AsyncCallOptions, CallOptions, ImapOptions, MapAsyncOptions, MapOptions, PoolOptions, PoolState, WorkerEventInfo, WorkerExitInfo };
 export { AsyncResult };
 
 const DEFAULT_MAX_QUEUE = 1024;
@@ -113,12 +114,70 @@ function settleSoon(result: AsyncResult<any>, ok: boolean, value: unknown): void
   queueMicrotask(() => settleResult(result, ok, value));
 }
 
-// Types the dispose method below, whose runtime key TypeScript cannot see through.
-export interface Pool {
-  [Symbol.asyncDispose](): Promise<void>;
+/** The Pool's events and their listeners' arguments. */
+export interface PoolEvents {
+  /**
+   * An error raised outside any task: an uncaught exception or unhandled rejection in a worker
+   * between tasks, say. With no 'error' listener it is written to stderr as a process warning
+   * (never thrown: an EventEmitter's default would crash the process).
+   */
+  error: [error: Error];
+  /** The pool had calls waiting or accepted and not started, and now has none: room again. */
+  drain: [];
+  /** Worker backend: a worker was started. */
+  workerCreate: [info: WorkerEventInfo];
+  /** Worker backend: a worker exited, and why. */
+  workerExit: [info: WorkerExitInfo];
+  /** Worker backend: a value a task (or the initializer) posted on worker_threads' parentPort. */
+  message: [value: unknown, info: WorkerEventInfo];
 }
 
-export class Pool {
+// Types the dispose method below, whose runtime key TypeScript cannot see through, and the
+// Pool's events, whose listeners are then checked against PoolEvents.
+export interface Pool {
+  [Symbol.asyncDispose](): Promise<void>;
+  on<K extends keyof PoolEvents>(event: K, listener: (...args: PoolEvents[K]) => void): this;
+  once<K extends keyof PoolEvents>(event: K, listener: (...args: PoolEvents[K]) => void): this;
+  off<K extends keyof PoolEvents>(event: K, listener: (...args: PoolEvents[K]) => void): this;
+  addListener<K extends keyof PoolEvents>(event: K, listener: (...args: PoolEvents[K]) => void): this;
+  removeListener<K extends keyof PoolEvents>(event: K, listener: (...args: PoolEvents[K]) => void): this;
+  prependListener<K extends keyof PoolEvents>(event: K, listener: (...args: PoolEvents[K]) => void): this;
+  prependOnceListener<K extends keyof PoolEvents>(event: K, listener: (...args: PoolEvents[K]) => void): this;
+}
+
+/**
+ * Emits one of the pool's events from the backend's or the scheduler's handlers. A listener
+ * that throws must not unwind into them: its error surfaces as an uncaughtException on the next
+ * tick, as a throwing callback's does, and the listeners after it still run.
+ */
+function emitSafely(pool: EventEmitter, event: string, args: unknown[]): void {
+  for (const listener of pool.rawListeners(event)) {
+    try {
+      Reflect.apply(listener as (...a: unknown[]) => void, pool, args);
+    } catch (error) {
+      process.nextTick(rethrow, error);
+    }
+  }
+}
+
+function rethrow(error: unknown): never {
+  throw error;
+}
+
+/** Routes what the backend reports outside any task to the pool's events. */
+function eventsOf(pool: Pool): BackendEvents {
+  return {
+    workerCreate: (info) => emitSafely(pool, 'workerCreate', [info]),
+    workerExit: (info) => emitSafely(pool, 'workerExit', [info]),
+    message: (value, info) => emitSafely(pool, 'message', [value, info]),
+    error: (error) => {
+      if (pool.listenerCount('error') > 0) emitSafely(pool, 'error', [error]);
+      else process.emitWarning(error instanceof Error ? error : new Error(String(error)), { type: 'SpindlePoolError', code: 'SPINDLE_POOL_ERROR' });
+    },
+  };
+}
+
+export class Pool extends EventEmitter {
   /** The backend running this pool's tasks, as resolved from `options.backend`. */
   readonly backend: 'native' | 'worker';
   /** Threads (native) or workers this pool uses at once. */
@@ -127,6 +186,7 @@ export class Pool {
   readonly #rejectWhenFull: boolean;
 
   constructor(options?: PoolOptions) {
+    super();
     checkPoolOptions(options);
     const size = options?.size ?? Math.min(availableParallelism(), MAX_POOL_SIZE);
     const backend =
@@ -137,7 +197,7 @@ export class Pool {
         initArgs: options?.initArgs,
         maxTasksPerWorker: options?.maxTasksPerWorker,
         cancelGrace: options?.cancelGrace,
-        events: undefined,
+        events: eventsOf(this),
       });
     const workerOnly = workerOnlyOptions(options);
     if (backend.name !== 'worker' && workerOnly.length > 0) {
@@ -147,6 +207,8 @@ export class Pool {
     this.backend = backend.name;
     this.size = backend.size;
     this.#scheduler = new Scheduler(backend, options?.maxQueue ?? DEFAULT_MAX_QUEUE);
+    this.#scheduler.closeTimeout = (options as { closeTimeout?: number } | undefined)?.closeTimeout;
+    this.#scheduler.onDrain = () => emitSafely(this, 'drain', []);
     this.#rejectWhenFull = options?.onQueueFull === 'reject';
   }
 

@@ -25,6 +25,14 @@
 // Keeping no object per call is what makes a burst cheap: V8's young-generation collector pays
 // for every object a burst keeps alive.
 //
+// Close with a deadline: with closeTimeout, close() arms a timer; if the pool has not drained
+// when it fires, the rest is terminated (every unsettled call rejects with an AbortError that says
+// the close timed out) and join() resolves once the backend has stopped, as after terminate().
+//
+// Drain: `onDrain` is called (from a microtask, never inside a scheduler method) when the pool had
+// accepted-but-unstarted or waiting calls and now has none: a producer that paused on a full
+// queue may go on.
+//
 // Stats: submitted counts accepted tasks (queued or dispatched; a map chunk counts once).
 // Each of them ends in exactly one of completed, failed or cancelled, counted when its
 // caller gets the outcome. A waiting task withdrawn before acceptance counts nowhere.
@@ -75,6 +83,15 @@ export class Scheduler implements PlainSink {
   private readonly capacity: number;
   private readonly size: number;
 
+  /** ms after close() before what is left is terminated; undefined: no deadline. */
+  closeTimeout: number | undefined = undefined;
+  private closeTimer: NodeJS.Timeout | undefined = undefined;
+  /** Called (from a microtask) when unstarted and waiting calls fall to zero; see the header. */
+  onDrain: (() => void) | undefined = undefined;
+  /** Set while calls were seen waiting or unstarted, since the last drain. */
+  private backlogged = false;
+  private drainQueued = false;
+
   constructor(
     readonly backend: Backend,
     readonly maxQueue: number,
@@ -110,6 +127,7 @@ export class Scheduler implements PlainSink {
     if (this.waiting === 0) {
       if (this.queued === 0 && this.running < this.capacity) {
         this.submitted++;
+        if (this.running >= this.size) this.backlogged = true;
         this.runPlain(kernel, resolve, argc, a0, a1);
         return true;
       }
@@ -117,12 +135,14 @@ export class Scheduler implements PlainSink {
         this.submitted++;
         this.queue.pushPlain(kernel, resolve, argc, a0, a1);
         this.queued++;
+        this.backlogged = true;
         return true;
       }
     }
     if (!canWait) return false;
     this.waiters.pushPlain(kernel, resolve, argc, a0, a1);
     this.waiting++;
+    this.backlogged = true;
     return true;
   }
 
@@ -146,6 +166,7 @@ export class Scheduler implements PlainSink {
     if (this.waiting !== 0) return false;
     if (this.queued === 0 && this.running < this.capacity) {
       this.submitted++;
+      if (this.running >= this.size) this.backlogged = true;
       this.dispatch(task);
       return true;
     }
@@ -154,6 +175,7 @@ export class Scheduler implements PlainSink {
       task.state = QUEUED;
       this.queue.push(task);
       this.queued++;
+      this.backlogged = true;
       return true;
     }
     return false;
@@ -164,6 +186,7 @@ export class Scheduler implements PlainSink {
     task.state = WAITING;
     this.waiters.push(task);
     this.waiting++;
+    this.backlogged = true;
   }
 
   /** Dispatch.settle lands here: the backend's one report for a dispatched task. */
@@ -212,7 +235,24 @@ export class Scheduler implements PlainSink {
     this.running--;
     this.pump();
     this.checkDrained();
+    if (this.backlogged) this.checkBacklog();
   }
+
+  /** After calls left the queue or the waiters: once none is unstarted or waiting, onDrain is due. */
+  private checkBacklog(): void {
+    if (this.unstarted !== 0 || this.waiting !== 0) return;
+    this.backlogged = false;
+    if (this.onDrain === undefined || this.drainQueued) return;
+    this.drainQueued = true;
+    queueMicrotask(this.drained);
+  }
+
+  private readonly drained = (): void => {
+    this.drainQueued = false;
+    // Refilled meanwhile: the drain is reported when it empties again.
+    if (this.unstarted !== 0 || this.waiting !== 0) return;
+    this.onDrain?.();
+  };
 
   /**
    * Takes a task back for its caller: out of the waiters or the queue, or, when dispatched,
@@ -242,6 +282,7 @@ export class Scheduler implements PlainSink {
     if (this.waiters.length > 2 * this.waiting + 64) this.waiters.retain(isWaiting);
     this.pump();
     this.checkDrained();
+    if (this.backlogged) this.checkBacklog();
     return true;
   }
 
@@ -258,8 +299,25 @@ export class Scheduler implements PlainSink {
   close(): void {
     if (this.state !== 'open') return;
     this.state = 'closed';
+    if (this.closeTimeout !== undefined) {
+      // Referenced: join() may be all that is left to keep the process alive for. It bounds the
+      // backend's own close too (a worker whose initializer never returns), so it is cleared
+      // only once join() has settled.
+      this.closeTimer = setTimeout(this.closeTimedOut, this.closeTimeout);
+      const stop = (): void => clearTimeout(this.closeTimer);
+      this.joined.then(stop, stop);
+    }
     this.checkDrained();
   }
+
+  private readonly closeTimedOut = (): void => {
+    this.closeTimer = undefined;
+    if (this.state !== 'closed') return;
+    const ms = this.closeTimeout;
+    this.terminateWith(() => new AbortError(`the pool was closed with closeTimeout ${ms} ms, and this call had not finished by then`)).catch(() => {
+      // join() reports a backend that failed to stop; nobody else waits on this promise.
+    });
+  };
 
   join(): Promise<void> {
     if (this.state === 'open') return Promise.reject(new PoolStateError('join() called before close() or terminate()'));
@@ -271,9 +329,15 @@ export class Scheduler implements PlainSink {
    * has stopped everything it ran.
    */
   terminate(): Promise<void> {
+    return this.terminateWith(() => new AbortError('the pool was terminated'));
+  }
+
+  /** terminate(), with `error` making each unsettled call's error. */
+  private terminateWith(error: () => AbortError): Promise<void> {
     if (this.terminated !== undefined) return this.terminated;
     this.state = 'terminated';
-    const error = (): AbortError => new AbortError('the pool was terminated');
+    clearTimeout(this.closeTimer);
+    this.closeTimer = undefined;
     // Jobs first: each withdraws its own chunks, so the sweeps below meet standalone tasks only.
     for (const job of Array.from(this.jobs)) job.abort(error());
     for (let task = this.waiters.shift(); task !== undefined; task = this.waiters.shift()) this.abortTask(task, error());
