@@ -2,15 +2,17 @@
 // RangeError (right kind, bad value) whose message names the method and the option, so that a
 // mistake fails at the call, before anything is queued.
 //
-// The checks only read: callers use the caller's own options object afterwards, so no
-// per-call copy of the options is made on the hot path.
+// An option the method does not know is a TypeError too (see ./option-names.ts): each method's
+// known names are the tables below, which the compiler checks against the option interfaces.
 
 import { isGenuine } from './genuine.js';
-import type { TransferListItem } from 'node:worker_threads';
+import type { ResourceLimits, TransferListItem } from 'node:worker_threads';
 import { describe } from '../kernels/args.js';
 import type { JsTask, Runnable } from '../kernels/types.js';
-import { MessagePort } from 'node:worker_threads';
+import { MessagePort, SHARE_ENV } from 'node:worker_threads';
 import { SharedCounter } from '../shared/counter.js';
+import { reasonOf } from '../backends/worker-protocol.js';
+import { findUnknownOption, OptionNames, unknownOptionError } from './option-names.js';
 
 export const MAX_POOL_SIZE = 1024;
 
@@ -38,6 +40,33 @@ export interface PoolOptions {
    * 1000; 0 terminates at once.
    */
   cancelGrace?: number;
+  /**
+   * Worker backend only: each worker's V8 heap and stack limits, as Node's Worker option of
+   * the same name. Each one given is a finite number of MB > 0.
+   */
+  resourceLimits?: ResourceLimits;
+  /**
+   * Worker backend only: the workers' process.env, as Node's Worker option: an object (Node
+   * stringifies its values), or worker_threads' SHARE_ENV to share the pool thread's own.
+   */
+  env?: NodeJS.Dict<string> | typeof SHARE_ENV;
+  /** Worker backend only: appended to the workers' process.argv, as Node's Worker option (items are stringified). */
+  argv?: readonly unknown[];
+  /** Worker backend only: the workers' Node flags, as Node's Worker option. */
+  execArgv?: readonly string[];
+  /**
+   * Worker backend only: a value every worker receives as worker_threads' `workerData`, readable
+   * in tasks and the initializer. It must survive structuredClone (checked at construction).
+   */
+  workerData?: unknown;
+  /** Worker backend only: the workers' name, as Node's Worker option (shown in debuggers and traces). */
+  name?: string;
+  /**
+   * After close(), join() waits at most this many ms for accepted tasks, then terminates the
+   * rest: they reject with an AbortError-named error saying the close timed out. A finite
+   * number in [0, 2^31 - 1]. Default: no limit.
+   */
+  closeTimeout?: number;
 }
 
 /** Options every task-submitting method takes. */
@@ -83,7 +112,61 @@ export interface ImapOptions extends CallOptions {
   window?: number;
 }
 
-function checkObject(where: string, what: string, v: unknown): void {
+/**
+ * A table of option names that the compiler checks holds exactly the keys of `O`: an option
+ * added to an interface but not to its table does not compile, nor does a name it lacks.
+ */
+function namesOf<O>() {
+  return <const K extends readonly (keyof O & string)[]>(names: K & MissingFrom<O, K>): OptionNames => new OptionNames(names);
+}
+
+/** Nothing when `K` names every key of `O`; else a type no array matches, whose error names what is missing. */
+type MissingFrom<O, K extends readonly PropertyKey[]> = [Exclude<keyof O, K[number]>] extends [never] ? unknown : { missing: Exclude<keyof O, K[number]> };
+
+const POOL_OPTIONS = namesOf<PoolOptions>()([
+  'backend', 'size', 'maxQueue', 'onQueueFull', 'initializer', 'initArgs', 'maxTasksPerWorker', 'cancelGrace',
+  'resourceLimits', 'env', 'argv', 'execArgv', 'workerData', 'name', 'closeTimeout',
+]);
+const RESOURCE_LIMITS = namesOf<ResourceLimits>()(['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb']);
+
+// One table per method family; CALL_OPTIONS says which methods take which.
+const APPLY_OPTIONS = namesOf<ApplyOptions>()(['signal', 'timeout', 'progress', 'transfer']);
+const APPLY_ASYNC_OPTIONS = namesOf<AsyncCallOptions<unknown>>()(['signal', 'timeout', 'progress', 'transfer', 'callback', 'errorCallback']);
+const MAP_OPTIONS = namesOf<MapOptions>()(['signal', 'timeout', 'progress', 'chunkSize']);
+const MAP_ASYNC_OPTIONS = namesOf<MapAsyncOptions<unknown>>()(['signal', 'timeout', 'progress', 'chunkSize', 'callback', 'errorCallback']);
+const IMAP_OPTIONS = namesOf<ImapOptions>()(['signal', 'timeout', 'progress', 'chunkSize', 'window']);
+
+/** The options each task-submitting method takes, by the method's name (as in its error messages). */
+const CALL_OPTIONS: ReadonlyMap<string, OptionNames> = new Map([
+  ['apply', APPLY_OPTIONS],
+  ['applyAsync', APPLY_ASYNC_OPTIONS],
+  ['submit', APPLY_ASYNC_OPTIONS],
+  ['map', MAP_OPTIONS],
+  ['starmap', MAP_OPTIONS],
+  ['mapAsync', MAP_ASYNC_OPTIONS],
+  ['starmapAsync', MAP_ASYNC_OPTIONS],
+  ['imap', IMAP_OPTIONS],
+  ['imapUnordered', IMAP_OPTIONS],
+  ['istarmap', IMAP_OPTIONS],
+  ['istarmapUnordered', IMAP_OPTIONS],
+]);
+
+/** Every call option of any method: what a method missing from CALL_OPTIONS is held to. */
+const ANY_CALL_OPTIONS = new OptionNames([...new Set([...CALL_OPTIONS.values()].flatMap((table) => table.names))]);
+
+/** Where else an option `name` that `where` does not take belongs, for the error's hint. */
+function takersOf(where: string, name: string): string[] {
+  const methods = [...CALL_OPTIONS].filter(([method, table]) => method !== where && table.has(name)).map(([method]) => method);
+  const takers = methods.length === CALL_OPTIONS.size ? ['every call'] : methods;
+  return where !== 'Pool' && POOL_OPTIONS.has(name) ? ['Pool', ...takers] : takers;
+}
+
+function rejectUnknownOptions(where: string, options: object, known: OptionNames): void {
+  const unknown = findUnknownOption(options, known);
+  if (unknown !== undefined) throw unknownOptionError(where, unknown, known, { elsewhere: (name) => takersOf(where, name) });
+}
+
+function checkObject(where: string, what: string, v: unknown): asserts v is object {
   if (typeof v !== 'object' || v === null) throw new TypeError(`${where}: ${what} must be an object, got ${describe(v)}`);
 }
 
@@ -101,6 +184,7 @@ function checkFunction(where: string, name: string, v: unknown): void {
 export function checkPoolOptions(options: unknown): asserts options is PoolOptions | undefined {
   if (options === undefined) return;
   checkObject('Pool', 'options', options);
+  rejectUnknownOptions('Pool', options, POOL_OPTIONS);
   const o = options as PoolOptions;
   if (o.backend !== undefined && o.backend !== 'auto' && o.backend !== 'native' && o.backend !== 'worker') {
     throw new TypeError(`Pool: options.backend must be 'auto', 'native' or 'worker', got ${describe(o.backend)}`);
@@ -124,18 +208,69 @@ export function checkPoolOptions(options: unknown): asserts options is PoolOptio
     throw new TypeError(`Pool: options.initArgs must be an array, got ${describe(o.initArgs)}`);
   }
   if (o.maxTasksPerWorker !== undefined) checkPositiveInteger('Pool', 'options.maxTasksPerWorker', o.maxTasksPerWorker);
-  if (o.cancelGrace !== undefined) {
-    if (typeof o.cancelGrace !== 'number') throw new TypeError(`Pool: options.cancelGrace must be a number of ms, got ${describe(o.cancelGrace)}`);
-    if (!(o.cancelGrace >= 0 && o.cancelGrace <= 2 ** 31 - 1)) {
-      throw new RangeError(`Pool: options.cancelGrace must be a finite number of ms in [0, 2^31 - 1], got ${o.cancelGrace}`);
+  if (o.cancelGrace !== undefined) checkDelay('options.cancelGrace', o.cancelGrace);
+  if (o.closeTimeout !== undefined) checkDelay('options.closeTimeout', o.closeTimeout);
+  checkWorkerControls(o);
+}
+
+/** A Pool option that is a number of ms for setTimeout: 0 allowed, and no more than its limit. */
+function checkDelay(name: string, v: unknown): void {
+  if (typeof v !== 'number') throw new TypeError(`Pool: ${name} must be a number of ms, got ${describe(v)}`);
+  if (!(v >= 0 && v <= 2 ** 31 - 1)) throw new RangeError(`Pool: ${name} must be a finite number of ms in [0, 2^31 - 1], got ${v}`);
+}
+
+/** The options that the worker backend hands to each `new Worker()`. */
+function checkWorkerControls(o: PoolOptions): void {
+  if (o.resourceLimits !== undefined) checkResourceLimits(o.resourceLimits);
+  if (o.env !== undefined && o.env !== SHARE_ENV && !isPlainishObject(o.env)) {
+    throw new TypeError(`Pool: options.env must be an object of environment variables or worker_threads' SHARE_ENV, got ${describe(o.env)}`);
+  }
+  if (o.argv !== undefined && !Array.isArray(o.argv)) throw new TypeError(`Pool: options.argv must be an array, got ${describe(o.argv)}`);
+  if (o.execArgv !== undefined) {
+    if (!Array.isArray(o.execArgv)) throw new TypeError(`Pool: options.execArgv must be an array of strings, got ${describe(o.execArgv)}`);
+    const i = o.execArgv.findIndex((flag) => typeof flag !== 'string');
+    if (i >= 0) throw new TypeError(`Pool: options.execArgv[${i}] must be a string, got ${describe(o.execArgv[i])}`);
+  }
+  if (o.workerData !== undefined) {
+    // Node clones it into each worker as it starts: what cannot be cloned must fail here, at
+    // the constructor, not when the first worker starts from an event handler.
+    try {
+      structuredClone(o.workerData);
+    } catch (error) {
+      throw new TypeError(`Pool: options.workerData cannot be sent to a worker: ${reasonOf(error)}`, { cause: error });
     }
   }
+  if (o.name !== undefined && typeof o.name !== 'string') throw new TypeError(`Pool: options.name must be a string, got ${describe(o.name)}`);
 }
+
+function checkResourceLimits(limits: unknown): void {
+  if (!isPlainishObject(limits)) {
+    throw new TypeError(`Pool: options.resourceLimits must be an object such as { maxOldGenerationSizeMb: 512 }, got ${describe(limits)}`);
+  }
+  const unknown = findUnknownOption(limits, RESOURCE_LIMITS);
+  if (unknown !== undefined) throw unknownOptionError('Pool', unknown, RESOURCE_LIMITS, { parent: 'resourceLimits' });
+  for (const name of RESOURCE_LIMITS.names) {
+    const mb = (limits as Record<string, unknown>)[name];
+    if (mb === undefined) continue;
+    if (typeof mb !== 'number') throw new TypeError(`Pool: options.resourceLimits.${name} must be a number of MB, got ${describe(mb)}`);
+    if (!(mb > 0 && mb < Infinity)) throw new RangeError(`Pool: options.resourceLimits.${name} must be a finite number of MB > 0, got ${mb}`);
+  }
+}
+
+/** An object that is not an array (nor null): what an options-like map of names can be. */
+function isPlainishObject(v: unknown): v is object {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The options that only the worker backend can honour. */
+const WORKER_ONLY_OPTIONS = [
+  'initializer', 'initArgs', 'maxTasksPerWorker', 'cancelGrace', 'resourceLimits', 'env', 'argv', 'execArgv', 'workerData', 'name',
+] as const satisfies readonly (keyof PoolOptions)[];
 
 /** The worker-only options that are set, by name. */
 export function workerOnlyOptions(o: PoolOptions | undefined): string[] {
   if (o === undefined) return [];
-  return (['initializer', 'initArgs', 'maxTasksPerWorker', 'cancelGrace'] as const).filter((name) => o[name] !== undefined);
+  return WORKER_ONLY_OPTIONS.filter((name) => o[name] !== undefined);
 }
 
 /** A kernel or a task() handle, and one the pool's backend can run. */
@@ -206,19 +341,19 @@ export function checkWaitTimeout(method: string, ms: unknown): void {
   if (!(ms >= 0 && ms <= 2 ** 31 - 1)) throw new RangeError(`${method}: timeoutMs must be a finite number of ms in [0, 2^31 - 1], got ${ms}`);
 }
 
-/** Every option a call reads; snapshotCallOptions() copies exactly these. */
-const CALL_OPTION_KEYS = ['signal', 'timeout', 'progress', 'transfer', 'callback', 'errorCallback', 'chunkSize', 'window'] as const;
-
 /**
  * The call's options read once, into a plain object the pool owns, before anything is checked
  * or accepted. A getter runs exactly once, so one that answers differently the second time
  * cannot turn a checked, accepted call into one that throws (and orphans its promise) later.
+ * An option `method` does not take is a TypeError (see ./option-names.ts for what counts).
  */
 export function snapshotCallOptions<O extends object>(method: string, options: O | undefined): O | undefined {
   if (options === undefined) return undefined;
   checkObject(method, 'options', options);
+  const known = CALL_OPTIONS.get(method) ?? ANY_CALL_OPTIONS;
+  rejectUnknownOptions(method, options, known);
   const copy: Record<string, unknown> = {};
-  for (const key of CALL_OPTION_KEYS) {
+  for (const key of known.names) {
     const value = (options as Record<string, unknown>)[key];
     if (value !== undefined) copy[key] = value;
   }
