@@ -39,8 +39,15 @@ export class AbortError extends Error {
 /** The worker running a task died (crash, process.exit in the task, out of memory). */
 export class WorkerCrashError extends Error {
   override name = 'WorkerCrashError';
-  constructor(message: string, options?: { cause?: unknown }) {
+  /**
+   * The code of the error the worker died of, when it had one (a string): Node's
+   * 'ERR_WORKER_OUT_OF_MEMORY' for a worker past its resourceLimits, or the code of the task's
+   * own uncaught error. Absent (not even an own property) otherwise.
+   */
+  declare readonly code?: string;
+  constructor(message: string, options?: { cause?: unknown; code?: string | undefined }) {
     super(message, options);
+    if (options?.code !== undefined) (this as { code?: string }).code = options.code;
   }
 }
 
