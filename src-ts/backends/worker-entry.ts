@@ -16,15 +16,20 @@
 //   never while awaiting an async task, never for more than FLUSH_AFTER_MS, and never into a
 //   task not known to be short (knownShort): a worker killed to stop a task takes the replies
 //   it holds with it.
+// - worker_threads' workerData is the user's value (WorkerBackendOptions.workerData), set before
+//   any user module (task or initializer) loads; spindle's own setup arrives beside it and is
+//   taken out here, out of every task's reach.
 
+import { syncBuiltinESMExports } from 'node:module';
 import { performance } from 'node:perf_hooks';
-import { receiveMessageOnPort, workerData, type MessagePort, type TransferListItem } from 'node:worker_threads';
+import workerThreads, { receiveMessageOnPort, workerData, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { kernels } from '../kernels/index.js';
 import type { Kernel, KernelContext } from '../kernels/types.js';
 import { SharedCounter } from '../shared/counter.js';
 import { taskRuntimeKeys, type TaskContext } from '../task.js';
 import {
   decodeArgs,
+  decodeValue,
   encodeError,
   encodeKernelResult,
   encodeValue,
@@ -40,13 +45,20 @@ import {
   STATUS_OK,
   STATUS_THROWN,
   TASK_STRIDE,
-  type WorkerSetup,
 } from './worker-protocol.js';
 import { ClaimTable } from './claim-table.js';
+import type { WorkerEnvelope } from './worker-start.js';
 
 const FLUSH_AFTER_MS = 1;
 
-const setup = workerData as WorkerSetup;
+// The pool started this worker with its setup and the user's workerData side by side
+// (worker-start.ts). From here on worker_threads' workerData is the user's value alone, for
+// `require('node:worker_threads').workerData` (the module object, assigned) and for ESM named
+// imports of it (syncBuiltinESMExports() updates those). No user module has loaded yet: the
+// initializer and tasks are imported later, by start() and runJsTask().
+const { setup, userData } = workerData as WorkerEnvelope;
+(workerThreads as { workerData: unknown }).workerData = decodeValue(userData);
+syncBuiltinESMExports();
 // The pool's private channel; parentPort is left to user tasks.
 const port: MessagePort = setup.port;
 const control = new Int32Array(setup.control);

@@ -3,14 +3,19 @@
 // only user: it decides what each slot gets; a slot only keeps the books for its own worker.
 
 import { performance } from 'node:perf_hooks';
-import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker, type WorkerOptions } from 'node:worker_threads';
 import type { Dispatch } from './backend.js';
 import { CLAIM_MASK, CLAIM_SLOTS, ClaimTable } from './claim-table.js';
 import { CONTROL_WORDS, STARTED, type WorkerSetup } from './worker-protocol.js';
-import { startWorker } from './worker-start.js';
+import { startWorker, type WorkerEnvelope } from './worker-start.js';
+
+/** Why the pool stopped a worker: recycled by maxTasksPerWorker, killed to stop a cancelled task, or the pool's close or terminate. */
+export type StopReason = 'recycled' | 'cancel' | 'shutdown';
 
 export class WorkerSlot {
   readonly worker: Worker;
+  /** The worker's threadId, kept: events name the worker by it, after it has exited too. */
+  readonly threadId: number;
   readonly control: Int32Array;
   readonly controlPort: MessagePort;
   /**
@@ -49,8 +54,8 @@ export class WorkerSlot {
    * and has answered them all. It still counts within `size` until it has exited.
    */
   retiring = false;
-  /** The pool terminated it on purpose (retired, or killed to stop a task): its exit is no failed start. */
-  stopping = false;
+  /** Why the pool terminated it, if it did (the first reason given): its exit is then no failed start. */
+  stopReason: StopReason | undefined = undefined;
   alive = true;
   /** Whether the worker keeps the process alive: only while it has work. */
   referenced = true;
@@ -58,29 +63,50 @@ export class WorkerSlot {
   killedFor = 0;
   /** Why it died, as far as known: its uncaught error, or its initializer's. */
   crash: Error | undefined = undefined;
+  /** What its initializer threw (then `crash` says so too): the worker exits without running a task. */
+  initFailure: Error | undefined = undefined;
   readonly exited: Promise<void>;
   markExited!: () => void;
   /** Settles once the worker has started (its initializer ran: READY) or is gone. */
   readonly startedOrGone: Promise<void>;
   markStarted!: () => void;
 
-  constructor(entry: URL, setup: Omit<WorkerSetup, 'control' | 'controlPort' | 'port' | 'claims'>) {
+  /**
+   * Starts the worker. `options` are the pool's controlOptions() (worker-start.ts), `userData` its
+   * snapshotWorkerData(): the worker's workerData, as its tasks see it.
+   */
+  constructor(entry: URL, setup: Omit<WorkerSetup, 'control' | 'controlPort' | 'port' | 'claims'>, options: WorkerOptions, userData: unknown) {
     const buffer = new SharedArrayBuffer(CONTROL_WORDS * Int32Array.BYTES_PER_ELEMENT);
     this.control = new Int32Array(buffer);
     const { port1, port2 } = new MessageChannel();
     this.controlPort = port1;
     const protocol = new MessageChannel();
     this.port = protocol.port1;
-    const workerData: WorkerSetup = { ...setup, control: buffer, controlPort: port2, port: protocol.port2, claims: this.claims.buffer };
+    const envelope: WorkerEnvelope = {
+      setup: { ...setup, control: buffer, controlPort: port2, port: protocol.port2, claims: this.claims.buffer },
+      userData,
+    };
     try {
-      this.worker = startWorker(entry, workerData, [port2, protocol.port2]);
+      this.worker = startWorker(entry, envelope, [port2, protocol.port2], options);
     } catch (error) {
       for (const port of [port1, port2, protocol.port1, protocol.port2]) port.close();
       throw error;
     }
+    this.threadId = this.worker.threadId;
     this.exited = new Promise((resolve) => (this.markExited = resolve));
     this.startedOrGone = new Promise((resolve) => (this.markStarted = resolve));
     void this.exited.then(this.markStarted);
+  }
+
+  /** Whether the pool terminated it on purpose. */
+  get stopping(): boolean {
+    return this.stopReason !== undefined;
+  }
+
+  /** Terminates the worker on purpose; the first reason given is the one its exit reports. */
+  stop(reason: StopReason): void {
+    this.stopReason ??= reason;
+    void this.worker.terminate();
   }
 
   get load(): number {

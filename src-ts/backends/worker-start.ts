@@ -1,12 +1,54 @@
-// Starting a worker: the entry module, the Node options it inherits, and the initializer's
-// arguments as every worker of a pool gets them. Kept apart from the scheduling in worker.ts.
+// Starting a worker: the entry module, the Node options it inherits or is given, what it gets
+// as workerData, and the initializer's arguments as every worker of a pool gets them. Kept
+// apart from the scheduling in worker.ts.
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Worker, type MessagePort } from 'node:worker_threads';
+import { Worker, type MessagePort, type ResourceLimits, type SHARE_ENV, type WorkerOptions } from 'node:worker_threads';
 import { packageRoot } from './addon.js';
 import { encodeValue, reasonOf, type WorkerSetup } from './worker-protocol.js';
+
+/**
+ * The `new Worker` options a pool's user may set (WorkerBackendOptions), passed as they are to
+ * every worker of the pool: Node validates them (and the Pool checked them before).
+ */
+export interface WorkerControls {
+  resourceLimits?: ResourceLimits | undefined;
+  /** An object (copied into each worker's process.env) or worker_threads' SHARE_ENV. */
+  env?: Readonly<Record<string, string>> | typeof SHARE_ENV | undefined;
+  argv?: readonly unknown[] | undefined;
+  /** Replaces the options workers would inherit (workerExecArgv()) entirely. */
+  execArgv?: readonly string[] | undefined;
+  name?: string | undefined;
+}
+
+/**
+ * What a worker is started with as worker_threads' workerData: spindle's private setup, and the
+ * user's own value (snapshotWorkerData()). worker-entry.ts takes the setup out and makes
+ * `userData` the worker's workerData before any user module loads, so no task or initializer
+ * ever sees the setup.
+ */
+export interface WorkerEnvelope {
+  setup: WorkerSetup;
+  userData: unknown;
+}
+
+/**
+ * The options every `new Worker` of a pool gets from its controls: copies, taken when the pool is
+ * made, so the caller changing its objects later changes no worker. Only options that are set
+ * appear (Node's defaults apply to the others).
+ */
+export function controlOptions(controls: WorkerControls): WorkerOptions {
+  const options: WorkerOptions = {};
+  if (controls.resourceLimits !== undefined) options.resourceLimits = { ...controls.resourceLimits };
+  if (typeof controls.env === 'symbol') options.env = controls.env;
+  else if (controls.env !== undefined) options.env = { ...controls.env };
+  if (controls.argv !== undefined) options.argv = [...controls.argv];
+  if (controls.execArgv !== undefined) options.execArgv = [...controls.execArgv];
+  if (controls.name !== undefined) options.name = controls.name;
+  return options;
+}
 
 /**
  * The parent's Node options, minus those about the parent's own entry point: a worker started
@@ -29,14 +71,20 @@ const DROPPED_OPTIONS = new Set(['-e', '--eval', '-p', '--print', '--input-type'
 const OPTIONS_WITH_VALUE = new Set(['-e', '--eval', '-p', '--print', '--input-type']);
 
 /**
- * The execArgv option for new workers: undefined (inherit, as Node does by default, silently
- * dropping per-process flags such as --expose-gc) unless the parent's options had to be
- * cleaned. An explicit execArgv is validated by Node, which refuses per-process flags, so those
- * named in its refusal are dropped and the start retried.
+ * The execArgv option for new workers that are given none: undefined (inherit, as Node does by
+ * default, silently dropping per-process flags such as --expose-gc) unless the parent's options
+ * had to be cleaned. The cleaned list, passed explicitly, is validated by Node, which refuses
+ * per-process flags, so those named in its refusal are dropped and the start retried.
  */
 let execArgvForWorkers: string[] | undefined | null = null;
 
-export function startWorker(entry: URL, workerData: WorkerSetup, ports: MessagePort[]): Worker {
+/**
+ * Starts a worker of the entry module. `options` are the pool's controlOptions(): an execArgv
+ * there is the user's and is used as it is, never cleaned (Node refusing it is the caller's
+ * error); without one the worker inherits the parent's options, cleaned (workerExecArgv()).
+ */
+export function startWorker(entry: URL, envelope: WorkerEnvelope, ports: MessagePort[], options: WorkerOptions): Worker {
+  if (options.execArgv !== undefined) return new Worker(entry, { ...options, workerData: envelope, transferList: ports });
   if (execArgvForWorkers === null) {
     const cleaned = workerExecArgv();
     execArgvForWorkers = cleaned.length === process.execArgv.length ? undefined : cleaned;
@@ -44,7 +92,7 @@ export function startWorker(entry: URL, workerData: WorkerSetup, ports: MessageP
   for (;;) {
     const execArgv: string[] | undefined = execArgvForWorkers;
     try {
-      return new Worker(entry, { workerData, transferList: ports, execArgv });
+      return new Worker(entry, { ...options, workerData: envelope, transferList: ports, execArgv });
     } catch (error) {
       const refused = (error as { code?: string }).code === 'ERR_WORKER_INVALID_EXEC_ARGV' ? /flags: (.*)$/.exec((error as Error).message) : null;
       if (refused === null || execArgv === undefined) throw error;
@@ -78,4 +126,20 @@ export function snapshotInitArgs(args: readonly unknown[]): unknown[] {
     throw new TypeError(`Pool: options.initArgs[${i}] cannot be sent to a worker: ${reasonOf(error)}`, { cause: error });
   }
   return snapshot;
+}
+
+/**
+ * The user's workerData as every worker of the pool gets it: encoded (a SharedCounter, SharedValue
+ * or Lock given as workerData itself arrives live, as a task argument does) and cloned once, when
+ * the pool is made, for the reasons snapshotInitArgs() gives. What cannot be cloned is a
+ * TypeError from the constructor; nothing is transferred (a worker that starts later could not
+ * get what an earlier one took).
+ */
+export function snapshotWorkerData(value: unknown): unknown {
+  if (value === undefined) return undefined;
+  try {
+    return structuredClone(encodeValue(value));
+  } catch (error) {
+    throw new TypeError(`Pool: options.workerData cannot be sent to a worker: ${reasonOf(error)}`, { cause: error });
+  }
 }

@@ -44,13 +44,26 @@
 // A worker that dies before it is ready, unless the pool stopped it, or that cannot be started
 // at all (`new Worker` throws), is a failed start; STARTUP_FAILURE_LIMIT in a row break the pool,
 // and every task fails with a WorkerCrashError saying why. So a failed start never throws out of
-// the event handler that started the replacement.
+// the event handler that started the replacement. Every worker is started with the same
+// controls (resourceLimits, env, argv, execArgv, name: worker-start.ts) and the same snapshot of
+// the user's workerData, which worker-entry.ts puts where tasks read it, in place of the setup.
+//
+// Events. What belongs to no task goes to options.events (BackendEvents), only ever from an
+// event handler or a microtask, never from inside a method the Pool calls: workerCreate once a
+// `new Worker` succeeded (a microtask later, so before any of that worker's events); workerExit
+// for each worker that exits, with why (the first reason the pool had to stop it, else 'crash',
+// or 'startFailed' before it was ready); message for what user code posts on parentPort (replies
+// never travel there); error for an error no task receives: a worker's uncaught error while it
+// ran no task (the timer of a finished task, an idle worker's unhandled rejection), its
+// initializer's failure, a worker that could not be started. Each is a WorkerCrashError with
+// the original as `cause` (and its `code`). An uncaught error while a task runs is that task's
+// WorkerCrashError instead, whichever code threw it: each error is reported exactly once.
 
 import { performance } from 'node:perf_hooks';
-import { receiveMessageOnPort, type TransferListItem } from 'node:worker_threads';
+import { receiveMessageOnPort, type TransferListItem, type WorkerOptions } from 'node:worker_threads';
 import { WorkerCrashError } from '../errors.js';
 import type { JsTask } from '../kernels/types.js';
-import { Outcome, type Backend, type BackendEvents, type Dispatch } from './backend.js';
+import { Outcome, type Backend, type BackendEvents, type Dispatch, type WorkerExitInfo } from './backend.js';
 import { LiveTasks } from './live-tasks.js';
 import { PendingQueue } from './pending-queue.js';
 import { SplitCall } from './split-call.js';
@@ -72,7 +85,7 @@ import {
   type EncodedError,
 } from './worker-protocol.js';
 import { WorkerSlot } from './worker-slot.js';
-import { snapshotInitArgs, workerEntry } from './worker-start.js';
+import { controlOptions, snapshotInitArgs, snapshotWorkerData, workerEntry, type WorkerControls } from './worker-start.js';
 
 /** A batch should hold about this much work. */
 const TARGET_BATCH_MICROS = 500;
@@ -93,6 +106,22 @@ const RESTART_DELAY_MS = 50;
 
 const PENDING = Symbol('pending');
 
+/** An error's code, when it is a string (Node's codes are): what WorkerCrashError carries on. */
+function codeOf(error: unknown): string | undefined {
+  try {
+    const code = (error as { code?: unknown } | null | undefined)?.code;
+    return typeof code === 'string' ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a worker died of, as an Error: a thrown non-Error value becomes the cause of one. */
+function asError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  return new Error(`the worker threw ${typeof value === 'string' ? JSON.stringify(value) : reasonOf(value)}`, { cause: value });
+}
+
 /** A task settled by settleAll(): the task, its outcome and the value that goes with it. */
 type Ending = [Dispatch, Outcome, unknown];
 const NOTHING_THROWN = Symbol('nothing thrown');
@@ -104,6 +133,34 @@ export interface WorkerBackendOptions {
   maxTasksPerWorker?: number | undefined;
   /** ms; default 1000. */
   cancelGrace?: number | undefined;
+  /**
+   * Node's per-worker heap limits. A task that runs its worker past them fails with a
+   * WorkerCrashError whose `code` is 'ERR_WORKER_OUT_OF_MEMORY'; the worker is replaced, and
+   * the other tasks it held but had not started run elsewhere.
+   */
+  resourceLimits?: WorkerControls['resourceLimits'];
+  /** Each worker's process.env: an object, or worker_threads' SHARE_ENV (one environment for all). Default: a copy of the parent's at each worker's start. */
+  env?: WorkerControls['env'];
+  /** Appended (stringified) to each worker's process.argv. */
+  argv?: WorkerControls['argv'];
+  /**
+   * Node options for the workers, replacing those they would inherit from the parent (which are
+   * cleaned of the parent's -e/--input-type and the like; an explicit one is used as it is).
+   * One Node refuses (a per-process flag) makes the constructor throw a RangeError.
+   */
+  execArgv?: WorkerControls['execArgv'];
+  /**
+   * The workers' name: Node shows `[worker <threadId>] <name>` in the inspector and in trace
+   * events (Node 18.16 and later: every supported version). Inside a worker it is readable as
+   * worker_threads' threadName only on Node versions that have it (22.20, 24.6 and later).
+   */
+  name?: WorkerControls['name'];
+  /**
+   * worker_threads' workerData in every worker, for tasks and the initializer (ESM and CJS
+   * alike). Cloned once, when the pool is made (snapshotWorkerData()); spindle's own setup never
+   * shows there.
+   */
+  workerData?: unknown;
   /** Where events that belong to no task go (the Pool's emitter); none: dropped. */
   events?: BackendEvents | undefined;
 }
@@ -114,6 +171,10 @@ export class WorkerBackend implements Backend {
   readonly capacity: number;
   private readonly entry: URL;
   private readonly options: WorkerBackendOptions;
+  private readonly events: BackendEvents | undefined;
+  /** What every `new Worker` gets from the options (controlOptions()), and the user's workerData (snapshotWorkerData()). */
+  private readonly workerOptions: WorkerOptions;
+  private readonly userData: unknown;
   private readonly cancelGrace: number;
   private readonly slots: WorkerSlot[] = [];
   private readonly pending = new PendingQueue<Dispatch>();
@@ -143,8 +204,11 @@ export class WorkerBackend implements Backend {
     this.cancelGrace = options.cancelGrace ?? 1000;
     this.capacity = Math.max(1024, options.size * 2 * MAX_BATCH);
     this.initArgs = snapshotInitArgs(options.initArgs ?? []);
+    this.userData = snapshotWorkerData(options.workerData);
+    this.workerOptions = controlOptions(options);
+    this.events = options.events;
     this.entry = workerEntry();
-    this.replenish();
+    this.replenish(true);
   }
 
   // ---- Workers ---------------------------------------------------------------------------
@@ -153,13 +217,24 @@ export class WorkerBackend implements Backend {
    * Starts workers until `size` are alive (starting, working or retiring: all count) while the
    * pool is open and not broken. A worker that cannot be started at all is a failed start, like
    * one that dies before it is ready; the next try waits RESTART_DELAY_MS, as trying again at
-   * once only meets the same exhausted resource. Called from event handlers: never throws.
+   * once only meets the same exhausted resource. Called from event handlers: never throws,
+   * except from the constructor (`constructing`) when Node refuses the pool's own options: that
+   * is the caller's error, and every later start would fail the same way.
    */
-  private replenish(): void {
+  private replenish(constructing = false): void {
     while (this.state === 'open' && this.broken === undefined && this.restartTimer === undefined && this.slots.length < this.size) {
       try {
         this.spawn();
       } catch (error) {
+        if (constructing && this.slots.length === 0) {
+          const refused = this.refusedOption(error);
+          if (refused !== undefined) throw refused;
+        }
+        if (this.events !== undefined) {
+          const failure = new WorkerCrashError(`spindle: a worker could not be started: ${reasonOf(error)}`, { cause: error, code: codeOf(error) });
+          // Deferred: the constructor calls this too, and the sink is never called from inside a method the Pool calls.
+          queueMicrotask(() => this.report((events) => events.error(failure)));
+        }
         this.startFailed(`the last could not be started: ${reasonOf(error)}`, error);
         if (this.broken !== undefined) return;
         // Referenced: tasks may be waiting for this worker, and nothing else keeps the process alive for them.
@@ -184,23 +259,63 @@ export class WorkerBackend implements Backend {
   /** Starts one worker; throws what `new Worker` throws (replenish() makes that a failed start). */
   private spawn(): void {
     const init = this.options.initializer;
-    const slot = new WorkerSlot(this.entry, {
-      initializer: init === undefined ? undefined : { module: init.module, exportName: init.exportName, args: this.initArgs },
-    });
+    const slot = new WorkerSlot(
+      this.entry,
+      { initializer: init === undefined ? undefined : { module: init.module, exportName: init.exportName, args: this.initArgs } },
+      this.workerOptions,
+      this.userData,
+    );
     this.spawned++;
     slot.controlPort.unref();
     slot.port.on('message', (message: unknown) => this.onMessage(slot, message));
     // The worker's ref (updateRef) decides whether the process stays alive, not this port.
     slot.port.unref();
-    // Whatever user tasks post on parentPort is theirs, never a reply: read and dropped here.
-    slot.worker.on('message', () => {});
-    slot.worker.on('error', (error: Error) => {
-      slot.crash ??= error;
+    // Whatever user code posts on parentPort is the user's, never a reply (replies travel on
+    // slot.port): it goes to events.message as it is.
+    const info = { threadId: slot.threadId };
+    slot.worker.on('message', (value: unknown) => this.report((events) => events.message(value, { ...info })));
+    slot.worker.on('messageerror', (error: Error) => {
+      const failure = new WorkerCrashError(`spindle: a message a worker posted on parentPort (thread ${slot.threadId}) cannot be read: ${reasonOf(error)}`, { cause: error });
+      this.report((events) => events.error(failure));
+    });
+    slot.worker.on('error', (error: unknown) => {
+      // The worker's uncaught exception (or unhandled rejection, or ERR_WORKER_OUT_OF_MEMORY):
+      // it is dying. onExit() decides whose error this is: a task's, or events.error's.
+      slot.crash ??= asError(error);
     });
     slot.worker.on('exit', (code: number) => this.onExit(slot, code));
     // After the listeners: adding a 'message' listener refs the worker's port again.
     slot.updateRef();
     this.slots.push(slot);
+    // At the next microtask: spawn() runs inside the constructor too. Before any of this
+    // worker's events, which come from the event loop.
+    if (this.events !== undefined) queueMicrotask(() => this.report((events) => events.workerCreate({ ...info })));
+  }
+
+  /** Calls the events sink, if any. A sink must not throw; if one does, the throw surfaces as an uncaught exception later, never in the middle of this backend's bookkeeping. */
+  private report(call: (events: BackendEvents) => void): void {
+    if (this.events === undefined) return;
+    try {
+      call(this.events);
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+
+  /**
+   * Node refusing the pool's own Worker options, as the error the constructor throws; undefined
+   * for any other failure to start. ERR_WORKER_INVALID_EXEC_ARGV is an explicit execArgv's (an
+   * inherited one is cleaned instead, see startWorker()); Node's argument errors name the option.
+   */
+  private refusedOption(error: unknown): Error | undefined {
+    const code = codeOf(error);
+    if (code === 'ERR_WORKER_INVALID_EXEC_ARGV' && this.options.execArgv !== undefined) {
+      return new RangeError(`Pool: options.execArgv is refused by Node: ${reasonOf(error)}`, { cause: error });
+    }
+    if (code === 'ERR_INVALID_ARG_TYPE' || code === 'ERR_INVALID_ARG_VALUE' || code === 'ERR_OUT_OF_RANGE') return error as Error;
+    return undefined;
   }
 
   private onMessage(slot: WorkerSlot, message: unknown): void {
@@ -216,6 +331,7 @@ export class WorkerBackend implements Backend {
       this.balance(slot);
     } else if (tag === INIT_FAILED) {
       const error = decodeError(message[1] as EncodedError);
+      slot.initFailure = error;
       slot.crash = new Error(`the pool's initializer failed: ${error.message}`, { cause: error });
     }
   }
@@ -270,10 +386,13 @@ export class WorkerBackend implements Backend {
     const started = Atomics.load(slot.control, STARTED);
     const requeue: Dispatch[] = slot.outbox;
     slot.outbox = [];
+    const crashCode = codeOf(slot.crash);
     const crash = (): WorkerCrashError => {
       const why = slot.crash !== undefined ? `${slot.crash.name}: ${slot.crash.message}` : `it exited with code ${code}`;
-      return new WorkerCrashError(`the worker running this task died: ${why}`, { cause: slot.crash });
+      return new WorkerCrashError(`the worker running this task died: ${why}`, { cause: slot.crash, code: crashCode });
     };
+    // Whether a task was failed with the worker's error: if none was, events.error gets it.
+    let blamed = false;
     // Each task's fate is decided, and every task moved to where it now is, before any is
     // settled: settling one can cancel others at once (a failed map withdraws its siblings), and
     // a cancel must find each where its backendSlot says (a requeued task in `pending`, never
@@ -285,8 +404,11 @@ export class WorkerBackend implements Backend {
       else if (slot.cancelledSeqs.has(seq)) ended.push([d, Outcome.Cancelled, undefined]); // settled for its caller: never run again
       else if (!slot.claims.wasClaimed(seq)) requeue.push(d); // never started: another worker runs it
       else if (seq === slot.killedFor) ended.push([d, Outcome.Cancelled, undefined]);
-      else if (seq >= started) ended.push([d, Outcome.Error, crash()]); // running (or just claimed)
-      else ended.push([d, Outcome.Error, new WorkerCrashError('the worker died after running this task but before it could send the result', { cause: slot.crash })]);
+      else {
+        blamed = true;
+        if (seq >= started) ended.push([d, Outcome.Error, crash()]); // running (or just claimed)
+        else ended.push([d, Outcome.Error, new WorkerCrashError('the worker died after running this task but before it could send the result', { cause: slot.crash, code: crashCode })]);
+      }
     }
     if (this.state === 'terminating') {
       for (const d of requeue) ended.push([d, Outcome.Cancelled, undefined]);
@@ -296,8 +418,30 @@ export class WorkerBackend implements Backend {
     }
     const thrown = this.settleAll(ended);
     slot.markExited();
+    this.reportExit(slot, code, blamed);
     if (this.state !== 'terminating') this.replaceExited(slot, code);
     if (thrown !== NOTHING_THROWN) throw thrown;
+  }
+
+  /**
+   * Reports a worker's exit, and the error it died of when no task got it: one that came while
+   * it ran no task (a timer left behind by a finished task, an idle worker's unhandled
+   * rejection), its initializer's failure, or one that came as the pool was stopping it. Each
+   * error is thus reported exactly once: to the task it failed, or here.
+   */
+  private reportExit(slot: WorkerSlot, exitCode: number, blamed: boolean): void {
+    if (this.events === undefined) return;
+    const crash = slot.crash;
+    const reason: WorkerExitInfo['reason'] = crash === undefined && slot.stopReason !== undefined ? slot.stopReason : slot.ready ? 'crash' : 'startFailed';
+    if (crash !== undefined && !blamed) {
+      const init = slot.initFailure;
+      const failure =
+        init !== undefined
+          ? new WorkerCrashError(`spindle: the pool's initializer failed in a worker (thread ${slot.threadId}): ${init.name}: ${init.message}`, { cause: init, code: codeOf(init) })
+          : new WorkerCrashError(`spindle: a worker (thread ${slot.threadId}) died of an error raised outside any task: ${crash.name}: ${crash.message}`, { cause: crash, code: codeOf(crash) });
+      this.report((events) => events.error(failure));
+    }
+    this.report((events) => events.workerExit({ threadId: slot.threadId, exitCode, reason }));
   }
 
   /** After `slot`'s worker exited: counts a failed start, and starts its replacement. */
@@ -340,8 +484,7 @@ export class WorkerBackend implements Backend {
    */
   private retireIfDone(slot: WorkerSlot): void {
     if (!slot.retiring || slot.load > 0 || !slot.ready || slot.stopping) return;
-    slot.stopping = true;
-    void slot.worker.terminate();
+    slot.stop('recycled');
   }
 
   /** `n` tasks assigned to `slot` will not run there after all: they no longer count toward its quota. */
@@ -698,8 +841,7 @@ export class WorkerBackend implements Backend {
     const stopIfStillRunning = (): void => {
       if (slot.alive && d.backendSlot === slot && Atomics.load(slot.control, STARTED) === seq) {
         slot.killedFor = seq;
-        slot.stopping = true;
-        void slot.worker.terminate();
+        slot.stop('cancel');
       }
     };
     if (this.cancelGrace === 0) stopIfStillRunning();
@@ -738,7 +880,7 @@ export class WorkerBackend implements Backend {
     clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
     const slots = [...this.slots];
-    for (const slot of slots) void slot.worker.terminate();
+    for (const slot of slots) slot.stop('shutdown');
     await Promise.all(slots.map((slot) => slot.exited));
     await this.live.drained();
   }
