@@ -70,7 +70,14 @@ export interface BackendEvents {
   workerCreate(info: WorkerEventInfo): void;
   /** A worker exited, for whatever reason (worker backend). */
   workerExit(info: WorkerExitInfo): void;
-  /** An error raised outside any task, e.g. an uncaught exception in an idle worker. */
+  /**
+   * An error raised outside any task, which no task's outcome carries. Worker backend: a
+   * worker's uncaught exception or unhandled rejection while it runs no task (a timer left by a
+   * finished task), its initializer's failure, a worker that could not be started, a parentPort
+   * message that cannot be read. Always a WorkerCrashError, with the original error as `cause`
+   * (and its `code`, when a string). An uncaught error while a task runs fails that task instead
+   * and is not reported here too: each error is reported once.
+   */
   error(error: Error): void;
   /** A value a task posted on worker_threads' parentPort (worker backend). */
   message(value: unknown, info: WorkerEventInfo): void;
