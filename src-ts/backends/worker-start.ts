@@ -16,7 +16,7 @@ import { encodeValue, reasonOf, type WorkerSetup } from './worker-protocol.js';
 export interface WorkerControls {
   resourceLimits?: ResourceLimits | undefined;
   /** An object (copied into each worker's process.env) or worker_threads' SHARE_ENV. */
-  env?: Readonly<Record<string, string>> | typeof SHARE_ENV | undefined;
+  env?: Readonly<NodeJS.Dict<string>> | typeof SHARE_ENV | undefined;
   argv?: readonly unknown[] | undefined;
   /** Replaces the options workers would inherit (workerExecArgv()) entirely. */
   execArgv?: readonly string[] | undefined;
