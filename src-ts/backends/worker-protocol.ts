@@ -71,19 +71,46 @@ export interface WorkerSetup {
 }
 
 // ---- Errors ------------------------------------------------------------------------------
-// Structured clone keeps an Error's message but turns every non-standard name into 'Error'.
-// Tasks' errors must keep name, message, stack and code, and a failed system call's errno,
-// syscall and path (sha256File's ENOENT reads as fs's own), so they travel as plain objects.
+// Structured clone keeps an Error's message but turns every non-standard name into 'Error' and
+// drops a custom error's own properties. A task's error must reach its caller as it was thrown,
+// so errors travel as plain objects (EncodedError) that keep:
+// - name, message, stack and code;
+// - the class: a built-in one (TypeError, AggregateError, DOMException, ...) travels as its kind
+//   and is rebuilt as that class; a user's class as the nearest built-in class it extends (a
+//   `class HttpError extends Error` arrives as an Error whose name is 'HttpError');
+// - its own enumerable properties, in order (a failed system call's errno, code, syscall and
+//   path: sha256File's ENOENT reads as fs's own);
+// - its cause and an AggregateError's errors: Errors among them travel encoded the same way.
+// Values an error holds travel as structured clone carries them; one it cannot carry is left
+// out if it is a property, and becomes a TypeError that says why if it is a cause or an element
+// of `errors`. An error met twice (shared, or a cycle: err.cause = err) travels once, and
+// decodeError() rebuilds the sharing. Nested errors are kept at most MAX_ERROR_DEPTH deep and
+// MAX_NESTED_ERRORS in all; past that they are left out, so a runaway chain cannot flood the port.
+// Reading an error runs the task's code (getters, Proxy traps). An error whose name, message or
+// stack cannot be read is not sent at all: encodeError() throws, and the task gets the TypeError
+// any reply that cannot be sent gets (worker-entry.ts), as does a nested one in its place. Any
+// other read that throws costs only the field it was reading.
 
 export interface EncodedError {
+  /** The built-in class it is rebuilt as: a key of ERROR_KINDS. */
+  kind: string;
   name: string;
   message: string;
   stack: string | undefined;
-  code: unknown;
-  errno?: number;
-  syscall?: string;
-  path?: string;
+  /** error.code, when it is not an own enumerable property (those travel in `props`). */
+  code?: unknown;
+  /** Own enumerable properties, in order; `cause` and AggregateError's `errors` travel apart. */
+  props?: [key: string, value: Held][];
+  cause?: Held;
+  /** AggregateError's errors. */
+  errors?: Held[];
 }
+
+/** A value an error holds: an Error, encoded, or any other value as structured clone carries it. */
+export type Held = { error: EncodedError } | { value: unknown };
+
+const MAX_ERROR_DEPTH = 32;
+const MAX_NESTED_ERRORS = 1000;
 
 /**
  * What went wrong, for a message: the error's own message when it can be read, else a word about
@@ -99,37 +126,222 @@ export function reasonOf(error: unknown): string {
   }
 }
 
-export function encodeError(error: Error): EncodedError {
-  const { code, errno, syscall, path } = error as { code?: unknown; errno?: unknown; syscall?: unknown; path?: unknown };
-  const encoded: EncodedError = { name: String(error.name), message: String(error.message), stack: error.stack, code: typeof code === 'string' || typeof code === 'number' ? code : undefined };
-  if (typeof errno === 'number') encoded.errno = errno;
-  if (typeof syscall === 'string') encoded.syscall = syscall;
-  if (typeof path === 'string') encoded.path = path;
-  return encoded;
+/** A built-in error class an error can arrive as, and the way to rebuild one. */
+interface ErrorKind {
+  /** Undefined where this thread lacks the class (WebAssembly's, under node --jitless). */
+  Class: { readonly prototype: object } | undefined;
+  build(message: string, name: string): Error;
 }
 
-const STANDARD_ERRORS: Record<string, new (message: string) => Error> = {
-  Error,
-  TypeError,
-  RangeError,
-  SyntaxError,
-  ReferenceError,
-  EvalError,
-  URIError,
+function wasmKind(name: 'CompileError' | 'LinkError' | 'RuntimeError'): ErrorKind {
+  const wasm = (globalThis as { WebAssembly?: Record<string, new (message: string) => Error> }).WebAssembly;
+  const Class = wasm?.[name];
+  return { Class, build: (message) => new Class!(message) };
+}
+
+/** Every kind, by the name it travels as. */
+const ERROR_KINDS: Record<string, ErrorKind> = {
+  Error: { Class: Error, build: (message) => new Error(message) },
+  TypeError: { Class: TypeError, build: (message) => new TypeError(message) },
+  RangeError: { Class: RangeError, build: (message) => new RangeError(message) },
+  SyntaxError: { Class: SyntaxError, build: (message) => new SyntaxError(message) },
+  ReferenceError: { Class: ReferenceError, build: (message) => new ReferenceError(message) },
+  EvalError: { Class: EvalError, build: (message) => new EvalError(message) },
+  URIError: { Class: URIError, build: (message) => new URIError(message) },
+  // Its errors are set once they are decoded: one of them may be the AggregateError itself.
+  AggregateError: { Class: AggregateError, build: (message) => new AggregateError([], message) },
+  // A DOMException's name picks its legacy numeric code, so the name is given to the constructor.
+  DOMException: { Class: globalThis.DOMException, build: (message, name) => new DOMException(message, name) },
+  'WebAssembly.CompileError': wasmKind('CompileError'),
+  'WebAssembly.LinkError': wasmKind('LinkError'),
+  'WebAssembly.RuntimeError': wasmKind('RuntimeError'),
 };
 
+const KIND_BY_PROTOTYPE = new Map<object, string>();
+for (const [kind, { Class }] of Object.entries(ERROR_KINDS)) if (Class !== undefined) KIND_BY_PROTOTYPE.set(Class.prototype, kind);
+
+/** The nearest built-in error class on the error's prototype chain. */
+function kindOf(error: object): string {
+  try {
+    // Bounded: a Proxy's getPrototypeOf trap can make the chain endless.
+    let proto = Object.getPrototypeOf(error) as object | null;
+    for (let hops = 0; proto !== null && hops < 100; hops++) {
+      const kind = KIND_BY_PROTOTYPE.get(proto);
+      if (kind !== undefined) return kind;
+      proto = Object.getPrototypeOf(proto) as object | null;
+    }
+  } catch {
+    // A throwing trap: nothing more is known of it.
+  }
+  return 'Error';
+}
+
+function isError(value: unknown): value is Error {
+  try {
+    return value instanceof Error;
+  } catch {
+    return false; // a Proxy whose getPrototypeOf trap throws
+  }
+}
+
+/** `read()`, or what `fallback` makes of the error it threw. */
+function attempt<T>(read: () => T, fallback: (error: unknown) => T): T {
+  try {
+    return read();
+  } catch (error) {
+    return fallback(error);
+  }
+}
+
+/** The value as structured clone carries it (a snapshot: getters have run once), or the reason it cannot be. */
+function carry(value: unknown): { value: unknown } | { reason: string } {
+  if (typeof value === 'symbol') return { reason: 'a symbol cannot be cloned' };
+  if (typeof value !== 'object' && typeof value !== 'function') return { value };
+  if (value === null) return { value };
+  try {
+    return { value: structuredClone(value) };
+  } catch (error) {
+    return { reason: reasonOf(error) };
+  }
+}
+
+/** An error about an error: what travels in place of a cause or an element of errors that cannot. */
+function cannotTravel(what: string, reason: string): Held {
+  const message = `${what} cannot be sent back to the pool: ${reason}`;
+  return { error: { kind: 'TypeError', name: 'TypeError', message, stack: `TypeError: ${message}` } };
+}
+
+/** One error (the one thrown, with every error it holds), as it travels. */
+class ErrorEncoder {
+  /** Errors met so far: one met again travels as the same EncodedError. */
+  private readonly seen = new Map<object, EncodedError>();
+  private nested = 0;
+
+  encode(error: Error, depth: number): EncodedError {
+    const kind = kindOf(error);
+    // These three reads may throw: see above.
+    const stack = error.stack;
+    const encoded: EncodedError = { kind, name: String(error.name), message: String(error.message), stack: typeof stack === 'string' ? stack : undefined };
+    this.seen.set(error, encoded);
+    const keys = attempt(() => Object.keys(error), () => []);
+    const props = this.props(error, keys, kind === 'AggregateError', depth);
+    if (props.length > 0) encoded.props = props;
+    if (!keys.includes('code')) {
+      const code = attempt(() => (error as { code?: unknown }).code, () => undefined);
+      const carried = code === undefined ? undefined : carry(code);
+      if (carried !== undefined && 'value' in carried) encoded.code = carried.value;
+    }
+    if (attempt(() => 'cause' in error, () => false)) {
+      const cause = this.held(() => error.cause, depth, 'the error\'s cause');
+      if (cause !== undefined) encoded.cause = cause;
+    }
+    if (kind === 'AggregateError') {
+      const errors = this.errors(error as AggregateError, depth);
+      if (errors !== undefined) encoded.errors = errors;
+    }
+    return encoded;
+  }
+
+  /** Own enumerable properties that can travel; the structural ones (cause, errors) travel apart. */
+  private props(error: Error, keys: string[], aggregate: boolean, depth: number): [string, Held][] {
+    const props: [string, Held][] = [];
+    for (const key of keys) {
+      if (key === 'cause' || (aggregate && key === 'errors')) continue;
+      const value = this.held(() => (error as unknown as Record<string, unknown>)[key], depth, undefined);
+      if (value !== undefined) props.push([key, value]);
+    }
+    return props;
+  }
+
+  /** AggregateError's errors; those past the limits are left out, and with them the rest. */
+  private errors(error: AggregateError, depth: number): Held[] | undefined {
+    const list = attempt(() => error.errors as unknown, () => undefined);
+    if (!Array.isArray(list)) return undefined;
+    const out: Held[] = [];
+    const length = attempt(() => list.length, () => 0);
+    for (let i = 0; i < length; i++) {
+      const element = this.held(() => list[i] as unknown, depth, `AggregateError.errors[${i}]`);
+      if (element === undefined) break;
+      out.push(element);
+    }
+    return out;
+  }
+
+  /**
+   * A value the error holds, as it travels; undefined when it is left out. `what` names a cause
+   * or an element of errors, which travel as a TypeError when they cannot; an unnamed value
+   * (a property) that cannot is left out.
+   */
+  private held(read: () => unknown, depth: number, what: string | undefined): Held | undefined {
+    let value: unknown;
+    try {
+      value = read();
+    } catch (error) {
+      return what === undefined ? undefined : cannotTravel(what, `reading it threw: ${reasonOf(error)}`);
+    }
+    if (isError(value)) {
+      const seen = this.seen.get(value);
+      if (seen !== undefined) return { error: seen };
+      if (depth >= MAX_ERROR_DEPTH || this.nested >= MAX_NESTED_ERRORS) return undefined;
+      this.nested++;
+      try {
+        return { error: this.encode(value, depth + 1) };
+      } catch (error) {
+        return what === undefined ? undefined : cannotTravel(what, `reading it threw: ${reasonOf(error)}`);
+      }
+    }
+    const carried = carry(value);
+    if ('value' in carried) return carried;
+    return what === undefined ? undefined : cannotTravel(what, carried.reason);
+  }
+}
+
+/** The error as it travels (see above). Throws only when its name, message or stack cannot be read. */
+export function encodeError(error: Error): EncodedError {
+  return new ErrorEncoder().encode(error, 0);
+}
+
+/** Rebuilds one encoded error, with every error it holds; an error met twice is built once. */
+class ErrorDecoder {
+  private readonly built = new Map<EncodedError, Error>();
+
+  decode(e: EncodedError): Error {
+    const known = this.built.get(e);
+    if (known !== undefined) return known;
+    const error = build(e);
+    this.built.set(e, error);
+    if (error.name !== e.name) defineHidden(error, 'name', e.name);
+    if (e.stack !== undefined) error.stack = e.stack;
+    // Set as a task's code always was: an own enumerable property (unless the class has it already).
+    if (e.code !== undefined && (error as { code?: unknown }).code !== e.code) (error as { code?: unknown }).code = e.code;
+    if (e.props !== undefined) {
+      for (const [key, value] of e.props) Object.defineProperty(error, key, { value: this.value(value), writable: true, enumerable: true, configurable: true });
+    }
+    // Like the constructors' own: not enumerable.
+    if (e.cause !== undefined) defineHidden(error, 'cause', this.value(e.cause));
+    if (e.errors !== undefined) defineHidden(error, 'errors', e.errors.map((held) => this.value(held)));
+    return error;
+  }
+
+  private value(held: Held): unknown {
+    return 'error' in held ? this.decode(held.error) : held.value;
+  }
+}
+
+/** A new error of the encoded kind; an unknown kind (or one this thread lacks) is an Error. */
+function build(e: EncodedError): Error {
+  const kind = Object.hasOwn(ERROR_KINDS, e.kind) ? ERROR_KINDS[e.kind]! : undefined;
+  if (kind === undefined || kind.Class === undefined) return new Error(e.message);
+  return kind.build(e.message, e.name);
+}
+
+function defineHidden(object: object, key: string, value: unknown): void {
+  Object.defineProperty(object, key, { value, writable: true, enumerable: false, configurable: true });
+}
+
+/** The error an EncodedError describes, rebuilt on this side. */
 export function decodeError(e: EncodedError): Error {
-  const Class = Object.hasOwn(STANDARD_ERRORS, e.name) ? STANDARD_ERRORS[e.name]! : Error;
-  const error = new Class(e.message);
-  if (error.name !== e.name) Object.defineProperty(error, 'name', { value: e.name, writable: true, configurable: true, enumerable: false });
-  if (e.stack !== undefined) error.stack = e.stack;
-  // In the order Node's fs errors have them: errno, code, syscall, path.
-  const fields = error as { errno?: number; code?: unknown; syscall?: string; path?: string };
-  if (e.errno !== undefined) fields.errno = e.errno;
-  if (e.code !== undefined) fields.code = e.code;
-  if (e.syscall !== undefined) fields.syscall = e.syscall;
-  if (e.path !== undefined) fields.path = e.path;
-  return error;
+  return new ErrorDecoder().decode(e);
 }
 
 // ---- Shared handles ----------------------------------------------------------------------
