@@ -207,7 +207,7 @@ export class Pool extends EventEmitter {
     this.backend = backend.name;
     this.size = backend.size;
     this.#scheduler = new Scheduler(backend, options?.maxQueue ?? DEFAULT_MAX_QUEUE);
-    this.#scheduler.closeTimeout = (options as { closeTimeout?: number } | undefined)?.closeTimeout;
+    this.#scheduler.closeTimeout = options?.closeTimeout;
     this.#scheduler.onDrain = () => emitSafely(this, 'drain', []);
     this.#rejectWhenFull = options?.onQueueFull === 'reject';
   }

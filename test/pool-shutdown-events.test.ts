@@ -50,7 +50,7 @@ describe.each(availableBackends())('closeTimeout and drain on the $name backend'
   });
 
   it('join() after close() resolves once closeTimeout has passed, and what had not finished rejects with an AbortError saying so', async () => {
-    const p = pool({ size: 1, closeTimeout: 150 } as PoolOptions);
+    const p = pool({ size: 1, closeTimeout: 150 });
     const running = outcome(p.apply(countPrimes, FOREVER));
     const queued = outcome(p.apply(countPrimes, FOREVER));
     const done = outcome(p.apply(noop, [7]));
@@ -64,7 +64,7 @@ describe.each(availableBackends())('closeTimeout and drain on the $name backend'
   });
 
   it('a close that finishes in time is an ordinary close: results arrive, nothing is aborted', async () => {
-    const p = pool({ size: 2, closeTimeout: 60_000 } as PoolOptions);
+    const p = pool({ size: 2, closeTimeout: 60_000 });
     const results = Promise.all([p.apply(noop, [1]), p.map(noop, [1, 2, 3])]);
     p.close();
     expect(await settlesWithin(p.join(), 10_000)).toBe(true);
@@ -73,7 +73,7 @@ describe.each(availableBackends())('closeTimeout and drain on the $name backend'
   });
 
   it('a map still running at the deadline rejects as a whole with the close-timeout AbortError', async () => {
-    const p = pool({ size: 1, closeTimeout: 100 } as PoolOptions);
+    const p = pool({ size: 1, closeTimeout: 100 });
     const mapped = p.starmap(countPrimes, [FOREVER, FOREVER], { chunkSize: 1 }).then(
       () => 'resolved',
       (error: Error) => error,
@@ -133,13 +133,13 @@ describe.each(availableBackends())('closeTimeout and drain on the $name backend'
   });
 
   it.runIf(name === 'worker')('closeTimeout also bounds a worker that is still starting (an initializer that never returns)', async () => {
-    const p = pool({ size: 1, closeTimeout: 200, initializer: slowInit, initArgs: [2 ** 31 - 1] } as PoolOptions);
+    const p = pool({ size: 1, closeTimeout: 200, initializer: slowInit, initArgs: [2 ** 31 - 1] });
     p.close();
     expect(await settlesWithin(p.join(), 10_000)).toBe(true);
   });
 
   it.runIf(name === 'worker')('a task that ignores cancellation is stopped at the deadline', async () => {
-    const p = pool({ size: 1, closeTimeout: 150, cancelGrace: 50 } as PoolOptions);
+    const p = pool({ size: 1, closeTimeout: 150, cancelGrace: 50 });
     const spinning = outcome(p.apply(chaos, [null, 'spin', 'x', 0]));
     p.close();
     expect(await settlesWithin(p.join(), 10_000)).toBe(true);

@@ -247,6 +247,8 @@ describe.each(availableBackends())('sha256 and sha256File on the $name backend',
     await expect(pool.apply(sha256, ['x', 'hex' as never])).rejects.toThrow(/^sha256: options must be an object like \{ encoding: 'hex' \}, got string "hex"$/);
     await expect(pool.apply(sha256, ['x', { encoding: 'utf8' as never }])).rejects.toThrow(new RangeError(`sha256: options.encoding must be 'hex', 'base64' or 'buffer', got "utf8"`));
     await expect(pool.apply(sha256, ['x', { encoding: 5 as never }])).rejects.toThrow(TypeError);
+    await expect(pool.apply(sha256, ['x', { encodig: 'hex' } as never])).rejects.toThrow(new TypeError("sha256: unknown option 'encodig' (did you mean 'encoding'?)"));
+    await expect(pool.apply(sha256File, [dir, { enc: 'hex' } as never])).rejects.toThrow(/^sha256File: unknown option 'enc'/);
     await expect(pool.map(sha256, ['ok', 7 as never])).rejects.toThrow(/data must be/);
     await expect(pool.apply(sha256File, [7 as never])).rejects.toThrow(/^sha256File: path must be a string, Buffer, Uint8Array or file: URL, got number 7$/);
     await expect(pool.apply(sha256File, ['a\0b'])).rejects.toThrow(new TypeError('sha256File: path must not contain null bytes, got "a\\u0000b"'));

@@ -4,6 +4,7 @@
 // C++ ignores it and returns raw bytes, which fromBytes() encodes on the pool's thread.
 
 import { describe } from './args.js';
+import { findUnknownOption, OptionNames, unknownOptionError } from '../internal/option-names.js';
 
 export type DigestEncoding = 'hex' | 'base64' | 'buffer';
 
@@ -21,11 +22,15 @@ const HEX = 0;
 const BASE64 = 1;
 
 /** Checks `options` (undefined or `{ encoding? }`) and returns its encoding code. */
+const DIGEST_OPTIONS = new OptionNames(['encoding']);
+
 export function checkDigestOptions(kernel: string, options: unknown): number {
   if (options === undefined) return HEX;
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new TypeError(`${kernel}: options must be an object like { encoding: 'hex' }, got ${describe(options)}`);
   }
+  const unknown = findUnknownOption(options, DIGEST_OPTIONS);
+  if (unknown !== undefined) throw unknownOptionError(kernel, unknown, DIGEST_OPTIONS);
   const encoding = (options as DigestOptions).encoding;
   if (encoding === undefined) return HEX;
   if (typeof encoding !== 'string') throw new TypeError(`${kernel}: options.encoding must be a string, got ${describe(encoding)}`);
