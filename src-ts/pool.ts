@@ -197,6 +197,12 @@ export class Pool extends EventEmitter {
         initArgs: options?.initArgs,
         maxTasksPerWorker: options?.maxTasksPerWorker,
         cancelGrace: options?.cancelGrace,
+        resourceLimits: options?.resourceLimits,
+        env: options?.env,
+        argv: options?.argv,
+        execArgv: options?.execArgv,
+        name: options?.name,
+        workerData: options?.workerData,
         events: eventsOf(this),
       });
     const workerOnly = workerOnlyOptions(options);

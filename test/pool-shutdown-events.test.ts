@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AbortError } from '../src-ts/errors.js';
 import { kernels } from '../src-ts/kernels/index.js';
-import type { Pool, PoolOptions } from '../src-ts/pool.js';
+import { Pool, type PoolOptions } from '../src-ts/pool.js';
 import { task } from '../src-ts/task.js';
 import { availableBackends } from './support/backends.js';
 
@@ -160,5 +160,82 @@ describe('closeTimeout and process exit', () => {
     `;
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000, cwd: fileURLToPath(new URL('..', import.meta.url)) });
     expect({ status: child.status, stdout: child.stdout, stderr: child.stderr }).toMatchObject({ status: 0, stdout: '5\njoined\n' });
+  });
+});
+
+describe('the worker backend through the Pool: its options and its events', () => {
+  const events = new URL('./fixtures/tasks/events.mjs', import.meta.url);
+  const controls = new URL('./fixtures/tasks/controls.mjs', import.meta.url);
+  const pools: Pool[] = [];
+  const pool = (options?: PoolOptions): Pool => {
+    const p = new Pool({ size: 1, ...options, backend: 'worker' });
+    pools.push(p);
+    return p;
+  };
+  afterEach(async () => {
+    await Promise.all(pools.splice(0).map((p) => p.terminate()));
+  });
+
+  it('the worker controls reach the workers: workerData, env, argv', async () => {
+    const p = pool({ workerData: { answer: 42 }, env: { SPINDLE_POOL_TEST: 'yes' }, argv: ['--from-pool'] });
+    const data = (await p.apply(task(controls, 'data'), [])) as { imported: unknown };
+    expect(data.imported).toEqual({ answer: 42 });
+    expect(await p.apply(task(controls, 'envVar'), ['SPINDLE_POOL_TEST'])).toBe('yes');
+    expect(((await p.apply(task(controls, 'argv'), [])) as string[]).at(-1)).toBe('--from-pool');
+  });
+
+  it("'workerCreate' and 'workerExit' come from the pool, with the worker's threadId and why it exited", async () => {
+    const p = pool({ maxTasksPerWorker: 1 });
+    const created: number[] = [];
+    const exited: { threadId: number; reason: string }[] = [];
+    p.on('workerCreate', ({ threadId }) => created.push(threadId));
+    p.on('workerExit', ({ threadId, reason }) => exited.push({ threadId, reason }));
+    const first = await p.apply(task(events, 'who'), []);
+    const second = await p.apply(task(events, 'who'), []);
+    p.close();
+    await p.join();
+    expect(first).not.toBe(second);
+    expect(created.slice(0, 2)).toEqual([first, second]);
+    expect(exited).toContainEqual({ threadId: first, reason: 'recycled' });
+    expect(exited.map((e) => e.threadId).sort()).toEqual([...created].sort());
+  });
+
+  it("what a task posts on parentPort is the pool's 'message' event", async () => {
+    const p = pool();
+    const got: unknown[] = [];
+    p.on('message', (value, info) => got.push([value, info.threadId]));
+    const threadId = await p.apply(task(events, 'post'), [['a', { b: 1 }]]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(got).toEqual([
+      ['a', threadId],
+      [{ b: 1 }, threadId],
+    ]);
+  });
+
+  it("an error in an idle worker is the pool's 'error' event, once, and the pool keeps working", async () => {
+    const p = pool();
+    const errors: Error[] = [];
+    p.on('error', (error) => errors.push(error));
+    await p.apply(task(events, 'throwLater'), ['idle boom', 5]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.name).toBe('WorkerCrashError');
+    expect((errors[0]!.cause as Error).message).toBe('idle boom');
+    expect(await p.apply(kernels.noop, [3])).toBe(3);
+  });
+
+  it('with no error listener, such an error is a process warning, not a crash', () => {
+    const dist = new URL('../dist/index.js', import.meta.url).href;
+    const script = `
+      const { Pool, task } = await import(${JSON.stringify(dist)});
+      const pool = new Pool({ backend: 'worker', size: 1 });
+      await pool.apply(task(new URL(${JSON.stringify(events.href)}), 'throwLater'), ['nobody listens', 5]);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      console.log('still alive', await pool.apply(task(new URL(${JSON.stringify(events.href)}), 'who'), []) > 0);
+      await pool.terminate();
+    `;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect({ status: child.status, stdout: child.stdout }).toEqual({ status: 0, stdout: 'still alive true\n' });
+    expect(child.stderr).toMatch(/nobody listens/);
   });
 });
