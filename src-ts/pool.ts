@@ -197,6 +197,8 @@ export class Pool extends EventEmitter {
         initArgs: options?.initArgs,
         maxTasksPerWorker: options?.maxTasksPerWorker,
         cancelGrace: options?.cancelGrace,
+        minSize: options?.minSize,
+        idleTimeout: options?.idleTimeout,
         resourceLimits: options?.resourceLimits,
         env: options?.env,
         argv: options?.argv,

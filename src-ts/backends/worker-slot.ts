@@ -9,8 +9,11 @@ import { CLAIM_MASK, CLAIM_SLOTS, ClaimTable } from './claim-table.js';
 import { CONTROL_WORDS, STARTED, type WorkerSetup } from './worker-protocol.js';
 import { startWorker, type WorkerEnvelope } from './worker-start.js';
 
-/** Why the pool stopped a worker: recycled by maxTasksPerWorker, killed to stop a cancelled task, or the pool's close or terminate. */
-export type StopReason = 'recycled' | 'cancel' | 'shutdown';
+/**
+ * Why the pool stopped a worker: recycled by maxTasksPerWorker, idle for idleTimeout above
+ * minSize, killed to stop a cancelled task, or the pool's close or terminate.
+ */
+export type StopReason = 'recycled' | 'idle' | 'cancel' | 'shutdown';
 
 export class WorkerSlot {
   readonly worker: Worker;
@@ -59,6 +62,12 @@ export class WorkerSlot {
   alive = true;
   /** Whether the worker keeps the process alive: only while it has work. */
   referenced = true;
+  /**
+   * When (performance.now(), ms) this worker, ready and neither retiring nor stopping, was last
+   * left with nothing to do; -1 while it has work or is not such a worker. Kept by the backend,
+   * and only in a pool that may shrink (minSize < size).
+   */
+  idleSince = -1;
   /** The sequence number of the task the backend terminated this worker to stop, if any. */
   killedFor = 0;
   /** Why it died, as far as known: its uncaught error, or its initializer's. */

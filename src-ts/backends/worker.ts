@@ -36,11 +36,29 @@
 // leave an idle worker, keep their batches. A cancelled task that has not started is taken back
 // and settled at once; one that has started is told to stop (control port, then termination).
 //
-// Workers. `slots` holds every worker not yet exited: starting, working, or retiring (recycled by
-// maxTasksPerWorker: it takes nothing new, and is stopped once ready and answered; a task taken
-// back or cancelled before it started does not count toward that quota). There are
-// never more than `size`, so neither are tasks running at once: a replacement starts only in
-// onExit, once the worker it replaces is gone, as Python's maxtasksperchild does (replenish()).
+// Workers. `slots` holds every worker not yet exited: starting, working, idle, retiring
+// (recycled by maxTasksPerWorker: it takes nothing new, and is stopped once ready and answered;
+// a task taken back or cancelled before it started does not count toward that quota) or
+// stopping (it takes nothing new either). There are never more than `size`, starting and
+// stopping ones included, so neither are tasks running at once. Between `minSize` (default
+// `size`) and `size`, the number follows the load:
+//   - replenish() starts workers up to minSize: at construction, and when one has exited (a
+//     crash, a recycled worker, a failed start), only once it is gone, as Python's
+//     maxtasksperchild does;
+//   - grow() starts one more while tasks wait in `pending` after assign(), that is, while every
+//     worker that may take work holds depth() tasks or is stuck, each new one taking its share
+//     before the next is counted. It runs from a microtask, never inside a method the Pool
+//     calls. While the pool may still grow, watchStuck() takes back the unstarted tasks of a
+//     worker stuck in a slow task (no other worker's reply would, with no other worker), so
+//     they wait in `pending` and a new worker starts for them;
+//   - a ready worker that has had nothing to do for idleTimeout ms, while more than minSize
+//     others would stay, is stopped with reason 'idle' (sweepIdle(): one unref'd timer for
+//     the pool; WorkerSlot.idleSince says since when). The sweep and assign() run on the one
+//     pool thread and never interleave; the sweep stops only a worker that holds nothing, and
+//     a stopping worker is given nothing, so a worker stopped for idleness never takes a task
+//     with it. Tasks that arrive meanwhile go to another worker, or to a new one once it has
+//     exited if it was the last that `size` allowed.
+// A pool that may shrink (minSize < size) pays for the idle clock; one that may not pays nothing.
 // A worker that dies before it is ready, unless the pool stopped it, or that cannot be started
 // at all (`new Worker` throws), is a failed start; STARTUP_FAILURE_LIMIT in a row break the pool,
 // and every task fails with a WorkerCrashError saying why. So a failed start never throws out of
@@ -103,6 +121,16 @@ const RECHECK_MS = 5;
 const STARTUP_FAILURE_LIMIT = 3;
 /** After a worker could not be started at all (no thread: EAGAIN), the next try waits this long; ms. */
 const RESTART_DELAY_MS = 50;
+/**
+ * How long a worker above minSize may have nothing to do before it exits, when the pool's
+ * options do not say; ms. A worker start costs tens of milliseconds and the initializer, so a
+ * pool under intermittent load (a request every few seconds) should keep the workers it grew,
+ * and churn at worst costs a start per this long (under 1% at 10 s); yet the threads and memory
+ * (about 10 MB each) of a burst that is over come back within seconds, not minutes. (piscina's
+ * 0 lets a worker go the moment it runs dry, which under a steady trickle of tasks starts a
+ * worker per task.)
+ */
+export const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
 
 const PENDING = Symbol('pending');
 
@@ -127,7 +155,18 @@ type Ending = [Dispatch, Outcome, unknown];
 const NOTHING_THROWN = Symbol('nothing thrown');
 
 export interface WorkerBackendOptions {
+  /** The most workers alive at once (starting, working, idle, retiring or stopping); raised to minSize when below it. */
   size: number;
+  /**
+   * Workers kept even when idle; an integer in [0, size]. Default: `size` (a fixed pool). Below
+   * `size`, the pool starts this many, grows toward `size` while tasks wait, and lets workers
+   * above it exit after idleTimeout. 0: an idle pool holds no worker, and the next task starts
+   * one (a start Node refuses, such as a bad execArgv, then fails that task rather than the
+   * constructor).
+   */
+  minSize?: number | undefined;
+  /** ms a worker above minSize may go without work before it exits; default DEFAULT_IDLE_TIMEOUT_MS. */
+  idleTimeout?: number | undefined;
   initializer?: JsTask<any, any> | undefined;
   initArgs?: readonly unknown[] | undefined;
   maxTasksPerWorker?: number | undefined;
@@ -168,6 +207,9 @@ export interface WorkerBackendOptions {
 export class WorkerBackend implements Backend {
   readonly name = 'worker' as const;
   readonly size: number;
+  /** Workers kept when idle; `size` unless the pool may shrink. */
+  readonly minSize: number;
+  private readonly idleTimeout: number;
   readonly capacity: number;
   private readonly entry: URL;
   private readonly options: WorkerBackendOptions;
@@ -197,12 +239,22 @@ export class WorkerBackend implements Backend {
   private readonly initArgs: unknown[];
   /** Posted tasks taken back from a worker before it started them, to run elsewhere. */
   private takenBack = 0;
+  /** A grow() is queued for the next microtask. */
+  private growQueued = false;
+  /** Armed while some worker may be stopped for idleness (sweepIdle); unref'd. */
+  private idleTimer: NodeJS.Timeout | undefined = undefined;
+  /** Armed while the pool may grow and a worker holds tasks behind one it started (watchStuck); unref'd. */
+  private stuckTimer: NodeJS.Timeout | undefined = undefined;
+  /** Workers stopped for idleness, for describe(). */
+  private idleExits = 0;
 
   constructor(options: WorkerBackendOptions) {
     this.options = options;
-    this.size = options.size;
+    this.size = Math.max(options.size, options.minSize ?? 0);
+    this.minSize = options.minSize ?? this.size;
+    this.idleTimeout = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.cancelGrace = options.cancelGrace ?? 1000;
-    this.capacity = Math.max(1024, options.size * 2 * MAX_BATCH);
+    this.capacity = Math.max(1024, this.size * 2 * MAX_BATCH);
     this.initArgs = snapshotInitArgs(options.initArgs ?? []);
     this.userData = snapshotWorkerData(options.workerData);
     this.workerOptions = controlOptions(options);
@@ -213,37 +265,78 @@ export class WorkerBackend implements Backend {
 
   // ---- Workers ---------------------------------------------------------------------------
 
+  /** Whether a worker may be started now: the pool is open, not broken, and no failed start waits to be retried. */
+  private canStart(): boolean {
+    return this.state === 'open' && this.broken === undefined && this.restartTimer === undefined;
+  }
+
   /**
-   * Starts workers until `size` are alive (starting, working or retiring: all count) while the
-   * pool is open and not broken. A worker that cannot be started at all is a failed start, like
-   * one that dies before it is ready; the next try waits RESTART_DELAY_MS, as trying again at
-   * once only meets the same exhausted resource. Called from event handlers: never throws,
-   * except from the constructor (`constructing`) when Node refuses the pool's own options: that
-   * is the caller's error, and every later start would fail the same way.
+   * Starts workers until `minSize` are alive (starting, working, retiring or stopping: all
+   * count) while one may be started (canStart()). More start only for tasks that wait (grow()).
    */
   private replenish(constructing = false): void {
-    while (this.state === 'open' && this.broken === undefined && this.restartTimer === undefined && this.slots.length < this.size) {
-      try {
-        this.spawn();
-      } catch (error) {
-        if (constructing && this.slots.length === 0) {
-          const refused = this.refusedOption(error);
-          if (refused !== undefined) throw refused;
-        }
-        if (this.events !== undefined) {
-          const failure = new WorkerCrashError(`spindle: a worker could not be started: ${reasonOf(error)}`, { cause: error, code: codeOf(error) });
-          // Deferred: the constructor calls this too, and the sink is never called from inside a method the Pool calls.
-          queueMicrotask(() => this.report((events) => events.error(failure)));
-        }
-        this.startFailed(`the last could not be started: ${reasonOf(error)}`, error);
-        if (this.broken !== undefined) return;
-        // Referenced: tasks may be waiting for this worker, and nothing else keeps the process alive for them.
-        this.restartTimer = setTimeout(() => {
-          this.restartTimer = undefined;
-          this.replenish();
-          this.assign();
-        }, RESTART_DELAY_MS);
+    while (this.canStart() && this.slots.length < this.minSize) {
+      if (!this.startWorker(constructing)) return;
+    }
+  }
+
+  /**
+   * While tasks wait that no worker may take and `size` allows another worker, starts one and
+   * gives it its share, and again. From a microtask (queueGrow()): `new Worker` costs
+   * milliseconds, and a failed start may settle tasks, neither of which belongs inside a
+   * method the Pool calls.
+   */
+  private readonly grow = (): void => {
+    this.growQueued = false;
+    while (this.waiting() && this.slots.length < this.size && this.canStart()) {
+      if (!this.startWorker()) break;
+      this.placePending();
+    }
+    this.queueFlush();
+  };
+
+  private queueGrow(): void {
+    if (this.growQueued) return;
+    this.growQueued = true;
+    queueMicrotask(this.grow);
+  }
+
+  /** Whether a task waits in `pending` (dead entries at its front, tasks cancelled there, are dropped). */
+  private waiting(): boolean {
+    while (this.pending.length > 0 && this.pending.peek()!.backendSlot !== PENDING) this.pending.shift();
+    return this.pending.length > 0;
+  }
+
+  /**
+   * Starts one worker; false when it could not be started at all, which is a failed start,
+   * like one that dies before it is ready; the next try waits RESTART_DELAY_MS, as trying again
+   * at once only meets the same exhausted resource. Called from event handlers and microtasks:
+   * never throws, except from the constructor (`constructing`) when Node refuses the pool's own
+   * options: that is the caller's error, and every later start would fail the same way.
+   */
+  private startWorker(constructing = false): boolean {
+    try {
+      this.spawn();
+      return true;
+    } catch (error) {
+      if (constructing && this.slots.length === 0) {
+        const refused = this.refusedOption(error);
+        if (refused !== undefined) throw refused;
       }
+      if (this.events !== undefined) {
+        const failure = new WorkerCrashError(`spindle: a worker could not be started: ${reasonOf(error)}`, { cause: error, code: codeOf(error) });
+        // Deferred: the constructor calls this too, and the sink is never called from inside a method the Pool calls.
+        queueMicrotask(() => this.report((events) => events.error(failure)));
+      }
+      this.startFailed(`the last could not be started: ${reasonOf(error)}`, error);
+      if (this.broken !== undefined) return false;
+      // Referenced: tasks may be waiting for this worker, and nothing else keeps the process alive for them.
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = undefined;
+        this.replenish();
+        this.assign();
+      }, RESTART_DELAY_MS);
+      return false;
     }
   }
 
@@ -256,7 +349,7 @@ export class WorkerBackend implements Backend {
     this.failPending(this.broken);
   }
 
-  /** Starts one worker; throws what `new Worker` throws (replenish() makes that a failed start). */
+  /** Starts one worker; throws what `new Worker` throws (startWorker() makes that a failed start). */
   private spawn(): void {
     const init = this.options.initializer;
     const slot = new WorkerSlot(
@@ -285,8 +378,10 @@ export class WorkerBackend implements Backend {
     });
     slot.worker.on('exit', (code: number) => this.onExit(slot, code));
     // After the listeners: adding a 'message' listener refs the worker's port again.
-    slot.updateRef();
+    this.loadChanged(slot);
     this.slots.push(slot);
+    // One more worker may let an idle one above minSize go now.
+    if (this.minSize < this.size) this.armIdleTimer(this.earliestIdleDue());
     // At the next microtask: spawn() runs inside the constructor too. Before any of this
     // worker's events, which come from the event loop.
     if (this.events !== undefined) queueMicrotask(() => this.report((events) => events.workerCreate({ ...info })));
@@ -329,6 +424,8 @@ export class WorkerBackend implements Backend {
       this.startupFailures = 0;
       this.retireIfDone(slot);
       this.balance(slot);
+      // Its idle clock starts now if it was given nothing.
+      this.loadChanged(slot);
     } else if (tag === INIT_FAILED) {
       const error = decodeError(message[1] as EncodedError);
       slot.initFailure = error;
@@ -363,7 +460,7 @@ export class WorkerBackend implements Backend {
       }
     }
     this.retireIfDone(slot);
-    slot.updateRef();
+    this.loadChanged(slot);
     if (slot.outbox.length > 0) this.queueFlush(); // held back while the worker had a full batch
     this.balance(slot);
     if (firstError !== undefined) throw firstError;
@@ -452,8 +549,9 @@ export class WorkerBackend implements Backend {
     }
     // Broken: what this worker left unanswered fails too.
     if (this.broken !== undefined) this.failPending(this.broken);
-    // The replacement: only now that this worker is gone, so workers (starting, working and
-    // retiring alike) never outnumber `size`, and neither do tasks running at once.
+    // The replacements: only now that this worker is gone, so workers (starting, working,
+    // retiring and stopping alike) never outnumber `size`, and neither do tasks running at
+    // once. Up to minSize; more only for tasks that wait (assign() grows the pool).
     this.replenish();
     this.assign();
   }
@@ -493,6 +591,93 @@ export class WorkerBackend implements Backend {
     const max = this.options.maxTasksPerWorker;
     if (slot.retiring && !slot.stopping && max !== undefined && slot.assigned < max) slot.retiring = false;
   }
+
+  /**
+   * After `slot`'s load or state changed: whether its worker keeps the process alive
+   * (WorkerSlot.updateRef) and, in a pool that may shrink, its idle clock. A worker is idle
+   * when it is ready, holds nothing, and is neither retiring nor stopping.
+   */
+  private loadChanged(slot: WorkerSlot): void {
+    slot.updateRef();
+    if (this.minSize >= this.size) return;
+    if (slot.load > 0 || !slot.ready || slot.retiring || slot.stopping || !slot.alive) slot.idleSince = -1;
+    else if (slot.idleSince < 0) {
+      slot.idleSince = performance.now();
+      this.armIdleTimer(slot.idleSince + this.idleTimeout);
+    }
+  }
+
+  /** When the sweep is armed for (performance.now() ms); Infinity when it is not. */
+  private idleTimerAt = Infinity;
+
+  /** Arms the idle sweep for `at` (performance.now() ms) unless it is armed for no later. Unref'd: an idle pool keeps no process alive. */
+  private armIdleTimer(at: number): void {
+    if (at >= this.idleTimerAt || this.state !== 'open') return;
+    clearTimeout(this.idleTimer);
+    this.idleTimerAt = at;
+    this.idleTimer = setTimeout(this.sweepIdle, Math.max(1, Math.ceil(at - performance.now())));
+    this.idleTimer.unref();
+  }
+
+  /** When the longest idle worker's idleTimeout runs out; Infinity when none is idle. */
+  private earliestIdleDue(): number {
+    let since = Infinity;
+    for (const slot of this.slots) if (slot.idleSince >= 0 && slot.idleSince < since) since = slot.idleSince;
+    return since + this.idleTimeout;
+  }
+
+  /**
+   * Stops the workers idle for idleTimeout, longest idle first, while more than minSize others
+   * would stay (retiring and stopping ones leave anyway: they do not count), and arms itself
+   * again for the next one due. With minSize reached it stays unarmed until a worker falls
+   * idle or starts (loadChanged(), spawn()).
+   */
+  private readonly sweepIdle = (): void => {
+    this.idleTimer = undefined;
+    this.idleTimerAt = Infinity;
+    if (this.state !== 'open') return;
+    const now = performance.now();
+    let staying = 0;
+    for (const slot of this.slots) if (!slot.retiring && !slot.stopping) staying++;
+    const idle = this.slots.filter((slot) => slot.idleSince >= 0).sort((a, b) => a.idleSince - b.idleSince);
+    for (const slot of idle) {
+      if (staying <= this.minSize) return;
+      // Timers may fire a little early by this clock (libuv's is cached per loop turn): not due yet is armed again.
+      if (slot.idleSince + this.idleTimeout > now) break;
+      staying--;
+      this.idleExits++;
+      slot.stop('idle');
+      this.loadChanged(slot);
+    }
+    if (staying > this.minSize) this.armIdleTimer(this.earliestIdleDue());
+  };
+
+  /**
+   * While the pool may grow, a worker stuck in a slow task must not keep the tasks posted
+   * behind it: with no other worker to reply, balance() would never take them back. Arms a
+   * check, patience() from now, whenever a worker holds more than the task it may be running.
+   */
+  private watchStuck(): void {
+    if (this.stuckTimer !== undefined || this.slots.length >= this.size || !this.canStart()) return;
+    if (!this.slots.some((slot) => slot.load > 1)) return;
+    this.stuckTimer = setTimeout(this.checkStuck, Math.ceil(this.patience()));
+    // Unref'd: the workers holding the tasks keep the process alive while they have work.
+    this.stuckTimer.unref();
+  }
+
+  /** Takes back the unstarted tasks of stuck workers, for the others or a new one (assign() grows the pool), and watches again. */
+  private readonly checkStuck = (): void => {
+    this.stuckTimer = undefined;
+    if (this.state !== 'open' || this.slots.length >= this.size) return;
+    const now = performance.now();
+    const patience = this.patience();
+    let reclaimed: Dispatch[] = [];
+    for (const slot of this.slots) {
+      if (slot.alive && this.isStuck(slot, now, patience) && slot.unstarted() > 0) reclaimed = reclaimed.concat(this.takeBackFrom(slot, Infinity));
+    }
+    this.requeueFront(reclaimed);
+    this.assign();
+  };
 
   /** Fails every task not yet posted to a worker: once the pool is broken, none ever will be. */
   private failPending(error: WorkerCrashError): void {
@@ -577,11 +762,21 @@ export class WorkerBackend implements Backend {
 
   /**
    * Gives pending tasks, oldest first, each to the least loaded worker that has room (fewer
-   * than depth() tasks) and is not stuck. What none can take stays pending, for the first
-   * worker that replies.
+   * than depth() tasks) and is neither stuck nor leaving. What none can take stays pending, for
+   * the first worker that replies, and for a new one if `size` allows (grow()).
    */
   private assign(): void {
-    if (this.pending.length === 0 || this.state === 'terminating') return;
+    if (this.state === 'terminating') return;
+    if (this.pending.length > 0) {
+      this.placePending();
+      this.queueFlush();
+      if (this.pending.length > 0 && this.slots.length < this.size) this.queueGrow();
+    }
+    if (this.minSize < this.size) this.watchStuck();
+  }
+
+  /** assign()'s placing: ends with `pending` empty or its first task live, one no worker may take now. */
+  private placePending(): void {
     const depth = this.depth();
     const now = performance.now();
     const patience = this.patience();
@@ -595,7 +790,7 @@ export class WorkerBackend implements Backend {
       let slot: WorkerSlot | undefined;
       for (const candidate of this.slots) {
         const load = candidate.load;
-        if (candidate.retiring || !candidate.alive || load >= depth || (slot !== undefined && load >= slot.load)) continue;
+        if (candidate.retiring || candidate.stopping || !candidate.alive || load >= depth || (slot !== undefined && load >= slot.load)) continue;
         if (this.isStuck(candidate, now, patience) || candidate.room() <= candidate.outbox.length) continue;
         slot = candidate;
       }
@@ -610,9 +805,8 @@ export class WorkerBackend implements Backend {
       // (Starting the replacement here handed it a task in this same pass, which retired it in
       // turn: a worker per task, all starting at once.)
       if (max !== undefined && slot.assigned >= max) slot.retiring = true;
-      slot.updateRef();
+      this.loadChanged(slot);
     }
-    this.queueFlush();
   }
 
   /**
@@ -631,7 +825,7 @@ export class WorkerBackend implements Backend {
     }
     this.requeueFront(reclaimed);
     this.assign();
-    if (slot.load > 0 || !slot.ready || !slot.alive || slot.retiring) return;
+    if (slot.load > 0 || !slot.ready || !slot.alive || slot.retiring || slot.stopping) return;
     // Only tasks waiting behind a started one: a task merely in flight to a worker with nothing
     // else to do starts there as soon as anywhere else.
     let victim: WorkerSlot | undefined;
@@ -659,7 +853,7 @@ export class WorkerBackend implements Backend {
     if (this.recheckTimer !== undefined) return;
     this.recheckTimer = setTimeout(() => {
       this.recheckTimer = undefined;
-      for (const slot of [...this.slots]) if (slot.load === 0 && slot.ready && slot.alive && !slot.retiring) this.balance(slot);
+      for (const slot of [...this.slots]) if (slot.load === 0 && slot.ready && slot.alive && !slot.retiring && !slot.stopping) this.balance(slot);
     }, RECHECK_MS);
     this.recheckTimer.unref();
   }
@@ -675,7 +869,7 @@ export class WorkerBackend implements Backend {
     for (const d of taken) d.backendSlot = PENDING;
     this.unassign(slot, taken.length);
     this.retireIfDone(slot);
-    slot.updateRef();
+    this.loadChanged(slot);
     return taken;
   }
 
@@ -703,7 +897,7 @@ export class WorkerBackend implements Backend {
       }
       if (from === 0) continue;
       slot.outbox = from === outbox.length ? [] : outbox.slice(from);
-      slot.updateRef();
+      this.loadChanged(slot);
       this.retireIfDone(slot);
     }
   };
@@ -813,7 +1007,7 @@ export class WorkerBackend implements Backend {
       slot.outbox.splice(inOutbox, 1);
       this.unassign(slot, 1);
       this.retireIfDone(slot);
-      slot.updateRef();
+      this.loadChanged(slot);
       d.backendSlot = undefined;
       queueMicrotask(() => this.settle(d, Outcome.Cancelled, undefined));
       return;
@@ -826,7 +1020,7 @@ export class WorkerBackend implements Backend {
       d.backendSlot = undefined;
       this.unassign(slot, 1);
       this.retireIfDone(slot);
-      slot.updateRef();
+      this.loadChanged(slot);
       queueMicrotask(() => {
         this.settle(d, Outcome.Cancelled, undefined);
         this.assign();
@@ -879,6 +1073,11 @@ export class WorkerBackend implements Backend {
   private async stopAll(): Promise<void> {
     clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.idleTimerAt = Infinity;
+    clearTimeout(this.stuckTimer);
+    this.stuckTimer = undefined;
     const slots = [...this.slots];
     for (const slot of slots) slot.stop('shutdown');
     await Promise.all(slots.map((slot) => slot.exited));
@@ -889,6 +1088,8 @@ export class WorkerBackend implements Backend {
     return {
       capacity: this.capacity,
       workers: this.slots.length,
+      minSize: this.minSize,
+      idleExits: this.idleExits,
       ready: this.slots.filter((s) => s.ready).length,
       retiring: this.slots.filter((s) => s.retiring).length,
       workersStarted: this.spawned,

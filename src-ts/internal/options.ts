@@ -19,7 +19,10 @@ export const MAX_POOL_SIZE = 1024;
 export interface PoolOptions {
   /** 'auto' (default): native when the addon loads, else worker. */
   backend?: 'auto' | 'native' | 'worker';
-  /** Threads or workers, an integer in [1, 1024]. Default: os.availableParallelism(). */
+  /**
+   * Threads or workers, an integer in [1, 1024]: the most that run tasks at once. Default:
+   * os.availableParallelism(), or minSize when that is larger.
+   */
   size?: number;
   /** Accepted tasks the pool holds before dispatching them: an integer >= 1 or Infinity. Default 1024. */
   maxQueue?: number;
@@ -40,6 +43,22 @@ export interface PoolOptions {
    * 1000; 0 terminates at once.
    */
   cancelGrace?: number;
+  /**
+   * Worker backend only: workers kept even when idle, an integer in [0, size] (in [0, 1024]
+   * when size is not given; size then defaults to at least minSize). Default: size, a fixed
+   * pool. Below size, the pool starts minSize workers, starts more (up to size) while tasks
+   * wait for one, and lets those above minSize exit once idle for idleTimeout (workerExit
+   * with reason 'idle'). 0: an idle pool holds no worker at all, and the next task starts one.
+   */
+  minSize?: number;
+  /**
+   * Worker backend only: ms a worker above minSize may go without a task before it exits. A
+   * finite number in [0, 2^31 - 1]; 0 lets it go as soon as it runs dry. Default 10000: long
+   * enough that a pool under intermittent load keeps the workers it started (each start costs
+   * tens of ms and the initializer), short enough that a burst's extra threads and memory come
+   * back within seconds. It has no effect unless minSize < size.
+   */
+  idleTimeout?: number;
   /**
    * Worker backend only: each worker's V8 heap and stack limits, as Node's Worker option of
    * the same name. Each one given is a finite number of MB > 0.
@@ -124,8 +143,8 @@ function namesOf<O>() {
 type MissingFrom<O, K extends readonly PropertyKey[]> = [Exclude<keyof O, K[number]>] extends [never] ? unknown : { missing: Exclude<keyof O, K[number]> };
 
 const POOL_OPTIONS = namesOf<PoolOptions>()([
-  'backend', 'size', 'maxQueue', 'onQueueFull', 'initializer', 'initArgs', 'maxTasksPerWorker', 'cancelGrace',
-  'resourceLimits', 'env', 'argv', 'execArgv', 'workerData', 'name', 'closeTimeout',
+  'backend', 'size', 'maxQueue', 'onQueueFull', 'initializer', 'initArgs', 'maxTasksPerWorker', 'cancelGrace', 'minSize',
+  'idleTimeout', 'resourceLimits', 'env', 'argv', 'execArgv', 'workerData', 'name', 'closeTimeout',
 ]);
 const RESOURCE_LIMITS = namesOf<ResourceLimits>()(['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb']);
 
@@ -209,8 +228,19 @@ export function checkPoolOptions(options: unknown): asserts options is PoolOptio
   }
   if (o.maxTasksPerWorker !== undefined) checkPositiveInteger('Pool', 'options.maxTasksPerWorker', o.maxTasksPerWorker);
   if (o.cancelGrace !== undefined) checkDelay('options.cancelGrace', o.cancelGrace);
+  if (o.minSize !== undefined) checkMinSize(o.minSize, o.size);
+  if (o.idleTimeout !== undefined) checkDelay('options.idleTimeout', o.idleTimeout);
   if (o.closeTimeout !== undefined) checkDelay('options.closeTimeout', o.closeTimeout);
   checkWorkerControls(o);
+}
+
+/** minSize: an integer in [0, size], or in [0, MAX_POOL_SIZE] when size is not given (size, already checked, then defaults to at least minSize). */
+function checkMinSize(v: unknown, size: number | undefined): void {
+  if (typeof v !== 'number') throw new TypeError(`Pool: options.minSize must be a number, got ${describe(v)}`);
+  const max = size ?? MAX_POOL_SIZE;
+  if (!Number.isInteger(v) || v < 0 || v > max) {
+    throw new RangeError(`Pool: options.minSize must be an integer in [0, ${max}]${size === undefined ? '' : ' (options.size)'}, got ${v}`);
+  }
 }
 
 /** A Pool option that is a number of ms for setTimeout: 0 allowed, and no more than its limit. */
@@ -264,7 +294,7 @@ function isPlainishObject(v: unknown): v is object {
 
 /** The options that only the worker backend can honour. */
 const WORKER_ONLY_OPTIONS = [
-  'initializer', 'initArgs', 'maxTasksPerWorker', 'cancelGrace', 'resourceLimits', 'env', 'argv', 'execArgv', 'workerData', 'name',
+  'initializer', 'initArgs', 'maxTasksPerWorker', 'cancelGrace', 'minSize', 'idleTimeout', 'resourceLimits', 'env', 'argv', 'execArgv', 'workerData', 'name',
 ] as const satisfies readonly (keyof PoolOptions)[];
 
 /** The worker-only options that are set, by name. */
