@@ -2,9 +2,10 @@
 // as workerData, and the initializer's arguments as every worker of a pool gets them. Kept
 // apart from the scheduling in worker.ts.
 
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type MessagePort, type ResourceLimits, type SHARE_ENV, type WorkerOptions } from 'node:worker_threads';
 import { packageRoot } from './addon.js';
 import { encodeValue, reasonOf, type WorkerSetup } from './worker-protocol.js';
@@ -70,24 +71,115 @@ export function workerExecArgv(execArgv: readonly string[] = process.execArgv): 
 const DROPPED_OPTIONS = new Set(['-e', '--eval', '-p', '--print', '--input-type', '-i', '--interactive']);
 const OPTIONS_WITH_VALUE = new Set(['-e', '--eval', '-p', '--print', '--input-type']);
 
+// ---- TypeScript loaders ------------------------------------------------------------------------
+//
+// A task module in TypeScript loads in a worker when the parent's TypeScript loader reaches the
+// worker. Node's own type stripping (--experimental-strip-types, the default from Node 23.6)
+// and --loader hooks (`node --loader ts-node/esm`) reach it through the inherited options, as
+// do --import preloads that register their hooks in every thread (ts-node's register() line).
+// tsx does not, on most Nodes: its preload (`tsx main.ts` adds `--import <tsx>/dist/loader.mjs`;
+// also `node --import tsx`, or the same in NODE_OPTIONS) runs again in each worker, but registers
+// tsx's ES module hooks (module.register(), whose hooks never reach another thread) only on the
+// main thread, except on the newest Nodes (22.22.3, 24.11.1, 25.1 and later). Its require() hook
+// is there, so a worker's import() of a .ts file alone fails: "Unknown file extension .ts". So
+// the workers of a parent run under tsx get one more preload, which registers tsx's hooks through
+// its own API (tsx/esm/api). Where tsx's preload registered them already, that second
+// registration is redundant and harmless (the same module, the same stack positions).
+
+/** The `--import` specifiers among Node options: execArgv's, or NODE_OPTIONS' (split at spaces, as tsx and Node read it). */
+export function importSpecifiers(execArgv: readonly string[], nodeOptions = ''): string[] {
+  const found: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i]!;
+    if (arg === '--import' && i + 1 < execArgv.length) found.push(execArgv[++i]!);
+    else if (arg.startsWith('--import=')) found.push(arg.slice('--import='.length));
+  }
+  for (const match of nodeOptions.matchAll(/(?:^|\s)--import(?:=|\s+)(\S+)/g)) found.push(match[1]!);
+  return found;
+}
+
+/**
+ * The tsx package directory a preload `specifier` belongs to (a bare 'tsx' or 'tsx/...' resolved
+ * from `cwd`, as Node resolves --import; a path or file URL inside the package), or undefined.
+ */
+function tsxPackageOf(specifier: string, cwd: string): string | undefined {
+  let file: string;
+  try {
+    if (specifier === 'tsx' || specifier.startsWith('tsx/')) file = createRequire(join(cwd, 'noop.js')).resolve('tsx/package.json');
+    else if (specifier.startsWith('file:')) file = fileURLToPath(specifier);
+    else if (isAbsolute(specifier) || specifier.startsWith('.')) file = resolve(cwd, specifier);
+    else return undefined;
+  } catch {
+    return undefined;
+  }
+  // The nearest package.json above the file is its package's.
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest)) return readName(manifest) === 'tsx' ? dir : undefined;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+function readName(manifest: string): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The file URL of tsx's ES module API (its package's "./esm/api" export, import condition), or undefined. */
+function tsxApiOf(dir: string): string | undefined {
+  try {
+    const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { exports?: Record<string, unknown> };
+    let target = manifest.exports?.['./esm/api'];
+    if (typeof target === 'object' && target !== null) target = (target as { import?: unknown }).import;
+    if (typeof target === 'object' && target !== null) target = (target as { default?: unknown }).default;
+    if (typeof target !== 'string') return undefined;
+    const file = join(dir, target);
+    return existsSync(file) ? pathToFileURL(file).href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The options a worker needs, after `execArgv`, for the TypeScript loader of a parent run under
+ * tsx (see above): `['--import', <a data: URL that registers tsx's hooks>]`, or none.
+ */
+export function typeScriptPreload(execArgv: readonly string[], nodeOptions = process.env.NODE_OPTIONS, cwd = process.cwd()): string[] {
+  for (const specifier of importSpecifiers(execArgv, nodeOptions)) {
+    const dir = tsxPackageOf(specifier, cwd);
+    const api = dir === undefined ? undefined : tsxApiOf(dir);
+    if (api !== undefined) return ['--import', `data:text/javascript,${encodeURIComponent(`import { register } from ${JSON.stringify(api)}; register();`)}`];
+  }
+  return [];
+}
+
 /**
  * The execArgv option for new workers that are given none: undefined (inherit, as Node does by
  * default, silently dropping per-process flags such as --expose-gc) unless the parent's options
- * had to be cleaned. The cleaned list, passed explicitly, is validated by Node, which refuses
- * per-process flags, so those named in its refusal are dropped and the start retried.
+ * had to be cleaned or a TypeScript loader needs a preload. That list, passed explicitly, is
+ * validated by Node, which refuses per-process flags, so those named in its refusal are dropped
+ * and the start retried.
  */
 let execArgvForWorkers: string[] | undefined | null = null;
 
 /**
  * Starts a worker of the entry module. `options` are the pool's controlOptions(): an execArgv
  * there is the user's and is used as it is, never cleaned (Node refusing it is the caller's
- * error); without one the worker inherits the parent's options, cleaned (workerExecArgv()).
+ * error), only followed by what a TypeScript loader in it needs (typeScriptPreload()); without
+ * one the worker inherits the parent's options, cleaned (workerExecArgv()), and so followed.
  */
 export function startWorker(entry: URL, envelope: WorkerEnvelope, ports: MessagePort[], options: WorkerOptions): Worker {
-  if (options.execArgv !== undefined) return new Worker(entry, { ...options, workerData: envelope, transferList: ports });
+  if (options.execArgv !== undefined) {
+    const execArgv = [...options.execArgv, ...typeScriptPreload(options.execArgv)];
+    return new Worker(entry, { ...options, execArgv, workerData: envelope, transferList: ports });
+  }
   if (execArgvForWorkers === null) {
     const cleaned = workerExecArgv();
-    execArgvForWorkers = cleaned.length === process.execArgv.length ? undefined : cleaned;
+    const preload = typeScriptPreload(process.execArgv);
+    execArgvForWorkers = cleaned.length === process.execArgv.length && preload.length === 0 ? undefined : [...cleaned, ...preload];
   }
   for (;;) {
     const execArgv: string[] | undefined = execArgvForWorkers;
