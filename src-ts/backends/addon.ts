@@ -1,6 +1,6 @@
 // Loading the native addon. Never throws: if the addon cannot load (no binary for this
-// platform, `node --no-addons`, a bundler that dropped the .node file, a corrupt file), `loadAddon()`
-// says why, in one line, and the caller falls back to the worker backend.
+// platform, `node --no-addons`, a bundler that inlined spindle without its files, a corrupt file),
+// `loadAddon()` says why, in one line, and the caller falls back to the worker backend.
 //
 // Where the binary comes from, first match wins:
 //   1. $SPINDLE_ADDON, a path to a spindle.node (sanitizer builds, the cmake-js build);
@@ -52,24 +52,47 @@ export type AddonLoad =
   | { ok: true; addon: Addon; path: string }
   | { ok: false; reason: string };
 
-const require = createRequire(import.meta.url);
+/**
+ * This module's file URL. In a bundle that inlined spindle it is the bundle's, and a CommonJS
+ * bundle made from spindle's ES module build has none at all (bundlers leave import.meta empty
+ * there): nothing here may depend on it at import time.
+ */
+const moduleUrl: string | undefined = import.meta.url;
 
-/** The directory of spindle's package.json, found by walking up from this module. */
+let root: { dir: string } | { missing: string } | undefined;
+
+/**
+ * The directory of spindle's package.json, found by walking up from this module: the package's
+ * files (dist/worker.js, the addon) are found from there. Throws, saying what to do, where
+ * spindle's code runs without its package around it: a bundle that inlined it.
+ */
 export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
+  root ??= findPackageRoot(moduleUrl);
+  if ('missing' in root) throw new Error(root.missing);
+  return root.dir;
+}
+
+function findPackageRoot(url: string | undefined): { dir: string } | { missing: string } {
+  const start = url?.startsWith('file:') ? fileURLToPath(url) : undefined;
+  for (let dir = start === undefined ? undefined : dirname(start); dir !== undefined; ) {
     const manifest = join(dir, 'package.json');
     if (existsSync(manifest)) {
       try {
-        if ((JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'spindle') return dir;
+        if ((JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'spindle') return { dir };
       } catch {
         // not ours: keep walking
       }
     }
     const parent = dirname(dir);
-    if (parent === dir) throw new Error(`cannot find spindle's package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
+    dir = parent === dir ? undefined : parent;
   }
+  // The worker runtime and the addon are files of the package: a bundler that inlined spindle's
+  // code left them behind.
+  return {
+    missing:
+      `spindle was bundled without its files (no spindle package.json above ${start ?? 'the bundle'}): ` +
+      "mark 'spindle' as external in your bundler (esbuild: --external:spindle) and install it beside the bundle",
+  };
 }
 
 export type Libc = 'glibc' | 'musl';
@@ -133,15 +156,19 @@ export function pickPrebuild(files: readonly string[], target: Target): string |
 }
 
 /**
- * The addon file to load, or an Error saying where it looked. `target` defaults to this
- * process; its libc is detected (a few ms) only if a prebuild has to be chosen.
+ * The addon file to load, or an Error saying where it looked. `root` is spindle's package
+ * directory, or the function that finds it: then it is looked for only when SPINDLE_ADDON names
+ * no file, so that SPINDLE_ADDON still loads the addon where the package is not around (a bundle).
+ * `target` defaults to this process; its libc is detected (a few ms) only if a prebuild has to
+ * be chosen.
  */
-export function resolveAddon(root: string, given?: Target): string {
+export function resolveAddon(root: string | (() => string), given?: Target): string {
   const override = process.env.SPINDLE_ADDON;
   if (override !== undefined && override !== '') {
     if (!existsSync(override)) throw new Error(`SPINDLE_ADDON names ${override}, which does not exist`);
     return override;
   }
+  if (typeof root === 'function') root = root();
   const built = join(root, 'build', 'Release', 'spindle.node');
   if (existsSync(built)) return built;
   const target = given ?? { platform: process.platform, arch: process.arch, libc: detectLibc() };
@@ -160,8 +187,9 @@ export function loadAddon(): AddonLoad {
   if (cached) return cached;
   let path: string | undefined;
   try {
-    path = resolveAddon(packageRoot());
-    cached = { ok: true, addon: require(path) as Addon, path };
+    path = resolveAddon(packageRoot);
+    // A require of its own, for the absolute path: this module may have no URL to make one from.
+    cached = { ok: true, addon: createRequire(path)(path) as Addon, path };
   } catch (error) {
     const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
     // dlopen's message often names the file already; say which file when it does not.

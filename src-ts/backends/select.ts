@@ -4,16 +4,25 @@ import { loadAddon } from './addon.js';
 import type { Backend } from './backend.js';
 import { NativeBackend } from './native.js';
 import { WorkerBackend, type WorkerBackendOptions } from './worker.js';
+import { workerEntry } from './worker-start.js';
 
 export type BackendChoice = 'auto' | 'native' | 'worker';
 
 export interface BackendInfo {
-  /** What `backend: 'auto'` picks in this process: 'native' when the addon loaded, else 'worker' (SPINDLE_BACKEND overrides). */
-  backend: 'native' | 'worker';
+  /**
+   * What `backend: 'auto'` picks in this process: 'native' when the addon loaded, else 'worker'
+   * when its runtime is there (SPINDLE_BACKEND overrides), else 'none': a bundle that inlined
+   * spindle without its files, where `new Pool()` throws saying what to mark external.
+   */
+  backend: 'native' | 'worker' | 'none';
   /** True when the native addon loaded in this process. */
   native: boolean;
   /** Why the addon did not load (one line), when it did not. */
   reason?: string;
+  /** True when the worker backend can start workers: its runtime, spindle's dist/worker.js, is there. */
+  worker: boolean;
+  /** Why the worker backend cannot run (one line), when it cannot. */
+  workerReason?: string;
   /** Set when the SPINDLE_BACKEND environment variable decided `backend`. */
   override?: 'native' | 'worker';
   /** Where the addon was loaded from. */
@@ -36,21 +45,34 @@ function environmentChoice(): 'native' | 'worker' | undefined {
   throw new RangeError(`the environment variable SPINDLE_BACKEND must be 'native', 'worker' or 'auto', got ${JSON.stringify(value)}`);
 }
 
+/** Whether the worker backend can run here, or why not. */
+function workerRuntime(): { ok: true } | { ok: false; reason: string } {
+  try {
+    workerEntry();
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, reason: (error as Error).message };
+  }
+}
+
 /** Which backend this process runs, and why; loads the addon if nothing has yet. Never throws. */
 export function backendInfo(): BackendInfo {
   const load = loadAddon();
+  const worker = workerRuntime();
   let override: 'native' | 'worker' | undefined;
   try {
     override = environmentChoice();
   } catch {
     override = undefined;
   }
-  const backend = override ?? (load.ok ? 'native' : 'worker');
+  const backend = override ?? (load.ok ? 'native' : worker.ok ? 'worker' : 'none');
   const overridden = override === undefined ? {} : { override };
-  if (!load.ok) return { backend, native: false, reason: load.reason, ...overridden };
+  const workerFields = worker.ok ? { worker: true } : { worker: false, workerReason: worker.reason };
+  if (!load.ok) return { backend, native: false, reason: load.reason, ...workerFields, ...overridden };
   return {
     backend,
     native: true,
+    ...workerFields,
     ...overridden,
     path: load.path,
     threads: load.addon.threadCount(),
@@ -63,14 +85,19 @@ export function backendInfo(): BackendInfo {
 /**
  * Opens the backend a Pool asked for. 'auto' is SPINDLE_BACKEND when set, else native when the
  * addon loads and the worker backend otherwise, silently. Asking for 'native' explicitly where
- * the addon cannot load is an error that says why.
+ * the addon cannot load is an error that says why; one that cannot start workers (its runtime is
+ * missing: a bundle that inlined spindle) is the error that says what to do.
  */
 export function openBackend(choice: BackendChoice, options: WorkerBackendOptions): Backend {
   const resolved = choice === 'auto' ? (environmentChoice() ?? (loadAddon().ok ? 'native' : 'worker')) : choice;
   if (resolved === 'worker') return new WorkerBackend(options);
   const load = loadAddon();
   if (!load.ok) {
-    throw new Error(`spindle's native addon did not load (${load.reason}): use backend 'worker' or 'auto'`);
+    const worker = workerRuntime();
+    if (worker.ok) throw new Error(`spindle's native addon did not load (${load.reason}): use backend 'worker' or 'auto'`);
+    // Neither backend can run: in a bundle both fail for the one reason, which says what to do.
+    if (worker.reason === load.reason) throw new Error(load.reason);
+    throw new Error(`spindle's native addon did not load (${load.reason}), and its worker backend cannot run either (${worker.reason})`);
   }
   return new NativeBackend(load.addon, options.size, load.path);
 }
