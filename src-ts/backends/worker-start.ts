@@ -99,46 +99,32 @@ export function importSpecifiers(execArgv: readonly string[], nodeOptions = ''):
 }
 
 /**
- * The tsx package directory a preload `specifier` belongs to (a bare 'tsx' or 'tsx/...' resolved
- * from `cwd`, as Node resolves --import; a path or file URL inside the package), or undefined.
+ * The file URL of tsx's ES module API (its package's "./esm/api" export, import condition) when
+ * the preload `specifier` is tsx's, else undefined. A bare 'tsx' or 'tsx/...' is resolved from
+ * `cwd`, as Node resolves --import; a path or file URL is tsx's when tsx's package holds it.
  */
-function tsxPackageOf(specifier: string, cwd: string): string | undefined {
-  let file: string;
+function tsxApiOf(specifier: string, cwd: string): string | undefined {
   try {
+    let file: string;
     if (specifier === 'tsx' || specifier.startsWith('tsx/')) file = createRequire(join(cwd, 'noop.js')).resolve('tsx/package.json');
     else if (specifier.startsWith('file:')) file = fileURLToPath(specifier);
     else if (isAbsolute(specifier) || specifier.startsWith('.')) file = resolve(cwd, specifier);
     else return undefined;
-  } catch {
-    return undefined;
-  }
-  // The nearest package.json above the file is its package's.
-  for (let dir = dirname(file); ; dir = dirname(dir)) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest)) return readName(manifest) === 'tsx' ? dir : undefined;
-    if (dirname(dir) === dir) return undefined;
-  }
-}
-
-function readName(manifest: string): string | undefined {
-  try {
-    return (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The file URL of tsx's ES module API (its package's "./esm/api" export, import condition), or undefined. */
-function tsxApiOf(dir: string): string | undefined {
-  try {
-    const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { exports?: Record<string, unknown> };
+    // The nearest package.json above the file is its package's.
+    let dir = dirname(file);
+    while (!existsSync(join(dir, 'package.json'))) {
+      if (dirname(dir) === dir) return undefined;
+      dir = dirname(dir);
+    }
+    const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown; exports?: Record<string, unknown> };
+    if (manifest.name !== 'tsx') return undefined;
     let target = manifest.exports?.['./esm/api'];
     if (typeof target === 'object' && target !== null) target = (target as { import?: unknown }).import;
     if (typeof target === 'object' && target !== null) target = (target as { default?: unknown }).default;
-    if (typeof target !== 'string') return undefined;
-    const file = join(dir, target);
-    return existsSync(file) ? pathToFileURL(file).href : undefined;
+    if (typeof target !== 'string' || !existsSync(join(dir, target))) return undefined;
+    return pathToFileURL(join(dir, target)).href;
   } catch {
+    // Not resolvable, not readable: not a tsx we can help.
     return undefined;
   }
 }
@@ -149,8 +135,7 @@ function tsxApiOf(dir: string): string | undefined {
  */
 export function typeScriptPreload(execArgv: readonly string[], nodeOptions = process.env.NODE_OPTIONS, cwd = process.cwd()): string[] {
   for (const specifier of importSpecifiers(execArgv, nodeOptions)) {
-    const dir = tsxPackageOf(specifier, cwd);
-    const api = dir === undefined ? undefined : tsxApiOf(dir);
+    const api = tsxApiOf(specifier, cwd);
     if (api !== undefined) return ['--import', `data:text/javascript,${encodeURIComponent(`import { register } from ${JSON.stringify(api)}; register();`)}`];
   }
   return [];
