@@ -53,7 +53,7 @@ function runBundle(file: string, env: Record<string, string> = {}): AppOutput {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   if (env.SPINDLE_ADDON === undefined) delete childEnv.SPINDLE_ADDON;
   delete childEnv.SPINDLE_BACKEND;
-  const child = spawnSync(process.execPath, [file], { cwd: join(file, '..'), env: childEnv, encoding: 'utf8', timeout: 60_000 });
+  const child = spawnSync(process.execPath, [file], { cwd: join(file, '..'), env: childEnv, encoding: 'utf8', timeout: 45_000 });
   expect(child.stderr).toBe('');
   expect(child.status).toBe(0);
   return JSON.parse(child.stdout) as AppOutput;

@@ -8,7 +8,8 @@
 // type stripping reach workers through the inherited options; their cases guard that.
 //
 // Type stripping needs Node 22.6 or later: on an older Node its case is skipped, saying so.
-// SPINDLE_TEST_NODE=/path/to/node runs that case with another Node binary.
+// SPINDLE_TEST_NODE=/path/to/node runs that case with another Node binary. Each child has 45 s,
+// under vitest's 60 s per test, so a hung child fails its test with its output.
 
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +36,7 @@ function run(args: string[], { node = process.execPath, nodeOptions }: { node?: 
   delete env.NODE_OPTIONS;
   delete env.SPINDLE_BACKEND;
   if (nodeOptions !== undefined) env.NODE_OPTIONS = nodeOptions;
-  const child = spawnSync(node, args, { cwd: APP, env, encoding: 'utf8', timeout: 60_000 });
+  const child = spawnSync(node, args, { cwd: APP, env, encoding: 'utf8', timeout: 45_000 });
   return { status: child.status, stdout: child.stdout, stderr: child.stderr };
 }
 
