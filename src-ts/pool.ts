@@ -199,6 +199,7 @@ export class Pool extends EventEmitter {
         cancelGrace: options?.cancelGrace,
         minSize: options?.minSize,
         idleTimeout: options?.idleTimeout,
+        concurrentTasksPerWorker: options?.concurrentTasksPerWorker,
         resourceLimits: options?.resourceLimits,
         env: options?.env,
         argv: options?.argv,

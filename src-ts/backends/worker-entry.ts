@@ -1,17 +1,32 @@
 // The worker runtime: the script every worker of the worker backend runs (built to
-// dist/worker.js). It receives batches of tasks, runs them one at a time in arrival order, and
-// sends replies back in batches. Wire format: ./worker-protocol.ts.
+// dist/worker.js). It receives batches of tasks, starts them in arrival order, up to
+// `concurrency` at once (the pool's concurrentTasksPerWorker), and sends replies back in
+// batches. Wire format: ./worker-protocol.ts.
 //
 // Invariants:
-// - One task at a time, in sequence order; an async task is awaited before the next starts.
+// - Tasks start in sequence order, and at most `concurrency` are in flight (claimed, no
+//   outcome yet): an async task holds its place until it settles, and the next task starts
+//   only when a place is free. With concurrency 1 an async task is awaited before the next
+//   starts. Everything runs on this one thread, so synchronous tasks, and the synchronous
+//   stretches of async ones, still run one after another: concurrency only overlaps awaits.
 // - A task runs only after this worker claimed it in the claim table (claim-table.ts); a task
 //   whose claim fails was taken back by the pool, which runs it elsewhere: it is skipped, with
 //   no reply.
 // - Every claimed task gets exactly one reply, naming it by sequence number. reply() never
 //   throws: a result or thrown value that cannot be read or cloned becomes a TypeError for that
-//   task, and the run loop checks that each task it ran has replied.
-// - `control[STARTED]` holds the sequence number of the task being run (or last run), stored
-//   after its claim and before it starts: the pool reads it when this worker dies.
+//   task, and the run loop checks that each task it ran has replied. reply() marks the task
+//   finished in the claim table before its reply can leave, and ends its TaskRun.
+// - Each task in flight has its TaskRun (found by sequence number: runOf()): its cancellation
+//   flag, its progress counter, its TaskContext. A cancellation names one task and reaches it
+//   alone. The pool cancels only tasks this worker claimed, and a claim and its TaskRun are
+//   made in one synchronous step, so a cancellation finds its TaskRun, or none when the task
+//   has its outcome already (too late: it is ignored).
+// - `control[STARTED]` holds the sequence number of the last task claimed and
+//   `control[RUNNING]` how many are in flight, both stored after the claim and before the task
+//   starts: the pool reads them to tell what waits behind what.
+// - taskContext() is the calling task's context: a global slot while the one task in flight
+//   runs (concurrency 1), or an AsyncLocalStorage store that follows each task across its
+//   awaits (concurrency above 1, where tasks interleave).
 // - Replies are held back to share a message, but never past the end of an incoming batch,
 //   never while awaiting an async task, never for more than FLUSH_AFTER_MS, and never into a
 //   task not known to be short (knownShort): a worker killed to stop a task takes the replies
@@ -20,6 +35,7 @@
 //   any user module (task or initializer) loads; spindle's own setup arrives beside it and is
 //   taken out here, out of every task's reach.
 
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { syncBuiltinESMExports } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import workerThreads, { receiveMessageOnPort, workerData, type MessagePort, type TransferListItem } from 'node:worker_threads';
@@ -39,6 +55,7 @@ import {
   READY,
   RESULT_STRIDE,
   RESULTS,
+  RUNNING,
   STARTED,
   STATUS_CANCELLED,
   STATUS_ERROR,
@@ -46,7 +63,7 @@ import {
   STATUS_THROWN,
   TASK_STRIDE,
 } from './worker-protocol.js';
-import { ClaimTable } from './claim-table.js';
+import { CLAIM_MASK, CLAIM_SLOTS, ClaimTable } from './claim-table.js';
 import type { WorkerEnvelope } from './worker-start.js';
 
 const FLUSH_AFTER_MS = 1;
@@ -64,21 +81,19 @@ const port: MessagePort = setup.port;
 const control = new Int32Array(setup.control);
 const controlPort: MessagePort = setup.controlPort;
 const claims = new ClaimTable(setup.claims);
+/** Tasks this worker may have in flight at once. */
+const concurrency = Math.max(1, setup.concurrency | 0);
 
 const kernelsByName = new Map<string, Kernel>(Object.values(kernels).map((k) => [k.name, k as Kernel]));
 
 // ---- Cancellation ------------------------------------------------------------------------
 
-/** Sequence numbers the pool cancelled that have not been run or skipped yet. */
-const cancelledSeqs = new Set<number>();
 let seenEpoch = 0;
 
+/** A list of sequence numbers the pool cancelled: each task still in flight sees its cancellation. */
 function takeCancellations(list: unknown): void {
   if (!Array.isArray(list)) return;
-  for (const seq of list) {
-    if (seq === current.seq) current.cancel();
-    else if (seq > current.seq) cancelledSeqs.add(seq as number);
-  }
+  for (const seq of list) if (typeof seq === 'number') runOf(seq)?.cancel();
 }
 
 /** Picks up cancellations posted since the last look, synchronously: works inside busy code. */
@@ -89,28 +104,25 @@ function pollCancellations(): void {
   for (let m = receiveMessageOnPort(controlPort); m !== undefined; m = receiveMessageOnPort(controlPort)) takeCancellations(m.message);
 }
 
-// While an async task awaits, cancellations arrive as events instead. Unref'd: the control
-// port alone must not keep the worker alive.
+// While tasks await, cancellations arrive as events instead. Unref'd: the control port alone
+// must not keep the worker alive.
 // (The handler leaves seenEpoch alone: the next poll drains the port once more, finds it empty,
 // and no cancellation whose epoch bump was seen before its event can be missed.)
 controlPort.on('message', takeCancellations);
 controlPort.unref();
 
-// ---- The task being run ------------------------------------------------------------------
+// ---- Tasks in flight ---------------------------------------------------------------------
 
-/** The call being run; one object reused for kernels, a fresh TaskContext per JS task. */
-class Current implements KernelContext {
+/**
+ * One task in flight: claimed, no outcome yet. The KernelContext its kernel runs with, and
+ * what its TaskContext (a JS task's `this`) reads. Reused once the task has its outcome: a
+ * burst of small tasks allocates none.
+ */
+class TaskRun implements KernelContext {
   seq = 0;
   cancelledFlag = false;
   counter: SharedCounter | undefined = undefined;
   context: JsTaskContext | undefined = undefined;
-
-  start(seq: number, counter: SharedCounter | undefined): void {
-    this.seq = seq;
-    this.cancelledFlag = cancelledSeqs.delete(seq);
-    this.counter = counter;
-    this.context = undefined;
-  }
 
   cancel(): void {
     this.cancelledFlag = true;
@@ -127,14 +139,72 @@ class Current implements KernelContext {
   }
 }
 
-const current = new Current();
+/**
+ * The tasks in flight, at seq & CLAIM_MASK: the pool keeps every unanswered task of a worker
+ * within CLAIM_SLOTS sequence numbers (claim-table.ts), so no two share a cell.
+ */
+const inFlightRuns = new Array<TaskRun | undefined>(CLAIM_SLOTS);
+let inFlight = 0;
+const spareRuns: TaskRun[] = [];
+
+/** Task seq is claimed: its TaskRun, registered before any code of the task runs. */
+function startRun(seq: number, counter: SharedCounter | undefined): TaskRun {
+  const run = spareRuns.pop() ?? new TaskRun();
+  run.seq = seq;
+  run.cancelledFlag = false;
+  run.counter = counter;
+  run.context = undefined;
+  inFlightRuns[seq & CLAIM_MASK] = run;
+  inFlight++;
+  Atomics.store(control, STARTED, seq);
+  Atomics.store(control, RUNNING, inFlight);
+  return run;
+}
+
+/** Task seq's TaskRun while it is in flight; undefined once it has its outcome (or was never claimed). */
+function runOf(seq: number): TaskRun | undefined {
+  const run = inFlightRuns[seq & CLAIM_MASK];
+  return run !== undefined && run.seq === seq ? run : undefined;
+}
+
+/** Task seq has its outcome: finished in the claim table, its place free. */
+function endRun(seq: number): void {
+  claims.finish(seq);
+  const i = seq & CLAIM_MASK;
+  const run = inFlightRuns[i];
+  if (run === undefined || run.seq !== seq) return;
+  inFlightRuns[i] = undefined;
+  inFlight--;
+  Atomics.store(control, RUNNING, inFlight);
+  run.seq = 0;
+  run.counter = undefined;
+  run.context = undefined;
+  spareRuns.push(run);
+}
+
+// ---- Task contexts -----------------------------------------------------------------------
+
+const contextSlot = globalThis as { [taskRuntimeKeys.contextKey]?: TaskContext };
+/** With tasks interleaving (concurrency > 1), where taskContext() finds the calling task's context. */
+const contextStore = concurrency > 1 ? new AsyncLocalStorage<TaskContext>() : undefined;
+if (contextStore !== undefined) {
+  Object.defineProperty(globalThis, taskRuntimeKeys.contextKey, { configurable: true, get: () => contextStore.getStore() });
+}
 
 /** `this` of a JS task. Its AbortController is made only if the task looks at `signal`. */
 class JsTaskContext implements TaskContext {
   private controller: AbortController | undefined = undefined;
   private done = false;
 
-  constructor(private readonly seq: number) {}
+  constructor(
+    private readonly run: TaskRun,
+    private readonly seq: number,
+  ) {}
+
+  /** The task's TaskRun while it is in flight (TaskRuns are reused once a task is done). */
+  private live(): TaskRun | undefined {
+    return !this.done && this.run.seq === this.seq ? this.run : undefined;
+  }
 
   get signal(): AbortSignal {
     if (this.controller === undefined) {
@@ -147,7 +217,7 @@ class JsTaskContext implements TaskContext {
       const aborted = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')!.get!;
       const throwIfAborted = AbortSignal.prototype.throwIfAborted;
       const poll = (): void => {
-        if (!this.done && current.seq === this.seq) current.cancelled();
+        this.live()?.cancelled();
       };
       Object.defineProperty(signal, 'aborted', {
         get() {
@@ -159,17 +229,17 @@ class JsTaskContext implements TaskContext {
         poll();
         throwIfAborted.call(signal);
       };
-      if (current.seq === this.seq && current.cancelledFlag) controller.abort(cancelReason());
+      if (this.live()?.cancelledFlag === true) controller.abort(cancelReason());
     }
     return this.controller.signal;
   }
 
   cancelled(): boolean {
-    return !this.done && current.seq === this.seq ? current.cancelled() : false;
+    return this.live()?.cancelled() ?? false;
   }
 
   progress(units: number): void {
-    if (!this.done && current.seq === this.seq) current.progress(units);
+    this.live()?.progress(units);
   }
 
   abort(): void {
@@ -233,8 +303,6 @@ let resultTransfer: TransferListItem[] = [];
 /** Wall time of the tasks whose replies are in `results`, start to settle. */
 let runMicros = 0;
 let lastFlush = performance.now();
-/** The last task given a reply: the run loop checks that each task it ran got one. */
-let lastReplied = 0;
 
 /** The TypeError a task gets for a reply that cannot be sent: its result, or what it threw. */
 function cannotSend(status: number, error: unknown): Error {
@@ -243,12 +311,13 @@ function cannotSend(status: number, error: unknown): Error {
 }
 
 /**
- * Adds task seq's reply to the next message. status: STATUS_OK (value: the result),
- * STATUS_ERROR (value: whatever was thrown) or STATUS_CANCELLED. Never throws: encoding runs
- * the task's own code (getters, Proxy traps), and what it throws becomes the task's TypeError.
+ * Adds task seq's reply to the next message, and ends its run (endRun(): finished in the claim
+ * table, its place free). status: STATUS_OK (value: the result), STATUS_ERROR (value: whatever
+ * was thrown) or STATUS_CANCELLED. Never throws: encoding runs the task's own code (getters,
+ * Proxy traps), and what it throws becomes the task's TypeError.
  */
 function reply(seq: number, status: number, value: unknown): void {
-  lastReplied = seq;
+  endRun(seq);
   let transfer: TransferListItem[] | undefined;
   try {
     if (status === STATUS_OK) {
@@ -344,7 +413,8 @@ function recordRun(ref: string | number, micros: number): void {
 /** Task records received and not yet visited, TASK_STRIDE slots each, in sequence order. */
 let inbox: unknown[] = [];
 let inboxAt = 0;
-let running = false;
+/** Set while runTasks() runs: it is not entered again from inside itself. */
+let looping = false;
 let ready = false;
 
 function receive(message: { defs?: unknown; tasks: unknown[] }): void {
@@ -355,21 +425,21 @@ function receive(message: { defs?: unknown; tasks: unknown[] }): void {
   } else {
     for (const slot of message.tasks) inbox.push(slot);
   }
-  if (ready && !running) runTasks();
+  if (ready && !looping && inFlight < concurrency) runTasks();
 }
 
 /**
- * Runs tasks until the inbox is empty or a task turns out to be async, in which case it
- * resumes when that task settles. A task the pool took back (its claim fails) is skipped: the
- * pool has given it to another worker, or settled it.
+ * Starts tasks, in order, until the inbox is empty or `concurrency` are in flight; it runs
+ * again whenever an async task settles (its place is free). A task the pool took back (its
+ * claim fails) is skipped: the pool has given it to another worker, or settled it.
  */
 function runTasks(): void {
-  running = true;
-  // Resuming after an async task: its reply goes now, not behind a next task that might never
+  looping = true;
+  // After an async task settled: its reply goes now, not behind a next task that might never
   // end (a worker the pool kills to stop a task loses the replies it holds).
   if (results.length > 2) flush();
   let clock = performance.now();
-  while (inboxAt < inbox.length) {
+  while (inboxAt < inbox.length && inFlight < concurrency) {
     const at = inboxAt;
     inboxAt += TASK_STRIDE;
     const seq = inbox[at] as number;
@@ -386,21 +456,20 @@ function runTasks(): void {
       flush();
       clock = performance.now();
     }
-    Atomics.store(control, STARTED, seq);
+    const run = startRun(seq, progress === null ? undefined : SharedCounter.from(progress));
     const started = clock;
     // A first call imports its module before it runs: that run's time says nothing of the task.
     const timed = typeof ref === 'string' || defs[ref]?.fn !== undefined;
-    current.start(seq, progress === null ? undefined : SharedCounter.from(progress));
-    if (current.cancelled()) {
+    if (run.cancelled()) {
       reply(seq, STATUS_CANCELLED, undefined);
       continue;
     }
     let pending: Promise<void> | undefined;
     try {
-      pending = typeof ref === 'string' ? runKernel(seq, ref, batch, payload) : runJsTask(seq, defs[ref]!, batch, payload);
+      pending = typeof ref === 'string' ? runKernel(run, ref, batch, payload) : runJsTask(run, defs[ref]!, batch, payload);
     } catch (error) {
       // Not expected (both report every outcome themselves); if it happens, the task still gets its reply.
-      if (lastReplied !== seq) reply(seq, STATUS_ERROR, error);
+      if (runOf(seq) !== undefined) reply(seq, STATUS_ERROR, error);
     }
     if (pending !== undefined) {
       // What could spin is the synchronous part, this one (its awaits leave the worker free): it
@@ -408,41 +477,47 @@ function runTasks(): void {
       if (timed) recordRun(ref, (performance.now() - started) * 1000);
       flush();
       const settled = (): void => {
-        if (lastReplied !== seq) reply(seq, STATUS_ERROR, new Error('the task ended without an outcome'));
+        if (runOf(seq) !== undefined) reply(seq, STATUS_ERROR, new Error('the task ended without an outcome'));
         runMicros += (performance.now() - started) * 1000;
+        // A promise reaction: never inside runTasks(), which runs synchronously to its end.
         runTasks();
       };
       pending.then(settled, settled);
-      return;
+      // The next task, if a place is free, starts now: this one's awaits leave the thread free.
+      clock = performance.now();
+      continue;
     }
-    if (lastReplied !== seq) reply(seq, STATUS_ERROR, new Error('the task ended without an outcome'));
+    if (runOf(seq) !== undefined) reply(seq, STATUS_ERROR, new Error('the task ended without an outcome'));
     clock = performance.now();
     const micros = (clock - started) * 1000;
     runMicros += micros;
     if (timed) recordRun(ref, micros);
     if (clock - lastFlush > FLUSH_AFTER_MS) flush();
   }
-  inbox = [];
-  inboxAt = 0;
+  if (inboxAt === inbox.length) {
+    inbox = [];
+    inboxAt = 0;
+  }
   flush();
-  running = false;
+  looping = false;
 }
 
-function runKernel(seq: number, name: string, batch: boolean, payload: unknown[]): undefined {
+function runKernel(run: TaskRun, name: string, batch: boolean, payload: unknown[]): undefined {
+  const seq = run.seq;
   const kernel = kernelsByName.get(name);
   try {
     if (kernel === undefined) throw new TypeError(`this worker has no kernel named ${name}`);
     let value: unknown;
     if (batch) {
       const out = new Array<unknown>(payload.length);
-      for (let i = 0; i < payload.length && !current.cancelled(); i++) out[i] = kernel.run(decodeArgs(payload[i] as unknown[]), current);
+      for (let i = 0; i < payload.length && !run.cancelled(); i++) out[i] = kernel.run(decodeArgs(payload[i] as unknown[]), run);
       value = out;
     } else {
-      value = kernel.run(decodeArgs(payload), current);
+      value = kernel.run(decodeArgs(payload), run);
     }
     // Only byte-returning kernels (those with fromBytes) may return Buffers, which must travel marked.
     if (kernel.fromBytes !== undefined) value = encodeKernelResult(value, batch);
-    reply(seq, current.cancelledFlag ? STATUS_CANCELLED : STATUS_OK, value);
+    reply(seq, run.cancelledFlag ? STATUS_CANCELLED : STATUS_OK, value);
   } catch (error) {
     reply(seq, STATUS_ERROR, error);
   }
@@ -453,21 +528,26 @@ function runKernel(seq: number, name: string, batch: boolean, payload: unknown[]
  * Runs a JS task. Returns undefined when its reply is already in `results`, or a promise
  * that settles (never rejects) once it is.
  */
-function runJsTask(seq: number, def: JsTaskDef, batch: boolean, payload: unknown[]): Promise<void> | undefined {
+function runJsTask(run: TaskRun, def: JsTaskDef, batch: boolean, payload: unknown[]): Promise<void> | undefined {
+  const seq = run.seq;
   if (def.fn === undefined) {
     return loadFunction(def).then(
       (fn) => {
         def.fn = fn;
-        return runJsTask(seq, def, batch, payload);
+        return runJsTask(run, def, batch, payload);
       },
       (error) => reply(seq, STATUS_ERROR, error),
     );
   }
-  const context = new JsTaskContext(current.seq);
-  current.context = context;
-  const contextSlot = globalThis as { [taskRuntimeKeys.contextKey]?: TaskContext };
+  const context = new JsTaskContext(run, seq);
+  run.context = context;
+  if (contextStore !== undefined) return contextStore.run(context, startJsTask, run, context, def.fn, batch, payload);
   contextSlot[taskRuntimeKeys.contextKey] = context;
-  const fn = def.fn;
+  return startJsTask(run, context, def.fn, batch, payload);
+}
+
+function startJsTask(run: TaskRun, context: JsTaskContext, fn: (...args: unknown[]) => unknown, batch: boolean, payload: unknown[]): Promise<void> | undefined {
+  const seq = run.seq;
   try {
     if (!batch) {
       const value = fn.apply(context, decodeArgs(payload));
@@ -477,7 +557,7 @@ function runJsTask(seq: number, def: JsTaskDef, batch: boolean, payload: unknown
     }
     // A chunk: its calls run in order; an async call makes the rest of the chunk async.
     const out = new Array<unknown>(payload.length);
-    for (let i = 0; i < payload.length && !current.cancelled(); i++) {
+    for (let i = 0; i < payload.length && !context.cancelled(); i++) {
       const value = fn.apply(context, decodeArgs(payload[i] as unknown[]));
       if (isThenable(value)) return settleLater(seq, context, runChunkAsync(fn, context, payload, out, i, value));
       out[i] = value;
@@ -491,7 +571,7 @@ function runJsTask(seq: number, def: JsTaskDef, batch: boolean, payload: unknown
 
 async function runChunkAsync(fn: (...args: unknown[]) => unknown, context: JsTaskContext, payload: unknown[], out: unknown[], from: number, first: PromiseLike<unknown>): Promise<unknown[]> {
   out[from] = await first;
-  for (let i = from + 1; i < payload.length && !current.cancelled(); i++) out[i] = await fn.apply(context, decodeArgs(payload[i] as unknown[]));
+  for (let i = from + 1; i < payload.length && !context.cancelled(); i++) out[i] = await fn.apply(context, decodeArgs(payload[i] as unknown[]));
   return out;
 }
 
@@ -503,10 +583,10 @@ function settleLater(seq: number, context: JsTaskContext, promise: Promise<unkno
 }
 
 function finishJsTask(seq: number, context: JsTaskContext, status: number, value: unknown): void {
+  const cancelled = runOf(seq)?.cancelledFlag === true;
   context.finish();
-  const contextSlot = globalThis as { [taskRuntimeKeys.contextKey]?: TaskContext };
-  contextSlot[taskRuntimeKeys.contextKey] = undefined;
-  reply(seq, status === STATUS_OK && current.cancelledFlag ? STATUS_CANCELLED : status, value);
+  if (contextStore === undefined) contextSlot[taskRuntimeKeys.contextKey] = undefined;
+  reply(seq, status === STATUS_OK && cancelled ? STATUS_CANCELLED : status, value);
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -31,8 +31,18 @@
 // Task sequence numbers: the pool numbers the tasks it posts to a worker 1, 2, 3, ... and the
 // worker visits them in that order. Before running task n the worker claims it in the claim
 // table (claim-table.ts); the pool may take back a posted task the worker has not claimed, and
-// the worker then skips it. After claiming, the worker stores n in the control word STARTED, so
-// when a worker dies the pool knows which task was running.
+// the worker then skips it. Once it has an outcome for task n (its reply is written, maybe not
+// yet sent) the worker marks it finished there, so when a worker dies the pool knows which of
+// its tasks were running and which had run.
+//
+// Control words (Int32):
+//   STARTED   written by the worker: the sequence number of the last task claimed (claims go in
+//             sequence order, so every held task after it is unclaimed);
+//   RUNNING   written by the worker: how many claimed tasks have no outcome yet, at most
+//             WorkerSetup.concurrency;
+//   EPOCH     bumped by the pool: see the control port above.
+// The pool reads STARTED and RUNNING as hints, for balancing; what a worker ran is decided by
+// the claim table alone.
 
 import type { MessagePort } from 'node:worker_threads';
 import { SharedCounter } from '../shared/counter.js';
@@ -57,7 +67,8 @@ export const STATUS_CANCELLED = 3;
 /** Int32 slots of each worker's control buffer. */
 export const STARTED = 0;
 export const EPOCH = 1;
-export const CONTROL_WORDS = 2;
+export const RUNNING = 2;
+export const CONTROL_WORDS = 3;
 
 /** What the worker gets as workerData. */
 export interface WorkerSetup {
@@ -68,6 +79,8 @@ export interface WorkerSetup {
   /** The claim table's buffer (claim-table.ts). */
   claims: SharedArrayBuffer;
   initializer: { module: string; exportName: string; args: unknown[] } | undefined;
+  /** Tasks the worker may have in flight at once (the pool's concurrentTasksPerWorker), >= 1. */
+  concurrency: number;
 }
 
 // ---- Errors ------------------------------------------------------------------------------

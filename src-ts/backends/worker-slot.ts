@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { MessageChannel, type MessagePort, type Worker, type WorkerOptions } from 'node:worker_threads';
 import type { Dispatch } from './backend.js';
 import { CLAIM_MASK, CLAIM_SLOTS, ClaimTable } from './claim-table.js';
-import { CONTROL_WORDS, STARTED, type WorkerSetup } from './worker-protocol.js';
+import { CONTROL_WORDS, RUNNING, STARTED, type WorkerSetup } from './worker-protocol.js';
 import { startWorker, type WorkerEnvelope } from './worker-start.js';
 
 /**
@@ -17,6 +17,8 @@ export type StopReason = 'recycled' | 'idle' | 'cancel' | 'shutdown';
 
 export class WorkerSlot {
   readonly worker: Worker;
+  /** Tasks the worker may have in flight at once (WorkerSetup.concurrency). */
+  readonly concurrency: number;
   /** The worker's threadId, kept: events name the worker by it, after it has exited too. */
   readonly threadId: number;
   readonly control: Int32Array;
@@ -37,6 +39,8 @@ export class WorkerSlot {
    */
   private readonly heldTask = new Array<Dispatch | undefined>(CLAIM_SLOTS);
   private readonly heldSeq = new Float64Array(CLAIM_SLOTS);
+  /** When each held task was posted (performance.now(), ms). */
+  private readonly postedAt = new Float64Array(CLAIM_SLOTS);
   heldCount = 0;
   private tailSeq = 1;
   /** The sequence number the next posted task gets. */
@@ -85,6 +89,7 @@ export class WorkerSlot {
    * snapshotWorkerData(): the worker's workerData, as its tasks see it.
    */
   constructor(entry: URL, setup: Omit<WorkerSetup, 'control' | 'controlPort' | 'port' | 'claims'>, options: WorkerOptions, userData: unknown) {
+    this.concurrency = setup.concurrency;
     const buffer = new SharedArrayBuffer(CONTROL_WORDS * Int32Array.BYTES_PER_ELEMENT);
     this.control = new Int32Array(buffer);
     const { port1, port2 } = new MessageChannel();
@@ -122,11 +127,12 @@ export class WorkerSlot {
     return this.heldCount + this.outbox.length;
   }
 
-  /** Records a posted task. */
-  hold(seq: number, d: Dispatch): void {
+  /** Records a task posted at `now`. */
+  hold(seq: number, d: Dispatch, now: number): void {
     const i = seq & CLAIM_MASK;
     this.heldTask[i] = d;
     this.heldSeq[i] = seq;
+    this.postedAt[i] = now;
     this.heldCount++;
   }
 
@@ -165,10 +171,26 @@ export class WorkerSlot {
     return posted + this.outbox.length;
   }
 
-  /** Whether the worker is in a task it started and has not answered: what it holds waits behind that. */
-  busyInTask(): boolean {
-    const seq = Atomics.load(this.control, STARTED);
-    return seq > 0 && this.heldTask[seq & CLAIM_MASK] !== undefined && this.heldSeq[seq & CLAIM_MASK] === seq;
+  /**
+   * Whether what the worker holds unstarted waits behind tasks it is running: every place is
+   * taken (RUNNING >= concurrency; with concurrency 1, any task in flight), or it runs some and
+   * has left a posted task unclaimed for `patience` ms although a place is free (its thread is
+   * busy in synchronous code, which no await interrupts). A worker running nothing is not: what
+   * it has not claimed is still on its way (a large argument takes a while to arrive).
+   */
+  busyInTask(now: number, patience: number): boolean {
+    const running = Atomics.load(this.control, RUNNING);
+    if (running >= this.concurrency) return true;
+    return running > 0 && this.unclaimedFor(now) > patience;
+  }
+
+  /** How long (ms) the oldest posted task the worker has not claimed has been posted; 0 when there is none. */
+  private unclaimedFor(now: number): number {
+    for (let seq = Math.max(Atomics.load(this.control, STARTED), this.claimedThrough, this.tailSeq - 1) + 1; seq < this.nextSeq; seq++) {
+      const i = seq & CLAIM_MASK;
+      if (this.heldTask[i] !== undefined && this.heldSeq[i] === seq) return now - this.postedAt[i]!;
+    }
+    return 0;
   }
 
   /**

@@ -1,5 +1,5 @@
-// The worker backend: kernels' JS twins and users' JS tasks run on a fixed set of
-// worker_threads. This side assigns tasks to workers, sends them in batches, matches replies,
+// The worker backend: kernels' JS twins and users' JS tasks run on a set of worker_threads,
+// between minSize and `size` of them. This side assigns tasks to workers, sends them in batches, matches replies,
 // moves tasks off a worker that is stuck in a slow one, and keeps the set whole when workers
 // crash, are recycled or must be killed. The other side is ./worker-entry.ts; the wire format
 // is ./worker-protocol.ts; who runs a posted task is decided by ./claim-table.ts; what each
@@ -15,17 +15,31 @@
 // `live` counts every task or part not yet settled; each is settled exactly once. Replies are
 // matched to held tasks by sequence number, never by position.
 //
+// Concurrency. A worker runs up to `concurrency` tasks at once (concurrentTasksPerWorker,
+// default 1): it starts the next while earlier ones await, in sequence order, and its
+// synchronous code still runs one stretch at a time (worker-entry.ts). So at most
+// maxWorkers × concurrency tasks run at once: that product is the backend's `size`, which the
+// Pool's bounds (maxQueue counts what is held beyond it) and defaults count. A worker has
+// `concurrency` places; it reports in its control words the last task it claimed (STARTED)
+// and how many run (RUNNING). Cancelling one of its running tasks reaches that task
+// alone; if it ignores the cancellation for cancelGrace, the worker is killed, and its other
+// running tasks fail with a WorkerCrashError, as in any crash (onExit()).
+//
 // Batching. Tasks are sent in messages of up to batchSize() tasks and each worker holds at most
 // depth() unanswered ones, so a burst of small tasks costs one message each way per batch while
 // a worker always has the next batch in hand (a last, partial batch waits in the outbox while
-// its worker still holds a full one, so bursts travel in full batches). Both follow the measured wall time per task
-// (start to settle, so an async task's awaits count): tiny tasks travel 128 to a message, tasks
-// of a few milliseconds one at a time. What a worker holds is thus about a millisecond of
-// expected work, and each task goes to the least loaded worker.
+// its worker still holds a full one, so bursts travel in full batches). Both follow the
+// measured wall time per task (start to settle, so an async task's awaits count): tiny tasks
+// travel 128 to a message, tasks of a few milliseconds one at a time. What a worker holds is
+// thus its places and, behind them, about a millisecond of expected work, and each task goes
+// to the least loaded worker.
 //
 // Taking back. An estimate is only an estimate: a task far slower than the average still
 // blocks what was posted behind it. Tasks a worker holds but has not started are taken back
-// (claim-table.ts makes sure the worker then skips them) and run elsewhere:
+// (claim-table.ts makes sure the worker then skips them) and run elsewhere. What a worker
+// holds unstarted waits behind its running tasks when all its places are taken, or when it
+// has left a posted task unclaimed for patience() with a place free (its thread is in
+// synchronous code): WorkerSlot.busyInTask(). Then:
 //   - a worker that has gone PATIENCE_TASKS expected task times (and at least PATIENCE_MIN_MS)
 //     without a reply is stuck: it gets nothing new, and the next reply from any other worker
 //     takes all its unstarted tasks back to the front of the queue;
@@ -34,7 +48,8 @@
 //     are still in flight to a busy worker).
 // So no task waits behind a slow one while a worker is idle, and a burst's tasks, which never
 // leave an idle worker, keep their batches. A cancelled task that has not started is taken back
-// and settled at once; one that has started is told to stop (control port, then termination).
+// and settled at once; one that has started is told to stop (control port, then termination
+// once cancelGrace has passed and the claim table says it is still running).
 //
 // Workers. `slots` holds every worker not yet exited: starting, working, idle, retiring
 // (recycled by maxTasksPerWorker: it takes nothing new, and is stopped once ready and answered;
@@ -96,7 +111,6 @@ import {
   READY,
   RESULT_STRIDE,
   RESULTS,
-  STARTED,
   STATUS_CANCELLED,
   STATUS_ERROR,
   STATUS_OK,
@@ -155,7 +169,10 @@ type Ending = [Dispatch, Outcome, unknown];
 const NOTHING_THROWN = Symbol('nothing thrown');
 
 export interface WorkerBackendOptions {
-  /** The most workers alive at once (starting, working, idle, retiring or stopping); raised to minSize when below it. */
+  /**
+   * The most workers alive at once (starting, working, idle, retiring or stopping); raised to
+   * minSize when below it. (The backend's own `size` counts tasks: this × concurrentTasksPerWorker.)
+   */
   size: number;
   /**
    * Workers kept even when idle; an integer in [0, size]. Default: `size` (a fixed pool). Below
@@ -167,6 +184,15 @@ export interface WorkerBackendOptions {
   minSize?: number | undefined;
   /** ms a worker above minSize may go without work before it exits; default DEFAULT_IDLE_TIMEOUT_MS. */
   idleTimeout?: number | undefined;
+  /**
+   * Tasks one worker may have in flight at once, an integer >= 1; default 1. Above 1, a worker
+   * starts its next task while earlier ones await (I/O between CPU bursts); its synchronous
+   * code still runs one stretch at a time. The backend's `size` (tasks at once) is then
+   * options.size × this. A cancelled task that ignores its cancellation past cancelGrace gets
+   * its worker killed, and the other tasks running there fail with a WorkerCrashError, as they
+   * would if the task had crashed it.
+   */
+  concurrentTasksPerWorker?: number | undefined;
   initializer?: JsTask<any, any> | undefined;
   initArgs?: readonly unknown[] | undefined;
   maxTasksPerWorker?: number | undefined;
@@ -206,9 +232,14 @@ export interface WorkerBackendOptions {
 
 export class WorkerBackend implements Backend {
   readonly name = 'worker' as const;
+  /** Tasks that may run at once: maxWorkers × concurrency (what the Pool's bounds and defaults count). */
   readonly size: number;
-  /** Workers kept when idle; `size` unless the pool may shrink. */
+  /** The most workers alive at once (options.size, or minSize when larger). */
+  readonly maxWorkers: number;
+  /** Workers kept when idle; maxWorkers unless the pool may shrink. */
   readonly minSize: number;
+  /** Tasks one worker may have in flight at once (concurrentTasksPerWorker). */
+  readonly concurrency: number;
   private readonly idleTimeout: number;
   readonly capacity: number;
   private readonly entry: URL;
@@ -250,11 +281,14 @@ export class WorkerBackend implements Backend {
 
   constructor(options: WorkerBackendOptions) {
     this.options = options;
-    this.size = Math.max(options.size, options.minSize ?? 0);
-    this.minSize = options.minSize ?? this.size;
+    this.maxWorkers = Math.max(options.size, options.minSize ?? 0);
+    this.minSize = options.minSize ?? this.maxWorkers;
+    this.concurrency = options.concurrentTasksPerWorker ?? 1;
+    this.size = this.maxWorkers * this.concurrency;
     this.idleTimeout = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.cancelGrace = options.cancelGrace ?? 1000;
-    this.capacity = Math.max(1024, this.size * 2 * MAX_BATCH);
+    // Room for every worker's places and two full batches behind them.
+    this.capacity = Math.max(1024, this.maxWorkers * (2 * MAX_BATCH + this.concurrency));
     this.initArgs = snapshotInitArgs(options.initArgs ?? []);
     this.userData = snapshotWorkerData(options.workerData);
     this.workerOptions = controlOptions(options);
@@ -288,7 +322,7 @@ export class WorkerBackend implements Backend {
    */
   private readonly grow = (): void => {
     this.growQueued = false;
-    while (this.waiting() && this.slots.length < this.size && this.canStart()) {
+    while (this.waiting() && this.slots.length < this.maxWorkers && this.canStart()) {
       if (!this.startWorker()) break;
       this.placePending();
     }
@@ -354,7 +388,7 @@ export class WorkerBackend implements Backend {
     const init = this.options.initializer;
     const slot = new WorkerSlot(
       this.entry,
-      { initializer: init === undefined ? undefined : { module: init.module, exportName: init.exportName, args: this.initArgs } },
+      { initializer: init === undefined ? undefined : { module: init.module, exportName: init.exportName, args: this.initArgs }, concurrency: this.concurrency },
       this.workerOptions,
       this.userData,
     );
@@ -381,7 +415,7 @@ export class WorkerBackend implements Backend {
     this.loadChanged(slot);
     this.slots.push(slot);
     // One more worker may let an idle one above minSize go now.
-    if (this.minSize < this.size) this.armIdleTimer(this.earliestIdleDue());
+    if (this.minSize < this.maxWorkers) this.armIdleTimer(this.earliestIdleDue());
     // At the next microtask: spawn() runs inside the constructor too. Before any of this
     // worker's events, which come from the event loop.
     if (this.events !== undefined) queueMicrotask(() => this.report((events) => events.workerCreate({ ...info })));
@@ -480,11 +514,14 @@ export class WorkerBackend implements Backend {
     }
     slot.port.close();
     this.slots.splice(this.slots.indexOf(slot), 1);
-    const started = Atomics.load(slot.control, STARTED);
     const requeue: Dispatch[] = slot.outbox;
     slot.outbox = [];
     const crashCode = codeOf(slot.crash);
     const crash = (): WorkerCrashError => {
+      if (slot.crash === undefined && slot.stopReason === 'cancel') {
+        // Beside a task that ignored its cancellation (concurrentTasksPerWorker > 1).
+        return new WorkerCrashError(`the worker running this task was terminated to stop another task on it that ignored its cancellation for cancelGrace (${this.cancelGrace} ms)`);
+      }
       const why = slot.crash !== undefined ? `${slot.crash.name}: ${slot.crash.message}` : `it exited with code ${code}`;
       return new WorkerCrashError(`the worker running this task died: ${why}`, { cause: slot.crash, code: crashCode });
     };
@@ -494,7 +531,8 @@ export class WorkerBackend implements Backend {
     // settled: settling one can cancel others at once (a failed map withdraws its siblings), and
     // a cancel must find each where its backendSlot says (a requeued task in `pending`, never
     // still this dead slot, where a cancel would find nothing and the task would run anyway).
-    // The worker is gone, so it claims nothing more: the claim table says which tasks it started.
+    // The worker is gone, so it claims nothing more: the claim table says which tasks it started,
+    // and which of those it finished (their replies were still held, or in flight).
     const ended: Ending[] = [];
     for (const [seq, d] of slot.releaseAll()) {
       if (this.state === 'terminating') ended.push([d, Outcome.Cancelled, undefined]);
@@ -503,7 +541,7 @@ export class WorkerBackend implements Backend {
       else if (seq === slot.killedFor) ended.push([d, Outcome.Cancelled, undefined]);
       else {
         blamed = true;
-        if (seq >= started) ended.push([d, Outcome.Error, crash()]); // running (or just claimed)
+        if (!slot.claims.wasFinished(seq)) ended.push([d, Outcome.Error, crash()]); // running (or just claimed)
         else ended.push([d, Outcome.Error, new WorkerCrashError('the worker died after running this task but before it could send the result', { cause: slot.crash, code: crashCode })]);
       }
     }
@@ -599,7 +637,7 @@ export class WorkerBackend implements Backend {
    */
   private loadChanged(slot: WorkerSlot): void {
     slot.updateRef();
-    if (this.minSize >= this.size) return;
+    if (this.minSize >= this.maxWorkers) return;
     if (slot.load > 0 || !slot.ready || slot.retiring || slot.stopping || !slot.alive) slot.idleSince = -1;
     else if (slot.idleSince < 0) {
       slot.idleSince = performance.now();
@@ -658,7 +696,7 @@ export class WorkerBackend implements Backend {
    * check, patience() from now, whenever a worker holds more than the task it may be running.
    */
   private watchStuck(): void {
-    if (this.stuckTimer !== undefined || this.slots.length >= this.size || !this.canStart()) return;
+    if (this.stuckTimer !== undefined || this.slots.length >= this.maxWorkers || !this.canStart()) return;
     if (!this.slots.some((slot) => slot.load > 1)) return;
     this.stuckTimer = setTimeout(this.checkStuck, Math.ceil(this.patience()));
     // Unref'd: the workers holding the tasks keep the process alive while they have work.
@@ -668,7 +706,7 @@ export class WorkerBackend implements Backend {
   /** Takes back the unstarted tasks of stuck workers, for the others or a new one (assign() grows the pool), and watches again. */
   private readonly checkStuck = (): void => {
     this.stuckTimer = undefined;
-    if (this.state !== 'open' || this.slots.length >= this.size) return;
+    if (this.state !== 'open' || this.slots.length >= this.maxWorkers) return;
     const now = performance.now();
     const patience = this.patience();
     let reclaimed: Dispatch[] = [];
@@ -708,8 +746,8 @@ export class WorkerBackend implements Backend {
       return;
     }
     const kernel = d.kernel;
-    if (kernel.kind === 'kernel' && kernel.split !== undefined && !d.batch && this.size > 1) {
-      const pieces = kernel.split(d.calls[0]!, this.size * PARTS_PER_WORKER);
+    if (kernel.kind === 'kernel' && kernel.split !== undefined && !d.batch && this.maxWorkers > 1) {
+      const pieces = kernel.split(d.calls[0]!, this.maxWorkers * PARTS_PER_WORKER);
       if (pieces.length > 1) {
         const call = new SplitCall(d, kernel, pieces, (part) => this.cancel(part));
         d.backendSlot = call;
@@ -735,10 +773,14 @@ export class WorkerBackend implements Backend {
     return Math.max(1, Math.min(MAX_BATCH, Math.floor(TARGET_BATCH_MICROS / Math.max(this.taskMicros, 0.01))));
   }
 
-  /** Unanswered tasks one worker may hold: about two batches, 2 * TARGET_BATCH_MICROS of expected run time. */
+  /**
+   * Unanswered tasks one worker may hold: its places (concurrency) and, behind the last of them,
+   * about two batches less one task, 2 * TARGET_BATCH_MICROS of expected run time; long tasks
+   * only fill the places.
+   */
   private depth(): number {
-    if (this.taskMicros >= LONG_TASK_MICROS) return 1;
-    return 2 * this.batchSize();
+    const behind = this.taskMicros >= LONG_TASK_MICROS ? 0 : 2 * this.batchSize() - 1;
+    return this.concurrency + behind;
   }
 
   /**
@@ -757,7 +799,7 @@ export class WorkerBackend implements Backend {
     // nothing yet because it is still receiving its message (a 256 MiB argument takes longer to
     // arrive than the patience of small tasks): taking that task back to post it elsewhere
     // would start the same wait again there, for ever.
-    return slot.ready && slot.load > 0 && now - slot.lastProgressAt > patience && slot.busyInTask();
+    return slot.ready && slot.load > 0 && now - slot.lastProgressAt > patience && slot.busyInTask(now, patience);
   }
 
   /**
@@ -770,9 +812,9 @@ export class WorkerBackend implements Backend {
     if (this.pending.length > 0) {
       this.placePending();
       this.queueFlush();
-      if (this.pending.length > 0 && this.slots.length < this.size) this.queueGrow();
+      if (this.pending.length > 0 && this.slots.length < this.maxWorkers) this.queueGrow();
     }
-    if (this.minSize < this.size) this.watchStuck();
+    if (this.minSize < this.maxWorkers) this.watchStuck();
   }
 
   /** assign()'s placing: ends with `pending` empty or its first task live, one no worker may take now. */
@@ -832,7 +874,7 @@ export class WorkerBackend implements Backend {
     let most = 0;
     for (const other of this.slots) {
       const unstarted = other === slot || !other.alive ? 0 : other.unstarted();
-      if (unstarted > most && other.busyInTask()) {
+      if (unstarted > most && other.busyInTask(now, patience)) {
         victim = other;
         most = unstarted;
       }
@@ -944,7 +986,8 @@ export class WorkerBackend implements Backend {
       return;
     }
     slot.knownDefs = this.defs.length;
-    for (const d of sendable) slot.hold(slot.nextSeq++, d);
+    const now = performance.now();
+    for (const d of sendable) slot.hold(slot.nextSeq++, d, now);
   }
 
   /**
@@ -1032,8 +1075,10 @@ export class WorkerBackend implements Backend {
     // Post before bumping the epoch: a worker that sees the new epoch must find the message.
     slot.controlPort.postMessage([seq]);
     Atomics.add(slot.control, EPOCH, 1);
+    // Still running after cancelGrace (claimed, not finished: a finished task's reply is on its
+    // way): only killing the worker stops it, and whatever else runs there fails as in a crash.
     const stopIfStillRunning = (): void => {
-      if (slot.alive && d.backendSlot === slot && Atomics.load(slot.control, STARTED) === seq) {
+      if (slot.alive && d.backendSlot === slot && slot.claims.isRunning(seq)) {
         slot.killedFor = seq;
         slot.stop('cancel');
       }
@@ -1089,6 +1134,8 @@ export class WorkerBackend implements Backend {
       capacity: this.capacity,
       workers: this.slots.length,
       minSize: this.minSize,
+      maxWorkers: this.maxWorkers,
+      concurrency: this.concurrency,
       idleExits: this.idleExits,
       ready: this.slots.filter((s) => s.ready).length,
       retiring: this.slots.filter((s) => s.retiring).length,

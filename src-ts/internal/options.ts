@@ -15,6 +15,8 @@ import { reasonOf } from '../backends/worker-protocol.js';
 import { findUnknownOption, OptionNames, unknownOptionError } from './option-names.js';
 
 export const MAX_POOL_SIZE = 1024;
+/** concurrentTasksPerWorker's limit: a worker's claim table has 1024 cells (claim-table.ts), one per task it holds. */
+const MAX_CONCURRENT_TASKS = 1024;
 
 export interface PoolOptions {
   /** 'auto' (default): native when the addon loads, else worker. */
@@ -59,6 +61,17 @@ export interface PoolOptions {
    * back within seconds. It has no effect unless minSize < size.
    */
   idleTimeout?: number;
+  /**
+   * Worker backend only: tasks one worker may run at once, an integer in [1, 1024]. Default 1.
+   * Above 1, a worker starts its next task while earlier ones await (async tasks that wait for
+   * I/O between bursts of CPU); synchronous code still runs one task at a time, so CPU-bound
+   * tasks gain nothing. The pool's size (pool.size, stats().size, and the defaults derived from
+   * it) then counts tasks at once, size × concurrentTasksPerWorker; stats().backendInfo.workers
+   * counts workers. A task that ignores its cancellation for cancelGrace gets its worker
+   * terminated, and the other tasks running on that worker fail with a WorkerCrashError, as
+   * they would had it crashed the worker.
+   */
+  concurrentTasksPerWorker?: number;
   /**
    * Worker backend only: each worker's V8 heap and stack limits, as Node's Worker option of
    * the same name. Each one given is a finite number of MB > 0.
@@ -144,7 +157,7 @@ type MissingFrom<O, K extends readonly PropertyKey[]> = [Exclude<keyof O, K[numb
 
 const POOL_OPTIONS = namesOf<PoolOptions>()([
   'backend', 'size', 'maxQueue', 'onQueueFull', 'initializer', 'initArgs', 'maxTasksPerWorker', 'cancelGrace', 'minSize',
-  'idleTimeout', 'resourceLimits', 'env', 'argv', 'execArgv', 'workerData', 'name', 'closeTimeout',
+  'idleTimeout', 'concurrentTasksPerWorker', 'resourceLimits', 'env', 'argv', 'execArgv', 'workerData', 'name', 'closeTimeout',
 ]);
 const RESOURCE_LIMITS = namesOf<ResourceLimits>()(['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb']);
 
@@ -230,6 +243,7 @@ export function checkPoolOptions(options: unknown): asserts options is PoolOptio
   if (o.cancelGrace !== undefined) checkDelay('options.cancelGrace', o.cancelGrace);
   if (o.minSize !== undefined) checkMinSize(o.minSize, o.size);
   if (o.idleTimeout !== undefined) checkDelay('options.idleTimeout', o.idleTimeout);
+  if (o.concurrentTasksPerWorker !== undefined) checkPositiveInteger('Pool', 'options.concurrentTasksPerWorker', o.concurrentTasksPerWorker, MAX_CONCURRENT_TASKS);
   if (o.closeTimeout !== undefined) checkDelay('options.closeTimeout', o.closeTimeout);
   checkWorkerControls(o);
 }
@@ -294,7 +308,8 @@ function isPlainishObject(v: unknown): v is object {
 
 /** The options that only the worker backend can honour. */
 const WORKER_ONLY_OPTIONS = [
-  'initializer', 'initArgs', 'maxTasksPerWorker', 'cancelGrace', 'minSize', 'idleTimeout', 'resourceLimits', 'env', 'argv', 'execArgv', 'workerData', 'name',
+  'initializer', 'initArgs', 'maxTasksPerWorker', 'cancelGrace', 'minSize', 'idleTimeout', 'concurrentTasksPerWorker', 'resourceLimits', 'env', 'argv',
+  'execArgv', 'workerData', 'name',
 ] as const satisfies readonly (keyof PoolOptions)[];
 
 /** The worker-only options that are set, by name. */
