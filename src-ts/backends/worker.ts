@@ -1,7 +1,7 @@
 // The worker backend: kernels' JS twins and users' JS tasks run on a set of worker_threads,
-// between minSize and `size` of them. This side assigns tasks to workers, sends them in batches, matches replies,
-// moves tasks off a worker that is stuck in a slow one, and keeps the set whole when workers
-// crash, are recycled or must be killed. The other side is ./worker-entry.ts; the wire format
+// between minSize and maxWorkers of them. This side assigns tasks to workers, sends them in
+// batches, matches replies, moves tasks off a worker that is stuck in a slow one, and keeps the
+// set whole when workers crash, are recycled or must be killed. The other side is ./worker-entry.ts; the wire format
 // is ./worker-protocol.ts; who runs a posted task is decided by ./claim-table.ts; what each
 // worker holds is kept by its WorkerSlot (./worker-slot.ts); starting one is ./worker-start.ts.
 //
@@ -54,9 +54,10 @@
 // Workers. `slots` holds every worker not yet exited: starting, working, idle, retiring
 // (recycled by maxTasksPerWorker: it takes nothing new, and is stopped once ready and answered;
 // a task taken back or cancelled before it started does not count toward that quota) or
-// stopping (it takes nothing new either). There are never more than `size`, starting and
-// stopping ones included, so neither are tasks running at once. Between `minSize` (default
-// `size`) and `size`, the number follows the load:
+// stopping (it takes nothing new either). There are never more than maxWorkers (the size
+// option), starting and stopping ones included, so tasks running at once never exceed `size`
+// (maxWorkers × concurrency). Between minSize (default maxWorkers) and maxWorkers, the number
+// follows the load:
 //   - replenish() starts workers up to minSize: at construction, and when one has exited (a
 //     crash, a recycled worker, a failed start), only once it is gone, as Python's
 //     maxtasksperchild does;
@@ -72,8 +73,8 @@
 //     pool thread and never interleave; the sweep stops only a worker that holds nothing, and
 //     a stopping worker is given nothing, so a worker stopped for idleness never takes a task
 //     with it. Tasks that arrive meanwhile go to another worker, or to a new one once it has
-//     exited if it was the last that `size` allowed.
-// A pool that may shrink (minSize < size) pays for the idle clock; one that may not pays nothing.
+//     exited if it was the last that maxWorkers allowed.
+// A pool that may shrink (minSize < maxWorkers) pays for the idle clock; one that may not pays nothing.
 // A worker that dies before it is ready, unless the pool stopped it, or that cannot be started
 // at all (`new Worker` throws), is a failed start; STARTUP_FAILURE_LIMIT in a row break the pool,
 // and every task fails with a WorkerCrashError saying why. So a failed start never throws out of
@@ -315,7 +316,7 @@ export class WorkerBackend implements Backend {
   }
 
   /**
-   * While tasks wait that no worker may take and `size` allows another worker, starts one and
+   * While tasks wait that no worker may take and maxWorkers allows another worker, starts one and
    * gives it its share, and again. From a microtask (queueGrow()): `new Worker` costs
    * milliseconds, and a failed start may settle tasks, neither of which belongs inside a
    * method the Pool calls.
@@ -588,8 +589,8 @@ export class WorkerBackend implements Backend {
     // Broken: what this worker left unanswered fails too.
     if (this.broken !== undefined) this.failPending(this.broken);
     // The replacements: only now that this worker is gone, so workers (starting, working,
-    // retiring and stopping alike) never outnumber `size`, and neither do tasks running at
-    // once. Up to minSize; more only for tasks that wait (assign() grows the pool).
+    // retiring and stopping alike) never outnumber maxWorkers, and tasks running at once never
+    // exceed `size`. Up to minSize; more only for tasks that wait (assign() grows the pool).
     this.replenish();
     this.assign();
   }
@@ -805,7 +806,7 @@ export class WorkerBackend implements Backend {
   /**
    * Gives pending tasks, oldest first, each to the least loaded worker that has room (fewer
    * than depth() tasks) and is neither stuck nor leaving. What none can take stays pending, for
-   * the first worker that replies, and for a new one if `size` allows (grow()).
+   * the first worker that replies, and for a new one if maxWorkers allows (grow()).
    */
   private assign(): void {
     if (this.state === 'terminating') return;
