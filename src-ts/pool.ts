@@ -62,6 +62,7 @@ export type ItemOf<T> = ArgsOf<T>[0];
 
 export interface PoolStats {
   backend: 'native' | 'worker';
+  /** The pool's size: threads or workers (see Pool.size). */
   size: number;
   state: PoolState;
   /** Tasks accepted into the queue or dispatched; a map chunk counts once. */
@@ -84,7 +85,7 @@ export interface PoolStats {
   queuedInBackend: number;
   /**
    * Tasks the backend is running (or is handing to a thread that is free for them), including
-   * aborted ones it is still stopping. Never more than `size`.
+   * aborted ones it is still stopping. Never more than `size` × concurrentTasksPerWorker.
    */
   running: number;
   /** Calls waiting for room in the queue (not yet accepted). */
@@ -180,8 +181,13 @@ function eventsOf(pool: Pool): BackendEvents {
 export class Pool extends EventEmitter {
   /** The backend running this pool's tasks, as resolved from `options.backend`. */
   readonly backend: 'native' | 'worker';
-  /** Threads (native) or workers this pool uses at once. */
+  /**
+   * Threads (native) or workers (at most: with minSize the worker backend may run fewer) this
+   * pool uses at once. Tasks running at once are bounded by size × concurrentTasksPerWorker.
+   */
   readonly size: number;
+  /** Tasks that may run at once: size × concurrentTasksPerWorker; map's and imap's defaults scale with it. */
+  readonly #slots: number;
   readonly #scheduler: Scheduler;
   readonly #rejectWhenFull: boolean;
 
@@ -214,7 +220,10 @@ export class Pool extends EventEmitter {
       throw new TypeError(`Pool: options.${workerOnly[0]} applies only to the worker backend, and this pool's backend is '${backend.name}'`);
     }
     this.backend = backend.name;
-    this.size = backend.size;
+    // The backend's size counts task places (a worker running N async tasks offers N); the
+    // Pool's is the threads or workers the caller asked for.
+    this.#slots = backend.size;
+    this.size = backend.size / (backend.name === 'worker' ? (options?.concurrentTasksPerWorker ?? 1) : 1);
     this.#scheduler = new Scheduler(backend, options?.maxQueue ?? DEFAULT_MAX_QUEUE);
     this.#scheduler.closeTimeout = options?.closeTimeout;
     this.#scheduler.onDrain = () => emitSafely(this, 'drain', []);
@@ -436,7 +445,7 @@ export class Pool extends EventEmitter {
     const calls = allCalls(method, task, items, spread);
     if (calls.length === 0) return undefined;
     // Python's default: about four chunks per thread.
-    const chunkSize = options?.chunkSize ?? Math.ceil(calls.length / (4 * this.size));
+    const chunkSize = options?.chunkSize ?? Math.ceil(calls.length / (4 * this.#slots));
     return new MapJob(this.#scheduler, task, calls, chunkSize, options?.progress);
   }
 
@@ -489,7 +498,7 @@ export class Pool extends EventEmitter {
       spread,
       ordered,
       chunkSize: options?.chunkSize ?? 1,
-      window: options?.window ?? Math.max(4, 2 * this.size),
+      window: options?.window ?? Math.max(4, 2 * this.#slots),
       progress: options?.progress,
     });
     const signal = options?.signal;

@@ -65,9 +65,9 @@ export interface PoolOptions {
    * Worker backend only: tasks one worker may run at once, an integer in [1, 1024]. Default 1.
    * Above 1, a worker starts its next task while earlier ones await (async tasks that wait for
    * I/O between bursts of CPU); synchronous code still runs one task at a time, so CPU-bound
-   * tasks gain nothing. The pool's size (pool.size, stats().size, and the defaults derived from
-   * it) then counts tasks at once, size × concurrentTasksPerWorker; stats().backendInfo.workers
-   * counts workers. A task that ignores its cancellation for cancelGrace gets its worker
+   * tasks gain nothing. Up to size × concurrentTasksPerWorker tasks then run at once, and
+   * map's default chunkSize and imap's default window scale with that product; pool.size and
+   * stats().size stay the workers asked for. A task that ignores its cancellation for cancelGrace gets its worker
    * terminated, and the other tasks running on that worker fail with a WorkerCrashError, as
    * they would had it crashed the worker.
    */
