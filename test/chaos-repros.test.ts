@@ -19,6 +19,7 @@ const repros: { file: string; backends: readonly ('native' | 'worker')[] | 'own'
   { file: 'chaos-repro-timeout-stall.mjs', backends: 'own', needsNative: true },
   { file: 'chaos-repro-crash-withdraws-held-sibling.mjs', backends: 'own' },
   { file: 'chaos-repro-crash-storm-hang.mjs', backends: 'own' },
+  { file: 'chaos-repro-held-reply-lost-to-kill.mjs', backends: 'own' },
 ];
 
 const cases = repros.flatMap(({ file, backends, needsNative }) =>

@@ -234,7 +234,8 @@ describe('size over time with the other lifecycle promises', () => {
     expect(quickThread).not.toBe(first);
     expect(order).toEqual(['quick', 'slow']);
     expect(census.created).toBe(2);
-    expect(pool.stats().backendInfo?.takenBack).toBeGreaterThanOrEqual(1);
+    // Whether the quick task had been posted to the stuck worker first (and was taken back) or
+    // was still pending when the second worker came up depends on timing; either way it ran there.
   });
 
   it('maxTasksPerWorker: a recycled worker is replaced only while needed', async () => {

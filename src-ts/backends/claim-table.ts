@@ -16,6 +16,13 @@
 // seq + SLOTS can never be mistaken for task seq: a worker reaching a task the pool took back
 // finds another value there and skips it.
 //
+// A finished task whose result is a primitive (a number, a boolean, undefined or null) also
+// leaves that result beside its cell (`values`, `kinds`), written before the cell turns done(seq),
+// so the pool can read it after the worker is gone: a worker killed to stop another task, or
+// crashed by one, would otherwise take a finished task's held-back reply with it. Such replies
+// may then be held back to share a message; any other must leave before the worker starts its
+// next task (worker-entry.ts).
+//
 // Ownership: the pool's thread writes token(seq) (offer) and takes back (token -> 0); the worker
 // only claims (token -> -token) and finishes (-token -> done). The pool may offer seq only while
 // no earlier task in the same cell (seq - SLOTS, ...) is still unanswered and not taken back: it
@@ -38,11 +45,38 @@ function done(seq: number): number {
   return -(token(seq) + TOKEN_RANGE);
 }
 
+/** What `kinds` says of a finished task's recorded result. */
+const enum Kept {
+  /** No result kept: the reply carries it. */
+  None = 0,
+  Number = 1,
+  True = 2,
+  False = 3,
+  Undefined = 4,
+  Null = 5,
+}
+
+/** The buffer: the cells (Int32), then the kept results' values (Float64), then their kinds (Uint8). */
+const CELLS_BYTES = CLAIM_SLOTS * Int32Array.BYTES_PER_ELEMENT;
+const VALUES_BYTES = CLAIM_SLOTS * Float64Array.BYTES_PER_ELEMENT;
+const TABLE_BYTES = CELLS_BYTES + VALUES_BYTES + CLAIM_SLOTS;
+
+/** A finished task's result, read back by the pool: `kept` false when the table has none. */
+export interface KeptResult {
+  kept: boolean;
+  value: number | boolean | undefined | null;
+}
+
 export class ClaimTable {
   readonly cells: Int32Array;
+  /** A finished task's primitive result, at its cell's index: a number, or 0 for the other kinds. */
+  private readonly values: Float64Array;
+  private readonly kinds: Uint8Array;
 
-  constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(CLAIM_SLOTS * Int32Array.BYTES_PER_ELEMENT)) {
-    this.cells = new Int32Array(buffer);
+  constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(TABLE_BYTES)) {
+    this.cells = new Int32Array(buffer, 0, CLAIM_SLOTS);
+    this.values = new Float64Array(buffer, CELLS_BYTES, CLAIM_SLOTS);
+    this.kinds = new Uint8Array(buffer, CELLS_BYTES + VALUES_BYTES, CLAIM_SLOTS);
   }
 
   get buffer(): SharedArrayBuffer {
@@ -82,8 +116,51 @@ export class ClaimTable {
     return Atomics.compareExchange(this.cells, seq & CLAIM_MASK, t, -t) === t;
   }
 
-  /** Worker: task seq, which it claimed, has its outcome. Before its reply is posted. */
-  finish(seq: number): void {
-    Atomics.store(this.cells, seq & CLAIM_MASK, done(seq));
+  /**
+   * Worker: task seq, which it claimed, has its outcome. Before its reply is posted. With
+   * `result` (when `keep` is true and it is a primitive), the result is kept here too, for the
+   * pool to read should the worker die before the reply leaves. Returns whether it was kept.
+   */
+  finish(seq: number, keep = false, result?: unknown): boolean {
+    const i = seq & CLAIM_MASK;
+    const kind = keep ? keptKind(result) : Kept.None;
+    this.values[i] = kind === Kept.Number ? (result as number) : 0;
+    this.kinds[i] = kind;
+    // The store publishes the two writes above to a pool that reads done(seq) (Atomics order them).
+    Atomics.store(this.cells, i, done(seq));
+    return kind !== Kept.None;
+  }
+
+  /** Pool, once the worker is gone: the result task seq finished with, if the table kept it. */
+  keptResult(seq: number): KeptResult {
+    const i = seq & CLAIM_MASK;
+    if (Atomics.load(this.cells, i) !== done(seq)) return { kept: false, value: undefined };
+    switch (this.kinds[i] as Kept) {
+      case Kept.Number:
+        return { kept: true, value: this.values[i]! };
+      case Kept.True:
+        return { kept: true, value: true };
+      case Kept.False:
+        return { kept: true, value: false };
+      case Kept.Undefined:
+        return { kept: true, value: undefined };
+      case Kept.Null:
+        return { kept: true, value: null };
+      default:
+        return { kept: false, value: undefined };
+    }
+  }
+}
+
+function keptKind(result: unknown): Kept {
+  switch (typeof result) {
+    case 'number':
+      return Kept.Number;
+    case 'boolean':
+      return result ? Kept.True : Kept.False;
+    case 'undefined':
+      return Kept.Undefined;
+    default:
+      return result === null ? Kept.Null : Kept.None;
   }
 }

@@ -28,9 +28,10 @@
 //   runs (concurrency 1), or an AsyncLocalStorage store that follows each task across its
 //   awaits (concurrency above 1, where tasks interleave).
 // - Replies are held back to share a message, but never past the end of an incoming batch,
-//   never while awaiting an async task, never for more than FLUSH_AFTER_MS, and never into a
-//   task not known to be short (knownShort): a worker killed to stop a task takes the replies
-//   it holds with it.
+//   never while awaiting an async task, never for more than FLUSH_AFTER_MS, never into a task
+//   not known to be short (knownShort), and only while every reply held has a primitive result
+//   the claim table keeps too (mustSend): a worker killed to stop a task, or crashed by one,
+//   takes the replies it holds with it, and the pool then reads those results from the table.
 // - worker_threads' workerData is the user's value (WorkerBackendOptions.workerData), set before
 //   any user module (task or initializer) loads; spindle's own setup arrives beside it and is
 //   taken out here, out of every task's reach.
@@ -168,8 +169,13 @@ function runOf(seq: number): TaskRun | undefined {
 }
 
 /** Task seq has its outcome: finished in the claim table, its place free. */
-function endRun(seq: number): void {
-  claims.finish(seq);
+/**
+ * Task seq has its outcome: finished in the claim table (with its result kept there when it is
+ * a primitive: see claim-table.ts), its place free. A reply whose result the table did not keep
+ * must leave before another task starts (mustSend).
+ */
+function endRun(seq: number, status: number, value: unknown): void {
+  if (!claims.finish(seq, status === STATUS_OK, value)) mustSend = true;
   const i = seq & CLAIM_MASK;
   const run = inFlightRuns[i];
   if (run === undefined || run.seq !== seq) return;
@@ -299,6 +305,13 @@ async function loadFunction(def: { module: string; exportName: string }): Promis
 // ---- Replies ----------------------------------------------------------------------------
 
 let results: unknown[] = [RESULTS, 0];
+/**
+ * Set while `results` holds a reply whose result the claim table did not keep (an object, a
+ * string, an error, a cancellation): it is sent before the next task starts, since a worker
+ * killed to stop that task, or crashed by it, would take the reply with it. A primitive result
+ * survives in the claim table, so replies of those may wait to share a message.
+ */
+let mustSend = false;
 let resultTransfer: TransferListItem[] = [];
 /** Wall time of the tasks whose replies are in `results`, start to settle. */
 let runMicros = 0;
@@ -317,7 +330,7 @@ function cannotSend(status: number, error: unknown): Error {
  * Proxy traps), and what it throws becomes the task's TypeError.
  */
 function reply(seq: number, status: number, value: unknown): void {
-  endRun(seq);
+  endRun(seq, status, value);
   let transfer: TransferListItem[] | undefined;
   try {
     if (status === STATUS_OK) {
@@ -342,6 +355,7 @@ function reply(seq: number, status: number, value: unknown): void {
 
 function flush(): void {
   lastFlush = performance.now();
+  mustSend = false;
   if (results.length === 2) return;
   const message = results;
   const transfer = resultTransfer;
@@ -452,7 +466,7 @@ function runTasks(): void {
     if (!claims.claim(seq)) continue;
     // A task that may run long goes with no reply held back: the pool kills a worker to stop a
     // task that ignores its cancellation, and the replies it holds die with it.
-    if (results.length > 2 && !knownShort(ref)) {
+    if (results.length > 2 && (mustSend || !knownShort(ref))) {
       flush();
       clock = performance.now();
     }

@@ -540,10 +540,19 @@ export class WorkerBackend implements Backend {
       else if (slot.cancelledSeqs.has(seq)) ended.push([d, Outcome.Cancelled, undefined]); // settled for its caller: never run again
       else if (!slot.claims.wasClaimed(seq)) requeue.push(d); // never started: another worker runs it
       else if (seq === slot.killedFor) ended.push([d, Outcome.Cancelled, undefined]);
-      else {
+      else if (!slot.claims.wasFinished(seq)) {
         blamed = true;
-        if (!slot.claims.wasFinished(seq)) ended.push([d, Outcome.Error, crash()]); // running (or just claimed)
-        else ended.push([d, Outcome.Error, new WorkerCrashError('the worker died after running this task but before it could send the result', { cause: slot.crash, code: crashCode })]);
+        ended.push([d, Outcome.Error, crash()]); // running (or just claimed)
+      } else {
+        // Finished, its reply held back or in flight when the worker died: a primitive result
+        // was kept in the claim table (the worker holds back no other kind of reply).
+        const kept = slot.claims.keptResult(seq);
+        if (kept.kept) {
+          ended.push([d, Outcome.Ok, kept.value]);
+        } else {
+          blamed = true;
+          ended.push([d, Outcome.Error, new WorkerCrashError('the worker died after running this task but before it could send the result', { cause: slot.crash, code: crashCode })]);
+        }
       }
     }
     if (this.state === 'terminating') {
