@@ -70,7 +70,7 @@ export const EPOCH = 1;
 export const RUNNING = 2;
 export const CONTROL_WORDS = 3;
 
-/** What the worker gets as workerData. */
+/** spindle's own setup for a worker: it travels as workerData.setup (see WorkerEnvelope in worker-start.ts), beside the user's workerData. */
 export interface WorkerSetup {
   control: SharedArrayBuffer;
   controlPort: MessagePort;
