@@ -180,7 +180,8 @@ export class AsyncResult<R = unknown> {
   }
 }
 
-function rethrow(error: unknown): never {
+/** Throws `error`: passed to process.nextTick, it surfaces a user callback's or listener's throw as an uncaughtException. */
+export function rethrow(error: unknown): never {
   throw error;
 }
 

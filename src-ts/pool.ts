@@ -14,7 +14,7 @@
 
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
-import { AsyncResult, settleResult } from './async-result.js';
+import { AsyncResult, rethrow, settleResult } from './async-result.js';
 import type { Backend, BackendEvents, WorkerEventInfo, WorkerExitInfo } from './backends/backend.js';
 import { openBackend } from './backends/select.js';
 import { PoolClosedError, QueueFullError } from './errors.js';
@@ -159,10 +159,6 @@ function emitSafely(pool: EventEmitter, event: string, args: unknown[]): void {
       process.nextTick(rethrow, error);
     }
   }
-}
-
-function rethrow(error: unknown): never {
-  throw error;
 }
 
 /** Routes what the backend reports outside any task to the pool's events. */
