@@ -32,7 +32,7 @@ std::string g_vector_dir;
 using Digest = std::vector<uint8_t>;
 using Bytes = std::vector<uint8_t>;
 
-constexpr Sha256Path kAllPaths[] = {Sha256Path::Portable, Sha256Path::Avx2, Sha256Path::ShaNi};
+constexpr Sha256Path kAllPaths[] = {Sha256Path::Portable, Sha256Path::Avx2, Sha256Path::ShaNi, Sha256Path::Armv8};
 
 std::vector<Sha256Path> supported_paths() {
   std::vector<Sha256Path> paths;
@@ -123,29 +123,35 @@ void check_vectors(const std::vector<Vector>& vectors, size_t expected_count) {
   }
 }
 
-#if defined(__x86_64__) || defined(__i386__)
-// The x86 flags Linux reports, or "" elsewhere: detection must find every path they promise.
-std::string proc_cpu_flags() {
+// The feature line Linux reports in /proc/cpuinfo ("flags" on x86, "Features" on ARM), or ""
+// where there is none: detection must find every path it promises. (Under qemu-user,
+// /proc/cpuinfo is the host's, so an AArch64 build finds no "Features" line and checks nothing.)
+[[maybe_unused]] std::string proc_cpu_flags(const char* key) {
   std::ifstream in("/proc/cpuinfo");
   for (std::string line; std::getline(in, line);) {
-    if (line.rfind("flags", 0) == 0) return line + " ";
+    if (line.rfind(key, 0) == 0) return line + " ";
   }
   return "";
 }
-#endif
 
 TEST_CASE("paths: names, support, and detection agrees with /proc/cpuinfo") {
   CHECK(std::string(sha256_path_name(Sha256Path::Portable)) == "portable");
   CHECK(std::string(sha256_path_name(Sha256Path::Avx2)) == "avx2");
   CHECK(std::string(sha256_path_name(Sha256Path::ShaNi)) == "shani");
+  CHECK(std::string(sha256_path_name(Sha256Path::Armv8)) == "armv8");
   CHECK(sha256_path_supported(Sha256Path::Portable));
 #if defined(__x86_64__) || defined(__i386__)
-  const std::string flags = proc_cpu_flags();
+  const std::string flags = proc_cpu_flags("flags");
   auto flag = [&flags](const char* name) { return flags.find(std::string(" ") + name + " ") != std::string::npos; };
   if (flag("sha_ni") && flag("sse4_1")) CHECK(sha256_support().sha_ni);
   if (flag("avx2") && flag("bmi2")) CHECK(sha256_support().avx2);
-#else
+  CHECK(!sha256_support().armv8);
+#elif defined(__aarch64__)
+  const std::string flags = proc_cpu_flags("Features");
+  if (!flags.empty()) CHECK(sha256_support().armv8 == (flags.find(" sha2 ") != std::string::npos));
   CHECK(!sha256_support().sha_ni && !sha256_support().avx2);
+#else
+  CHECK(!sha256_support().sha_ni && !sha256_support().avx2 && !sha256_support().armv8);
 #endif
   std::string tested;
   for (Sha256Path p : supported_paths()) tested += std::string(" ") + sha256_path_name(p);
@@ -154,6 +160,7 @@ TEST_CASE("paths: names, support, and detection agrees with /proc/cpuinfo") {
 
 TEST_CASE("path selection rule") {
   const Sha256Support none{false, false}, avx2{true, false}, shani{false, true}, both{true, true};
+  const Sha256Support armv8{false, false, true};
   // Unset or empty: the fastest available.
   CHECK(sha256_select_path(nullptr, none) == Sha256Path::Portable);
   CHECK(sha256_select_path(nullptr, avx2) == Sha256Path::Avx2);
@@ -172,9 +179,19 @@ TEST_CASE("path selection rule") {
   CHECK(sha256_select_path("shani", none) == Sha256Path::Portable);
   CHECK(sha256_select_path("avx2", shani) == Sha256Path::ShaNi);
   CHECK(sha256_select_path("avx2", none) == Sha256Path::Portable);
+  // ARMv8: the fastest where present, by name in any case, and an x86 name falls back to it.
+  CHECK(sha256_select_path(nullptr, armv8) == Sha256Path::Armv8);
+  CHECK(sha256_select_path("ARMv8", armv8) == Sha256Path::Armv8);
+  CHECK(sha256_select_path("portable", armv8) == Sha256Path::Portable);
+  CHECK(sha256_select_path("shani", armv8) == Sha256Path::Armv8);
+  CHECK(sha256_select_path("avx2", armv8) == Sha256Path::Armv8);
+  CHECK(sha256_select_path("armv8", both) == Sha256Path::ShaNi);
+  CHECK(sha256_select_path("armv8", none) == Sha256Path::Portable);
   // Unknown names, near misses included: the fastest available.
-  for (const char* bad : {"sha-ni", "sha_ni", "avx", "avx512", " portable", "portable ", "portabl", "portablex", "x"}) {
+  for (const char* bad : {"sha-ni", "sha_ni", "avx", "avx512", " portable", "portable ", "portabl", "portablex", "x",
+                          "arm", "armv8-ce", "sha2"}) {
     CHECK(sha256_select_path(bad, both) == Sha256Path::ShaNi);
+    CHECK(sha256_select_path(bad, armv8) == Sha256Path::Armv8);
     CHECK(sha256_select_path(bad, avx2) == Sha256Path::Avx2);
     CHECK(sha256_select_path(bad, none) == Sha256Path::Portable);
   }

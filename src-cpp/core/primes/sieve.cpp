@@ -2,6 +2,8 @@
 // pre-sieving, crossing off, the segment loop, the sieving-prime table, the unit plan.
 #include "sieve.hpp"
 
+#include "cpu.hpp"
+
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -337,10 +339,7 @@ inline uint64_t count_bits(const uint64_t* words, size_t n) {
 
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target("popcnt"))) uint64_t count_bits_popcnt(const uint64_t* words, size_t n) { return count_bits(words, n); }
-const auto popcount = [] {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("popcnt") ? count_bits_popcnt : count_bits;
-}();
+const auto popcount = cpu_has_popcnt() ? count_bits_popcnt : count_bits;
 #else
 const auto popcount = count_bits;
 #endif

@@ -61,6 +61,14 @@ inline constexpr size_t kAvx2Lanes = 8;
 void compress_avx2_lanes(uint32_t (*states)[8], const uint8_t* const* blocks, size_t nblocks);
 #endif
 
+// The ARMv8 path exists on little-endian AArch64 with NEON (every arm64 Linux target); the same
+// condition guards armv8.cpp. Compiled with a target attribute like the x86 paths; callers must
+// check HWCAP_SHA2 first (sha256_path_supported).
+#if defined(__aarch64__) && defined(__ARM_NEON) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SPINDLE_SHA256_ARMV8 1
+void compress_armv8(uint32_t state[8], const uint8_t* blocks, size_t nblocks);
+#endif
+
 // What the one-shot, incremental and batch code needs from a path (sha256.cpp).
 struct PathKernels {
   CompressFn one;                 // always set

@@ -1,5 +1,6 @@
 // SHA-256's front end: which path runs, padding, the one-shot and incremental hashers. The
-// compression functions live in portable.cpp, shani.cpp and avx2.cpp; batches in many.cpp.
+// compression functions live in portable.cpp, shani.cpp, avx2.cpp and armv8.cpp; batches in
+// many.cpp.
 #include "sha256.hpp"
 
 #include <cstdlib>
@@ -17,6 +18,7 @@ const char* sha256_path_name(Sha256Path path) {
     case Sha256Path::Portable: return "portable";
     case Sha256Path::Avx2: return "avx2";
     case Sha256Path::ShaNi: return "shani";
+    case Sha256Path::Armv8: return "armv8";
   }
   return "unknown";
 }
@@ -28,6 +30,9 @@ Sha256Support sha256_support() {
     s.avx2 = cpu_has_avx2() && cpu_has_bmi2();
     s.sha_ni = cpu_has_sha_ni();
 #endif
+#if defined(SPINDLE_SHA256_ARMV8)
+    s.armv8 = cpu_has_arm_sha2();
+#endif
     return s;
   }();
   return support;
@@ -38,6 +43,7 @@ static bool supports(Sha256Support support, Sha256Path path) {
     case Sha256Path::Portable: return true;
     case Sha256Path::Avx2: return support.avx2;
     case Sha256Path::ShaNi: return support.sha_ni;
+    case Sha256Path::Armv8: return support.armv8;
   }
   return false;
 }
@@ -53,9 +59,12 @@ static bool equals_ignoring_case(const char* a, const char* b) {
 }
 
 Sha256Path sha256_select_path(const char* requested, Sha256Support support) {
-  const Sha256Path fastest = support.sha_ni ? Sha256Path::ShaNi : support.avx2 ? Sha256Path::Avx2 : Sha256Path::Portable;
+  const Sha256Path fastest = support.sha_ni ? Sha256Path::ShaNi
+                             : support.armv8 ? Sha256Path::Armv8
+                             : support.avx2  ? Sha256Path::Avx2
+                                             : Sha256Path::Portable;
   if (requested == nullptr) return fastest;
-  for (Sha256Path path : {Sha256Path::Portable, Sha256Path::Avx2, Sha256Path::ShaNi}) {
+  for (Sha256Path path : {Sha256Path::Portable, Sha256Path::Avx2, Sha256Path::ShaNi, Sha256Path::Armv8}) {
     if (equals_ignoring_case(requested, sha256_path_name(path)) && supports(support, path)) return path;
   }
   return fastest;
@@ -75,6 +84,9 @@ PathKernels path_kernels(Sha256Path path) {
 #if defined(__x86_64__) || defined(__i386__)
     case Sha256Path::ShaNi: return {compress_shani, compress_shani_lanes, kShaNiLanes, kShaNiLanes};
     case Sha256Path::Avx2: return {compress_avx2, compress_avx2_lanes, kAvx2Lanes, 3};
+#endif
+#if defined(SPINDLE_SHA256_ARMV8)
+    case Sha256Path::Armv8: return {compress_armv8, nullptr, 1, 1};
 #endif
     default: return {compress_portable, nullptr, 1, 1};
   }

@@ -8,8 +8,10 @@
 //             and eight messages at once, one per 32-bit lane of a 256-bit register, in batches.
 //   ShaNi     x86 SHA extensions: one message per stream, or two with their instructions
 //             interleaved in batches, so each fills the other's waits on sha256rnds2.
-// Passing a path the CPU (or this build: the x86 paths exist only on x86) lacks never executes
-// an unsupported instruction: such a path is replaced by sha256_best_path().
+//   Armv8     the ARMv8 SHA-2 crypto extension (HWCAP_SHA2 on Linux): one message per stream.
+// Passing a path the CPU (or this build: the x86 paths exist only on x86, the ARMv8 one only on
+// AArch64) lacks never executes an unsupported instruction: such a path is replaced by
+// sha256_best_path().
 //
 // Memory. Inputs may have any alignment and may be shared read-only between threads. Nothing
 // here allocates. All functions are thread-safe; a Sha256 object is not (use one per thread).
@@ -24,22 +26,24 @@ namespace spindle {
 inline constexpr size_t kSha256DigestBytes = 32;
 inline constexpr size_t kSha256BlockBytes = 64;
 
-enum class Sha256Path : uint8_t { Portable, Avx2, ShaNi };
+enum class Sha256Path : uint8_t { Portable, Avx2, ShaNi, Armv8 };
 
-// "portable", "avx2" or "shani": the names SPINDLE_SHA256_PATH accepts.
+// "portable", "avx2", "shani" or "armv8": the names SPINDLE_SHA256_PATH accepts.
 const char* sha256_path_name(Sha256Path path);
 
 // What this CPU and build offer beyond the portable path.
 struct Sha256Support {
   bool avx2 = false;    // AVX2 and BMI2, with the OS saving the 256-bit registers
   bool sha_ni = false;  // SHA extensions, with SSE4.1
+  bool armv8 = false;   // the ARMv8 SHA-2 instructions (AArch64 HWCAP_SHA2)
 };
 Sha256Support sha256_support();  // detected once, then cached
 bool sha256_path_supported(Sha256Path path);
 
 // The path selection rule, pure so that it can be tested for any CPU. `requested` is the value
 // of SPINDLE_SHA256_PATH (nullptr when unset):
-//   - unset or empty: the fastest path `support` has: ShaNi, else Avx2, else Portable;
+//   - unset or empty: the fastest path `support` has: ShaNi or Armv8 (no CPU has both), else
+//     Avx2, else Portable;
 //   - a path name (compared ASCII case-insensitively, surrounding whitespace not allowed) whose
 //     path `support` has: that path;
 //   - anything else, i.e. an unknown name or a path the CPU lacks: the fastest path, exactly as
