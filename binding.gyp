@@ -38,14 +38,6 @@
       "cflags!": ["-fno-exceptions", "-O2"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-O2"],
       "cflags_cc": ["-std=c++20", "-O3", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "conditions": [
-        ["OS=='linux'", {
-          # The C++ runtime linked in and hidden: the binary then needs no GLIBCXX_/CXXABI_ version
-          # from the system's libstdc++ (GCC 12's 3.4.30 excluded RHEL 9 and Ubuntu 20.04/22.04),
-          # only glibc. .ci/glibc-floor.mjs measures what it needs.
-          "ldflags": ["-static-libstdc++", "-static-libgcc", "-Wl,--exclude-libs,ALL"]
-        }]
-      ],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
         "CLANG_CXX_LANGUAGE_STANDARD": "c++20",
