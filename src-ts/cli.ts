@@ -13,6 +13,7 @@ const USAGE = `Usage:
   spindle sha256sum [OPTION]... [FILE]...            coreutils sha256sum, files hashed in parallel
                                                      (spindle sha256sum --help for its options)
   spindle info                                       backend, addon location, threads, CPU features
+  spindle serve --queue NAME --redis URL [...]       run a queue pool's jobs here (spindle serve --help)
   spindle --help | --version
 
 Numbers may use exponent notation (1e10). 0 <= LO <= HI <= 2^53.
@@ -118,6 +119,8 @@ async function main(argv: string[]): Promise<number> {
     case 'primes':
       await primes(rest);
       return 0;
+    case 'serve':
+      return (await import('./cli/serve.js')).serveCommand(rest);
     case 'sha256sum':
       return sha256sum(rest, { version: await version() });
     case 'info':

@@ -21,6 +21,8 @@ export { SharedValue } from './shared/value.js';
 export type { SharedValueType, SharedValueInput } from './shared/value.js';
 export { Lock, LockOwnershipError } from './shared/lock.js';
 export { backendInfo } from './backends/select.js';
+export { serve } from './serve/serve.js';
+export type { ServeOptions, ServeHandle } from './serve/serve.js';
 export type { BackendInfo, BackendChoice } from './backends/select.js';
 export {
   AbortError,

@@ -61,7 +61,7 @@ const asyncDispose: symbol = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDisp
 export type ItemOf<T> = ArgsOf<T>[0];
 
 export interface PoolStats {
-  backend: 'native' | 'worker';
+  backend: 'native' | 'worker' | 'queue';
   /** The pool's size: threads or workers (see Pool.size). */
   size: number;
   state: PoolState;
@@ -176,7 +176,7 @@ function eventsOf(pool: Pool): BackendEvents {
 
 export class Pool extends EventEmitter {
   /** The backend running this pool's tasks, as resolved from `options.backend`. */
-  readonly backend: 'native' | 'worker';
+  readonly backend: 'native' | 'worker' | 'queue';
   /**
    * Threads (native) or workers (at most: with minSize the worker backend may run fewer) this
    * pool uses at once. Tasks running at once are bounded by size × concurrentTasksPerWorker.
@@ -209,7 +209,7 @@ export class Pool extends EventEmitter {
         name: options?.name,
         workerData: options?.workerData,
         events: eventsOf(this),
-      });
+      }, options?.backend === 'queue' ? { queue: options.queue!, connection: options.connection!, attempts: options.attempts } : undefined);
     const workerOnly = workerOnlyOptions(options);
     if (backend.name !== 'worker' && workerOnly.length > 0) {
       backend.close().catch(() => {});
@@ -409,7 +409,9 @@ export class Pool extends EventEmitter {
     if (!Array.isArray(args)) throw new TypeError(`${method}: args must be an array of the task's arguments, got ${describe(args)}`);
     checkCallOptions(method, options);
     checkTransfer(method, options);
-    return task.validate(args);
+    const validated = task.validate(args);
+    this.#scheduler.backend.checkArgs?.(method, task, validated);
+    return validated;
   }
 
   /**
@@ -440,6 +442,8 @@ export class Pool extends EventEmitter {
     checkChunkOptions(method, options);
     const calls = allCalls(method, task, items, spread);
     if (calls.length === 0) return undefined;
+    const checkArgs = this.#scheduler.backend.checkArgs;
+    if (checkArgs !== undefined) for (const call of calls) checkArgs.call(this.#scheduler.backend, method, task, call);
     // Python's default: about four chunks per thread.
     const chunkSize = options?.chunkSize ?? Math.ceil(calls.length / (4 * this.#slots));
     return new MapJob(this.#scheduler, task, calls, chunkSize, options?.progress);

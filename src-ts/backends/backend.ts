@@ -96,7 +96,12 @@ export interface WorkerExitInfo extends WorkerEventInfo {
 }
 
 export interface Backend {
-  readonly name: 'native' | 'worker';
+  readonly name: 'native' | 'worker' | 'queue';
+  /**
+   * Optional: throws a TypeError when a validated call's arguments cannot reach this backend
+   * (the queue backend's codec), so that the call fails where it is made.
+   */
+  checkArgs?(method: string, kernel: Runnable, args: readonly unknown[]): void;
   /** Threads this pool may use at once. */
   readonly size: number;
   /**

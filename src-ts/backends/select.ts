@@ -3,6 +3,7 @@
 import { loadAddon } from './addon.js';
 import type { Backend } from './backend.js';
 import { NativeBackend } from './native.js';
+import { QueueBackend, type QueueBackendOptions } from './queue/client.js';
 import { WorkerBackend, type WorkerBackendOptions } from './worker.js';
 import { workerEntry } from './worker-start.js';
 
@@ -88,7 +89,8 @@ export function backendInfo(): BackendInfo {
  * the addon cannot load is an error that says why; one that cannot start workers (its runtime is
  * missing: a bundle that inlined spindle) is the error that says what to do.
  */
-export function openBackend(choice: BackendChoice, options: WorkerBackendOptions): Backend {
+export function openBackend(choice: BackendChoice | 'queue', options: WorkerBackendOptions, queue?: Omit<QueueBackendOptions, 'size'>): Backend {
+  if (choice === 'queue') return new QueueBackend({ ...queue!, size: options.size });
   const resolved = choice === 'auto' ? (environmentChoice() ?? (loadAddon().ok ? 'native' : 'worker')) : choice;
   if (resolved === 'worker') return new WorkerBackend(options);
   const load = loadAddon();

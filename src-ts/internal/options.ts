@@ -19,8 +19,14 @@ export const MAX_POOL_SIZE = 1024;
 const MAX_CONCURRENT_TASKS = 1024;
 
 export interface PoolOptions {
-  /** 'auto' (default): native when the addon loads, else worker. */
-  backend?: 'auto' | 'native' | 'worker';
+  /** 'auto' (default): native when the addon loads, else worker. 'queue': BullMQ jobs run by `spindle serve` processes (needs queue and connection). */
+  backend?: 'auto' | 'native' | 'worker' | 'queue';
+  /** Queue backend only, and required there: the BullMQ queue's name, which the servers serve. */
+  queue?: string;
+  /** Queue backend only, and required there: a redis:// URL, or ioredis options. */
+  connection?: string | Record<string, unknown>;
+  /** Queue backend only: BullMQ attempts per job, an integer in [1, 1000]. Default 1: a task that throws is not run again. */
+  attempts?: number;
   /**
    * Threads or workers, an integer in [1, 1024]: the most that run tasks at once. Default:
    * os.availableParallelism(), or minSize when that is larger.
@@ -156,7 +162,7 @@ function namesOf<O>() {
 type MissingFrom<O, K extends readonly PropertyKey[]> = [Exclude<keyof O, K[number]>] extends [never] ? unknown : { missing: Exclude<keyof O, K[number]> };
 
 const POOL_OPTIONS = namesOf<PoolOptions>()([
-  'backend', 'size', 'maxQueue', 'onQueueFull', 'initializer', 'initArgs', 'maxTasksPerWorker', 'cancelGrace', 'minSize',
+  'backend', 'queue', 'connection', 'attempts', 'size', 'maxQueue', 'onQueueFull', 'initializer', 'initArgs', 'maxTasksPerWorker', 'cancelGrace', 'minSize',
   'idleTimeout', 'concurrentTasksPerWorker', 'resourceLimits', 'env', 'argv', 'execArgv', 'workerData', 'name', 'closeTimeout',
 ]);
 const RESOURCE_LIMITS = namesOf<ResourceLimits>()(['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb']);
@@ -218,9 +224,10 @@ export function checkPoolOptions(options: unknown): asserts options is PoolOptio
   checkObject('Pool', 'options', options);
   rejectUnknownOptions('Pool', options, POOL_OPTIONS);
   const o = options as PoolOptions;
-  if (o.backend !== undefined && o.backend !== 'auto' && o.backend !== 'native' && o.backend !== 'worker') {
-    throw new TypeError(`Pool: options.backend must be 'auto', 'native' or 'worker', got ${describe(o.backend)}`);
+  if (o.backend !== undefined && o.backend !== 'auto' && o.backend !== 'native' && o.backend !== 'worker' && o.backend !== 'queue') {
+    throw new TypeError(`Pool: options.backend must be 'auto', 'native', 'worker' or 'queue', got ${describe(o.backend)}`);
   }
+  checkQueueOptions(o);
   if (o.size !== undefined) checkPositiveInteger('Pool', 'options.size', o.size, MAX_POOL_SIZE);
   if (o.maxQueue !== undefined && o.maxQueue !== Infinity) checkPositiveInteger('Pool', 'options.maxQueue', o.maxQueue);
   if (o.onQueueFull !== undefined && o.onQueueFull !== 'wait' && o.onQueueFull !== 'reject') {
@@ -246,6 +253,22 @@ export function checkPoolOptions(options: unknown): asserts options is PoolOptio
   if (o.concurrentTasksPerWorker !== undefined) checkPositiveInteger('Pool', 'options.concurrentTasksPerWorker', o.concurrentTasksPerWorker, MAX_CONCURRENT_TASKS);
   if (o.closeTimeout !== undefined) checkDelay('options.closeTimeout', o.closeTimeout);
   checkWorkerControls(o);
+}
+
+/** queue, connection and attempts: required (the first two) with backend 'queue', refused without it. */
+function checkQueueOptions(o: PoolOptions): void {
+  if (o.backend !== 'queue') {
+    const given = (['queue', 'connection', 'attempts'] as const).find((name) => o[name] !== undefined);
+    if (given !== undefined) throw new TypeError(`Pool: options.${given} applies only to backend 'queue'`);
+    return;
+  }
+  if (typeof o.queue !== 'string' || o.queue.length === 0 || o.queue.includes(':')) {
+    throw new TypeError(`Pool: options.queue must be a non-empty queue name without ':' (backend 'queue'), got ${describe(o.queue)}`);
+  }
+  if (typeof o.connection !== 'string' && !isPlainishObject(o.connection)) {
+    throw new TypeError(`Pool: options.connection must be a redis:// URL or ioredis options (backend 'queue'), got ${describe(o.connection)}`);
+  }
+  if (o.attempts !== undefined) checkPositiveInteger('Pool', 'options.attempts', o.attempts, 1000);
 }
 
 /** minSize: an integer in [0, size], or in [0, MAX_POOL_SIZE] when size is not given (size, already checked, then defaults to at least minSize). */
@@ -319,7 +342,7 @@ export function workerOnlyOptions(o: PoolOptions | undefined): string[] {
 }
 
 /** A kernel or a task() handle, and one the pool's backend can run. */
-export function checkTask(method: string, task: unknown, backend: 'native' | 'worker'): asserts task is Runnable {
+export function checkTask(method: string, task: unknown, backend: 'native' | 'worker' | 'queue'): asserts task is Runnable {
   const kind = typeof task === 'object' && task !== null ? (task as { kind?: unknown }).kind : undefined;
   if (kind !== 'kernel' && kind !== 'task') {
     throw new TypeError(`${method}: task must be a kernel such as kernels.noop or a task() handle, got ${describe(task)}`);
@@ -329,7 +352,7 @@ export function checkTask(method: string, task: unknown, backend: 'native' | 'wo
       `${method}: task looks like a ${kind === 'kernel' ? 'kernel' : 'task() handle'} but was not made by spindle (a copy or a hand-made object): pass ${kind === 'kernel' ? 'one of kernels.*' : 'what task(module, exportName) returned'} itself`,
     );
   }
-  if (kind === 'task' && backend !== 'worker') {
+  if (kind === 'task' && backend === 'native') {
     throw new TypeError(
       `${method}: ${(task as JsTask).name} is a JavaScript task, and JavaScript tasks run only on the worker backend: create the pool with { backend: 'worker' }`,
     );

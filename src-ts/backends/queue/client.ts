@@ -1,0 +1,309 @@
+// The queue backend: a Pool whose tasks run as BullMQ jobs on `spindle serve` processes.
+//
+// Each dispatch (one call, or one map chunk) becomes one job, with an id this client chooses
+// (`<client uuid>-<seq>`), so it is known before the job exists. Dispatches made in one turn of
+// the event loop are added with one addBulk. Outcomes arrive through one QueueEvents stream
+// reader per client ('completed', 'failed', 'progress'); a sweep asks Redis directly about jobs
+// whose events did not come (a stream trimmed while this client lagged), so a call never waits
+// on a lost event.
+//
+// Invariants:
+// - `#live` maps a job id to its dispatch from dispatch() until the dispatch settles; a
+//   dispatch settles only by being taken out of `#live` first, hence exactly once, whatever
+//   mix of events, sweeps, cancels and re-runs (a stalled job run twice reports twice) occurs.
+// - Nothing here throws into the Pool: every failure settles the dispatch it belongs to.
+
+import { randomUUID } from 'node:crypto';
+import type { Queue, QueueEvents } from 'bullmq';
+import { Outcome, type Backend, type Dispatch } from '../backend.js';
+import { describeConnection, loadBullmq, readyWithin, redisOptions, type QueueConnection } from './bullmq.js';
+import { encodeCall, errorFromReason, readResult, taskName, WIRE_VERSION, type JobData } from './wire.js';
+
+export interface QueueBackendOptions {
+  queue: string;
+  connection: QueueConnection;
+  /** Jobs this client keeps unsettled in Redis at once (the Pool's size). */
+  size: number;
+  /** BullMQ attempts per job: 1 (default) runs a failing task once. */
+  attempts?: number;
+}
+
+/** The Redis channel on which clients ask servers to stop a running job (by its id). */
+export function cancelChannel(queue: string): string {
+  return `spindle:${queue}:cancel`;
+}
+
+/** BullMQ's connections are ioredis clients; its own typing leaves pub/sub out. */
+export interface PubSubClient {
+  publish(channel: string, message: string): Promise<number>;
+  subscribe(channel: string): Promise<unknown>;
+  on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  duplicate(): PubSubClient;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
+/** How long calls wait for an unreachable Redis before they reject (ioredis's connectTimeout when given). */
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** A job with no event for this long is looked up in Redis by the sweep. */
+const QUIET_MS = 5_000;
+const SWEEP_EVERY_MS = 1_000;
+const SWEEP_BATCH = 200;
+
+interface Slot {
+  jobId: string;
+  /** Progress units already added to the call's counter. */
+  progressSeen: number;
+  /** When this client last heard of the job (added, or an event). */
+  heard: number;
+}
+
+export class QueueBackend implements Backend {
+  readonly name = 'queue' as const;
+  readonly size: number;
+  readonly capacity: number;
+  readonly #queueName: string;
+  readonly #where: string;
+  readonly #attempts: number;
+  readonly #queue: Queue;
+  readonly #events: QueueEvents;
+  readonly #ready: Promise<void>;
+  readonly #clientId = randomUUID();
+  #seq = 0;
+  readonly #live = new Map<string, Dispatch>();
+  #toAdd: Dispatch[] = [];
+  #flushing = false;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #lastError: Error | undefined;
+  #closed = false;
+
+  constructor(options: QueueBackendOptions) {
+    const bull = loadBullmq('Pool');
+    const connection = redisOptions('Pool', options.connection);
+    const timeout = typeof connection.connectTimeout === 'number' ? connection.connectTimeout : DEFAULT_CONNECT_TIMEOUT_MS;
+    this.#queueName = options.queue;
+    this.#where = `queue '${options.queue}' on Redis at ${describeConnection(connection)}`;
+    this.#attempts = options.attempts ?? 1;
+    this.size = options.size;
+    // Jobs waiting in Redis are cheap, and servers pull them as fast as they free up: a deeper
+    // pipeline than the size keeps every server busy between the client's turns.
+    this.capacity = options.size * 2;
+    this.#queue = new bull.Queue(options.queue, { connection: { ...connection } });
+    this.#events = new bull.QueueEvents(options.queue, { connection: { ...connection } });
+    // Without listeners, an EventEmitter's 'error' would crash the process; the last one is
+    // what a call that cannot reach Redis reports.
+    const keep = (error: Error) => {
+      this.#lastError = error;
+    };
+    this.#queue.on('error', keep);
+    this.#events.on('error', keep);
+    this.#events.on('completed', ({ jobId, returnvalue }) => this.#completed(jobId, returnvalue));
+    this.#events.on('failed', ({ jobId, failedReason }) => this.#failed(jobId, failedReason));
+    this.#events.on('progress', ({ jobId, data }) => this.#progressed(jobId, data));
+    this.#ready = readyWithin(
+      Promise.all([this.#queue.waitUntilReady(), this.#events.waitUntilReady()]),
+      timeout,
+      () => `cannot reach Redis for ${this.#where} within ${timeout} ms${this.#lastError === undefined ? '' : ` (${this.#lastError.message})`}`,
+    );
+    // Settled by the first flush; a pool that never runs a call must not report it as unhandled.
+    this.#ready.catch(() => {});
+  }
+
+  /** Throws the codec's TypeError for arguments that cannot travel: the Pool calls it at the call. */
+  checkArgs(method: string, kernel: Dispatch['kernel'], args: readonly unknown[]): void {
+    encodeCall(method, kernel, args);
+  }
+
+  dispatch(d: Dispatch): void {
+    const slot: Slot = { jobId: `${this.#clientId}-${++this.#seq}`, progressSeen: 0, heard: Date.now() };
+    d.backendSlot = slot;
+    this.#live.set(slot.jobId, d);
+    this.#toAdd.push(d);
+    if (!this.#flushing) {
+      this.#flushing = true;
+      setImmediate(() => void this.#flush());
+    }
+  }
+
+  /** Adds every dispatch made since the last flush as one addBulk. */
+  async #flush(): Promise<void> {
+    const batch = this.#toAdd;
+    this.#toAdd = [];
+    this.#flushing = false;
+    const jobs: { name: string; data: JobData; opts: Record<string, unknown> }[] = [];
+    const added: Dispatch[] = [];
+    for (const d of batch) {
+      const slot = d.backendSlot as Slot;
+      if (this.#live.get(slot.jobId) !== d) continue; // cancelled before it was added
+      let data: JobData;
+      try {
+        const method = d.batch ? 'map' : 'apply';
+        data = { v: WIRE_VERSION, task: taskName(d.kernel), batch: d.batch, calls: d.calls.map((call) => encodeCall(method, d.kernel, call)) };
+      } catch (error) {
+        this.#settle(slot.jobId, Outcome.Error, error);
+        continue;
+      }
+      if (d.progress !== undefined) data.progress = true;
+      jobs.push({
+        name: data.task,
+        data,
+        opts: {
+          jobId: slot.jobId,
+          attempts: this.#attempts,
+          // Results reach the client through events; what stays in Redis is only for the sweep.
+          removeOnComplete: { age: 3600, count: 10_000 },
+          removeOnFail: { age: 3600, count: 10_000 },
+        },
+      });
+      added.push(d);
+    }
+    if (jobs.length === 0) return;
+    try {
+      await this.#ready;
+      await this.#queue.addBulk(jobs as never);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      for (const d of added) {
+        this.#settle((d.backendSlot as Slot).jobId, Outcome.Error, new Error(reason.startsWith('cannot reach Redis') ? reason : `could not add a job to ${this.#where}: ${reason}`, { cause: error }));
+      }
+      return;
+    }
+    const now = Date.now();
+    for (const d of added) (d.backendSlot as Slot).heard = now;
+    this.#armSweep();
+  }
+
+  #settle(jobId: string, outcome: Outcome, value: unknown): void {
+    const d = this.#live.get(jobId);
+    if (d === undefined) return;
+    this.#live.delete(jobId);
+    d.settle(outcome, value);
+  }
+
+  #completed(jobId: string, returnvalue: unknown): void {
+    if (!this.#live.has(jobId)) return;
+    let value: unknown;
+    try {
+      value = readResult(jobId, returnvalue);
+    } catch (error) {
+      this.#settle(jobId, Outcome.Error, error);
+      return;
+    }
+    this.#settle(jobId, Outcome.Ok, value);
+  }
+
+  #failed(jobId: string, failedReason: unknown): void {
+    const d = this.#live.get(jobId);
+    if (d === undefined) return;
+    // A failed attempt that BullMQ will retry is not the end of the call.
+    if (this.#attempts > 1) {
+      void this.#settleIfFinal(jobId);
+      return;
+    }
+    this.#settle(jobId, Outcome.Error, errorFromReason(jobId, failedReason));
+  }
+
+  /** With attempts > 1: settles only once the job has failed for good. */
+  async #settleIfFinal(jobId: string): Promise<void> {
+    try {
+      const state = await this.#queue.getJobState(jobId);
+      if (state !== 'failed') return;
+      const job = await this.#queue.getJob(jobId);
+      this.#settle(jobId, Outcome.Error, errorFromReason(jobId, job?.failedReason));
+    } catch {
+      // The sweep asks again.
+    }
+  }
+
+  #progressed(jobId: string, data: unknown): void {
+    const d = this.#live.get(jobId);
+    if (d === undefined || d.progress === undefined || typeof data !== 'number' || !Number.isSafeInteger(data)) return;
+    const slot = d.backendSlot as Slot;
+    slot.heard = Date.now();
+    // A re-run job reports from 0 again; the counter keeps the most reported, never counts twice.
+    if (data > slot.progressSeen) {
+      d.progress.add(data - slot.progressSeen);
+      slot.progressSeen = data;
+    }
+  }
+
+  #armSweep(): void {
+    if (this.#sweepTimer !== undefined || this.#closed) return;
+    this.#sweepTimer = setInterval(() => void this.#sweep(), SWEEP_EVERY_MS);
+    this.#sweepTimer.unref();
+  }
+
+  /** Looks up jobs that have been quiet for QUIET_MS and settles those that finished unseen. */
+  async #sweep(): Promise<void> {
+    if (this.#live.size === 0) {
+      clearInterval(this.#sweepTimer);
+      this.#sweepTimer = undefined;
+      return;
+    }
+    const now = Date.now();
+    const quiet: string[] = [];
+    for (const [jobId, d] of this.#live) {
+      const slot = d.backendSlot as Slot;
+      if (now - slot.heard >= QUIET_MS) quiet.push(jobId);
+      if (quiet.length >= SWEEP_BATCH) break;
+    }
+    for (const jobId of quiet) {
+      const d = this.#live.get(jobId);
+      if (d === undefined) continue;
+      (d.backendSlot as Slot).heard = now;
+      try {
+        const job = await this.#queue.getJob(jobId);
+        if (job === undefined || job === null) continue; // not added yet, or gone: a later sweep or event says more
+        if (job.finishedOn !== undefined && job.finishedOn !== null) {
+          if (job.failedReason !== undefined && job.failedReason !== null && job.failedReason !== '' && job.returnvalue === null) {
+            if (job.attemptsMade >= this.#attempts) this.#settle(jobId, Outcome.Error, errorFromReason(jobId, job.failedReason));
+          } else {
+            this.#completed(jobId, job.returnvalue);
+          }
+        }
+      } catch {
+        // Redis is away; the next sweep tries again.
+      }
+    }
+  }
+
+  cancel(d: Dispatch): void {
+    const slot = d.backendSlot as Slot;
+    if (this.#live.get(slot.jobId) !== d) return;
+    this.#settle(slot.jobId, Outcome.Cancelled, undefined);
+    void this.#stop(slot.jobId);
+  }
+
+  /** Removes a waiting job; asks its server to stop one that runs (a locked job cannot be removed). */
+  async #stop(jobId: string): Promise<void> {
+    try {
+      await this.#ready;
+      const removed = await this.#queue.remove(jobId);
+      if (removed === 1) return;
+      const client = (await this.#queue.client) as unknown as PubSubClient;
+      await client.publish(cancelChannel(this.#queueName), jobId);
+    } catch {
+      // Redis is away: the job runs to its end and its result is dropped (at-least-once execution).
+    }
+  }
+
+  async terminate(): Promise<void> {
+    const ids = [...this.#live.keys()];
+    for (const jobId of ids) this.#settle(jobId, Outcome.Cancelled, undefined);
+    await Promise.all(ids.map((jobId) => this.#stop(jobId)));
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+    await Promise.allSettled([this.#events.close(), this.#queue.close()]);
+  }
+
+  describe(): Record<string, unknown> {
+    return { queue: this.#queueName, redis: this.#where, jobsInFlight: this.#live.size, attempts: this.#attempts };
+  }
+}

@@ -1,0 +1,218 @@
+// The queue backend's codec: how arguments, results and errors travel through Redis.
+//
+// BullMQ stores a job's data and return value as JSON, which loses what structured clone keeps
+// (-0, NaN, bigint, undefined, Dates, Maps, Sets, Buffers, typed arrays). So values travel as
+// JSON in a tagged form that keeps them:
+//
+//   string, boolean, null, finite number other than -0   itself
+//   array                                                 an array of encoded items (holes read as undefined)
+//   anything else                                         an object with exactly one key, its tag:
+//     { u: 0 } undefined            { n: 'NaN' | '-0' | 'Infinity' | '-Infinity' }
+//     { i: '123' } bigint           { d: 1700000000000 | null } Date (null: an invalid Date)
+//     { o: { key: encoded } } plain object (prototype Object.prototype or null)
+//     { m: [[k, v], ...] } Map      { s: [v, ...] } Set
+//     { B: base64 } Buffer          { a: base64 } ArrayBuffer
+//     { t: ['Float64Array', base64] } any standard typed array or DataView, by its constructor's name
+//
+// Invariant: every JSON object in the encoded form is a tag object, so decoding never guesses.
+// Anything else (functions, symbols, class instances, Errors, cycles, SharedArrayBuffers and
+// spindle's Shared* handles) is a TypeError at the call that names where in the value it sits.
+// decode() trusts nothing: a job from another producer may hold anything, and a malformed value
+// is a TypeError saying so, never a crash.
+
+import { SharedCounter } from '../../shared/counter.js';
+import { Lock } from '../../shared/lock.js';
+import { SharedValue } from '../../shared/value.js';
+
+const TYPED_ARRAYS = {
+  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+  Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView,
+} as const;
+type TypedName = keyof typeof TYPED_ARRAYS;
+
+/** Deeper than this is refused both ways: JSON.parse and the encoder recurse. */
+const MAX_DEPTH = 200;
+
+/** A value in its JSON-safe travelling form. */
+export type Encoded = null | boolean | number | string | Encoded[] | { [tag: string]: unknown };
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return typeof value;
+  const ctor = (value as { constructor?: { name?: unknown } }).constructor;
+  return typeof ctor?.name === 'string' && ctor.name !== '' ? `an object (${ctor.name})` : 'an object';
+}
+
+function refuse(where: string, why: string): never {
+  throw new TypeError(`${where} cannot travel through the queue: ${why}`);
+}
+
+/**
+ * `value` in its travelling form. `where` names it in errors ("args[0]"). Throws a TypeError
+ * for anything the codec does not carry.
+ */
+export function encode(value: unknown, where: string): Encoded {
+  return encodeAt(value, where, new Set(), 0);
+}
+
+function encodeAt(value: unknown, where: string, path: Set<object>, depth: number): Encoded {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      if (Number.isNaN(value)) return { n: 'NaN' };
+      if (value === Infinity) return { n: 'Infinity' };
+      if (value === -Infinity) return { n: '-Infinity' };
+      if (Object.is(value, -0)) return { n: '-0' };
+      return value;
+    case 'bigint':
+      return { i: value.toString() };
+    case 'undefined':
+      return { u: 0 };
+    case 'function':
+    case 'symbol':
+      return refuse(where, `a ${typeof value} is code or identity, not data`);
+  }
+  if (value === null) return null;
+  const object = value as object;
+  if (object instanceof SharedCounter || object instanceof SharedValue || object instanceof Lock) {
+    return refuse(
+      where,
+      `a ${kindOf(object).slice('an object ('.length, -1)} is memory shared between threads of one process and cannot cross machines: pass the call's \`progress\` option for a counter of work done, or keep shared state in Redis (a Redis counter: INCRBY)`,
+    );
+  }
+  if (depth >= MAX_DEPTH) return refuse(where, `it is nested more than ${MAX_DEPTH} levels deep`);
+  if (path.has(object)) return refuse(where, 'it contains itself (a cycle)');
+  if (Buffer.isBuffer(object)) return { B: object.toString('base64') };
+  if (object instanceof SharedArrayBuffer) return refuse(where, 'a SharedArrayBuffer is shared memory, which cannot cross machines');
+  if (object instanceof ArrayBuffer) return { a: Buffer.from(object).toString('base64') };
+  if (ArrayBuffer.isView(object)) {
+    if (object.buffer instanceof SharedArrayBuffer) return refuse(where, 'its memory is a SharedArrayBuffer, which cannot cross machines');
+    const name = object.constructor.name as TypedName;
+    if (TYPED_ARRAYS[name] !== object.constructor) return refuse(where, `${kindOf(object)} is not a standard typed array`);
+    return { t: [name, Buffer.from(object.buffer, object.byteOffset, object.byteLength).toString('base64')] };
+  }
+  if (object instanceof Date) {
+    const ms = object.getTime();
+    return { d: Number.isNaN(ms) ? null : ms };
+  }
+  path.add(object);
+  try {
+    if (Array.isArray(object)) {
+      const out: Encoded[] = new Array(object.length);
+      for (let i = 0; i < object.length; i++) out[i] = encodeAt(object[i], `${where}[${i}]`, path, depth + 1);
+      return out;
+    }
+    if (object instanceof Map) {
+      const entries: Encoded[] = [];
+      let i = 0;
+      for (const [k, v] of object) {
+        entries.push([encodeAt(k, `${where} (a Map) key #${i}`, path, depth + 1), encodeAt(v, `${where}.get(key #${i})`, path, depth + 1)]);
+        i++;
+      }
+      return { m: entries };
+    }
+    if (object instanceof Set) {
+      const items: Encoded[] = [];
+      let i = 0;
+      for (const v of object) items.push(encodeAt(v, `${where} (a Set) item #${i++}`, path, depth + 1));
+      return { s: items };
+    }
+    const proto = Object.getPrototypeOf(object);
+    if (proto !== Object.prototype && proto !== null) {
+      return refuse(where, `${kindOf(object)} is not plain data (the codec carries plain objects, arrays, Buffers, typed arrays, Dates, Maps and Sets)`);
+    }
+    const out: Record<string, Encoded> = {};
+    for (const key of Object.keys(object)) out[key] = encodeAt((object as Record<string, unknown>)[key], `${where}.${key}`, path, depth + 1);
+    return { o: out };
+  } finally {
+    path.delete(object);
+  }
+}
+
+/** The value `encoded` stands for. Throws a TypeError naming `where` when it is not a well-formed encoding. */
+export function decode(encoded: unknown, where: string): unknown {
+  return decodeAt(encoded, where, 0);
+}
+
+function bad(where: string, why: string): never {
+  throw new TypeError(`${where} is not a value spindle's queue codec wrote: ${why}`);
+}
+
+function base64(v: unknown, where: string): Buffer {
+  if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) return bad(where, 'its bytes are not a base64 string');
+  return Buffer.from(v, 'base64');
+}
+
+function decodeAt(e: unknown, where: string, depth: number): unknown {
+  if (e === null || typeof e === 'string' || typeof e === 'boolean') return e;
+  if (typeof e === 'number') return e;
+  if (typeof e !== 'object') return bad(where, `a ${typeof e}`);
+  if (depth >= MAX_DEPTH) return bad(where, `nested more than ${MAX_DEPTH} levels deep`);
+  if (Array.isArray(e)) return e.map((item, i) => decodeAt(item, `${where}[${i}]`, depth + 1));
+  const keys = Object.keys(e);
+  if (keys.length !== 1) return bad(where, `an object with ${keys.length} keys where a tag object has exactly one`);
+  const tag = keys[0]!;
+  const v = (e as Record<string, unknown>)[tag];
+  switch (tag) {
+    case 'u':
+      return undefined;
+    case 'n':
+      if (v === 'NaN') return NaN;
+      if (v === '-0') return -0;
+      if (v === 'Infinity') return Infinity;
+      if (v === '-Infinity') return -Infinity;
+      return bad(where, `unknown special number ${JSON.stringify(v)}`);
+    case 'i':
+      if (typeof v !== 'string' || !/^-?\d+$/.test(v)) return bad(where, 'a bigint whose digits are not a decimal integer');
+      return BigInt(v);
+    case 'd':
+      if (v === null) return new Date(NaN);
+      if (typeof v !== 'number') return bad(where, 'a Date whose time is not a number');
+      return new Date(v);
+    case 'B':
+      return base64(v, where);
+    case 'a': {
+      const bytes = base64(v, where);
+      return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    }
+    case 'm': {
+      if (!Array.isArray(v)) return bad(where, "a Map's entries are not an array");
+      const map = new Map();
+      v.forEach((entry: unknown, i) => {
+        if (!Array.isArray(entry) || entry.length !== 2) bad(`${where} (a Map) entry #${i}`, 'not a [key, value] pair');
+        map.set(decodeAt(entry[0], `${where} (a Map) key #${i}`, depth + 1), decodeAt(entry[1], `${where} (a Map) value #${i}`, depth + 1));
+      });
+      return map;
+    }
+    case 's': {
+      if (!Array.isArray(v)) return bad(where, "a Set's items are not an array");
+      return new Set(v.map((item: unknown, i) => decodeAt(item, `${where} (a Set) item #${i}`, depth + 1)));
+    }
+    case 'o': {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) return bad(where, "a plain object's properties are not an object");
+      const out: Record<string, unknown> = {};
+      // defineProperty, so that a key named __proto__ is a property and never a prototype.
+      for (const key of Object.keys(v)) {
+        Object.defineProperty(out, key, { value: decodeAt((v as Record<string, unknown>)[key], `${where}.${key}`, depth + 1), writable: true, enumerable: true, configurable: true });
+      }
+      return out;
+    }
+    case 't':
+      return decodeTyped(v, where);
+  }
+  return bad(where, `unknown tag '${tag}'`);
+}
+
+function decodeTyped(v: unknown, where: string): unknown {
+  if (!Array.isArray(v) || v.length !== 2) return bad(where, 'a typed array that is not [name, bytes]');
+  const name: unknown = v[0];
+  if (typeof name !== 'string' || !Object.hasOwn(TYPED_ARRAYS, name)) return bad(where, `unknown typed array ${JSON.stringify(name)}`);
+  const bytes = base64(v[1], where);
+  const Ctor = TYPED_ARRAYS[name as TypedName];
+  const per = Ctor === DataView ? 1 : (Ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+  if (bytes.byteLength % per !== 0) return bad(where, `${bytes.byteLength} bytes is not a whole number of ${name} elements`);
+  const copy = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+  return Ctor === DataView ? new DataView(copy as ArrayBuffer) : new (Ctor as unknown as new (b: ArrayBuffer) => unknown)(copy as ArrayBuffer);
+}

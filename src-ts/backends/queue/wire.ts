@@ -1,0 +1,128 @@
+// What a job holds and returns: the contract between a queue pool (the client) and
+// `spindle serve`. Version 1.
+//
+//   job.data         { v: 1, task: string, batch: boolean, calls: Encoded[][], progress?: true }
+//   job.returnvalue  { r: Encoded }            (a batch's r encodes the array of its results)
+//   job.failedReason JSON of { spindle: 1, name, message, stack?, code? } when a spindle server
+//                    failed it; any other text came from BullMQ itself (a stalled job, say)
+//
+// Tasks are named so that both sides agree without sharing paths: 'kernel:countPrimes' for a
+// built-in kernel, 'task:tasks.js#resize' for the export `resize` of a task module whose file
+// is named tasks.js (the server registers each of its --tasks modules under its file name).
+
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Runnable } from '../../kernels/types.js';
+import { decode, encode, type Encoded } from './codec.js';
+
+export const WIRE_VERSION = 1;
+
+export interface JobData {
+  v: 1;
+  task: string;
+  batch: boolean;
+  calls: Encoded[][];
+  progress?: true;
+}
+
+/** The name a client sends for `kernel` and a server registers it under. */
+export function taskName(kernel: Runnable): string {
+  if (kernel.kind === 'kernel') return `kernel:${kernel.name}`;
+  return `task:${moduleFileName(kernel.module)}#${kernel.exportName}`;
+}
+
+/** The file name of a task module's URL: what names it on the wire. */
+export function moduleFileName(href: string): string {
+  return href.startsWith('file:') ? basename(fileURLToPath(href)) : basename(new URL(href).pathname);
+}
+
+/** Encodings of the digest kernels' `encoding` option, in the order their validate() numbers them (kernels/digest.ts). */
+const DIGEST_ENCODINGS = ['hex', 'base64', 'buffer'] as const;
+
+/**
+ * A validated argument tuple as a caller would have written it, so that the server's Pool
+ * validates it again: the digest kernels' validate() turns `{ encoding }` into a number that
+ * their validate() does not take back. Every other kernel's validated tuple validates as is.
+ */
+function callerArgs(kernel: Runnable, args: readonly unknown[]): readonly unknown[] {
+  if (kernel.kind === 'kernel' && (kernel.name === 'sha256' || kernel.name === 'sha256File') && typeof args[1] === 'number') {
+    return [args[0], { encoding: DIGEST_ENCODINGS[args[1]] }];
+  }
+  return args;
+}
+
+/** One call's arguments, encoded. Throws the codec's TypeError naming the argument. */
+export function encodeCall(method: string, kernel: Runnable, args: readonly unknown[]): Encoded[] {
+  const wire = callerArgs(kernel, args);
+  const out: Encoded[] = new Array(wire.length);
+  for (let i = 0; i < wire.length; i++) out[i] = encode(wire[i], `${method}: args[${i}]`);
+  return out;
+}
+
+/** The job's data, checked: throws a TypeError that says what is wrong with a payload no spindle client wrote. */
+export function readJobData(data: unknown): { task: string; batch: boolean; calls: unknown[][]; progress: boolean } {
+  if (typeof data !== 'object' || data === null) throw new TypeError(`bad job payload: data is ${data === null ? 'null' : typeof data}, not a spindle job`);
+  const d = data as Partial<JobData>;
+  if (d.v !== WIRE_VERSION) throw new TypeError(`bad job payload: wire version ${JSON.stringify(d.v)}, this server reads version ${WIRE_VERSION}`);
+  if (typeof d.task !== 'string') throw new TypeError('bad job payload: task is not a string');
+  if (typeof d.batch !== 'boolean') throw new TypeError('bad job payload: batch is not a boolean');
+  if (!Array.isArray(d.calls) || d.calls.length === 0 || (!d.batch && d.calls.length !== 1)) {
+    throw new TypeError('bad job payload: calls must be a non-empty array (exactly one call unless batch)');
+  }
+  const calls = d.calls.map((call, i) => {
+    if (!Array.isArray(call)) throw new TypeError(`bad job payload: calls[${i}] is not an argument array`);
+    return call.map((arg, j) => decode(arg, `bad job payload: calls[${i}][${j}]`));
+  });
+  return { task: d.task, batch: d.batch, calls, progress: d.progress === true };
+}
+
+/** An error as failedReason carries it. */
+export function failureReason(error: unknown): string {
+  if (!(error instanceof Error)) return JSON.stringify({ spindle: 1, name: 'Error', message: `a task threw a non-Error: ${String(error)}` });
+  const code = (error as { code?: unknown }).code;
+  return JSON.stringify({
+    spindle: 1,
+    name: error.name,
+    message: error.message,
+    stack: error.stack,
+    ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+  });
+}
+
+const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
+  Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError,
+};
+
+/** The client's error for a failed job: the task's own error rebuilt, or one that quotes BullMQ's reason. */
+export function errorFromReason(jobId: string, reason: unknown): Error {
+  if (typeof reason === 'string' && reason.startsWith('{')) {
+    try {
+      const e = JSON.parse(reason) as { spindle?: unknown; name?: unknown; message?: unknown; stack?: unknown; code?: unknown };
+      if (e.spindle === 1 && typeof e.name === 'string' && typeof e.message === 'string') {
+        const Class = Object.hasOwn(ERROR_CLASSES, e.name) ? ERROR_CLASSES[e.name]! : Error;
+        const error = new Class(e.message);
+        if (error.name !== e.name) Object.defineProperty(error, 'name', { value: e.name, writable: true, enumerable: false, configurable: true });
+        if (typeof e.stack === 'string') error.stack = e.stack;
+        if (typeof e.code === 'string' || typeof e.code === 'number') (error as { code?: unknown }).code = e.code;
+        return error;
+      }
+    } catch {
+      // Not ours after all: quoted below.
+    }
+  }
+  return new Error(`queue job ${jobId} failed: ${typeof reason === 'string' ? reason : 'no reason given'}`);
+}
+
+/** A job's return value, decoded; throws a TypeError when it is not one a spindle server wrote. */
+export function readResult(jobId: string, returnvalue: unknown): unknown {
+  let value = returnvalue;
+  if (typeof returnvalue === 'string') {
+    try {
+      value = JSON.parse(returnvalue);
+    } catch {
+      throw new TypeError(`queue job ${jobId} returned ${JSON.stringify(returnvalue.slice(0, 80))}, not a spindle result`);
+    }
+  }
+  if (typeof value !== 'object' || value === null || !('r' in value)) throw new TypeError(`queue job ${jobId} returned no spindle result`);
+  return decode((value as { r: unknown }).r, `the result of queue job ${jobId}`);
+}

@@ -1,0 +1,129 @@
+// `spindle serve --queue NAME --redis URL [--backend native|worker] [--size N] [--tasks FILE]...`
+//
+// Serves a BullMQ queue until SIGINT or SIGTERM, then closes gracefully: running jobs finish,
+// no new ones are taken. Start-up failures (Redis unreachable, a task module that does not
+// import) print one line and exit 1.
+
+import { Pool } from '../pool.js';
+import { serve } from '../serve/serve.js';
+
+export const SERVE_USAGE = `Usage: spindle serve --queue NAME --redis URL [OPTION]...
+Runs the jobs of a spindle queue pool (new Pool({ backend: 'queue', queue, connection })).
+  --queue NAME            the BullMQ queue to serve
+  --redis URL             redis://[user:password@]host[:port][/db]
+  --backend B             auto (default), native or worker; worker when --tasks is given
+  --size N                jobs run at once: the local pool's threads or workers
+  --tasks FILE            a task module whose exported functions clients may run (repeatable);
+                          clients name them by file name and export: task('./tasks.js', 'resize')
+  --lock-duration MS      BullMQ lock duration (default 30000)
+  --stalled-interval MS   how often stalled jobs are looked for (default 30000)`;
+
+class UsageError extends Error {}
+
+interface ServeArgs {
+  queue: string;
+  redis: string;
+  backend?: 'auto' | 'native' | 'worker';
+  size?: number;
+  tasks: string[];
+  lockDuration?: number;
+  stalledInterval?: number;
+}
+
+function positiveInteger(flag: string, text: string | undefined): number {
+  const n = Number(text);
+  if (text === undefined || !Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got '${text ?? ''}'`);
+  return n;
+}
+
+function parse(argv: string[]): ServeArgs {
+  const out: Partial<ServeArgs> & { tasks: string[] } = { tasks: [] };
+  for (let i = 0; i < argv.length; i++) {
+    let flag = argv[i]!;
+    let value: string | undefined;
+    const eq = flag.indexOf('=');
+    if (flag.startsWith('--') && eq > 0) {
+      value = flag.slice(eq + 1);
+      flag = flag.slice(0, eq);
+    } else {
+      value = argv[i + 1];
+      if (flag.startsWith('--')) i++;
+    }
+    switch (flag) {
+      case '--queue':
+        if (!value) throw new UsageError('--queue needs a name');
+        out.queue = value;
+        break;
+      case '--redis':
+        if (!value) throw new UsageError('--redis needs a URL');
+        out.redis = value;
+        break;
+      case '--backend':
+        if (value !== 'auto' && value !== 'native' && value !== 'worker') throw new UsageError(`--backend must be auto, native or worker, got '${value ?? ''}'`);
+        out.backend = value;
+        break;
+      case '--size':
+        out.size = positiveInteger('--size', value);
+        break;
+      case '--tasks':
+        if (!value) throw new UsageError('--tasks needs a file');
+        out.tasks.push(value);
+        break;
+      case '--lock-duration':
+        out.lockDuration = positiveInteger('--lock-duration', value);
+        break;
+      case '--stalled-interval':
+        out.stalledInterval = positiveInteger('--stalled-interval', value);
+        break;
+      default:
+        throw new UsageError(`unknown argument '${flag}'`);
+    }
+  }
+  if (out.queue === undefined) throw new UsageError('--queue is required');
+  if (out.redis === undefined) throw new UsageError('--redis is required');
+  return out as ServeArgs;
+}
+
+/** Runs the server; resolves with the exit code once it has closed. */
+export async function serveCommand(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(SERVE_USAGE + '\n');
+    return 0;
+  }
+  let args: ServeArgs;
+  try {
+    args = parse(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`spindle serve: ${error.message}\n${SERVE_USAGE}\n`);
+    return 2;
+  }
+  let handle: Awaited<ReturnType<typeof serve>>;
+  try {
+    const backend = args.backend ?? (args.tasks.length > 0 ? 'worker' : 'auto');
+    const pool = new Pool({ backend, ...(args.size === undefined ? {} : { size: args.size }) });
+    handle = await serve({
+      queue: args.queue,
+      connection: args.redis,
+      pool,
+      tasks: args.tasks,
+      lockDuration: args.lockDuration,
+      stalledInterval: args.stalledInterval,
+    }).catch(async (error: unknown) => {
+      await pool.terminate();
+      throw error;
+    });
+  } catch (error) {
+    process.stderr.write(`spindle serve: ${error instanceof Error ? error.message.replace(/^serve: /, '') : String(error)}\n`);
+    return 1;
+  }
+  process.stderr.write(`spindle serve: serving queue '${args.queue}' (pid ${process.pid}, ${handle.pool.backend} backend, ${handle.pool.size} at once, ${handle.tasks.length} tasks)\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await handle.close();
+  handle.pool.close();
+  await handle.pool.join();
+  return 0;
+}

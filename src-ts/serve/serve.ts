@@ -1,0 +1,162 @@
+// `spindle serve`, programmatically: a BullMQ Worker that runs each job on a local spindle Pool.
+//
+// The processor only decodes, hands the call to the Pool and awaits it: the CPU work runs on
+// the pool's threads or workers, so this process's event loop stays free and BullMQ renews
+// job locks on time however long a job computes. That is the difference from a plain
+// in-process BullMQ worker, whose CPU-bound processor blocks lock renewal and gets its jobs
+// marked stalled and run twice.
+//
+// Jobs are taken up to the pool's size at once (the Worker's concurrency). A client cancels a
+// running job by publishing its id on cancelChannel(queue); the job's call is aborted and the
+// job fails with an AbortError (its client has settled already).
+
+import type { Job, Worker } from 'bullmq';
+import { Pool } from '../pool.js';
+import { SharedCounter } from '../shared/counter.js';
+import { describeConnection, loadBullmq, readyWithin, redisOptions, type QueueConnection } from '../backends/queue/bullmq.js';
+import { cancelChannel, type PubSubClient } from '../backends/queue/client.js';
+import { encode } from '../backends/queue/codec.js';
+import { failureReason, readJobData } from '../backends/queue/wire.js';
+import { buildRegistry, registeredNames, type Registry } from './registry.js';
+
+export interface ServeOptions {
+  /** The BullMQ queue to serve. */
+  queue: string;
+  /** A redis:// URL or ioredis options. */
+  connection: QueueConnection;
+  /** The pool that runs the jobs. Default: a new Pool() (which serve's handle closes). */
+  pool?: Pool;
+  /** Task modules (paths or file URLs) whose function exports this server runs, beside the built-in kernels. */
+  tasks?: readonly (string | URL)[];
+  /** BullMQ's lockDuration (ms): how long a job's lock lasts between renewals. Default 30000. */
+  lockDuration?: number;
+  /** BullMQ's stalledInterval (ms): how often this server looks for jobs whose lock expired. Default 30000. */
+  stalledInterval?: number;
+  /** ms to wait for Redis at start before serve() rejects. Default 10000. */
+  connectTimeout?: number;
+}
+
+export interface ServeHandle {
+  /** The pool running the jobs. */
+  readonly pool: Pool;
+  /** The names this server runs ('kernel:countPrimes', 'task:tasks.js#resize', ...). */
+  readonly tasks: readonly string[];
+  /** Takes no new jobs, waits for the running ones to finish, then closes the connections (and the pool, if serve made it). */
+  close(): Promise<void>;
+}
+
+/** How often a running job's progress counter is copied to the job. */
+const PROGRESS_EVERY_MS = 200;
+
+export async function serve(options: ServeOptions): Promise<ServeHandle> {
+  if (typeof options !== 'object' || options === null) throw new TypeError('serve: options must be an object with queue and connection');
+  if (typeof options.queue !== 'string' || options.queue === '' || options.queue.includes(':')) {
+    throw new TypeError(`serve: options.queue must be a non-empty queue name without ':', got ${JSON.stringify(options.queue)}`);
+  }
+  if (options.pool !== undefined && !(options.pool instanceof Pool)) throw new TypeError('serve: options.pool must be a spindle Pool');
+  if (options.pool?.backend === 'queue') throw new TypeError("serve: options.pool must run its tasks here (backend 'native' or 'worker'), not on another queue");
+  const bull = loadBullmq('serve');
+  const connection = redisOptions('serve', options.connection);
+  const registry = await buildRegistry(options.tasks ?? []);
+  const ownPool = options.pool === undefined;
+  const hasTasks = [...registry.values()].some((r) => r.kind === 'task');
+  const pool = options.pool ?? new Pool(hasTasks ? { backend: 'worker' } : undefined);
+  if (hasTasks && pool.backend !== 'worker') {
+    if (ownPool) await pool.terminate();
+    throw new TypeError("serve: task modules run only on a pool with backend 'worker'");
+  }
+  const running = new Map<string, AbortController>();
+  const where = `queue '${options.queue}' on Redis at ${describeConnection(connection)}`;
+
+  const worker: Worker = new bull.Worker(options.queue, (job: Job) => runJob(job, registry, pool, running), {
+    connection: { ...connection },
+    concurrency: pool.size,
+    autorun: false,
+    ...(options.lockDuration === undefined ? {} : { lockDuration: options.lockDuration }),
+    ...(options.stalledInterval === undefined ? {} : { stalledInterval: options.stalledInterval }),
+  });
+  let lastError: Error | undefined;
+  worker.on('error', (error) => {
+    lastError = error;
+  });
+  const timeout = options.connectTimeout ?? 10_000;
+  let subscriber: PubSubClient | undefined;
+  try {
+    await readyWithin(worker.waitUntilReady(), timeout, () => `serve: cannot reach Redis for ${where} within ${timeout} ms${lastError === undefined ? '' : ` (${lastError.message})`}`);
+    subscriber = ((await worker.client) as unknown as PubSubClient).duplicate();
+    subscriber.on('error', (error) => {
+      lastError = error;
+    });
+    subscriber.on('message', (_channel, jobId) => running.get(jobId)?.abort(new Error(`queue job ${jobId} was cancelled by its client`)));
+    await subscriber.subscribe(cancelChannel(options.queue));
+  } catch (error) {
+    subscriber?.disconnect();
+    await worker.close(true).catch(() => {});
+    if (ownPool) await pool.terminate();
+    throw error;
+  }
+  void worker.run().catch((error: unknown) => {
+    lastError = error as Error;
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    pool,
+    tasks: [...registry.keys()],
+    close() {
+      closing ??= (async () => {
+        await worker.close();
+        await subscriber!.quit().catch(() => subscriber!.disconnect());
+        if (ownPool) {
+          pool.close();
+          await pool.join();
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+/** One job: its payload checked, its task looked up, run on the pool. Throws only errors whose message is a failureReason. */
+async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<string, AbortController>): Promise<unknown> {
+  const bull = loadBullmq('serve');
+  let call: ReturnType<typeof readJobData>;
+  try {
+    call = readJobData(job.data);
+  } catch (error) {
+    // No attempt can fix a payload: UnrecoverableError fails the job at once.
+    throw new bull.UnrecoverableError(failureReason(error));
+  }
+  const kernel = registry.get(call.task);
+  if (kernel === undefined) {
+    throw new bull.UnrecoverableError(failureReason(new Error(`this server does not run ${JSON.stringify(call.task)}; it runs ${registeredNames(registry)}`)));
+  }
+  const controller = new AbortController();
+  const jobId = job.id!;
+  running.set(jobId, controller);
+  const progress = call.progress ? new SharedCounter() : undefined;
+  let reported = 0;
+  const timer =
+    progress === undefined
+      ? undefined
+      : setInterval(() => {
+          const done = progress.value;
+          if (done !== reported) {
+            reported = done;
+            job.updateProgress(done).catch(() => {});
+          }
+        }, PROGRESS_EVERY_MS);
+  try {
+    const options = { signal: controller.signal, ...(progress === undefined ? {} : { progress }) };
+    const result = call.batch
+      ? await pool.starmap(kernel as never, call.calls as never, { ...options, chunkSize: call.calls.length })
+      : await pool.apply(kernel as never, call.calls[0] as never, options);
+    if (progress !== undefined && progress.value !== reported) await job.updateProgress(progress.value).catch(() => {});
+    return { r: encode(result, 'the result') };
+  } catch (error) {
+    throw new Error(failureReason(error));
+  } finally {
+    if (timer !== undefined) clearInterval(timer);
+    running.delete(jobId);
+  }
+}
