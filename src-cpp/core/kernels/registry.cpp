@@ -11,6 +11,8 @@ std::unique_ptr<Call> make_sha256(const Arg* args, size_t count);
 std::unique_ptr<Call> make_sha256_batch(const ArgTuple* tuples, size_t count);
 std::unique_ptr<Call> make_sha256_file(const Arg* args, size_t count);
 std::unique_ptr<Call> make_sha256_packed(const Arg* args, size_t count);
+std::unique_ptr<Call> make_sort(const Arg* args, size_t count);
+std::unique_ptr<Call> make_argsort(const Arg* args, size_t count);
 
 const std::vector<KernelInfo>& kernel_registry() {
   static const auto* registry = new std::vector<KernelInfo>{
@@ -20,6 +22,8 @@ const std::vector<KernelInfo>& kernel_registry() {
       {"sha256", make_sha256, make_sha256_batch},
       {"sha256File", make_sha256_file},
       {"sha256Packed", make_sha256_packed},
+      {"sort", make_sort},
+      {"argsort", make_argsort},
   };
   return *registry;
 }

@@ -1,0 +1,394 @@
+// The typed-array sort (core/sort/, kernels/sort.cpp) against an independent oracle:
+// std::stable_sort with V8's comparison (NaN last and all NaNs equal, -0 before +0), for every
+// element type, the distributions that break radix sorts (constant bytes, few values, sorted and
+// reversed runs, NaN payloads of both signs, subnormals), lengths around every threshold, the
+// parallel phases with any number of chunks, run inline and as Jobs on a pool of threads (TSan
+// watches those), argsort's stability and both index types, cancellation, progress, scratch
+// reuse and the kernels' argument checks.
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "check.hpp"
+#include "job.hpp"
+#include "kernel.hpp"
+#include "sort/scratch.hpp"
+#include "sort/sort.hpp"
+#include "thread_pool.hpp"
+
+using namespace spindle;
+using namespace std::chrono_literals;
+using sort::ElementType;
+
+namespace {
+
+// V8's order for one element type: TypedArray.prototype.sort() without a comparator.
+template <class V>
+bool v8_less(V a, V b) {
+  if constexpr (std::is_floating_point_v<V>) {
+    if (std::isnan(a)) return false;
+    if (std::isnan(b)) return true;
+    if (a == 0 && b == 0) return std::signbit(a) && !std::signbit(b);
+    return a < b;
+  } else {
+    return a < b;
+  }
+}
+
+// Object.is: bit-equal, or both NaN.
+template <class V>
+bool same_value(V a, V b) {
+  if constexpr (std::is_floating_point_v<V>) {
+    if (std::isnan(a) && std::isnan(b)) return true;
+  }
+  return std::memcmp(&a, &b, sizeof(V)) == 0;
+}
+
+template <class V>
+V from_bits(uint64_t bits) {
+  V v;
+  if constexpr (sizeof(V) == 8) {
+    std::memcpy(&v, &bits, 8);
+  } else if constexpr (sizeof(V) == 4) {
+    const uint32_t b = uint32_t(bits);
+    std::memcpy(&v, &b, 4);
+  } else if constexpr (sizeof(V) == 2) {
+    const uint16_t b = uint16_t(bits);
+    std::memcpy(&v, &b, 2);
+  } else {
+    const uint8_t b = uint8_t(bits);
+    std::memcpy(&v, &b, 1);
+  }
+  return v;
+}
+
+// Values that stress the key transform: for floats every special class; for integers the ends.
+template <class V>
+std::vector<V> specials() {
+  if constexpr (std::is_same_v<V, double>) {
+    return {0.0, -0.0, 1.0, -1.0, std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+            std::numeric_limits<double>::denorm_min(), -std::numeric_limits<double>::denorm_min(),
+            std::numeric_limits<double>::min(), std::numeric_limits<double>::max(), -std::numeric_limits<double>::max(),
+            from_bits<double>(0x7ff8000000000000ull), from_bits<double>(0xfff8000000000000ull),
+            from_bits<double>(0x7ff0000000000001ull), from_bits<double>(0xfff00000deadbeefull),
+            from_bits<double>(0x7fffffffffffffffull), from_bits<double>(0x000fffffffffffffull)};
+  } else if constexpr (std::is_same_v<V, float>) {
+    return {0.0f, -0.0f, 1.0f, -1.0f, std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+            std::numeric_limits<float>::denorm_min(), -std::numeric_limits<float>::denorm_min(),
+            std::numeric_limits<float>::max(), -std::numeric_limits<float>::max(),
+            from_bits<float>(0x7fc00000u), from_bits<float>(0xffc00000u), from_bits<float>(0x7f800001u),
+            from_bits<float>(0xff80beefu), from_bits<float>(0x007fffffu)};
+  } else {
+    return {V(0), V(1), std::numeric_limits<V>::min(), std::numeric_limits<V>::max(), V(std::numeric_limits<V>::min() + 1),
+            V(std::numeric_limits<V>::max() - 1)};
+  }
+}
+
+enum class Shape { Random, Sorted, Reversed, AllEqual, FewDistinct, Specials, NarrowFloat };
+const Shape kShapes[] = {Shape::Random, Shape::Sorted, Shape::Reversed, Shape::AllEqual, Shape::FewDistinct, Shape::Specials, Shape::NarrowFloat};
+
+template <class V>
+std::vector<V> make_input(size_t n, Shape shape, std::mt19937_64& rng) {
+  std::vector<V> v(n);
+  const auto sp = specials<V>();
+  for (size_t i = 0; i < n; ++i) {
+    switch (shape) {
+      case Shape::Random: case Shape::Sorted: case Shape::Reversed: v[i] = from_bits<V>(rng()); break;
+      case Shape::AllEqual: v[i] = sp[2]; break;
+      case Shape::FewDistinct: v[i] = sp[rng() % 3]; break;
+      case Shape::Specials: v[i] = rng() % 4 == 0 ? from_bits<V>(rng()) : sp[rng() % sp.size()]; break;
+      case Shape::NarrowFloat:  // values in [0, 1), as Math.random() gives: the top bytes barely vary
+        if constexpr (std::is_floating_point_v<V>) v[i] = V(double(rng() >> 11) / 9007199254740992.0);
+        else v[i] = V(rng() % 5);
+        break;
+    }
+  }
+  if (shape == Shape::Sorted) std::stable_sort(v.begin(), v.end(), v8_less<V>);
+  if (shape == Shape::Reversed) {
+    std::stable_sort(v.begin(), v.end(), v8_less<V>);
+    std::reverse(v.begin(), v.end());
+  }
+  return v;
+}
+
+template <class V>
+std::vector<uint32_t> stable_order(const std::vector<V>& v) {
+  std::vector<uint32_t> idx(v.size());
+  std::iota(idx.begin(), idx.end(), 0u);
+  std::stable_sort(idx.begin(), idx.end(), [&](uint32_t a, uint32_t b) { return v8_less(v[a], v[b]); });
+  return idx;
+}
+
+template <class V>
+bool sorted_like_v8(const std::vector<V>& input, const std::vector<V>& got) {
+  std::vector<V> want = input;
+  std::stable_sort(want.begin(), want.end(), v8_less<V>);
+  if (want.size() != got.size()) return false;
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (!same_value(want[i], got[i])) return false;
+  }
+  return true;
+}
+
+sort::Request request_for(ElementType type, void* data, size_t n, size_t parallel_min, unsigned chunks) {
+  sort::Request r;
+  r.type = type;
+  r.data = data;
+  r.n = n;
+  r.parallel_min = parallel_min;
+  r.chunks = chunks;
+  return r;
+}
+
+// Sorts and argsorts `input` of type V as `type`, with the given thresholds, inline; checks both.
+template <class V>
+bool check_one(ElementType type, const std::vector<V>& input, size_t parallel_min, unsigned chunks, sort::IndexType index_type = sort::IndexType::Uint32) {
+  bool ok = true;
+  std::vector<V> data = input;
+  sort::sort_now(request_for(type, data.data(), data.size(), parallel_min, chunks));
+  ok = ok && sorted_like_v8(input, data);
+
+  std::vector<V> untouched = input;
+  sort::Request r = request_for(type, untouched.data(), untouched.size(), parallel_min, chunks);
+  r.argsort = true;
+  r.index_type = index_type;
+  const std::vector<uint32_t> want = stable_order(input);
+  if (index_type == sort::IndexType::Uint32) {
+    std::vector<uint32_t> idx(input.size(), 0xdeadbeef);
+    r.indices = idx.data();
+    sort::sort_now(r);
+    ok = ok && idx == want;
+  } else {
+    std::vector<double> idx(input.size(), -1.0);
+    r.indices = idx.data();
+    sort::sort_now(r);
+    for (size_t i = 0; i < idx.size(); ++i) ok = ok && idx[i] == double(want[i]);
+  }
+  ok = ok && std::memcmp(untouched.data(), input.data(), input.size() * sizeof(V)) == 0;  // argsort only reads
+  return ok;
+}
+
+template <class V>
+void check_type(ElementType type, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const size_t ins = sort::kInsertionMax;
+  // Lengths around the insertion-sort bound, with the parallel path off (one unit)...
+  for (size_t n : {size_t(0), size_t(1), size_t(2), size_t(3), ins - 1, ins, ins + 1, size_t(100), size_t(1000)}) {
+    for (Shape shape : kShapes) {
+      const auto input = make_input<V>(n, shape, rng);
+      if (!check_one(type, input, SIZE_MAX, 0)) {
+        CHECK(false);
+        std::printf("  %s n=%zu shape=%d sequential\n", sort::element_type_name(type), n, int(shape));
+      }
+    }
+  }
+  // ...and with it forced on, over 1 to 7 chunks (buckets then hold 0, a few, or many elements).
+  for (size_t n : {size_t(2), size_t(5), size_t(64), size_t(700), size_t(5000)}) {
+    for (unsigned chunks : {1u, 2u, 3u, 7u}) {
+      for (Shape shape : kShapes) {
+        const auto input = make_input<V>(n, shape, rng);
+        if (!check_one(type, input, 2, chunks)) {
+          CHECK(false);
+          std::printf("  %s n=%zu chunks=%u shape=%d parallel\n", sort::element_type_name(type), n, chunks, int(shape));
+        }
+      }
+    }
+  }
+  // At the real threshold, both sides of it.
+  for (size_t n : {sort::kParallelMin - 1, sort::kParallelMin, sort::kParallelMin + 1}) {
+    const auto input = make_input<V>(n, Shape::Random, rng);
+    CHECK(check_one(type, input, sort::kParallelMin, 0));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("sort: every element type, shape and length matches V8's order; argsort is the stable order") {
+  check_type<int8_t>(ElementType::Int8, 1);
+  check_type<uint8_t>(ElementType::Uint8, 2);
+  check_type<uint8_t>(ElementType::Uint8Clamped, 3);
+  check_type<int16_t>(ElementType::Int16, 4);
+  check_type<uint16_t>(ElementType::Uint16, 5);
+  check_type<int32_t>(ElementType::Int32, 6);
+  check_type<uint32_t>(ElementType::Uint32, 7);
+  check_type<float>(ElementType::Float32, 8);
+  check_type<double>(ElementType::Float64, 9);
+  check_type<int64_t>(ElementType::BigInt64, 10);
+  check_type<uint64_t>(ElementType::BigUint64, 11);
+}
+
+TEST_CASE("sort: NaNs of every payload and sign come last, -0 before +0") {
+  std::vector<double> v = {from_bits<double>(0xfff8000000000000ull), 0.0, from_bits<double>(0x7ff0000000000001ull), -0.0,
+                           -std::numeric_limits<double>::infinity(), from_bits<double>(0xffffffffffffffffull), 1.0};
+  sort::sort_now(request_for(ElementType::Float64, v.data(), v.size(), SIZE_MAX, 0));
+  CHECK(v[0] == -std::numeric_limits<double>::infinity());
+  CHECK(v[1] == 0 && std::signbit(v[1]));
+  CHECK(v[2] == 0 && !std::signbit(v[2]));
+  CHECK(v[3] == 1.0);
+  CHECK(std::isnan(v[4]) && std::isnan(v[5]) && std::isnan(v[6]));
+}
+
+TEST_CASE("argsort: Float64Array indices give the same stable order") {
+  std::mt19937_64 rng(20);
+  for (size_t n : {size_t(0), size_t(10), size_t(3000)}) {
+    for (Shape shape : {Shape::FewDistinct, Shape::Specials}) {
+      const auto input = make_input<double>(n, shape, rng);
+      CHECK(check_one(ElementType::Float64, input, SIZE_MAX, 0, sort::IndexType::Float64));
+      CHECK(check_one(ElementType::Float64, input, 2, 3, sort::IndexType::Float64));
+    }
+    const auto bytes = make_input<uint8_t>(n, Shape::FewDistinct, rng);
+    CHECK(check_one(ElementType::Uint8, bytes, 2, 2, sort::IndexType::Float64));
+  }
+}
+
+namespace {
+
+class Sink final : public CompletionSink {
+ public:
+  void job_done(Job& job) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    statuses_.push_back(job.status());
+    done_.notify_all();
+  }
+  bool wait_for(size_t n) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return done_.wait_for(lock, 60s, [&] { return statuses_.size() >= n; });
+  }
+  std::vector<Job::Status> statuses() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return statuses_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable done_;
+  std::vector<Job::Status> statuses_;
+};
+
+const KernelInfo& kernel_named(const char* name) {
+  for (const auto& k : kernel_registry()) {
+    if (std::string(k.name) == name) return k;
+  }
+  throw std::logic_error("no such kernel");
+}
+
+std::unique_ptr<Call> sort_call(std::vector<double>& v) {
+  Arg args[2] = {Arg::of_view(v.data(), v.size() * 8), Arg::of_number(double(ElementType::Float64))};
+  return kernel_named("sort").make(args, 2);
+}
+
+}  // namespace
+
+TEST_CASE("sort: the kernel, as Jobs on several threads, sorts big arrays and counts progress") {
+  std::mt19937_64 rng(30);
+  const size_t n = check::kFull ? 3'000'000 : 300'000;
+  ThreadPool pool;
+  pool.reserve(4);
+  Sink sink;
+  std::vector<std::vector<double>> inputs, arrays;
+  std::vector<int64_t> progress(6, 0);
+  for (int j = 0; j < 6; ++j) {
+    inputs.push_back(make_input<double>(n, j % 2 == 0 ? Shape::NarrowFloat : Shape::Specials, rng));
+    arrays.push_back(inputs.back());
+  }
+  for (int j = 0; j < 6; ++j) {
+    Job* job = new Job(sort_call(arrays[j]), &progress[j], &sink, uint64_t(j + 1));
+    pool.submit(job, unsigned(1 + j % 4));  // 1 to 4 threads at once
+    job->release();
+  }
+  CHECK(sink.wait_for(6));
+  pool.shutdown();
+  for (auto s : sink.statuses()) CHECK(s == Job::Status::Ok);
+  for (int j = 0; j < 6; ++j) {
+    CHECK(sorted_like_v8(inputs[j], arrays[j]));
+    CHECK(progress[j] == int64_t(n));
+  }
+}
+
+TEST_CASE("sort: a cancelled sort completes promptly as Cancelled, at any point") {
+  std::mt19937_64 rng(40);
+  const size_t n = check::kFull ? 2'000'000 : 200'000;
+  ThreadPool pool;
+  pool.reserve(3);
+  Sink sink;
+  std::vector<std::vector<double>> arrays;
+  for (int j = 0; j < 8; ++j) arrays.push_back(make_input<double>(n, Shape::Random, rng));
+  std::vector<Job*> jobs;
+  for (int j = 0; j < 8; ++j) {
+    Job* job = new Job(sort_call(arrays[j]), nullptr, &sink, uint64_t(j + 1));
+    job->retain();  // ours, to cancel it
+    pool.submit(job, 3);
+    job->release();
+    jobs.push_back(job);
+  }
+  // Cancel them at staggered moments: before, during and (maybe) after their phases.
+  for (int j = 0; j < 8; ++j) {
+    std::this_thread::sleep_for(std::chrono::microseconds(300 * j));
+    jobs[j]->cancel();
+  }
+  CHECK(sink.wait_for(8));
+  pool.shutdown();
+  for (auto s : sink.statuses()) CHECK(s == Job::Status::Cancelled || s == Job::Status::Ok);
+  for (Job* job : jobs) job->release();
+
+  // Cancelled from the start, run inline: every unit returns at once, nothing hangs.
+  std::vector<double> v = make_input<double>(100'000, Shape::Random, rng);
+  auto call = sort_call(v);
+  std::atomic<bool> flag{true};
+  CallContext ctx(&flag, nullptr);
+  for (uint64_t u = 0; u < call->units(); ++u) call->run(u, ctx);
+}
+
+TEST_CASE("sort: scratch is reused across calls") {
+  sort::drop_kept_scratch();
+  uint8_t* first;
+  {
+    auto s = sort::Scratch::take(1 << 20);
+    first = s.data();
+  }
+  auto again = sort::Scratch::take(1000);
+  CHECK(again.data() == first);
+  auto other = sort::Scratch::take(1000);  // the kept one is taken: a fresh buffer
+  CHECK(other.data() != first && other.data() != nullptr);
+  auto too_big = sort::Scratch::take(sort::kKeepMax + 1);
+  CHECK(too_big.size() == sort::kKeepMax + 1);
+}
+
+TEST_CASE("sort: the kernels reject bad arguments with the argument's name") {
+  std::vector<double> v(8);
+  auto error_of = [](const char* kernel, std::vector<Arg> args) -> std::string {
+    try {
+      kernel_named(kernel).make(args.data(), args.size());
+    } catch (const ArgumentError& e) {
+      return std::string(e.type == ArgumentError::Type::TypeError ? "TypeError: " : "RangeError: ") + e.what();
+    }
+    return "no error";
+  };
+  const Arg view = Arg::of_view(v.data(), 64);
+  CHECK(error_of("sort", {view}) == "TypeError: sort takes 2 arguments (array, type), got 1");
+  CHECK(error_of("sort", {Arg::of_number(1), Arg::of_number(8)}) == "TypeError: sort: array must be a TypedArray");
+  CHECK(error_of("sort", {view, Arg::of_number(11)}) == "RangeError: sort: type must be an integer code in [0, 11)");
+  CHECK(error_of("sort", {view, Arg::of_number(1.5)}) == "RangeError: sort: type must be an integer code in [0, 11)");
+  CHECK(error_of("sort", {Arg::of_view(v.data(), 63), Arg::of_number(8)}) == "TypeError: sort: array is not a whole, aligned Float64Array");
+  CHECK(error_of("sort", {Arg::of_view(reinterpret_cast<uint8_t*>(v.data()) + 4, 8), Arg::of_number(8)}) ==
+        "TypeError: sort: array is not a whole, aligned Float64Array");
+  std::vector<uint32_t> idx(8);
+  CHECK(error_of("argsort", {view, Arg::of_number(8), Arg::of_view(idx.data(), 28), Arg::of_number(0)}) ==
+        "TypeError: argsort: indices must be an aligned Uint32Array of the array's length");
+  CHECK(error_of("argsort", {view, Arg::of_number(8), Arg::of_view(idx.data(), 32), Arg::of_number(2)}) ==
+        "RangeError: argsort: indexType must be an integer code in [0, 2)");
+  CHECK(error_of("argsort", {view, Arg::of_number(8), Arg::of_view(idx.data(), 32), Arg::of_number(0)}) == "no error");
+}
+
+int main() { return check::run_all(); }
