@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// The `spindle` command: `spindle primes [LO] HI`, `spindle sha256sum ...`, `spindle info`.
+// The `spindle` command: `spindle primes [LO] HI`, `spindle sha256sum ...`, `spindle info`, `spindle build-addon`.
 
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { backendInfo, kernels, Pool, SharedCounter } from './index.js';
+import { kernels, Pool, SharedCounter } from './index.js';
 import { sha256sum } from './cli/sha256sum.js';
+import { info } from './cli/info.js';
+import { buildAddon } from './cli/build-addon.js';
 import { ProgressBar } from './progress-bar.js';
 
 const USAGE = `Usage:
@@ -12,7 +14,8 @@ const USAGE = `Usage:
   spindle primes LO HI [--threads N] [--backend B]   count the primes p with LO <= p < HI
   spindle sha256sum [OPTION]... [FILE]...            coreutils sha256sum, files hashed in parallel
                                                      (spindle sha256sum --help for its options)
-  spindle info                                       backend, addon location, threads, CPU features
+  spindle info                                       backend, which addon binary and why, threads, CPU features
+  spindle build-addon                                compile the addon here, where no prebuild fits
   spindle serve --queue NAME --redis URL [...]       run a queue pool's jobs here (spindle serve --help)
   spindle --help | --version
 
@@ -94,18 +97,6 @@ async function primes(argv: string[]): Promise<void> {
   process.stdout.write(`${seconds.toFixed(3)} s on ${size} thread${size === 1 ? '' : 's'} (${pool.backend} backend)\n`);
 }
 
-function info(): void {
-  const b = backendInfo();
-  const lines = [
-    `backend       ${b.backend}${b.override !== undefined ? ' (SPINDLE_BACKEND)' : ''}`,
-    b.native ? `addon         ${b.path}` : `addon         not loaded: ${b.reason}`,
-    `threads       ${availableParallelism()} available${b.native ? `, ${b.threads} native started` : ''}`,
-  ];
-  if (b.native) lines.push(`cpu features  ${b.cpuFeatures}`, `sha256 path   ${b.sha256Path}`, `node-api      ${b.napiVersion}`);
-  lines.push(`node          ${process.version} (${process.platform}-${process.arch})`);
-  process.stdout.write(lines.join('\n') + '\n');
-}
-
 async function version(): Promise<string> {
   const { createRequire } = await import('node:module');
   const { packageRoot } = await import('./backends/addon.js');
@@ -124,8 +115,9 @@ async function main(argv: string[]): Promise<number> {
     case 'sha256sum':
       return sha256sum(rest, { version: await version() });
     case 'info':
-      info();
-      return 0;
+      return info();
+    case 'build-addon':
+      return buildAddon(rest);
     case '--version':
     case '-v':
       process.stdout.write(`${await version()}\n`);

@@ -2,12 +2,12 @@
 // and libc, and the fallback (with a reason) when the .node file is missing or corrupt.
 
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { detectLibc, pickPrebuild, resolveAddon, type Target } from '../src-ts/backends/addon.js';
+import { chooseAddon, detectLibc, explainLoadFailure, pickPrebuild, resolveAddon, type Target } from '../src-ts/backends/addon.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const glibc: Target = { platform: 'linux', arch: 'x64', libc: 'glibc' };
@@ -49,11 +49,46 @@ describe('resolving the addon', () => {
   it('says where it looked when there is nothing to load', () => {
     const empty = join(scratch, 'empty');
     mkdirSync(empty);
-    expect(() => resolveAddon(empty, glibc)).toThrow(/no spindle\.node for linux-x64 \(glibc\): nothing in build\/Release, and no matching prebuild in prebuilds\/linux-x64/);
+    expect(() => resolveAddon(empty, glibc)).toThrow(
+      /^no spindle\.node for linux-x64 \(glibc\): nothing in build\/Release, and no matching prebuild in prebuilds\/linux-x64; to compile one here, run `npx spindle build-addon`$/,
+    );
     mkdirSync(join(empty, 'prebuilds', 'linux-x64'), { recursive: true });
     writeFileSync(join(empty, 'prebuilds', 'linux-x64', 'spindle.glibc.node'), '');
     expect(() => resolveAddon(empty, musl)).toThrow(/it holds spindle\.glibc\.node, none for musl/);
     expect(resolveAddon(empty, glibc)).toBe(join(empty, 'prebuilds', 'linux-x64', 'spindle.glibc.node'));
+  });
+
+  it('says why it chose the file it chose', () => {
+    const dir = join(scratch, 'why');
+    mkdirSync(join(dir, 'prebuilds', 'linux-x64'), { recursive: true });
+    mkdirSync(join(dir, 'prebuilds', 'darwin-arm64'), { recursive: true });
+    writeFileSync(join(dir, 'prebuilds', 'linux-x64', 'spindle.glibc.node'), '');
+    writeFileSync(join(dir, 'prebuilds', 'darwin-arm64', 'spindle.node'), '');
+    expect(chooseAddon(dir, glibc)).toEqual({
+      path: join(dir, 'prebuilds', 'linux-x64', 'spindle.glibc.node'),
+      why: 'the prebuild for linux-x64 tagged glibc, the C library this Node runs on',
+    });
+    expect(chooseAddon(dir, { platform: 'darwin', arch: 'arm64', libc: undefined }).why).toBe('the prebuild for darwin-arm64 (it carries no libc tag)');
+    mkdirSync(join(dir, 'build', 'Release'), { recursive: true });
+    writeFileSync(join(dir, 'build', 'Release', 'spindle.node'), '');
+    expect(chooseAddon(dir, glibc)).toEqual({
+      path: join(dir, 'build', 'Release', 'spindle.node'),
+      why: 'compiled on this machine (build/Release), which wins over any prebuild',
+    });
+  });
+
+  it('turns a too-new C or C++ runtime requirement into a sentence that says what to do', () => {
+    // dlopen's messages, as glibc's loader words them.
+    const path = '/app/node_modules/spindle/prebuilds/linux-x64/spindle.glibc.node';
+    expect(explainLoadFailure(`/lib64/libc.so.6: version \`GLIBC_2.34' not found (required by ${path})`, path, '2.28')).toBe(
+      `${path} needs GLIBC_2.34, newer than this system's glibc 2.28: compile the addon here with \`npx spindle build-addon\` (README: Installing the package)`,
+    );
+    expect(explainLoadFailure(`/lib64/libstdc++.so.6: version \`GLIBCXX_3.4.30' not found (required by ${path})`, path, '2.34')).toBe(
+      `${path} needs GLIBCXX_3.4.30, newer than this system's C++ runtime (libstdc++): compile the addon here with \`npx spindle build-addon\` (README: Installing the package)`,
+    );
+    // Anything else is dlopen's first line, naming the file once.
+    expect(explainLoadFailure(`${path}: invalid ELF header`, path, '2.36')).toBe(`${path}: invalid ELF header`);
+    expect(explainLoadFailure('Module did not self-register\nstack', path, '2.36')).toBe(`Module did not self-register (${path})`);
   });
 
   /** A copy of the built package whose addon is `addon` (a file's contents) or absent. */
@@ -97,6 +132,26 @@ describe('resolving the addon', () => {
     expect(result.info.reason).toMatch(/spindle(\.\w+)?\.node/);
     expect(result.info.reason).toMatch(/invalid ELF header|file too short|not a valid|cannot open/i);
     expect(result.info.reason).not.toContain('\n');
+  });
+
+  it('falls back, saying the system is too old and what to run, when the binary needs a newer glibc', () => {
+    // A real binary whose dynamic section asks for a glibc version no system has: the copy's
+    // first GLIBC_2.NN version name becomes GLIBC_2.99 (same length), so dlopen refuses it the
+    // way an old system refuses a binary built against a newer glibc.
+    if (detectLibc() !== 'glibc') return;
+    const real = readFileSync(resolveAddon(ROOT));
+    const at = real.indexOf(Buffer.from(real.toString('latin1').match(/GLIBC_2\.\d\d\0/)![0], 'latin1'));
+    expect(at).toBeGreaterThan(0);
+    Buffer.from('GLIBC_2.99', 'latin1').copy(real, at);
+    const dir = packageWith('too-new', '');
+    const file = join(dir, 'prebuilds', `${process.platform}-${process.arch}`, 'spindle.glibc.node');
+    writeFileSync(file, real);
+    const result = backendOf(dir);
+    const glibc = (process.report.getReport() as { header: { glibcVersionRuntime: string } }).header.glibcVersionRuntime;
+    expect(result).toMatchObject({ backend: 'worker', primes: 168, info: { native: false } });
+    expect(result.info.reason).toBe(
+      `${file} needs GLIBC_2.99, newer than this system's glibc ${glibc}: compile the addon here with \`npx spindle build-addon\` (README: Installing the package)`,
+    );
   });
 
   it('SPINDLE_ADDON names the binary to load, and a wrong name is the reason', () => {

@@ -39,7 +39,7 @@ export interface Addon {
   openLane(cap: number): number;
   closeLane(lane: number): void;
   /** Threads running the lane's jobs now, the most there ever were at once, tickets waiting. */
-  laneStats(lane: number): { cap: number; active: number; maxActive: number; queued: number };
+  laneStats(lane: number): { cap: number; active: number; maxActive: number; queued: number; busyNs: number };
   reserve(threads: number): number;
   threadCount(): number;
   pending(): number;
@@ -50,8 +50,15 @@ export interface Addon {
 }
 
 export type AddonLoad =
-  | { ok: true; addon: Addon; path: string }
+  | { ok: true; addon: Addon; path: string; why: string }
   | { ok: false; reason: string };
+
+/**
+ * How a user compiles the addon where no prebuild fits (src-ts/cli/build-addon.ts). spindle has no
+ * install script, so nothing compiles at install: every reason that could be cured by compiling
+ * names this command.
+ */
+export const BUILD_ADDON_COMMAND = 'npx spindle build-addon';
 
 /**
  * This module's file URL. In a bundle that inlined spindle it is the bundle's, and a CommonJS
@@ -104,7 +111,19 @@ export type Libc = 'glibc' | 'musl';
  * shows among the shared objects.
  */
 export function detectLibc(): Libc | undefined {
-  if (process.platform !== 'linux') return undefined;
+  return libcOfThisProcess().libc;
+}
+
+let libcSeen: { libc: Libc | undefined; glibcVersion?: string } | undefined;
+
+/** detectLibc(), and the glibc version this process runs against when it is glibc. */
+function libcOfThisProcess(): { libc: Libc | undefined; glibcVersion?: string } {
+  libcSeen ??= readLibc();
+  return libcSeen;
+}
+
+function readLibc(): { libc: Libc | undefined; glibcVersion?: string } {
+  if (process.platform !== 'linux') return { libc: undefined };
   const report = process.report as (NodeJS.ProcessReport & { excludeNetwork?: boolean }) | undefined;
   if (report !== undefined) {
     // The report would otherwise list network handles, which can mean DNS lookups.
@@ -112,15 +131,16 @@ export function detectLibc(): Libc | undefined {
     report.excludeNetwork = true;
     try {
       const data = report.getReport() as { header?: { glibcVersionRuntime?: string }; sharedObjects?: string[] };
-      if (data.header?.glibcVersionRuntime) return 'glibc';
-      if (data.sharedObjects?.some((object) => /ld-musl|libc\.musl/.test(object))) return 'musl';
+      const glibcVersion = data.header?.glibcVersionRuntime;
+      if (glibcVersion) return { libc: 'glibc', glibcVersion };
+      if (data.sharedObjects?.some((object) => /ld-musl|libc\.musl/.test(object))) return { libc: 'musl' };
     } catch {
       // fall through to the file system
     } finally {
       report.excludeNetwork = excluded;
     }
   }
-  return existsSync('/etc/alpine-release') ? 'musl' : 'glibc';
+  return { libc: existsSync('/etc/alpine-release') ? 'musl' : 'glibc' };
 }
 
 export interface Target {
@@ -156,6 +176,12 @@ export function pickPrebuild(files: readonly string[], target: Target): string |
   return target.platform === 'linux' && target.libc === 'musl' ? undefined : untagged;
 }
 
+/** The addon file chosen, and why that one (for `spindle info` and backendInfo().why). */
+export interface AddonChoice {
+  path: string;
+  why: string;
+}
+
 /**
  * The addon file to load, or an Error saying where it looked. `root` is spindle's package
  * directory, or the function that finds it: then it is looked for only when SPINDLE_ADDON names
@@ -163,38 +189,76 @@ export function pickPrebuild(files: readonly string[], target: Target): string |
  * `target` defaults to this process; its libc is detected (a few ms) only if a prebuild has to
  * be chosen.
  */
-export function resolveAddon(root: string | (() => string), given?: Target): string {
+export function chooseAddon(root: string | (() => string), given?: Target): AddonChoice {
   const override = process.env.SPINDLE_ADDON;
   if (override !== undefined && override !== '') {
     if (!existsSync(override)) throw new Error(`SPINDLE_ADDON names ${override}, which does not exist`);
-    return override;
+    return { path: override, why: 'SPINDLE_ADDON names it' };
   }
   if (typeof root === 'function') root = root();
   const built = join(root, 'build', 'Release', 'spindle.node');
-  if (existsSync(built)) return built;
+  if (existsSync(built)) return { path: built, why: 'compiled on this machine (build/Release), which wins over any prebuild' };
   const target = given ?? { platform: process.platform, arch: process.arch, libc: detectLibc() };
-  const dir = join(root, 'prebuilds', `${target.platform}-${target.arch}`);
+  const platform = `${target.platform}-${target.arch}`;
+  const dir = join(root, 'prebuilds', platform);
   const files = existsSync(dir) ? readdirSync(dir) : [];
   const chosen = pickPrebuild(files, target);
-  if (chosen !== undefined) return join(dir, chosen);
-  const what = `${target.platform}-${target.arch}${target.libc !== undefined ? ` (${target.libc})` : ''}`;
+  if (chosen !== undefined) {
+    const tagged = /\.(glibc|musl)\./.test(chosen);
+    const why = tagged
+      ? `the prebuild for ${platform} tagged ${target.libc}, the C library this Node runs on`
+      : `the prebuild for ${platform} (it carries no libc tag)`;
+    return { path: join(dir, chosen), why };
+  }
+  const what = `${platform}${target.libc !== undefined ? ` (${target.libc})` : ''}`;
   const found = files.length > 0 ? ` (it holds ${files.join(', ')}, none for ${target.libc ?? target.platform})` : '';
-  throw new Error(`no spindle.node for ${what}: nothing in build/Release, and no matching prebuild in prebuilds/${target.platform}-${target.arch}${found}`);
+  throw new Error(
+    `no spindle.node for ${what}: nothing in build/Release, and no matching prebuild in prebuilds/${platform}${found}; ` +
+      `to compile one here, run \`${BUILD_ADDON_COMMAND}\``,
+  );
+}
+
+/** chooseAddon()'s path. */
+export function resolveAddon(root: string | (() => string), given?: Target): string {
+  return chooseAddon(root, given).path;
+}
+
+/**
+ * One line for a binary that was found but did not load. dlopen's own message for a binary built
+ * against a newer C or C++ runtime than this system has ("version `GLIBC_2.34' not found
+ * (required by ...)") is turned into a sentence saying so and what to do; any other message is kept,
+ * with the file named when dlopen did not name it. `glibcVersion` is this system's glibc.
+ */
+export function explainLoadFailure(message: string, path: string, glibcVersion: string | undefined): string {
+  const firstLine = message.split('\n')[0]!;
+  const needed = /version [`']((GLIBC|GLIBCXX|CXXABI)_[\d.]+)' not found/.exec(firstLine);
+  if (needed !== null) {
+    const runtime = needed[2] === 'GLIBC' ? `glibc ${glibcVersion ?? '(version unknown)'}` : 'C++ runtime (libstdc++)';
+    return (
+      `${path} needs ${needed[1]}, newer than this system's ${runtime}: ` +
+      `compile the addon here with \`${BUILD_ADDON_COMMAND}\` (README: Installing the package)`
+    );
+  }
+  // dlopen's message often names the file already; say which file when it does not.
+  return firstLine.includes(path) ? firstLine : `${firstLine} (${path})`;
 }
 
 let cached: AddonLoad | undefined;
 
 export function loadAddon(): AddonLoad {
   if (cached) return cached;
-  let path: string | undefined;
+  let choice: AddonChoice | undefined;
   try {
-    path = resolveAddon(packageRoot);
+    choice = chooseAddon(packageRoot);
+    const { path, why } = choice;
     // A require of its own, for the absolute path: this module may have no URL to make one from.
-    cached = { ok: true, addon: createRequire(path)(path) as Addon, path };
+    cached = { ok: true, addon: createRequire(path)(path) as Addon, path, why };
   } catch (error) {
-    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
-    // dlopen's message often names the file already; say which file when it does not.
-    cached = { ok: false, reason: path !== undefined && !message.includes(path) ? `${message} (${path})` : message };
+    const message = error instanceof Error ? error.message : String(error);
+    cached = {
+      ok: false,
+      reason: choice === undefined ? message.split('\n')[0]! : explainLoadFailure(message, choice.path, libcOfThisProcess().glibcVersion),
+    };
   }
   return cached;
 }

@@ -28,6 +28,8 @@ export interface BackendInfo {
   override?: 'native' | 'worker';
   /** Where the addon was loaded from. */
   path?: string;
+  /** Why that file: SPINDLE_ADDON, compiled here (build/Release), or the prebuild for this platform and libc. */
+  why?: string;
   /** Native threads started so far (they start on the first native Pool). */
   threads?: number;
   /** CPU features the kernels may use. */
@@ -76,6 +78,7 @@ export function backendInfo(): BackendInfo {
     ...workerFields,
     ...overridden,
     path: load.path,
+    why: load.why,
     threads: load.addon.threadCount(),
     cpuFeatures: load.addon.cpuFeatures(),
     sha256Path: load.addon.sha256Path(),
