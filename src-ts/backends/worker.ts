@@ -486,7 +486,7 @@ export class WorkerBackend implements Backend {
       try {
         const status = message[i + 1];
         const value = message[i + 2];
-        if (status === STATUS_OK) this.settle(d, Outcome.Ok, decodeValue(value));
+        if (status === STATUS_OK) this.settle(d, Outcome.Ok, fromWorker(d, decodeValue(value)));
         else if (status === STATUS_CANCELLED) this.settle(d, Outcome.Cancelled, undefined);
         else this.settle(d, Outcome.Error, status === STATUS_ERROR ? decodeError(value as EncodedError) : value);
       } catch (error) {
@@ -1156,4 +1156,12 @@ export class WorkerBackend implements Backend {
       broken: this.broken?.message,
     };
   }
+}
+
+/** A kernel's result from a worker, as its caller gets it: see Kernel.fromWorker. */
+function fromWorker(d: Dispatch, value: unknown): unknown {
+  const kernel = d.kernel;
+  if (kernel.kind !== 'kernel' || kernel.fromWorker === undefined) return value;
+  if (!d.batch) return kernel.fromWorker(value, d.calls[0]!);
+  return (value as unknown[]).map((one, i) => kernel.fromWorker!(one, d.calls[i]!));
 }

@@ -47,6 +47,13 @@ export interface Kernel<Args extends readonly unknown[] = readonly any[], Result
    */
   fromBytes?(bytes: Buffer, start: number, end: number, args: readonly unknown[]): Result;
   /**
+   * Optional, worker backend: turns what the JS twin returned in a worker (a structured clone)
+   * into the caller's result, on the pool's thread, given the call's validated arguments. For
+   * kernels that work on the caller's own memory: sort writes a copied array's sorted elements
+   * back into the caller's array and resolves with that array.
+   */
+  fromWorker?(value: unknown, args: readonly unknown[]): Result;
+  /**
    * Optional, native backend: a map chunk's validated tuples repacked as one call of another
    * C++ kernel (`kernel`, by registry name) whose result is what the chunk's would have been,
    * or undefined to send the chunk as it is. For chunks of small messages, where handing each
@@ -92,6 +99,7 @@ export function defineKernel<Args extends readonly unknown[], Result>(spec: {
   split?(args: readonly unknown[], parts: number): unknown[][];
   combine?(results: unknown[]): Result;
   fromBytes?(bytes: Buffer, start: number, end: number, args: readonly unknown[]): Result;
+  fromWorker?(value: unknown, args: readonly unknown[]): Result;
   packBatch?(calls: readonly (readonly unknown[])[]): { kernel: string; args: unknown[] } | undefined;
 }): Kernel<Args, Result> {
   return Object.freeze(markGenuine({ kind: 'kernel' as const, ...spec })) as Kernel<Args, Result>;

@@ -1,0 +1,125 @@
+// sort(array) and argsort(array): V8's TypedArray.prototype.sort() order, off the main thread.
+//
+// sort sorts any TypedArray in place and resolves with the same array; argsort resolves with the
+// stable permutation that sorts it (a Uint32Array, or a Float64Array from 2^32 elements on) and
+// leaves the array alone. The C++ kernel (src-cpp/core/sort/, kernels/sort.cpp) is a parallel
+// radix sort over the pool's threads; the JS twin (sort-twin.ts) a radix sort in one worker.
+//
+// What a call does with the caller's buffer (README, "sort"):
+// - Native backend: sorts the array where it is, without a copy. A SharedArrayBuffer can be
+//   neither detached nor shrunk. An ordinary ArrayBuffer could be transferred away while pool
+//   threads write it, and N-API cannot keep a transferred buffer's memory alive, so the call marks
+//   it untransferable (worker_threads.markAsUntransferable, permanent): a later postMessage or
+//   structuredClone that lists it copies it instead of moving it. Resizable ArrayBuffers (which
+//   can shrink under the sort) and detached ones are TypeErrors.
+// - Worker backend: an array over a SharedArrayBuffer is sorted in place by the worker; any other
+//   is copied to the worker, and the sorted copy written back into the caller's array
+//   (fromWorker) before the call resolves.
+import { markAsUntransferable } from 'node:worker_threads';
+import { isSharedArrayBuffer } from 'node:util/types';
+import { checkArity, describe } from './args.js';
+import { argsortTwin, sortTwin, SortType, type SortableArray } from './sort-twin.js';
+import { defineKernel } from './types.js';
+
+export type { SortableArray } from './sort-twin.js';
+
+/** argsort's result type: Float64Array only for arrays of 2^32 elements or more. */
+export type SortIndices = Uint32Array | Float64Array;
+
+const TYPES = new Map<Function, SortType>([
+  [Int8Array, SortType.Int8],
+  [Uint8Array, SortType.Uint8],
+  [Uint8ClampedArray, SortType.Uint8Clamped],
+  [Int16Array, SortType.Int16],
+  [Uint16Array, SortType.Uint16],
+  [Int32Array, SortType.Int32],
+  [Uint32Array, SortType.Uint32],
+  [Float32Array, SortType.Float32],
+  [Float64Array, SortType.Float64],
+  [BigInt64Array, SortType.BigInt64],
+  [BigUint64Array, SortType.BigUint64],
+]);
+
+const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Int8Array.prototype) as object;
+const toStringTag = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag)!.get!;
+
+/** The element type of a genuine TypedArray (a Buffer is a Uint8Array), by its internal tag. */
+function typeOf(kernel: string, array: unknown): SortType {
+  if (Array.isArray(array)) {
+    throw new TypeError(`${kernel}: array must be a TypedArray, got a plain Array; sort numbers as Float64Array.from(array) (or another TypedArray)`);
+  }
+  if (array instanceof DataView) {
+    throw new TypeError(`${kernel}: array must be a TypedArray, got a DataView (it has no element type); view its bytes as the type they hold, e.g. new Float64Array(view.buffer, view.byteOffset, view.byteLength / 8)`);
+  }
+  const tag = ArrayBuffer.isView(array) ? (toStringTag.call(array) as string | undefined) : undefined;
+  const type = tag === undefined ? undefined : TYPES.get((globalThis as unknown as Record<string, Function>)[tag]!);
+  if (type === undefined) throw new TypeError(`${kernel}: array must be a TypedArray, got ${describe(array)}`);
+  return type;
+}
+
+/** Checks the array's buffer; marks an ordinary one untransferable (see the header). */
+function checkBuffer(kernel: string, array: SortableArray): void {
+  const buffer = array.buffer as ArrayBuffer & { resizable?: boolean };
+  if (isSharedArrayBuffer(buffer)) return;
+  if (buffer.byteLength === 0 && isDetached(buffer)) {
+    throw new TypeError(`${kernel}: array is a view over a detached ArrayBuffer (it was transferred away); pass the array where it now lives`);
+  }
+  if (buffer.resizable === true) {
+    throw new TypeError(`${kernel}: array's ArrayBuffer is resizable, and a sort in progress must not see it shrink; sort a fixed-length copy (array.slice())`);
+  }
+  if (array.length > 1) markAsUntransferable(buffer);
+}
+
+/** Whether `buffer` was detached. Node 20 lacks ArrayBuffer.prototype.detached. */
+function isDetached(buffer: ArrayBuffer): boolean {
+  try {
+    new Uint8Array(buffer, 0, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+function checkArray(kernel: string, args: readonly unknown[]): [SortableArray, SortType] {
+  checkArity(kernel, args, 1, 1, 'array');
+  const type = typeOf(kernel, args[0]);
+  const array = args[0] as SortableArray;
+  checkBuffer(kernel, array);
+  return [array, type];
+}
+
+export const sort = defineKernel<[array: SortableArray], SortableArray>({
+  name: 'sort',
+  // Normalized: [array, type code]. The same array object, so both backends sort it in place.
+  validate(args) {
+    return checkArray('sort', args);
+  },
+  run(args, ctx) {
+    const array = args[0] as SortableArray;
+    sortTwin(array, args[1] as SortType, ctx);
+    return array;
+  },
+  // The C++ kernel returns no bytes: the result is the array it sorted in place.
+  fromBytes: (_bytes, _start, _end, args) => args[0] as SortableArray,
+  fromWorker(value, args) {
+    const array = args[0] as SortableArray;
+    if (!isSharedArrayBuffer(array.buffer)) (array as Float64Array).set(value as Float64Array);
+    return array;
+  },
+});
+
+export const argsort = defineKernel<[array: SortableArray], SortIndices>({
+  name: 'argsort',
+  // Normalized: [array, type code, indices (the result, filled by the kernel), index type code].
+  validate(args) {
+    const [array, type] = checkArray('argsort', args);
+    const wide = array.length >= 2 ** 32;
+    return [array, type, wide ? new Float64Array(array.length) : new Uint32Array(array.length), wide ? 1 : 0];
+  },
+  run(args, ctx) {
+    const out = args[2] as SortIndices;
+    argsortTwin(args[0] as SortableArray, args[1] as SortType, out, ctx);
+    return out;
+  },
+  fromBytes: (_bytes, _start, _end, args) => args[2] as SortIndices,
+});
