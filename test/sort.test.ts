@@ -1,0 +1,288 @@
+// kernels.sort and kernels.argsort on every backend, and the JS twin directly, against V8's own
+// TypedArray.prototype.sort() as the oracle (element by element under Object.is): every element
+// type; random bits (NaNs of every payload and sign, subnormals), sorted, reversed, all-equal,
+// few distinct values and a mix of specials written through byte views; lengths around every
+// internal threshold (insertion sort 32, the native parallel path 65536, the twin's 2^20 block)
+// and 1e7 once per backend. argsort: the unique stable permutation. Buffers: ordinary and
+// SharedArrayBuffer. Cancellation, progress, map chunks and bad input.
+import { randomFillSync } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { kernels } from '../src-ts/kernels/index.js';
+import { noContext, type KernelContext } from '../src-ts/kernels/types.js';
+import type { Pool, PoolOptions } from '../src-ts/pool.js';
+import { SharedCounter } from '../src-ts/shared/counter.js';
+import { availableBackends } from './support/backends.js';
+
+const { sort, argsort } = kernels;
+
+type Ctor =
+  | Int8ArrayConstructor | Uint8ArrayConstructor | Uint8ClampedArrayConstructor | Int16ArrayConstructor
+  | Uint16ArrayConstructor | Int32ArrayConstructor | Uint32ArrayConstructor | Float32ArrayConstructor
+  | Float64ArrayConstructor | BigInt64ArrayConstructor | BigUint64ArrayConstructor;
+type Typed = InstanceType<Ctor>;
+
+const TYPES: Ctor[] = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+  Float32Array, Float64Array, BigInt64Array, BigUint64Array];
+
+const SHAPES = ['random', 'sorted', 'reversed', 'allEqual', 'fewDistinct', 'specials'] as const;
+type Shape = (typeof SHAPES)[number];
+
+/** Bit patterns of special values, little-endian hex of the element's width. */
+const SPECIAL_BITS: Record<number, bigint[]> = {
+  8: [0x0n, 0x8000000000000000n, 0x7ff0000000000000n, 0xfff0000000000000n, 0x7ff8000000000000n, 0xfff8000000000000n,
+    0x7ff0000000000001n, 0xfff00000deadbeefn, 0x7fffffffffffffffn, 0x1n, 0x800fffffffffffffn, 0x3ff0000000000000n,
+    0xbff0000000000000n, 0x7fefffffffffffffn],
+  4: [0x0n, 0x80000000n, 0x7f800000n, 0xff800000n, 0x7fc00000n, 0xffc00000n, 0x7f800001n, 0xffbeef01n, 0x1n,
+    0x807fffffn, 0x3f800000n, 0x7fffffffn, 0xffffffffn],
+  2: [0x0n, 0x1n, 0x7fffn, 0x8000n, 0xffffn, 0x8001n],
+  1: [0x0n, 0x1n, 0x7fn, 0x80n, 0xffn, 0x81n],
+};
+
+/** An array of `n` elements of `ctor` shaped as `shape`, over a SharedArrayBuffer when `shared`. */
+function makeArray(ctor: Ctor, n: number, shape: Shape, shared: boolean, seed: number): Typed {
+  const width = ctor.BYTES_PER_ELEMENT;
+  const buffer = shared ? new SharedArrayBuffer(n * width) : new ArrayBuffer(n * width);
+  const array = new ctor(buffer) as Typed;
+  const bytes = new Uint8Array(buffer);
+  let s = seed >>> 0 || 1;
+  const next = (): number => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0);
+  // Each special value's bytes, written through a Uint8Array view (DataView for the bit patterns).
+  const specials = SPECIAL_BITS[width]!.map((bits) => {
+    const one = new DataView(new ArrayBuffer(width));
+    for (let b = 0; b < width; b++) one.setUint8(b, Number((bits >> BigInt(8 * b)) & 0xffn));
+    return new Uint8Array(one.buffer);
+  });
+  const writeBits = (i: number, pattern: Uint8Array): void => bytes.set(pattern, i * width);
+  switch (shape) {
+    case 'random': case 'sorted': case 'reversed':
+      randomFillSync(bytes);
+      break;
+    case 'allEqual':
+      for (let i = 0; i < n; i++) writeBits(i, specials[specials.length - 1]!);
+      break;
+    case 'fewDistinct':
+      for (let i = 0; i < n; i++) writeBits(i, specials[next() % 3]!);
+      break;
+    case 'specials':
+      randomFillSync(bytes);
+      for (let i = 0; i < n; i++) if (next() % 4 !== 0) writeBits(i, specials[next() % specials.length]!);
+      break;
+  }
+  if (shape === 'sorted' || shape === 'reversed') array.sort();
+  if (shape === 'reversed') array.reverse();
+  return array;
+}
+
+/** The first index where `got` and V8's sort of `input` differ under Object.is, or -1. */
+function firstMismatch(input: Typed, got: Typed): number {
+  const want = input.slice().sort();
+  if (want.length !== got.length) return 0;
+  for (let i = 0; i < want.length; i++) if (!Object.is(want[i], got[i])) return i;
+  return -1;
+}
+
+/** Whether `idx` is the stable permutation that sorts `input`: sorts it, and ties keep index order. */
+function isStableArgsort(input: Typed, idx: Uint32Array | Float64Array): boolean {
+  const n = input.length;
+  if (idx.length !== n) return false;
+  const seen = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const j = idx[i]!;
+    if (!Number.isInteger(j) || j < 0 || j >= n || seen[j]) return false;
+    seen[j] = 1;
+  }
+  const want = input.slice().sort();
+  for (let i = 0; i < n; i++) {
+    if (!Object.is(input[idx[i]!], want[i])) return false;
+    if (i > 0 && Object.is(want[i], want[i - 1]) && idx[i]! < idx[i - 1]!) return false;
+  }
+  return true;
+}
+
+const twinSort = (array: Typed, ctx: KernelContext = noContext): Typed => sort.run(sort.validate([array]), ctx) as Typed;
+const twinArgsort = (array: Typed, ctx: KernelContext = noContext) => argsort.run(argsort.validate([array]), ctx);
+
+const LENGTHS = [0, 1, 2, 3, 31, 32, 33, 257, 1000, 65535, 65536, 65537];
+
+describe('the JS twin, directly', () => {
+  it.each(TYPES.map((t) => [t.name, t] as const))('%s: every shape and length sorts as V8 does; argsort is stable', (_name, ctor) => {
+    let seed = 1;
+    for (const n of LENGTHS) {
+      for (const shape of SHAPES) {
+        const input = makeArray(ctor, n, shape, seed % 2 === 0, seed++);
+        const array = input.slice();
+        expect(twinSort(array)).toBe(array);
+        expect({ n, shape, mismatch: firstMismatch(input, array) }).toEqual({ n, shape, mismatch: -1 });
+        const before = input.slice();
+        const idx = twinArgsort(input);
+        expect(idx).toBeInstanceOf(Uint32Array);
+        expect({ n, shape, stable: isStableArgsort(input, idx) }).toEqual({ n, shape, stable: true });
+        expect(Buffer.from(input.buffer).equals(Buffer.from(before.buffer))).toBe(true); // argsort only reads
+      }
+    }
+  });
+
+  it('Float64Array around the twin\'s 2^20-element block, and views at an offset', () => {
+    for (const n of [2 ** 20 - 1, 2 ** 20, 2 ** 20 + 1]) {
+      const input = makeArray(Float64Array, n, 'specials', false, n);
+      const array = input.slice();
+      twinSort(array);
+      expect(firstMismatch(input, array)).toBe(-1);
+    }
+    const whole = makeArray(Int16Array, 1000, 'random', false, 7);
+    const outside = [whole.slice(0, 100), whole.slice(900)];
+    const part = whole.subarray(100, 900);
+    const input = part.slice();
+    twinSort(part);
+    expect(firstMismatch(input, part)).toBe(-1);
+    expect([whole.slice(0, 100), whole.slice(900)]).toEqual(outside); // nothing outside the view moves
+  });
+
+  it('argsort into a Float64Array of indices (the type for 2^32 elements and more) is the same order', () => {
+    const input = makeArray(Float64Array, 5000, 'fewDistinct', false, 3);
+    const [array, type] = argsort.validate([input]);
+    const out = new Float64Array(input.length);
+    const idx = argsort.run([array, type, out, 1], noContext);
+    expect(idx).toBe(out);
+    expect(isStableArgsort(input, out)).toBe(true);
+  });
+
+  it('stops within a pass once cancelled, and counts progress in elements', () => {
+    const array = makeArray(Float64Array, 3 * 2 ** 20, 'random', false, 9);
+    // Cancelled at the third check: a twin that ignored it would make a check per pass and block
+    // (about 20 here) and report progress.
+    let checks = 0;
+    let progress = 0;
+    const ctx: KernelContext = { cancelled: () => ++checks >= 3, progress: (n) => (progress += n) };
+    twinSort(array, ctx);
+    expect(checks).toBeLessThanOrEqual(3 + 2); // the pass, the digit loop and the caller each stop at their first look
+    expect(progress).toBe(0);
+    checks = 0;
+    twinArgsort(array, ctx);
+    expect(checks).toBeLessThanOrEqual(3 + 2);
+    expect(progress).toBe(0);
+    const counted: KernelContext = { cancelled: () => false, progress: (n) => (progress += n) };
+    twinSort(array, counted);
+    expect(progress).toBe(array.length);
+    progress = 0;
+    twinArgsort(array, counted);
+    expect(progress).toBe(array.length);
+  });
+});
+
+describe('bad input', () => {
+  const expectTypeError = (args: unknown[], message: RegExp): void => {
+    for (const kernel of [sort, argsort]) expect(() => kernel.validate(args)).toThrow(message);
+    for (const kernel of [sort, argsort]) expect(() => kernel.validate(args)).toThrow(TypeError);
+  };
+
+  it('a plain Array suggests Float64Array.from', () => {
+    expectTypeError([[3, 1, 2]], /^(arg)?sort: array must be a TypedArray, got a plain Array; sort numbers as Float64Array\.from\(array\)/);
+  });
+  it('a DataView, a number, an ArrayBuffer, nothing', () => {
+    expectTypeError([new DataView(new ArrayBuffer(8))], /got a DataView \(it has no element type\)/);
+    expectTypeError([42], /array must be a TypedArray, got number 42/);
+    expectTypeError([new ArrayBuffer(8)], /array must be a TypedArray, got an object \(ArrayBuffer\)/);
+    expectTypeError([], /takes 1 argument \(array\), got 0/);
+    expectTypeError([new Float64Array(1), 1], /takes 1 argument \(array\), got 2/);
+  });
+  it('a detached buffer and a resizable one', () => {
+    const detached = new Float64Array(4);
+    structuredClone(detached.buffer, { transfer: [detached.buffer] });
+    expectTypeError([detached], /view over a detached ArrayBuffer/);
+    const resizable = new Float64Array(new (ArrayBuffer as any)(16, { maxByteLength: 64 }));
+    expectTypeError([resizable], /ArrayBuffer is resizable/);
+  });
+  it('an ordinary buffer cannot be transferred away once sorted (it is copied instead)', () => {
+    const array = new Float64Array([3, 1, 2]);
+    sort.validate([array]);
+    const clone = structuredClone(array.buffer, { transfer: [array.buffer] });
+    expect(array.length).toBe(3);
+    expect(clone.byteLength).toBe(24);
+  });
+});
+
+const backends = availableBackends();
+
+describe.each(backends)('on the $name backend', ({ name, make }) => {
+  const pools: Pool[] = [];
+  const open = (options?: PoolOptions): Pool => {
+    const pool = make({ size: 2, ...options });
+    pools.push(pool);
+    return pool;
+  };
+  afterEach(async () => {
+    await Promise.all(pools.splice(0).map((pool) => pool.terminate()));
+  });
+
+  it('every type, shape and length, ordinary and shared buffers: V8\'s order, the same array back; argsort stable', async () => {
+    const pool = open();
+    let seed = 100;
+    const failures: string[] = [];
+    for (const ctor of TYPES) {
+      for (const n of LENGTHS) {
+        for (const shape of SHAPES) {
+          const shared = seed % 2 === 0;
+          const input = makeArray(ctor, n, shape, shared, seed++);
+          const array = input.slice();
+          const onShared = shared ? new ctor(new SharedArrayBuffer(array.byteLength)) : array;
+          if (shared) onShared.set(array as any);
+          const result = await pool.apply(sort, [onShared]);
+          if (result !== onShared || firstMismatch(input, onShared) !== -1) failures.push(`sort ${ctor.name} n=${n} ${shape} shared=${shared}`);
+          const idx = await pool.apply(argsort, [input]);
+          if (!(idx instanceof Uint32Array) || !isStableArgsort(input, idx)) failures.push(`argsort ${ctor.name} n=${n} ${shape}`);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('1e7 Float64 values, ordinary and shared', async () => {
+    const pool = open();
+    const input = makeArray(Float64Array, 1e7, 'specials', false, 5);
+    const array = input.slice();
+    expect(await pool.apply(sort, [array])).toBe(array);
+    expect(firstMismatch(input, array)).toBe(-1);
+    const shared = new Float64Array(new SharedArrayBuffer(input.byteLength));
+    shared.set(makeArray(Float64Array, 1e7, 'random', false, 6));
+    const copy = shared.slice();
+    expect(await pool.apply(sort, [shared])).toBe(shared);
+    expect(firstMismatch(copy, shared)).toBe(-1);
+  }, 60_000);
+
+  it('a map of sorts resolves with each caller\'s array, sorted', async () => {
+    const pool = open();
+    const inputs = [0, 1, 2, 3, 4].map((i) => makeArray(Int32Array, 100 + i * 5000, 'random', i === 2, 50 + i));
+    const arrays = inputs.map((a) => a.slice());
+    const results = await pool.map(sort, arrays, { chunkSize: 5 });
+    results.forEach((r, i) => {
+      expect(r).toBe(arrays[i]);
+      expect(firstMismatch(inputs[i]!, arrays[i]!)).toBe(-1);
+    });
+  });
+
+  it('progress counts every element once', async () => {
+    const pool = open();
+    for (const n of [10, 70_000, 1_500_000]) {
+      const progress = new SharedCounter();
+      await pool.apply(sort, [makeArray(Float32Array, n, 'random', false, n)], { progress });
+      expect(progress.value).toBe(n);
+      const argProgress = new SharedCounter();
+      await pool.apply(argsort, [makeArray(Uint16Array, n, 'fewDistinct', false, n)], { progress: argProgress });
+      expect(argProgress.value).toBe(n);
+    }
+  });
+
+  it('an aborted sort rejects at once with an AbortError and the pool goes on sorting', async () => {
+    const pool = open();
+    const big = makeArray(Float64Array, 2e7, 'random', true, 11);
+    const controller = new AbortController();
+    const running = pool.apply(sort, [big], { signal: controller.signal });
+    setTimeout(() => controller.abort(), name === 'native' ? 5 : 50);
+    await expect(running).rejects.toMatchObject({ name: 'AbortError' });
+    const input = makeArray(BigInt64Array, 100_000, 'random', false, 12);
+    const array = input.slice();
+    await pool.apply(sort, [array]);
+    expect(firstMismatch(input, array)).toBe(-1);
+  }, 60_000);
+});
