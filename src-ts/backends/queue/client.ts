@@ -77,6 +77,7 @@ export class QueueBackend implements Backend {
   #sweepTimer: NodeJS.Timeout | undefined;
   #lastError: Error | undefined;
   #closed = false;
+  #connected = false;
 
   constructor(options: QueueBackendOptions) {
     const bull = loadBullmq('Pool');
@@ -89,8 +90,11 @@ export class QueueBackend implements Backend {
     // Jobs waiting in Redis are cheap, and servers pull them as fast as they free up: a deeper
     // pipeline than the size keeps every server busy between the client's turns.
     this.capacity = options.size * 2;
-    this.#queue = new bull.Queue(options.queue, { connection: { ...connection } });
-    this.#events = new bull.QueueEvents(options.queue, { connection: { ...connection } });
+    // Reconnect quickly after a Redis restart; but a Redis never reached by the time this
+    // client gave up (or closed) is not retried forever: ioredis's timers would hold the process.
+    const retryStrategy = (times: number): number | null => (this.#connected || !this.#closed ? Math.min(times * 200, 2000) : null);
+    this.#queue = new bull.Queue(options.queue, { connection: { retryStrategy, ...connection } });
+    this.#events = new bull.QueueEvents(options.queue, { connection: { retryStrategy, ...connection } });
     // Without listeners, an EventEmitter's 'error' would crash the process; the last one is
     // what a call that cannot reach Redis reports.
     const keep = (error: Error) => {
@@ -107,7 +111,12 @@ export class QueueBackend implements Backend {
       () => `cannot reach Redis for ${this.#where} within ${timeout} ms${this.#lastError === undefined ? '' : ` (${this.#lastError.message})`}`,
     );
     // Settled by the first flush; a pool that never runs a call must not report it as unhandled.
-    this.#ready.catch(() => {});
+    this.#ready.then(
+      () => {
+        this.#connected = true;
+      },
+      () => {},
+    );
   }
 
   /** Throws the codec's TypeError for arguments that cannot travel: the Pool calls it at the call. */
@@ -300,7 +309,15 @@ export class QueueBackend implements Backend {
     this.#closed = true;
     clearInterval(this.#sweepTimer);
     this.#sweepTimer = undefined;
-    await Promise.allSettled([this.#events.close(), this.#queue.close()]);
+    if (this.#connected) {
+      await Promise.allSettled([this.#events.close(), this.#queue.close()]);
+    } else {
+      // Connections that never reached Redis: BullMQ's close() and disconnect() wait for a
+      // connection that never comes, and never resolve. disconnect() does stop ioredis's
+      // reconnecting at once, which is all there is to release; so it is not awaited.
+      this.#events.disconnect().catch(() => {});
+      this.#queue.disconnect().catch(() => {});
+    }
   }
 
   describe(): Record<string, unknown> {

@@ -1,0 +1,159 @@
+// The queue backend's fault model, with a real redis-server and real `spindle serve` processes:
+// at-least-once execution on servers, exactly-once settlement on the client.
+
+import { Queue, QueueEvents } from 'bullmq';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { kernels } from '../src-ts/kernels/index.js';
+import { Pool } from '../src-ts/pool.js';
+import { task } from '../src-ts/task.js';
+import { RedisServer, redisAvailable } from './support/redis.js';
+import { QUEUE_TASKS, runServer, startServer, type ServerProcess } from './support/redis-serve.js';
+
+const { noop } = kernels;
+const sleep = task(QUEUE_TASKS, 'sleep');
+const flaky = task(QUEUE_TASKS, 'flaky');
+
+const run = redisAvailable();
+
+describe.runIf(run)('queue backend faults', () => {
+  let redis: RedisServer;
+  const servers: ServerProcess[] = [];
+  const pools: Pool[] = [];
+  let queueNo = 0;
+
+  /** Short locks, so that a killed server's job is found stalled within about a second. */
+  const serverArgs = (queue: string, extra: string[] = []) => [
+    '--queue', queue, '--redis', redis.url, '--tasks', QUEUE_TASKS, '--size', '2', '--lock-duration', '1000', '--stalled-interval', '500', ...extra,
+  ];
+  const server = async (queue: string, extra?: string[]) => {
+    const s = await startServer(serverArgs(queue, extra));
+    servers.push(s);
+    return s;
+  };
+  const client = (queue: string, extra: Record<string, unknown> = {}) => {
+    const p = new Pool({ backend: 'queue', queue, connection: redis.url, size: 64, ...extra });
+    pools.push(p);
+    return p;
+  };
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+  });
+  afterEach(async () => {
+    await Promise.all(pools.splice(0).map((p) => p.terminate()));
+    await Promise.all(servers.splice(0).map((s) => s.kill()));
+  });
+  afterAll(async () => {
+    await redis?.close();
+  });
+
+  it('a server SIGKILLed mid-job: the job runs again on another server and the call settles once', async () => {
+    const queue = `kill${++queueNo}`;
+    const first = await server(queue);
+    const pool = client(queue);
+    const settled: unknown[] = [];
+    const result = pool.applyAsync(sleep, [1500, 'done'], { callback: (v) => settled.push(v), errorCallback: (e) => settled.push(e) });
+    // The job is running on `first` once its lock is taken.
+    const raw = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+    try {
+      await waitFor(async () => (await raw.getActiveCount()) === 1);
+    } finally {
+      await raw.close();
+    }
+    await first.kill();
+    await server(queue);
+    expect(await result.get()).toBe('done');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(settled).toEqual(['done']);
+  });
+
+  it('10000 tiny tasks with one of two servers killed and restarted midway: 0 lost, 0 settled twice', async () => {
+    const queue = `flood${++queueNo}`;
+    const victim = await server(queue);
+    await server(queue);
+    const pool = client(queue, { size: 256, maxQueue: 20_000 });
+    const n = 10_000;
+    const outcomes = new Array<number>(n).fill(0);
+    const wrong: unknown[] = [];
+    const results = [];
+    for (let i = 0; i < n; i++) {
+      results.push(
+        pool.applyAsync(noop, [i], {
+          callback: (v) => {
+            outcomes[i]!++;
+            if (v !== i) wrong.push([i, v]);
+          },
+          errorCallback: (e) => wrong.push([i, e]),
+        }),
+      );
+    }
+    await waitFor(() => pool.stats().completed >= n / 4, 60_000);
+    await victim.kill();
+    await server(queue);
+    for (const r of results) await r.wait();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(wrong).toEqual([]);
+    expect(outcomes.filter((count) => count !== 1)).toEqual([]);
+    expect(pool.stats()).toMatchObject({ completed: n, failed: 0 });
+  }, 120_000);
+
+  it('a task that throws is not retried by default; with attempts it is, and succeeds', async () => {
+    const queue = `retry${++queueNo}`;
+    await server(queue, ['--size', '1']);
+    await expect(client(queue).apply(flaky, ['a', 1])).rejects.toThrow('flaky a: run 1 fails');
+    expect(await client(queue).apply(flaky, ['b', 0])).toBe(1);
+    expect(await client(queue, { attempts: 3 }).apply(flaky, ['c', 2])).toBe(3);
+    await expect(client(queue, { attempts: 2 }).apply(flaky, ['d', 5])).rejects.toThrow('flaky d: run 2 fails');
+  });
+
+  it('Redis restarted mid-run (appendonly): client and servers reconnect and every accepted task finishes', async () => {
+    const queue = `restart${++queueNo}`;
+    await server(queue);
+    const pool = client(queue);
+    const calls = Array.from({ length: 40 }, (_, i) => pool.apply(sleep, [100, i]));
+    await waitFor(() => pool.stats().completed >= 4, 30_000);
+    await redis.restart();
+    expect(await Promise.all(calls)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+  }, 90_000);
+
+  it('a garbage job fails with a clear reason and the server keeps serving', async () => {
+    const queue = `garbage${++queueNo}`;
+    const s = await server(queue);
+    const connection = { host: '127.0.0.1', port: redis.port };
+    const raw = new Queue(queue, { connection });
+    const events = new QueueEvents(queue, { connection });
+    try {
+      await events.waitUntilReady();
+      const reasons: string[] = [];
+      events.on('failed', ({ failedReason }) => reasons.push(failedReason));
+      await raw.add('junk', { hello: 'world' });
+      await raw.add('junk', { v: 1, task: 'kernel:noop', batch: false, calls: [[{ zz: 1 }]] });
+      await raw.add('junk', { v: 1, task: 'rm -rf /', batch: false, calls: [[]] });
+      await waitFor(() => reasons.length === 3);
+      expect(reasons.map((r) => JSON.parse(r).message)).toEqual([
+        'bad job payload: wire version undefined, this server reads version 1',
+        "bad job payload: calls[0][0] is not a value spindle's queue codec wrote: unknown tag 'zz'",
+        expect.stringMatching(/^this server does not run "rm -rf \/"; it runs kernel:noop/),
+      ]);
+      expect(await client(queue).apply(noop, [7])).toBe(7);
+      expect(s.child.exitCode).toBe(null);
+    } finally {
+      await events.close();
+      await raw.close();
+    }
+  });
+
+  it('a server that cannot reach Redis at start exits 1 with one clear line', async () => {
+    const { code, stderr } = await runServer(['--queue', 'x', '--redis', 'redis://127.0.0.1:1'], 30_000);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^spindle serve: cannot reach Redis for queue 'x' on Redis at 127\.0\.0\.1:1 within 10000 ms \(.*ECONNREFUSED.*\)\n$/);
+  }, 40_000);
+});
+
+async function waitFor(condition: () => Promise<boolean> | boolean, limitMs = 15_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${limitMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
