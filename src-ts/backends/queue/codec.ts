@@ -124,7 +124,11 @@ function encodeAt(value: unknown, where: string, path: Set<object>, depth: numbe
       return refuse(where, `${kindOf(object)} is not plain data (the codec carries plain objects, arrays, Buffers, typed arrays, Dates, Maps and Sets)`);
     }
     const out: Record<string, Encoded> = {};
-    for (const key of Object.keys(object)) out[key] = encodeAt((object as Record<string, unknown>)[key], `${where}.${key}`, path, depth + 1);
+    // defineProperty: an own key named __proto__ (JSON.parse makes them) must stay a key.
+    for (const key of Object.keys(object)) {
+      const encoded = encodeAt((object as Record<string, unknown>)[key], `${where}.${key}`, path, depth + 1);
+      Object.defineProperty(out, key, { value: encoded, writable: true, enumerable: true, configurable: true });
+    }
     return { o: out };
   } finally {
     path.delete(object);

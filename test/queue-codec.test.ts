@@ -1,0 +1,92 @@
+// The queue codec alone: exact round trips through JSON (as BullMQ stores them), refusals that
+// name where the bad value sits, and decoding of payloads no spindle client wrote.
+
+import { describe, expect, it } from 'vitest';
+import { decode, encode } from '../src-ts/backends/queue/codec.js';
+import { SharedCounter } from '../src-ts/shared/counter.js';
+import { Lock } from '../src-ts/shared/lock.js';
+import { SharedValue } from '../src-ts/shared/value.js';
+
+/** Through JSON text, as a job's data and return value travel. */
+const roundTrip = (value: unknown): unknown => decode(JSON.parse(JSON.stringify(encode(value, 'value'))), 'value');
+
+describe('queue codec', () => {
+  it('keeps what structured clone keeps for plain data', () => {
+    const cases: unknown[] = [
+      0, -0, NaN, Infinity, -Infinity, 1.5, Number.MAX_VALUE, Number.MIN_VALUE, 2 ** 53,
+      10n, -(2n ** 200n), '', 'héllo \u0000 \ud83d\ude00', true, false, null, undefined,
+      [], [1, [2, [3]]], [undefined, null], {}, { a: { b: [1, { c: -0 }] } }, { t: 1, o: 2, u: 3 },
+      new Date(0), new Date(8.64e15), new Map<unknown, unknown>([[1, 'a'], [{ k: 1 }, new Set([1n])]]), new Set(['x', 1, undefined]),
+      Buffer.from([0, 1, 255]), new Uint8Array([1, 2, 3]), new Float64Array([-0, NaN, 1e308]), new BigInt64Array([-1n, 2n ** 62n]),
+      new Int16Array(new ArrayBuffer(8), 2, 2), new Uint8ClampedArray([300]), new ArrayBuffer(5), new DataView(new Uint8Array([9, 8]).buffer),
+    ];
+    for (const value of cases) expect(roundTrip(value)).toStrictEqual(value);
+  });
+
+  it('keeps -0 and NaN apart from 0 and null, Buffer apart from Uint8Array, and an invalid Date', () => {
+    expect(Object.is(roundTrip(-0), -0)).toBe(true);
+    expect(Object.is(roundTrip(0), 0)).toBe(true);
+    expect(Buffer.isBuffer(roundTrip(Buffer.from('x')))).toBe(true);
+    expect(Buffer.isBuffer(roundTrip(new Uint8Array(1)))).toBe(false);
+    expect(Number.isNaN((roundTrip(new Date(NaN)) as Date).getTime())).toBe(true);
+    const view = roundTrip(new Int16Array(new ArrayBuffer(8), 2, 2)) as Int16Array;
+    expect([view.byteOffset, view.length, view.buffer.byteLength]).toEqual([0, 2, 4]);
+    const proto = roundTrip(JSON.parse('{"__proto__": {"polluted": 1}}')) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(proto)).toBe(Object.prototype);
+    expect(proto.__proto__).toEqual({ polluted: 1 });
+    expect(({} as Record<string, unknown>).polluted).toBe(undefined);
+  });
+
+  it('refuses the rest with a TypeError naming where it sits', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const refusals: [unknown, RegExp][] = [
+      [() => 1, /^value cannot travel through the queue: a function/],
+      [{ a: [1, Symbol('s')] }, /^value\.a\[1\] cannot travel through the queue: a symbol/],
+      [new (class Point {})(), /^value cannot travel through the queue: an object \(Point\) is not plain data/],
+      [new Error('x'), /an object \(Error\) is not plain data/],
+      [cyclic, /^value\.self cannot travel through the queue: it contains itself/],
+      [new SharedArrayBuffer(4), /a SharedArrayBuffer is shared memory/],
+      [new Int32Array(new SharedArrayBuffer(4)), /its memory is a SharedArrayBuffer/],
+      [new Map([[1, () => 1]]), /^value\.get\(key #0\) cannot travel/],
+      [new SharedCounter(), /a SharedCounter is memory shared between threads .* `progress` option .* Redis counter/],
+      [{ v: new SharedValue('f64') }, /^value\.v cannot travel through the queue: a SharedValue is memory shared/],
+      [[new Lock()], /^value\[0\] cannot travel through the queue: a Lock is memory shared/],
+    ];
+    for (const [value, message] of refusals) {
+      expect(() => encode(value, 'value')).toThrow(TypeError);
+      expect(() => encode(value, 'value')).toThrow(message);
+    }
+    let deep: unknown = 1;
+    for (let i = 0; i < 300; i++) deep = [deep];
+    expect(() => encode(deep, 'value')).toThrow(/nested more than 200 levels deep/);
+  });
+
+  it('a shared array met twice (no cycle) is carried twice', () => {
+    const shared = [1];
+    expect(roundTrip([shared, shared])).toStrictEqual([[1], [1]]);
+  });
+
+  it('decoding what no spindle client wrote is a TypeError saying what is wrong', () => {
+    const garbage: [unknown, RegExp][] = [
+      [{}, /an object with 0 keys/],
+      [{ a: 1, b: 2 }, /an object with 2 keys/],
+      [{ zz: 1 }, /unknown tag 'zz'/],
+      [{ n: 'nope' }, /unknown special number "nope"/],
+      [{ i: '1.5' }, /bigint whose digits/],
+      [{ d: 'yesterday' }, /a Date whose time is not a number/],
+      [{ B: '***' }, /not a base64 string/],
+      [{ t: ['Float64Array', 'AAAA'] }, /3 bytes is not a whole number of Float64Array elements/],
+      [{ t: ['Evil', ''] }, /unknown typed array "Evil"/],
+      [{ m: [[1]] }, /entry #0 .*not a \[key, value\] pair/],
+      [{ o: [1] }, /properties are not an object/],
+    ];
+    for (const [value, message] of garbage) {
+      expect(() => decode(value, 'x')).toThrow(TypeError);
+      expect(() => decode(value, 'x')).toThrow(message);
+    }
+    let deep: unknown = 1;
+    for (let i = 0; i < 300; i++) deep = [deep];
+    expect(() => decode(deep, 'x')).toThrow(/nested more than 200 levels deep/);
+  });
+});
