@@ -16,7 +16,8 @@ Runs the jobs of a spindle queue pool (new Pool({ backend: 'queue', queue, conne
   --tasks FILE            a task module whose exported functions clients may run (repeatable);
                           clients name them by file name and export: task('./tasks.js', 'resize')
   --lock-duration MS      BullMQ lock duration (default 30000)
-  --stalled-interval MS   how often stalled jobs are looked for (default 30000)`;
+  --stalled-interval MS   how often stalled jobs are looked for (default 30000)
+  --connect-timeout MS    give up (exit 1) if Redis cannot be reached by then (default 10000)`;
 
 class UsageError extends Error {}
 
@@ -28,6 +29,7 @@ interface ServeArgs {
   tasks: string[];
   lockDuration?: number;
   stalledInterval?: number;
+  connectTimeout?: number;
 }
 
 function positiveInteger(flag: string, text: string | undefined): number {
@@ -75,6 +77,9 @@ function parse(argv: string[]): ServeArgs {
       case '--stalled-interval':
         out.stalledInterval = positiveInteger('--stalled-interval', value);
         break;
+      case '--connect-timeout':
+        out.connectTimeout = positiveInteger('--connect-timeout', value);
+        break;
       default:
         throw new UsageError(`unknown argument '${flag}'`);
     }
@@ -109,6 +114,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       tasks: args.tasks,
       lockDuration: args.lockDuration,
       stalledInterval: args.stalledInterval,
+      connectTimeout: args.connectTimeout,
     }).catch(async (error: unknown) => {
       await pool.terminate();
       throw error;

@@ -47,9 +47,13 @@ export interface PubSubClient {
 /** How long calls wait for an unreachable Redis before they reject (ioredis's connectTimeout when given). */
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** A job with no event for this long is looked up in Redis by the sweep. */
-const QUIET_MS = 5_000;
+const QUIET_MS = 10_000;
 const SWEEP_EVERY_MS = 1_000;
-const SWEEP_BATCH = 200;
+/**
+ * Jobs looked up per sweep, oldest first: a lost event is rare, and a flood of jobs waiting in
+ * the queue for longer than QUIET_MS must not turn the sweep into load on Redis.
+ */
+const SWEEP_BATCH = 20;
 
 interface Slot {
   jobId: string;
@@ -105,6 +109,7 @@ export class QueueBackend implements Backend {
     this.#events.on('completed', ({ jobId, returnvalue }) => this.#completed(jobId, returnvalue));
     this.#events.on('failed', ({ jobId, failedReason }) => this.#failed(jobId, failedReason));
     this.#events.on('progress', ({ jobId, data }) => this.#progressed(jobId, data));
+    this.#events.on('active', ({ jobId }) => this.#heard(jobId));
     this.#ready = readyWithin(
       Promise.all([this.#queue.waitUntilReady(), this.#events.waitUntilReady()]),
       timeout,
@@ -223,6 +228,11 @@ export class QueueBackend implements Backend {
     } catch {
       // The sweep asks again.
     }
+  }
+
+  #heard(jobId: string): void {
+    const d = this.#live.get(jobId);
+    if (d !== undefined) (d.backendSlot as Slot).heard = Date.now();
   }
 
   #progressed(jobId: string, data: unknown): void {
