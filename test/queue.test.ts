@@ -75,7 +75,7 @@ describe.runIf(run)('queue backend', () => {
   });
 
   it('a task that throws rejects with its name, message, code and stack, run once', async () => {
-    const error = await pool.apply(fail, ['no luck']).catch((e: unknown) => e as Error & { code?: string });
+    const error = (await pool.apply(fail, ['no luck']).catch((e: unknown) => e)) as Error & { code?: string };
     expect(error).toBeInstanceOf(RangeError);
     expect(error.name).toBe('RangeError');
     expect(error.message).toBe('no luck');

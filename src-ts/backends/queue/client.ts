@@ -175,7 +175,9 @@ export class QueueBackend implements Backend {
     if (jobs.length === 0) return;
     try {
       await this.#ready;
-      await this.#queue.addBulk(jobs as never);
+      // addBulk wraps its jobs in a MULTI; a lone job (a call awaited at a time) skips that.
+      if (jobs.length === 1) await this.#queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts);
+      else await this.#queue.addBulk(jobs as never);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       for (const d of added) {
