@@ -5,7 +5,8 @@
 // Where the binary comes from, first match wins:
 //   1. $SPINDLE_ADDON, a path to a spindle.node (sanitizer builds, the cmake-js build, a bundle
 //      that inlined spindle and so has no package around it);
-//   2. build/Release/spindle.node, compiled on this machine (by `npm install` or `npm run build`);
+//   2. build/Release/spindle.node, compiled on this machine (`npx spindle build-addon`, or in this
+//      repository `npm install` / `npm run build:native`);
 //   3. prebuilds/<platform>-<arch>/spindle[.<tags>].node from the package tarball, chosen by tag.
 // The prebuild choice is ours rather than node-gyp-build's because node-gyp-build recognises musl
 // only on Alpine (it checks /etc/alpine-release): on another musl distribution it would load a
