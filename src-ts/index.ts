@@ -24,6 +24,8 @@ export { backendInfo } from './backends/select.js';
 export { serve } from './serve/serve.js';
 export type { ServeOptions, ServeHandle } from './serve/serve.js';
 export type { BackendInfo, BackendChoice } from './backends/select.js';
+export type { TimeSummary } from './internal/histogram.js';
+export type { WorkerUtilization } from './backends/backend.js';
 export {
   AbortError,
   PoolClosedError,

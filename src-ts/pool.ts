@@ -15,7 +15,8 @@
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { AsyncResult, rethrow, settleResult } from './async-result.js';
-import type { Backend, BackendEvents, WorkerEventInfo, WorkerExitInfo } from './backends/backend.js';
+import type { Backend, BackendEvents, WorkerEventInfo, WorkerExitInfo, WorkerUtilization } from './backends/backend.js';
+import type { TimeSummary } from './internal/histogram.js';
 import { openBackend } from './backends/select.js';
 import { PoolClosedError, QueueFullError } from './errors.js';
 import { ImapIterator } from './imap.js';
@@ -90,6 +91,20 @@ export interface PoolStats {
   running: number;
   /** Calls waiting for room in the queue (not yet accepted). */
   waiting: number;
+  /**
+   * How long tasks waited, from acceptance to the moment a thread or worker took them up, in
+   * ms. Every task that started counts once (a map chunk once); see "Observability" in the README.
+   */
+  waitTime: TimeSummary;
+  /** How long tasks ran, where they ran (a native call spread over threads: first start to end), in ms. */
+  runTime: TimeSummary;
+  /**
+   * The share of the pool's capacity busy since it was created, 0 to 1: thread time spent on
+   * its tasks (native), or task run time (worker), over size × concurrentTasksPerWorker × age.
+   */
+  utilization: number;
+  /** Worker backend: each live worker's event-loop utilization since it started. Native: empty. */
+  workerUtilization: WorkerUtilization[];
   /** The backend's own facts. */
   backendInfo: Record<string, unknown>;
 }
@@ -380,8 +395,19 @@ export class Pool extends EventEmitter {
       queuedInBackend: inBackend,
       running: s.running - inBackend,
       waiting: s.waiting,
+      waitTime: s.times.waitSummary(),
+      runTime: s.times.runSummary(),
+      utilization: this.#utilization(),
+      workerUtilization: s.backend.workerUtilization?.() ?? [],
       backendInfo: s.backend.describe(),
     };
+  }
+
+  #utilization(): number {
+    const times = this.#scheduler.times;
+    const busy = this.#scheduler.backend.busyTime?.() ?? times.run.sum;
+    const capacity = this.#slots * times.age();
+    return capacity > 0 ? Math.min(1, busy / capacity) : 0;
   }
 
   #checkOpen(method: string): void {

@@ -33,6 +33,9 @@ enum RecordStatus : int {
                    // chunk every call's result bytes back to back, all of one length
 };
 
+// Doubles per record: [tag, status, value, started_ns, run_ns] (see settle_batch).
+constexpr size_t kRecordStride = 5;
+
 // The Bytes results of a job, concatenated in call order: one Buffer, one copy. A chunk made
 // by make_batch has a single result that already holds every call's bytes.
 Napi::Value bytes_of(Napi::Env env, std::span<const Result> results) {
@@ -203,7 +206,7 @@ void Instance::deliver(Napi::Env env, Napi::Function on_complete, Instance* self
 
 void Instance::settle_batch(Napi::Env env, Napi::Function on_complete, const std::vector<Job*>& batch) {
   Napi::HandleScope scope(env);
-  auto records = records_for(env, batch.size() * 3);
+  auto records = records_for(env, batch.size() * kRecordStride);
   Napi::Array extras;
   uint32_t extra_count = 0;
   auto add_extra = [&](Napi::Value v) {
@@ -242,9 +245,13 @@ void Instance::settle_batch(Napi::Env env, Napi::Function on_complete, const std
       case Job::Status::Running:
         break;
     }
-    records[i * 3] = static_cast<double>(job->tag());
-    records[i * 3 + 1] = status;
-    records[i * 3 + 2] = value;
+    double* record = &records[i * kRecordStride];
+    record[0] = static_cast<double>(job->tag());
+    record[1] = status;
+    record[2] = value;
+    // Stamps for stats(): the start in CLOCK_MONOTONIC ns, as uv_hrtime reads it, and the run time.
+    record[3] = static_cast<double>(job->started_ns());
+    record[4] = static_cast<double>(job->run_ns());
     entry = Pending{};  // drops the submitter's reference and the keep-alive views; frees the id
     --pending_count_;
   }
@@ -255,7 +262,7 @@ void Instance::settle_batch(Napi::Env env, Napi::Function on_complete, const std
 
 Napi::Float64Array Instance::records_for(Napi::Env env, size_t doubles) {
   if (doubles > records_capacity_) {
-    records_capacity_ = std::max(doubles, std::max<size_t>(records_capacity_ * 2, 3 * 256));
+    records_capacity_ = std::max(doubles, std::max<size_t>(records_capacity_ * 2, kRecordStride * 256));
     records_ = Napi::Reference<Napi::Float64Array>::New(Napi::Float64Array::New(env, records_capacity_), 1);
   }
   return records_.Value();

@@ -42,7 +42,7 @@ class Instance final : public CompletionSink {
 
   // --- JS thread only ---------------------------------------------------------------------
   // Creates the thread-safe function that delivers completions to `on_complete(records, count,
-  // extras)`: `count` records of 3 doubles at the start of `records`, a buffer reused across
+  // extras)`: `count` records of 5 doubles (see kRecordStride) at the start of `records`, a buffer reused across
   // deliveries. Once per env.
   void start(Napi::Function on_complete);
   bool started() const { return started_; }

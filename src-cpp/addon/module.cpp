@@ -218,8 +218,8 @@ Napi::Value CloseLane(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// laneStats(id) -> { cap, active, maxActive, queued }: threads running the lane's jobs now,
-// the most there ever were at once, and tickets waiting.
+// laneStats(id) -> { cap, active, maxActive, queued, busyNs }: threads running the lane's jobs
+// now, the most there ever were at once, tickets waiting, and thread time spent on its jobs.
 Napi::Value LaneStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto id = static_cast<uint32_t>(integer_arg(info, 0, "lane", 1, Instance::kMaxLanes));
@@ -229,6 +229,7 @@ Napi::Value LaneStats(const Napi::CallbackInfo& info) {
   result.Set("active", Napi::Number::New(env, stats.active));
   result.Set("maxActive", Napi::Number::New(env, stats.max_active));
   result.Set("queued", Napi::Number::New(env, static_cast<double>(stats.queued)));
+  result.Set("busyNs", Napi::Number::New(env, static_cast<double>(stats.busy_ns)));
   return result;
 }
 

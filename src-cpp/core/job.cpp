@@ -1,5 +1,7 @@
 #include "job.hpp"
 
+#include "clock.hpp"
+
 #include <algorithm>
 #include <exception>
 #include <new>
@@ -50,7 +52,11 @@ void Job::cancel() {
   drop_unclaimed();
 }
 
-void Job::work() {
+void Job::work(int64_t now_ns) {
+  int64_t unset = 0;
+  if (started_ns_.load(std::memory_order_relaxed) == 0) {
+    started_ns_.compare_exchange_strong(unset, now_ns, std::memory_order_relaxed);
+  }
   for (;;) {
     if (cancelled_.load(std::memory_order_relaxed)) {
       drop_unclaimed();
@@ -126,6 +132,8 @@ void Job::complete() {
     }
     if (status_ == Status::Running) status_ = Status::Ok;
   }
+  const int64_t started = started_ns_.load(std::memory_order_relaxed);
+  if (started != 0) run_ns_ = monotonic_ns() - started;
   sink_->job_done(*this);
 }
 

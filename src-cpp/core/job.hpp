@@ -61,8 +61,10 @@ class Job : public Recyclable {
   void cancel();
 
   // Claims and runs units until none is left. Called by pool threads, one call per ticket, and
-  // possibly concurrently. Returns at once when every unit is already claimed.
-  void work();
+  // possibly concurrently. Returns at once when every unit is already claimed. `now_ns` is the
+  // caller's reading of monotonic_ns() (clock.hpp) as it starts: the first ticket's is the job's
+  // start time.
+  void work(int64_t now_ns);
 
   uint64_t tag() const { return tag_; }
   uint64_t total_units() const { return total_units_; }
@@ -71,6 +73,11 @@ class Job : public Recyclable {
   // order), for Failed the first error.
   Status status() const { return status_; }
   std::span<const Result> results() const { return results_.span(); }
+  // Also valid once the sink has been told: when a thread first took up the job and how long it
+  // ran from then to completion, in monotonic_ns() nanoseconds; both 0 for a job that never
+  // started (cancelled while it waited).
+  int64_t started_ns() const { return started_ns_.load(std::memory_order_relaxed); }
+  int64_t run_ns() const { return run_ns_; }
 
  private:
   ~Job() = default;
@@ -112,6 +119,10 @@ class Job : public Recyclable {
 
   // Written only by the completing thread before it calls the sink.
   SmallVector<Result> results_;
+  // The first work() call's start (a CAS from 0 decides which); read by the completer, which
+  // the acq_rel on finished_units_ orders after every work() that ran a unit.
+  std::atomic<int64_t> started_ns_{0};
+  int64_t run_ns_ = 0;  // written only by the completing thread before it calls the sink
 
   // Immutable after construction.
   SmallVector<std::unique_ptr<Call>> calls_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "clock.hpp"
 #include "job.hpp"
 
 #if defined(__linux__)
@@ -61,6 +62,7 @@ class ThreadPool::Lane {
   const unsigned cap;
   unsigned active = 0;      // threads between take_ticket() and the next next_ticket() for it
   unsigned max_active = 0;  // high-water mark of active, for lane_stats()
+  int64_t busy_ns = 0;      // thread time spent running its tickets, for lane_stats()
   bool open = true;         // false once close_lane() ran: freed when nothing refers to it
   bool listed = false;      // in the ready list; then startable() holds
   Lane* next_ready = nullptr;
@@ -102,7 +104,7 @@ void ThreadPool::close_lane(Lane* lane) {
 
 ThreadPool::LaneStats ThreadPool::lane_stats(const Lane* lane) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return {lane->cap, lane->active, lane->max_active, lane->size};
+  return {lane->cap, lane->active, lane->max_active, lane->size, lane->busy_ns};
 }
 
 void ThreadPool::submit(Job* job, unsigned tickets, Lane* lane) {
@@ -168,9 +170,11 @@ void ThreadPool::free_if_done(Lane* lane) {
   if (!lane->open && lane->active == 0 && lane->size == 0) delete lane;  // size 0: not listed
 }
 
-Job* ThreadPool::next_ticket(Lane*& lane) {
+Job* ThreadPool::next_ticket(Lane*& lane, int64_t busy_ns) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (lane != nullptr) {
+    // Added here, under the lock this thread takes anyway, rather than with an atomic per ticket.
+    lane->busy_ns += busy_ns;
     --lane->active;
     make_ready_if_startable(lane);
     free_if_done(lane);
@@ -205,9 +209,12 @@ void ThreadPool::worker_loop() {
   pthread_setname_np(pthread_self(), "spindle-pool");
 #endif
   Lane* lane = nullptr;  // the lane of the ticket this thread last ran; it holds a slot there
-  while (Job* job = next_ticket(lane)) {
-    job->work();
+  int64_t busy_ns = 0;   // how long that ticket took
+  while (Job* job = next_ticket(lane, busy_ns)) {
+    const int64_t start = monotonic_ns();
+    job->work(start);
     job->release();
+    busy_ns = monotonic_ns() - start;
   }
 }
 

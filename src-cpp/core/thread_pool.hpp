@@ -68,6 +68,7 @@ class ThreadPool {
     unsigned active;      // threads running its tickets now
     unsigned max_active;  // the most there ever were at once
     size_t queued;        // tickets waiting
+    int64_t busy_ns;      // thread time spent on its tickets so far, summed over threads
   };
   LaneStats lane_stats(const Lane* lane) const;
 
@@ -89,10 +90,10 @@ class ThreadPool {
 
  private:
   void worker_loop();
-  // Gives back the slot of `lane` (the lane of the ticket the thread just ran; null for none)
-  // and pops the next ticket, waiting (spin, then park) while no lane is ready. Sets `lane` to
-  // the new ticket's lane. Null means stop.
-  Job* next_ticket(Lane*& lane);
+  // Gives back the slot of `lane` (the lane of the ticket the thread just ran, which took
+  // `busy_ns` of its time; null for none) and pops the next ticket, waiting (spin, then park)
+  // while no lane is ready. Sets `lane` to the new ticket's lane. Null means stop.
+  Job* next_ticket(Lane*& lane, int64_t busy_ns);
 
   // Ready-list upkeep, under mutex_: `lane` joins the back of the list if it has a ticket and
   // room under its cap and is not listed yet.

@@ -46,8 +46,16 @@ export interface Dispatch {
   readonly transfer: readonly TransferListItem[] | undefined;
   /** Reserved for the backend that holds this dispatch. */
   backendSlot: unknown;
+  /** When the pool accepted the task, in performance.now() milliseconds (see internal/task-times.ts). */
+  readonly acceptedAt: number;
   /** Called by the backend exactly once per dispatch, on the pool's own thread. */
   settle(outcome: Outcome, value: unknown): void;
+  /**
+   * Called by the backend, before settle(), for a task that started: when it started, in
+   * performance.now() milliseconds of the pool's thread, and how long it ran. Optional for a
+   * backend (a task with no timing is left out of stats().waitTime and runTime).
+   */
+  timed(startedAt: number, runMs: number): void;
 }
 
 /** Where a backend reports plain calls (Backend.dispatchPlain): the scheduler. */
@@ -57,6 +65,8 @@ export interface PlainSink {
    * when withdrawPlain() already handed the call back (then only the slot is freed).
    */
   plainSettled(resolve: ((value: unknown) => void) | undefined, outcome: Outcome, value: unknown): void;
+  /** Dispatch.timed for a plain call: `acceptedAt` is what dispatchPlain was given. */
+  plainTimed(acceptedAt: number, startedAt: number, runMs: number): void;
 }
 
 /**
@@ -81,6 +91,12 @@ export interface BackendEvents {
   error(error: Error): void;
   /** A value a task posted on worker_threads' parentPort (worker backend). */
   message(value: unknown, info: WorkerEventInfo): void;
+}
+
+export interface WorkerUtilization {
+  threadId: number;
+  /** The share of its life the worker's event loop was busy (performance.eventLoopUtilization()), 0 to 1. */
+  eventLoopUtilization: number;
 }
 
 export interface WorkerEventInfo {
@@ -117,7 +133,7 @@ export interface Backend {
    * `sink.plainSettled(resolve, ...)`. Returns false, doing nothing, when this backend cannot
    * run the kernel that way; the pool then dispatches a Task instead. Must not throw.
    */
-  dispatchPlain?(kernel: Runnable, resolve: (value: unknown) => void, argc: number, a0: number, a1: number, sink: PlainSink): boolean;
+  dispatchPlain?(kernel: Runnable, resolve: (value: unknown) => void, argc: number, a0: number, a1: number, acceptedAt: number, sink: PlainSink): boolean;
   /**
    * With dispatchPlain: cancels every plain call not yet reported and returns their resolve
    * functions, for the pool to answer now (terminate). Their reports still come, with
@@ -132,4 +148,12 @@ export interface Backend {
   close(): Promise<void>;
   /** Facts for stats() and `spindle info`. */
   describe(): Record<string, unknown>;
+  /**
+   * Optional: thread time spent running this pool's tasks since it opened, in ms, where the
+   * backend knows it better than the sum of its tasks' run times (a native call spread over
+   * several threads keeps each of them busy).
+   */
+  busyTime?(): number;
+  /** Optional (worker backend): each live worker's event-loop utilization since it started. */
+  workerUtilization?(): WorkerUtilization[];
 }

@@ -2,6 +2,7 @@
 // numbers each dispatch, passes the arguments to the addon, and turns the addon's batched
 // completion records back into settle() calls.
 
+import { performance } from 'node:perf_hooks';
 import { Outcome, type Backend, type Dispatch, type PlainSink } from './backend.js';
 import { LiveTasks } from './live-tasks.js';
 import type { Addon } from './addon.js';
@@ -16,6 +17,12 @@ const FAILED = 2;
 const CANCELLED = 3;
 /** extras[value]: a Buffer of the call's result bytes, or of a map chunk's, back to back. */
 const OK_BYTES = 4;
+/**
+ * Doubles per completion record: [id, status, value, startedNs, runNs]. startedNs is when a
+ * thread took the job up, in CLOCK_MONOTONIC nanoseconds (0: it never started), runNs how long
+ * it ran from then.
+ */
+const RECORD_STRIDE = 5;
 
 /** A FAILED record's extra: [name, message], or for a failed system call [name, message, errno (> 0), syscall, path]. */
 type ErrorRecord = [string, string] | [string, string, number, string, string];
@@ -62,6 +69,13 @@ class Router {
    */
   private readonly dispatches: (Holder | undefined)[] = [undefined];
   private readonly backends: (NativeBackend | undefined)[] = [undefined];
+  /** By id, for a plain call: when the pool accepted it (Dispatch.acceptedAt, which it has no Dispatch for). */
+  private readonly acceptedAt: number[] = [0];
+  /**
+   * performance.now() = CLOCK_MONOTONIC ms - this. Both read uv_hrtime's clock, so one reading
+   * of each converts the addon's start stamps for the whole process.
+   */
+  private readonly clockOffsetMs = Number(process.hrtime.bigint()) / 1e6 - performance.now();
   /** Released ids, reused last released first (the most recently touched slots). */
   private readonly freeIds: number[] = [];
   readonly kernelIndex: ReadonlyMap<string, number>;
@@ -71,11 +85,12 @@ class Router {
     addon.start((records, count, extras) => this.complete(records, count, extras));
   }
 
-  /** A free id, now held by `d` for `owner`. */
-  register(owner: NativeBackend, d: Holder): number {
+  /** A free id, now held by `d` for `owner`; `acceptedAt` matters for a plain call only. */
+  register(owner: NativeBackend, d: Holder, acceptedAt = 0): number {
     const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.dispatches.length;
     this.dispatches[id] = d;
     this.backends[id] = owner;
+    this.acceptedAt[id] = acceptedAt;
     return id;
   }
 
@@ -106,15 +121,23 @@ class Router {
   /** The addon's delivery: `count` records at the start of `records` (reused by the addon: read it now or never). */
   private complete(records: Float64Array, count: number, extras: unknown[] | undefined): void {
     let firstError: unknown;
-    for (let i = 0; i < count * 3; i += 3) {
+    for (let i = 0; i < count * RECORD_STRIDE; i += RECORD_STRIDE) {
       const id = records[i]!;
       const d = this.dispatches[id];
       if (d === undefined) continue; // cannot happen: the addon reports each job once
       const owner = this.backends[id]!;
+      const acceptedAt = this.acceptedAt[id]!;
       this.release(id);
       const status = records[i + 1]!;
       const value = records[i + 2]!;
+      const startedNs = records[i + 3]!;
       try {
+        if (startedNs !== 0) {
+          const startedAt = startedNs / 1e6 - this.clockOffsetMs;
+          const runMs = records[i + 4]! / 1e6;
+          if (typeof d === 'function') owner.timedPlain(acceptedAt, startedAt, runMs);
+          else d.timed(startedAt, runMs);
+        }
         if (status === OK_NUMBER) owner.report(d, Outcome.Ok, value);
         else if (status === FAILED) owner.report(d, Outcome.Error, toError(extras![value] as ErrorRecord));
         else if (status === CANCELLED) owner.report(d, Outcome.Cancelled, undefined);
@@ -216,12 +239,12 @@ export class NativeBackend implements Backend {
    * Backend.dispatchPlain: a plain call goes straight into the packed records, its id held by
    * its resolve function. Only for kernels whose results are plain numbers (no fromBytes).
    */
-  dispatchPlain(kernel: Runnable, resolve: (value: unknown) => void, argc: number, a0: number, a1: number, sink: PlainSink): boolean {
+  dispatchPlain(kernel: Runnable, resolve: (value: unknown) => void, argc: number, a0: number, a1: number, acceptedAt: number, sink: PlainSink): boolean {
     if (kernel.kind !== 'kernel' || kernel.fromBytes !== undefined) return false;
     const index = this.indexOf(kernel);
     if (index === undefined) return false;
     this.plainSink = sink;
-    const id = this.router.register(this, resolve);
+    const id = this.router.register(this, resolve, acceptedAt);
     this.live.add();
     this.pack(id, index, argc, a0, a1);
     return true;
@@ -245,6 +268,11 @@ export class NativeBackend implements Backend {
   report(holder: Holder, outcome: Outcome, value: unknown): void {
     if (typeof holder === 'function') this.reportPlain(holder, outcome, value);
     else this.settle(holder, outcome, value);
+  }
+
+  /** Dispatch.timed for a plain call. */
+  timedPlain(acceptedAt: number, startedAt: number, runMs: number): void {
+    this.plainSink!.plainTimed(acceptedAt, startedAt, runMs);
   }
 
   private reportPlain(resolve: (value: unknown) => void, outcome: Outcome, value: unknown): void {
@@ -387,6 +415,10 @@ export class NativeBackend implements Backend {
 
   close(): Promise<void> {
     return this.live.drained();
+  }
+
+  busyTime(): number {
+    return this.addon.laneStats(this.lane).busyNs / 1e6;
   }
 
   describe(): Record<string, unknown> {

@@ -38,6 +38,13 @@ class Part implements Dispatch {
   get progress(): SharedCounter | undefined {
     return this.call.whole.progress;
   }
+  get acceptedAt(): number {
+    return this.call.whole.acceptedAt;
+  }
+
+  timed(startedAt: number, runMs: number): void {
+    this.call.partTimed(startedAt, runMs);
+  }
 
   settle(outcome: Outcome, value: unknown): void {
     this.settled = true;
@@ -52,6 +59,9 @@ export class SplitCall {
   /** The outcome decided by a failure or a cancellation; Ok until then. */
   private outcome = Outcome.Ok;
   private failure: unknown = undefined;
+  /** The whole call's timing: from the first part's start to the last part's end (NaN: none started). */
+  private startedAt = NaN;
+  private endedAt = NaN;
 
   constructor(
     readonly whole: Dispatch,
@@ -71,6 +81,11 @@ export class SplitCall {
     for (const part of this.parts) if (!part.settled) this.cancelPart(part);
   }
 
+  partTimed(startedAt: number, runMs: number): void {
+    if (!(startedAt >= this.startedAt)) this.startedAt = startedAt;
+    if (!(startedAt + runMs <= this.endedAt)) this.endedAt = startedAt + runMs;
+  }
+
   partSettled(part: Part, outcome: Outcome, value: unknown): void {
     if (outcome === Outcome.Ok) {
       this.results[part.index] = value;
@@ -80,6 +95,7 @@ export class SplitCall {
       for (const other of this.parts) if (!other.settled) this.cancelPart(other);
     }
     if (--this.pending > 0) return;
+    if (!Number.isNaN(this.startedAt)) this.whole.timed(this.startedAt, this.endedAt - this.startedAt);
     if (this.outcome === Outcome.Ok) this.whole.settle(Outcome.Ok, this.kernel.combine!(this.results));
     else this.whole.settle(this.outcome, this.failure);
   }

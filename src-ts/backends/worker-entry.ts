@@ -84,6 +84,8 @@ const controlPort: MessagePort = setup.controlPort;
 const claims = new ClaimTable(setup.claims);
 /** Tasks this worker may have in flight at once. */
 const concurrency = Math.max(1, setup.concurrency | 0);
+/** Added to this thread's performance.now() to read the pool thread's (their origins may differ). */
+const clockOffset = performance.timeOrigin - (setup.timeOrigin ?? performance.timeOrigin);
 
 const kernelsByName = new Map<string, Kernel>(Object.values(kernels).map((k) => [k.name, k as Kernel]));
 
@@ -121,6 +123,8 @@ controlPort.unref();
  */
 class TaskRun implements KernelContext {
   seq = 0;
+  /** When it was claimed, performance.now() of this thread. */
+  startedAt = 0;
   cancelledFlag = false;
   counter: SharedCounter | undefined = undefined;
   context: JsTaskContext | undefined = undefined;
@@ -330,6 +334,8 @@ function cannotSend(status: number, error: unknown): Error {
  * Proxy traps), and what it throws becomes the task's TypeError.
  */
 function reply(seq: number, status: number, value: unknown): void {
+  const startedAt = runOf(seq)?.startedAt ?? NaN;
+  const runMs = performance.now() - startedAt;
   endRun(seq, status, value);
   let transfer: TransferListItem[] | undefined;
   try {
@@ -350,7 +356,7 @@ function reply(seq: number, status: number, value: unknown): void {
     status = STATUS_ERROR;
   }
   if (transfer !== undefined) for (const item of transfer) resultTransfer.push(item);
-  results.push(seq, status, value);
+  results.push(seq, status, value, startedAt + clockOffset, runMs);
 }
 
 function flush(): void {
@@ -369,16 +375,18 @@ function flush(): void {
   } catch {
     // Some reply cannot be cloned: send them one by one, each that fails as its task's TypeError.
     message[1] = 0;
-    for (let i = 2; i < message.length; i += RESULT_STRIDE) postOne(message[i] as number, message[i + 1] as number, message[i + 2], transfer);
+    for (let i = 2; i < message.length; i += RESULT_STRIDE) postOne(message.slice(i, i + RESULT_STRIDE), transfer);
   }
 }
 
-function postOne(seq: number, status: number, value: unknown, transfer: TransferListItem[]): void {
+/** Sends one reply, [seq, status, value, startedAt, runMs], alone; one that cannot be cloned becomes its task's TypeError. */
+function postOne(record: unknown[], transfer: TransferListItem[]): void {
+  const [seq, status, value, startedAt, runMs] = record;
   try {
     const own = transfer.length === 0 ? transfer : transfer.filter((item) => contains(value, item, new Set()));
-    port.postMessage([RESULTS, 0, seq, status, value], own);
+    port.postMessage([RESULTS, 0, seq, status, value, startedAt, runMs], own);
   } catch (error) {
-    port.postMessage([RESULTS, 0, seq, STATUS_ERROR, encodeError(cannotSend(status, error))]);
+    port.postMessage([RESULTS, 0, seq, STATUS_ERROR, encodeError(cannotSend(status as number, error)), startedAt, runMs]);
   }
 }
 
@@ -472,6 +480,7 @@ function runTasks(): void {
     }
     const run = startRun(seq, progress === null ? undefined : SharedCounter.from(progress));
     const started = clock;
+    run.startedAt = started;
     // A first call imports its module before it runs: that run's time says nothing of the task.
     const timed = typeof ref === 'string' || defs[ref]?.fn !== undefined;
     if (run.cancelled()) {

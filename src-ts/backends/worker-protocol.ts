@@ -16,11 +16,13 @@
 // Worker → pool, on the protocol port:
 //   [READY]                                  the initializer (if any) finished; tasks run now
 //   [INIT_FAILED, encodedError]              the initializer threw; the worker exits
-//   [RESULTS, runMicros, ...records]         RESULT_STRIDE slots each: [seq, status, value]
+//   [RESULTS, runMicros, ...records]         RESULT_STRIDE slots each: [seq, status, value, startedAt, runMs]
 // Each reply names its task by seq: the pool matches replies by that, never by position, so a
 // task that is skipped, taken back or answered out of turn cannot shift its neighbours' replies.
 // runMicros: the wall time the message's tasks took, start to settle (an async task's awaits
 // count: a worker awaiting a timer is not free to run the next task).
+// startedAt, runMs: when the task was claimed, in the pool's performance.now() milliseconds
+// (WorkerSetup.timeOrigin converts), and how long it took to its outcome; for stats().
 // Every task the worker claims gets exactly one reply: a value or an error that cannot be sent
 // becomes a TypeError for that task (see worker-entry.ts).
 //
@@ -51,7 +53,7 @@ import { Lock } from '../shared/lock.js';
 import { SharedValue } from '../shared/value.js';
 
 export const TASK_STRIDE = 5;
-export const RESULT_STRIDE = 3;
+export const RESULT_STRIDE = 5;
 
 export const READY = 0;
 export const INIT_FAILED = 1;
@@ -81,6 +83,8 @@ export interface WorkerSetup {
   initializer: { module: string; exportName: string; args: unknown[] } | undefined;
   /** Tasks the worker may have in flight at once (the pool's concurrentTasksPerWorker), >= 1. */
   concurrency: number;
+  /** The pool thread's performance.timeOrigin: the worker reports start times on the pool's clock. */
+  timeOrigin: number;
 }
 
 // ---- Errors ------------------------------------------------------------------------------

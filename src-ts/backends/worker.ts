@@ -97,7 +97,7 @@ import { performance } from 'node:perf_hooks';
 import { receiveMessageOnPort, type TransferListItem, type WorkerOptions } from 'node:worker_threads';
 import { WorkerCrashError } from '../errors.js';
 import type { JsTask } from '../kernels/types.js';
-import { Outcome, type Backend, type BackendEvents, type Dispatch, type WorkerExitInfo } from './backend.js';
+import { Outcome, type Backend, type BackendEvents, type Dispatch, type WorkerExitInfo, type WorkerUtilization } from './backend.js';
 import { LiveTasks } from './live-tasks.js';
 import { PendingQueue } from './pending-queue.js';
 import { SplitCall } from './split-call.js';
@@ -389,7 +389,7 @@ export class WorkerBackend implements Backend {
     const init = this.options.initializer;
     const slot = new WorkerSlot(
       this.entry,
-      { initializer: init === undefined ? undefined : { module: init.module, exportName: init.exportName, args: this.initArgs }, concurrency: this.concurrency },
+      { initializer: init === undefined ? undefined : { module: init.module, exportName: init.exportName, args: this.initArgs }, concurrency: this.concurrency, timeOrigin: performance.timeOrigin },
       this.workerOptions,
       this.userData,
     );
@@ -486,6 +486,8 @@ export class WorkerBackend implements Backend {
       try {
         const status = message[i + 1];
         const value = message[i + 2];
+        const startedAt = message[i + 3] as number;
+        if (!Number.isNaN(startedAt)) d.timed(startedAt, message[i + 4] as number);
         if (status === STATUS_OK) this.settle(d, Outcome.Ok, fromWorker(d, decodeValue(value)));
         else if (status === STATUS_CANCELLED) this.settle(d, Outcome.Cancelled, undefined);
         else this.settle(d, Outcome.Error, status === STATUS_ERROR ? decodeError(value as EncodedError) : value);
@@ -1137,6 +1139,19 @@ export class WorkerBackend implements Backend {
     for (const slot of slots) slot.stop('shutdown');
     await Promise.all(slots.map((slot) => slot.exited));
     await this.live.drained();
+  }
+
+  workerUtilization(): WorkerUtilization[] {
+    const out: WorkerUtilization[] = [];
+    for (const slot of this.slots) {
+      if (!slot.alive) continue;
+      try {
+        out.push({ threadId: slot.threadId, eventLoopUtilization: slot.worker.performance.eventLoopUtilization().utilization });
+      } catch {
+        // Not readable before the worker's 'online' or after its exit: it is not counted.
+      }
+    }
+    return out;
   }
 
   describe(): Record<string, unknown> {

@@ -26,6 +26,8 @@ export interface PlainCall {
   argc: number;
   a0: number;
   a1: number;
+  /** When the pool accepted it (TaskTimes.clock); meaningless while it waits in the waiters. */
+  acceptedAt: number;
 }
 
 /** Builds the Task of a plain call that leaves through shift(). */
@@ -41,6 +43,8 @@ class Chunk {
   /** A plain call's number arguments: slots 2i and 2i + 1 for entry i, `argcs[i]` of them used. */
   readonly numbers = new Float64Array(2 * CHUNK);
   readonly argcs = new Uint8Array(CHUNK);
+  /** A plain call's acceptance time (see PlainCall.acceptedAt). */
+  readonly accepted = new Float64Array(CHUNK);
   next: Chunk | undefined = undefined;
 }
 
@@ -54,7 +58,7 @@ export class Backlog {
   /** One drained chunk, kept for the next growth. */
   private spare: Chunk | undefined = undefined;
   private count = 0;
-  private readonly taken: PlainCall = { kernel: undefined as unknown as Runnable, resolve: undefined as unknown as (value: unknown) => void, argc: 0, a0: 0, a1: 0 };
+  private readonly taken: PlainCall = { kernel: undefined as unknown as Runnable, resolve: undefined as unknown as (value: unknown) => void, argc: 0, a0: 0, a1: 0, acceptedAt: 0 };
 
   constructor(private readonly makeTask: MakeTask) {}
 
@@ -69,8 +73,8 @@ export class Backlog {
     chunk.resolvers[at] = undefined;
   }
 
-  /** Appends a plain call: `kernel` applied to the first `argc` (0 to 2) of a0, a1. */
-  pushPlain(kernel: Runnable, resolve: (value: unknown) => void, argc: number, a0: number, a1: number): void {
+  /** Appends a plain call: `kernel` applied to the first `argc` (0 to 2) of a0, a1, accepted at `acceptedAt`. */
+  pushPlain(kernel: Runnable, resolve: (value: unknown) => void, argc: number, a0: number, a1: number, acceptedAt: number): void {
     const chunk = this.slotForPush();
     const at = this.tailAt++;
     chunk.items[at] = kernel;
@@ -78,6 +82,7 @@ export class Backlog {
     chunk.argcs[at] = argc;
     chunk.numbers[2 * at] = a0;
     chunk.numbers[2 * at + 1] = a1;
+    chunk.accepted[at] = acceptedAt;
   }
 
   /** True when the oldest entry is a plain call (false when empty). */
@@ -95,14 +100,15 @@ export class Backlog {
     call.argc = chunk.argcs[at]!;
     call.a0 = chunk.numbers[2 * at]!;
     call.a1 = chunk.numbers[2 * at + 1]!;
+    call.acceptedAt = chunk.accepted[at]!;
     this.dropHead();
     return call;
   }
 
-  /** Moves the oldest entry, a plain call (see headIsPlain), to the end of `to`, still as its parts. */
-  moveHeadTo(to: Backlog): void {
+  /** Moves the oldest entry, a plain call (see headIsPlain), to the end of `to`, still as its parts, accepted at `acceptedAt`. */
+  moveHeadTo(to: Backlog, acceptedAt: number): void {
     const call = this.takeHead();
-    to.pushPlain(call.kernel, call.resolve, call.argc, call.a0, call.a1);
+    to.pushPlain(call.kernel, call.resolve, call.argc, call.a0, call.a1, acceptedAt);
   }
 
   /** Removes and returns the oldest entry as a Task (a plain call gets one now); undefined when empty. */
@@ -130,7 +136,7 @@ export class Backlog {
       }
       const resolve = chunk.resolvers[at];
       if (resolve !== undefined) {
-        this.pushPlain(chunk.items[at] as Runnable, resolve, chunk.argcs[at]!, chunk.numbers[2 * at]!, chunk.numbers[2 * at + 1]!);
+        this.pushPlain(chunk.items[at] as Runnable, resolve, chunk.argcs[at]!, chunk.numbers[2 * at]!, chunk.numbers[2 * at + 1]!, chunk.accepted[at]!);
       } else if (keep(chunk.items[at] as Task)) {
         this.push(chunk.items[at] as Task);
       }

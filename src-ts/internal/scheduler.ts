@@ -42,6 +42,7 @@ import { AbortError, PoolStateError } from '../errors.js';
 import type { Runnable } from '../kernels/types.js';
 import type { SharedCounter } from '../shared/counter.js';
 import { Backlog } from './backlog.js';
+import { TaskTimes } from './task-times.js';
 import { settleByResolve } from './deferred.js';
 import { CallTask, ChunkTask, DONE, numberArgCount, QUEUED, RUNNING, WAITING, WITHDRAWN, type ChunkOwner, type Task } from './task.js';
 
@@ -67,8 +68,10 @@ export class Scheduler implements PlainSink {
   /** Maps and imaps in progress; join() waits for them as well as for tasks. */
   readonly jobs = new Set<Job>();
 
-  private readonly waiters = new Backlog((c) => this.plainTask(c.kernel, c.resolve, c.argc, c.a0, c.a1, WAITING));
-  private readonly queue = new Backlog((c) => this.plainTask(c.kernel, c.resolve, c.argc, c.a0, c.a1, QUEUED));
+  /** Wait and run times of the tasks that started, for stats(). */
+  readonly times = new TaskTimes();
+  private readonly waiters = new Backlog((c) => this.plainTask(c.kernel, c.resolve, c.argc, c.a0, c.a1, c.acceptedAt, WAITING));
+  private readonly queue = new Backlog((c) => this.plainTask(c.kernel, c.resolve, c.argc, c.a0, c.a1, c.acceptedAt, QUEUED));
   /** Dispatched tasks, newest first, linked through Task.prev/next. */
   private dispatched: Task | undefined = undefined;
   private nextId = 1;
@@ -128,19 +131,19 @@ export class Scheduler implements PlainSink {
       if (this.queued === 0 && this.running < this.capacity) {
         this.submitted++;
         if (this.running >= this.size) this.backlogged = true;
-        this.runPlain(kernel, resolve, argc, a0, a1);
+        this.runPlain(kernel, resolve, argc, a0, a1, this.times.clock());
         return true;
       }
       if (this.hasRoom()) {
         this.submitted++;
-        this.queue.pushPlain(kernel, resolve, argc, a0, a1);
+        this.queue.pushPlain(kernel, resolve, argc, a0, a1, this.times.clock());
         this.queued++;
         this.backlogged = true;
         return true;
       }
     }
     if (!canWait) return false;
-    this.waiters.pushPlain(kernel, resolve, argc, a0, a1);
+    this.waiters.pushPlain(kernel, resolve, argc, a0, a1, 0);
     this.waiting++;
     this.backlogged = true;
     return true;
@@ -150,6 +153,11 @@ export class Scheduler implements PlainSink {
   plainSettled(resolve: ((value: unknown) => void) | undefined, outcome: Outcome, value: unknown): void {
     if (resolve !== undefined) settleByResolve(resolve, outcome === Outcome.Ok, this.tally(outcome, value));
     this.slotFreed();
+  }
+
+  /** PlainSink.plainTimed: a plain call accepted at `acceptedAt` started at `startedAt` and ran `runMs`. */
+  plainTimed(acceptedAt: number, startedAt: number, runMs: number): void {
+    this.times.record(acceptedAt, startedAt, runMs);
   }
 
   newChunk(kernel: Runnable, calls: readonly (readonly unknown[])[], progress: SharedCounter | undefined, owner: ChunkOwner, index: number, firstItem: number): ChunkTask {
@@ -167,11 +175,13 @@ export class Scheduler implements PlainSink {
     if (this.queued === 0 && this.running < this.capacity) {
       this.submitted++;
       if (this.running >= this.size) this.backlogged = true;
+      task.acceptedAt = this.times.clock();
       this.dispatch(task);
       return true;
     }
     if (this.hasRoom()) {
       this.submitted++;
+      task.acceptedAt = this.times.clock();
       task.state = QUEUED;
       this.queue.push(task);
       this.queued++;
@@ -368,7 +378,7 @@ export class Scheduler implements PlainSink {
         if (this.queue.headIsPlain()) {
           const call = this.queue.takeHead();
           this.queued--;
-          this.runPlain(call.kernel, call.resolve, call.argc, call.a0, call.a1);
+          this.runPlain(call.kernel, call.resolve, call.argc, call.a0, call.a1, call.acceptedAt);
           continue;
         }
         const task = this.queue.shift()!;
@@ -378,7 +388,7 @@ export class Scheduler implements PlainSink {
       } else if (this.waiting > 0 && this.hasRoom()) {
         if (this.waiters.headIsPlain()) {
           // Admitted as its parts; a plain call has nobody to tell (no submit() waits on it).
-          this.waiters.moveHeadTo(this.queue);
+          this.waiters.moveHeadTo(this.queue, this.times.clock());
           this.waiting--;
           this.submitted++;
           this.queued++;
@@ -388,6 +398,7 @@ export class Scheduler implements PlainSink {
         if (task.state !== WAITING) continue;
         this.waiting--;
         this.submitted++;
+        task.acceptedAt = this.times.clock();
         task.state = QUEUED;
         this.queue.push(task);
         this.queued++;
@@ -399,18 +410,19 @@ export class Scheduler implements PlainSink {
   }
 
   /** Starts a plain call: on the backend's plain lane if it has one for this kernel, else as a CallTask. */
-  private runPlain(kernel: Runnable, resolve: (value: unknown) => void, argc: number, a0: number, a1: number): void {
-    if (this.backend.dispatchPlain?.(kernel, resolve, argc, a0, a1, this) === true) {
+  private runPlain(kernel: Runnable, resolve: (value: unknown) => void, argc: number, a0: number, a1: number, acceptedAt: number): void {
+    if (this.backend.dispatchPlain?.(kernel, resolve, argc, a0, a1, acceptedAt, this) === true) {
       this.running++;
       return;
     }
-    this.dispatch(this.plainTask(kernel, resolve, argc, a0, a1));
+    this.dispatch(this.plainTask(kernel, resolve, argc, a0, a1, acceptedAt));
   }
 
   /** The CallTask of a plain call: one leaving a backlog as a Task (terminate), or one a backend without the plain lane runs. */
-  private plainTask(kernel: Runnable, resolve: (value: unknown) => void, argc: number, a0: number, a1: number, state = WAITING): CallTask {
+  private plainTask(kernel: Runnable, resolve: (value: unknown) => void, argc: number, a0: number, a1: number, acceptedAt: number, state = WAITING): CallTask {
     const task = new CallTask(this, this.nextId++, kernel, undefined, argc > 0 ? a0 : undefined, argc > 1 ? a1 : undefined);
     task.resolveFn = resolve;
+    task.acceptedAt = acceptedAt;
     task.state = state;
     return task;
   }

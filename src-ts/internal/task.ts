@@ -38,6 +38,8 @@ export const DONE = 4;
 export abstract class Task implements Dispatch {
   backendSlot: unknown = undefined;
   state = WAITING;
+  /** Dispatch.acceptedAt: set by the scheduler when it accepts the task. */
+  acceptedAt = 0;
   /** The scheduler's list of dispatched tasks (RUNNING or WITHDRAWN), for terminate(). */
   prev: Task | undefined = undefined;
   next: Task | undefined = undefined;
@@ -66,6 +68,11 @@ export abstract class Task implements Dispatch {
   /** Dispatch.settle: the backend's one report for this task. */
   settle(outcome: Outcome, value: unknown): void {
     this.scheduler.settled(this, outcome, value);
+  }
+
+  /** Dispatch.timed: where and for how long the task ran, for stats(). */
+  timed(startedAt: number, runMs: number): void {
+    this.scheduler.times.record(this.acceptedAt, startedAt, runMs);
   }
 
   /** Hands the outcome to the caller. */

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "check.hpp"
+#include "clock.hpp"
 #include "job.hpp"
 #include "kernel.hpp"
 #include "thread_pool.hpp"
@@ -27,6 +28,7 @@ class RecordingSink final : public CompletionSink {
     tags_.push_back(job.tag());
     statuses_.push_back(job.status());
     if (!job.results().empty()) first_results_.push_back(job.results()[0]);
+    timings_.push_back({job.started_ns(), job.run_ns()});
     done_.notify_all();
   }
   void wait_for(size_t n) {
@@ -36,6 +38,8 @@ class RecordingSink final : public CompletionSink {
   std::vector<uint64_t> tags() { std::lock_guard<std::mutex> l(mutex_); return tags_; }
   std::vector<Job::Status> statuses() { std::lock_guard<std::mutex> l(mutex_); return statuses_; }
   std::vector<Result> results() { std::lock_guard<std::mutex> l(mutex_); return first_results_; }
+  // [started_ns, run_ns] per completed job, in completion order.
+  std::vector<std::pair<int64_t, int64_t>> timings() { std::lock_guard<std::mutex> l(mutex_); return timings_; }
 
  private:
   std::mutex mutex_;
@@ -43,6 +47,7 @@ class RecordingSink final : public CompletionSink {
   std::vector<uint64_t> tags_;
   std::vector<Job::Status> statuses_;
   std::vector<Result> first_results_;
+  std::vector<std::pair<int64_t, int64_t>> timings_;
 };
 
 // A call whose units count how often each of them ran.
@@ -380,6 +385,56 @@ TEST_CASE("a lane never runs more of its tickets at once than its cap, whatever 
   CHECK(pool.lane_stats(three).max_active <= 3);
   pool.close_lane(one);
   pool.close_lane(three);
+  pool.shutdown();
+}
+
+TEST_CASE("a job's start and run time, and its lane's thread time, are what its units took") {
+  ThreadPool pool;
+  pool.reserve(2);
+  RecordingSink sink;
+  ThreadPool::Lane* lane = pool.open_lane(2);
+  Concurrency group;
+  const int64_t before = monotonic_ns();
+  // 4 units of 5 ms on 2 threads: at least 10 ms of wall time, at least 20 ms of thread time.
+  Job* job = make_job(sink, 1, nullptr, std::make_unique<HoldingCall>(&group, 4, 5000us));
+  pool.submit(job, 2, lane);
+  sink.wait_for(1);
+  const int64_t after = monotonic_ns();
+  auto [started, run] = sink.timings().at(0);
+  CHECK(started >= before);
+  CHECK(started <= after);
+  CHECK(run >= 10'000'000);
+  CHECK(started + run <= after);
+  // A job cancelled before any thread took it up has neither.
+  std::atomic<bool> blocking{false};
+  Job* blocker = make_job(sink, 2, nullptr, std::make_unique<UntilCancelledCall>(&blocking));
+  Job* never = make_job(sink, 3, nullptr, std::make_unique<HoldingCall>(&group, 1, 0us));
+  ThreadPool::Lane* one = pool.open_lane(1);
+  pool.submit(blocker, 1, one);
+  while (!blocking.load()) std::this_thread::yield();
+  pool.submit(never, 1, one);
+  never->cancel();
+  blocker->cancel();
+  sink.wait_for(3);
+  auto tags = sink.tags();
+  auto timings = sink.timings();
+  for (size_t i = 0; i < tags.size(); ++i) {
+    if (tags[i] == 3) CHECK(timings[i].first == 0 && timings[i].second == 0);
+    if (tags[i] == 2) CHECK(timings[i].first > 0);
+  }
+  job->release();
+  blocker->release();
+  never->release();
+  pool.close_lane(one);
+  // busy_ns is added when a thread takes its next ticket: wait for both threads to have done so.
+  int64_t busy = 0;
+  for (int i = 0; i < 2000 && busy < 20'000'000; ++i) {
+    busy = pool.lane_stats(lane).busy_ns;
+    if (busy < 20'000'000) std::this_thread::sleep_for(1ms);
+  }
+  CHECK(busy >= 20'000'000);
+  CHECK(busy <= 2 * (after - before));
+  pool.close_lane(lane);
   pool.shutdown();
 }
 

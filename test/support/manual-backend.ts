@@ -22,6 +22,7 @@ export class PlainDispatch implements Dispatch {
     readonly numberArgs: number,
     private readonly a0: number,
     private readonly a1: number,
+    readonly acceptedAt: number,
     private readonly sink: PlainSink,
   ) {}
 
@@ -40,6 +41,10 @@ export class PlainDispatch implements Dispatch {
 
   settle(outcome: Outcome, value: unknown): void {
     this.sink.plainSettled(this.withdrawn ? undefined : this.resolve, outcome, value);
+  }
+
+  timed(startedAt: number, runMs: number): void {
+    this.sink.plainTimed(this.acceptedAt, startedAt, runMs);
   }
 }
 
@@ -79,8 +84,8 @@ export class ManualBackend implements Backend {
     this.capacity = options.capacity ?? 2;
     this.settleOnTerminate = options.settleOnTerminate ?? true;
     if (options.plainLane === true) {
-      this.dispatchPlain = (kernel, resolve, argc, a0, a1, sink) => {
-        this.dispatch(new PlainDispatch(kernel, resolve, argc, a0, a1, sink));
+      this.dispatchPlain = (kernel, resolve, argc, a0, a1, acceptedAt, sink) => {
+        this.dispatch(new PlainDispatch(kernel, resolve, argc, a0, a1, acceptedAt, sink));
         return true;
       };
       this.withdrawPlain = () => {
