@@ -89,7 +89,7 @@ describe('the Pool constructor', () => {
   it('lists the known options when no name is close', () => {
     expect(() => new Pool({ threads: 4 } as PoolOptions)).toThrow(
       new TypeError(
-        "Pool: unknown option 'threads' (known options: backend, size, maxQueue, onQueueFull, initializer, initArgs, maxTasksPerWorker, cancelGrace, minSize, idleTimeout, concurrentTasksPerWorker, resourceLimits, env, argv, execArgv, workerData, name, closeTimeout)",
+        "Pool: unknown option 'threads' (known options: backend, queue, connection, attempts, size, maxQueue, onQueueFull, initializer, initArgs, maxTasksPerWorker, cancelGrace, minSize, idleTimeout, concurrentTasksPerWorker, resourceLimits, env, argv, execArgv, workerData, name, closeTimeout)",
       ),
     );
   });
