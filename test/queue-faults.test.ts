@@ -96,7 +96,7 @@ describe.runIf(run)('queue backend faults', () => {
     expect(wrong).toEqual([]);
     expect(outcomes.filter((count) => count !== 1)).toEqual([]);
     expect(pool.stats()).toMatchObject({ completed: n, failed: 0 });
-  }, 120_000);
+  }, 180_000);
 
   it('a task that throws is not retried by default; with attempts it is, and succeeds', async () => {
     const queue = `retry${++queueNo}`;
@@ -142,6 +142,15 @@ describe.runIf(run)('queue backend faults', () => {
       await events.close();
       await raw.close();
     }
+  });
+
+  it('spindle serve: a usage error exits 2 naming it; a task module that does not import exits 1 with one line', async () => {
+    const usage = await runServer(['--queue', 'x', '--redis', redis.url, '--size', 'many'], 30_000);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr.split('\n')[0]).toBe("spindle serve: --size must be a positive integer, got 'many'");
+    const missing = await runServer(['--queue', 'x', '--redis', redis.url, '--tasks', '/nonexistent/tasks.mjs'], 30_000);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^spindle serve: cannot import task module file:\/\/\/nonexistent\/tasks\.mjs: .*\n$/);
   });
 
   it('a server that cannot reach Redis at start exits 1 with one clear line', async () => {

@@ -134,6 +134,18 @@ describe.runIf(run)('queue backend', () => {
     await expect(pool.apply(unsendable, [])).rejects.toThrow(/the result\.buf cannot travel through the queue: a SharedArrayBuffer/);
   });
 
+  it('serve() refuses what it cannot serve, before it connects', async () => {
+    await expect(serve({ queue: 'a:b', connection: redis.url })).rejects.toThrow(/options.queue must be a non-empty queue name without ':'/);
+    const native = new Pool({ backend: 'native', size: 1 });
+    try {
+      await expect(serve({ queue: 's', connection: redis.url, pool: native, tasks: [QUEUE_TASKS] })).rejects.toThrow("serve: task modules run only on a pool with backend 'worker'");
+    } finally {
+      await native.terminate();
+    }
+    const copy = new URL('./fixtures/queue-tasks.mjs', import.meta.url).href.replace('/fixtures/', '/fixtures/../fixtures/');
+    await expect(serve({ queue: 's', connection: redis.url, pool: server.pool, tasks: [QUEUE_TASKS, copy] })).rejects.toThrow(/share the file name queue-tasks\.mjs/);
+  });
+
   it('options: queue and connection are required with backend queue, and only there', () => {
     expect(() => new Pool({ backend: 'queue', connection: redis.url } as never)).toThrow(/options.queue must be a non-empty queue name/);
     expect(() => new Pool({ backend: 'queue', queue: 'x' } as never)).toThrow(/options.connection must be a redis:\/\/ URL/);
