@@ -26,9 +26,12 @@ namespace {
 
 constexpr unsigned kMaxChunks = 64;
 constexpr unsigned kGroupsPerChunk = 4;
-constexpr unsigned kRadix = 256;
+// The parallel pass spreads by 11 bits (2048 buckets: about 5000 elements each for 10^7 evenly
+// spread keys, small enough for a thread's cache); the passes inside a bucket as sort_region says.
+constexpr unsigned kTopBits = 11;
+constexpr unsigned kTopRadix = 1u << kTopBits;
 
-using Histogram = std::array<size_t, kRadix>;
+using TopHistogram = std::array<size_t, kTopRadix>;
 
 size_t align_up(size_t bytes) { return (bytes + 63) & ~size_t(63); }
 
@@ -51,7 +54,7 @@ class RadixSorter final : public Sorter {
     if (n_ >= std::max<size_t>(r.parallel_min, 2)) {
       unsigned c = r.chunks != 0 ? r.chunks : std::max(1u, std::thread::hardware_concurrency());
       chunks_ = static_cast<unsigned>(std::min<size_t>({c, kMaxChunks, n_}));
-      groups_ = std::min(kRadix, kGroupsPerChunk * chunks_);
+      groups_ = std::min(kTopRadix, kGroupsPerChunk * chunks_);
       mins_.resize(chunks_);
       maxs_.resize(chunks_);
       hist_.resize(chunks_);
@@ -90,20 +93,17 @@ class RadixSorter final : public Sorter {
   void run_alone(const CallContext& ctx) {
     if (n_ == 0) return;
     take_scratch();
-    int at;
     if (argsort_) {
       for (size_t i = 0; i < n_; ++i) {
         sets_[0].keys[i] = Keys::key(raw_[i]);
         sets_[0].idx[i] = Idx(i);
       }
-      at = sort_region(0, 0, n_, kDigits, ctx);
+      sort_region(0, 0, n_, 8 * kDigits, ctx);
     } else {
       for (size_t i = 0; i < n_; ++i) raw_[i] = Keys::key(raw_[i]);
-      at = sort_region(1, 0, n_, kDigits, ctx);
+      sort_region(1, 0, n_, 8 * kDigits, ctx);
     }
-    if (ctx.cancelled()) return;
-    finish_region(at, 0, n_);
-    ctx.add_progress(static_cast<int64_t>(n_));
+    if (!ctx.cancelled()) ctx.add_progress(static_cast<int64_t>(n_));
   }
 
   // ---- the parallel phases --------------------------------------------------------------------
@@ -124,31 +124,31 @@ class RadixSorter final : public Sorter {
     maxs_[c] = hi;
   }
 
-  // The byte the scatter spreads by: the highest in which the smallest and largest keys differ
-  // (every key agrees above it); -1 when every key is the same. Each later unit works it out
-  // again from phase 0's results rather than have one unit publish it.
-  int top_digit() const {
+  // Where the parallel pass's 11 bits start: just below the highest bit in which the smallest
+  // and largest keys differ (every key agrees above it); -1 when every key is the same. Each later
+  // unit works it out again from phase 0's results rather than have one unit publish it.
+  int top_shift() const {
     const K lo = *std::min_element(mins_.begin(), mins_.end());
     const K hi = *std::max_element(maxs_.begin(), maxs_.end());
     if (lo == hi) return -1;
-    return (63 - std::countl_zero(uint64_t(lo ^ hi))) / 8;
+    const int top = std::bit_width(uint64_t(lo ^ hi));
+    return top > int(kTopBits) ? top - int(kTopBits) : 0;
   }
 
-  // Phase 1: the chunk's histogram of the top byte.
+  // Phase 1: the chunk's histogram of the top bits.
   void histogram(unsigned c) {
-    Histogram& h = hist_[c];
+    TopHistogram& h = hist_[c];
     h.fill(0);
-    const int d = top_digit();
-    if (d < 0) return;
-    const unsigned shift = 8 * unsigned(d);
-    for (size_t i = chunk_begin(c), end = chunk_begin(c + 1); i < end; ++i) ++h[(Keys::key(raw_[i]) >> shift) & 0xff];
+    const int shift = top_shift();
+    if (shift < 0) return;
+    for (size_t i = chunk_begin(c), end = chunk_begin(c + 1); i < end; ++i) ++h[(Keys::key(raw_[i]) >> shift) & (kTopRadix - 1)];
   }
 
   // Where bucket b starts in set 0: the sizes of the buckets before it.
-  Histogram bucket_starts() const {
-    Histogram starts{};
+  TopHistogram bucket_starts() const {
+    TopHistogram starts{};
     size_t at = 0;
-    for (unsigned b = 0; b < kRadix; ++b) {
+    for (unsigned b = 0; b < kTopRadix; ++b) {
       starts[b] = at;
       for (unsigned c = 0; c < chunks_; ++c) at += hist_[c][b];
     }
@@ -158,17 +158,16 @@ class RadixSorter final : public Sorter {
   // Phase 2: moves the chunk's elements, as keys, to their bucket in set 0; within a bucket, in
   // chunk order and then array order, which keeps argsort stable.
   void scatter(unsigned c) {
-    const int d = top_digit();
-    if (d < 0) return;
-    const unsigned shift = 8 * unsigned(d);
-    Histogram next = bucket_starts();
-    for (unsigned b = 0; b < kRadix; ++b) {
+    const int shift = top_shift();
+    if (shift < 0) return;
+    TopHistogram next = bucket_starts();
+    for (unsigned b = 0; b < kTopRadix; ++b) {
       for (unsigned e = 0; e < c; ++e) next[b] += hist_[e][b];
     }
     const Set to = sets_[0];
     for (size_t i = chunk_begin(c), end = chunk_begin(c + 1); i < end; ++i) {
       const K k = Keys::key(raw_[i]);
-      const size_t at = next[(k >> shift) & 0xff]++;
+      const size_t at = next[(k >> shift) & (kTopRadix - 1)]++;
       to.keys[at] = k;
       if (argsort_) to.idx[at] = Idx(i);
     }
@@ -178,8 +177,8 @@ class RadixSorter final : public Sorter {
   // floor(start(b) * groups / n), so groups are runs of buckets holding about n / groups
   // elements each (a bucket larger than that makes the groups after it empty).
   void finish_group(unsigned g, const CallContext& ctx) {
-    const int d = top_digit();
-    if (d < 0) {
+    const int shift = top_shift();
+    if (shift < 0) {
       // Every key is equal: the array is sorted as it is; argsort is the identity.
       const size_t lo = static_cast<size_t>((unsigned __int128)n_ * g / groups_);
       const size_t hi = static_cast<size_t>((unsigned __int128)n_ * (g + 1) / groups_);
@@ -190,50 +189,98 @@ class RadixSorter final : public Sorter {
       ctx.add_progress(static_cast<int64_t>(hi - lo));
       return;
     }
-    const Histogram starts = bucket_starts();
-    for (unsigned b = 0; b < kRadix; ++b) {
+    const TopHistogram starts = bucket_starts();
+    for (unsigned b = 0; b < kTopRadix; ++b) {
       const size_t lo = starts[b];
-      const size_t hi = b + 1 < kRadix ? starts[b + 1] : n_;
-      if (static_cast<unsigned>((unsigned __int128)lo * groups_ / n_) != g || lo == hi) continue;
+      const size_t hi = b + 1 < kTopRadix ? starts[b + 1] : n_;
+      if (lo == hi || static_cast<unsigned>((unsigned __int128)lo * groups_ / n_) != g) continue;
       if (ctx.cancelled()) return;
-      const int at = sort_region(0, lo, hi, d, ctx);
-      if (ctx.cancelled()) return;
-      finish_region(at, lo, hi);
+      sort_region(0, lo, hi, unsigned(shift), ctx);
       ctx.add_progress(static_cast<int64_t>(hi - lo));
     }
   }
 
   // ---- sorting one region ------------------------------------------------------------------
 
-  // Sorts [lo, hi) of set `from` by the key bytes below `digits`, stably, skipping bytes that
-  // are the same throughout the region. Returns the set that holds the result.
-  int sort_region(int from, size_t lo, size_t hi, int digits, const CallContext& ctx) {
+  // Sorts [lo, hi) of set `from`, whose keys all agree on the bits from `bits` up, and finishes
+  // it (finish_region): least-significant-digit passes through the other set, skipping the
+  // digits that are the same throughout the region (one read counts every digit); small regions
+  // by insertion sort. After the parallel pass a region is one bucket, a few thousand elements
+  // for evenly spread keys, so its passes run in the thread's cache. Digits are 8 bits, or 10-11
+  // where that saves a pass in a region large enough to fill that many counters (21 bits left of
+  // an Int32 take two passes, not three); 9-bit digits measured slower than one more byte pass.
+  // Stable.
+  void sort_region(int from, size_t lo, size_t hi, unsigned bits, const CallContext& ctx) {
     const size_t m = hi - lo;
-    if (m <= 1 || digits == 0) return from;
-    if (m <= kInsertionMax) {
-      insertion_sort(sets_[from], lo, hi);
-      return from;
+    if (m <= kInsertionMax || bits == 0) {
+      if (m > 1 && bits > 0) insertion_sort(sets_[from], lo, hi);
+      finish_region(from, lo, hi);
+      return;
     }
-    std::array<Histogram, kDigits> counts{};
-    const K* keys = sets_[from].keys;
-    for (size_t i = lo; i < hi; ++i) {
-      const K k = keys[i];
-      for (int d = 0; d < digits; ++d) ++counts[d][(k >> (8 * d)) & 0xff];
+    if (ctx.cancelled()) return;
+    unsigned passes = (bits + 7) / 8;
+    unsigned width = (bits + passes - 1) / passes;
+    const unsigned wide_passes = (bits + kTopBits - 1) / kTopBits;
+    if (m >= kWideDigitsFrom && wide_passes < passes && (bits + wide_passes - 1) / wide_passes >= 10) {
+      passes = wide_passes;
+      width = (bits + passes - 1) / passes;
     }
-    const K first = keys[lo];
-    for (int d = 0; d < digits; ++d) {
-      if (counts[d][(first >> (8 * d)) & 0xff] == m) continue;  // one value of this byte throughout
-      if (ctx.cancelled()) return from;
-      scatter_pass(sets_[from], sets_[from ^ 1], lo, hi, 8 * unsigned(d), counts[d], ctx);
+    std::vector<size_t>& counts = counts_buffer(passes << width);
+    count_digits(sets_[from].keys, lo, hi, passes, width, counts.data());
+    const K first = sets_[from].keys[lo];
+    const K mask = K((1u << width) - 1);
+    for (unsigned d = 0; d < passes; ++d) {
+      const size_t* count = counts.data() + (size_t(d) << width);
+      const unsigned shift = d * width;
+      if (count[(first >> shift) & mask] == m) continue;  // one value of this digit throughout
+      if (ctx.cancelled()) return;
+      scatter_pass(sets_[from], sets_[from ^ 1], lo, hi, shift, mask, count, ctx);
       from ^= 1;
     }
-    return from;
+    finish_region(from, lo, hi);
   }
 
-  void scatter_pass(Set src, Set dst, size_t lo, size_t hi, unsigned shift, const Histogram& count, const CallContext& ctx) {
-    Histogram next;
+  // A region needs at least this many elements for digits wider than 8 bits to pay.
+  static constexpr size_t kWideDigitsFrom = 4096;
+
+  // This thread's counters, zeroed, at least `size` of them: reused from region to region.
+  static std::vector<size_t>& counts_buffer(size_t size) {
+    thread_local std::vector<size_t> counts;
+    if (counts.size() < size) counts.resize(size);
+    std::fill(counts.begin(), counts.begin() + static_cast<std::ptrdiff_t>(size), 0);
+    return counts;
+  }
+
+  // counts[(d << width) + v]: how many keys in [lo, hi) have v as digit d, for d < digits.
+  static void count_digits(const K* keys, size_t lo, size_t hi, unsigned digits, unsigned width, size_t* counts) {
+    switch (digits) {
+      case 1: return count_digits_n<1>(keys, lo, hi, width, counts);
+      case 2: return count_digits_n<2>(keys, lo, hi, width, counts);
+      case 3: return count_digits_n<3>(keys, lo, hi, width, counts);
+      case 4: return count_digits_n<4>(keys, lo, hi, width, counts);
+      case 5: return count_digits_n<5>(keys, lo, hi, width, counts);
+      case 6: return count_digits_n<6>(keys, lo, hi, width, counts);
+      case 7: return count_digits_n<7>(keys, lo, hi, width, counts);
+      default: return count_digits_n<8>(keys, lo, hi, width, counts);
+    }
+  }
+
+  template <unsigned D>
+  static void count_digits_n(const K* keys, size_t lo, size_t hi, unsigned width, size_t* counts) {
+    const K mask = K((1u << width) - 1);
+    for (size_t i = lo; i < hi; ++i) {
+      const K k = keys[i];
+      for (unsigned d = 0; d < D; ++d) ++counts[(size_t(d) << width) + ((k >> (d * width)) & mask)];
+    }
+  }
+
+  // Moves [lo, hi) from src to dst by the digit (key >> shift) & mask, whose counts are `count`.
+  void scatter_pass(Set src, Set dst, size_t lo, size_t hi, unsigned shift, K mask, const size_t* count, const CallContext& ctx) {
+    thread_local std::vector<size_t> next_buffer;
+    next_buffer.resize(size_t(mask) + 1);
+    size_t* next = next_buffer.data();
     size_t at = lo;
-    for (unsigned b = 0; b < kRadix; ++b) {
+    for (size_t b = 0; b <= size_t(mask); ++b) {
       next[b] = at;
       at += count[b];
     }
@@ -243,14 +290,14 @@ class RadixSorter final : public Sorter {
       if (argsort_) {
         for (size_t i = begin; i < end; ++i) {
           const K k = src.keys[i];
-          const size_t to = next[(k >> shift) & 0xff]++;
+          const size_t to = next[(k >> shift) & mask]++;
           dst.keys[to] = k;
           dst.idx[to] = src.idx[i];
         }
       } else {
         for (size_t i = begin; i < end; ++i) {
           const K k = src.keys[i];
-          dst.keys[next[(k >> shift) & 0xff]++] = k;
+          dst.keys[next[(k >> shift) & mask]++] = k;
         }
       }
     }
@@ -330,7 +377,7 @@ class RadixSorter final : public Sorter {
   Scratch scratch_;
   Set sets_[2] = {};
   std::vector<K> mins_, maxs_;  // per chunk, phase 0
-  std::vector<Histogram> hist_;  // per chunk, phase 1
+  std::vector<TopHistogram> hist_;  // per chunk, phase 1
   std::atomic<uint32_t> done_[3] = {};  // units of phases 0-2 that have arrived
   std::atomic<bool> failed_{false};     // a unit threw: later phases do nothing
 };

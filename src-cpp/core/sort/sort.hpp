@@ -1,11 +1,11 @@
 // Sorting typed-array elements the way V8's TypedArray.prototype.sort() orders them, in place, on
 // the core's thread pool; and the stable index permutation that sorts them (argsort).
 //
-// The algorithm is a radix sort on order-preserving keys (keys.hpp): one most-significant-digit
-// pass spreads the elements into 256 buckets by the highest byte in which any two keys differ,
-// in parallel over chunks of the array; then each bucket is finished on its own by
-// least-significant-digit passes (skipping bytes constant within the bucket), and buckets are
-// shared out over the threads. Small arrays skip the parallel stage and run as one bucket.
+// The algorithm is a radix sort on order-preserving keys (keys.hpp). A parallel pass spreads
+// the elements into 2048 buckets by the 11 bits below the highest bit in which any two keys
+// differ, over chunks of the array at once; then buckets are shared out over the threads, and
+// each is sorted in the thread's cache by least-significant-digit passes of 8 bits (skipping
+// digits its keys share), or by insertion sort when small. Small arrays skip the parallel pass.
 //
 // A sort is a fixed list of work units (kernel.hpp's contract), in phases: min/max of the keys,
 // histograms of the chosen byte, the scatter into scratch, then groups of buckets. A unit of a
