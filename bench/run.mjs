@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // spindle benchmark harness. Usage:
-//   node bench/run.mjs [--quick] [--only=dispatch,latency,scaling,eventloop,memory,hashing,queue] [--reps=N] [--no-gate]
+//   node bench/run.mjs [--quick] [--only=dispatch,latency,scaling,eventloop,memory,hashing,queue,sort] [--reps=N] [--no-gate]
 //
 // Each scenario runs every contender that applies: the main thread (plain JS, blocking), spindle's
 // native and worker backends, the peers piscina, tinypool and workerpool (lib/peers.mjs, each
@@ -27,7 +27,7 @@ import { markdownTable, writeResults } from './lib/report.mjs';
 import { loadSpindle, WrongResultError, ROOT } from './lib/common.mjs';
 import { loadPeers, PEER_NAMES } from './lib/peers.mjs';
 
-const SCENARIOS = ['dispatch', 'latency', 'scaling', 'eventloop', 'memory', 'hashing', 'queue'];
+const SCENARIOS = ['dispatch', 'latency', 'scaling', 'eventloop', 'memory', 'hashing', 'queue', 'sort'];
 const FOREIGN_WARN_PCT = 10;
 
 function parseArgs(argv) {
