@@ -8,8 +8,12 @@ import { availableBackends } from './support/backends.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/buffer-safety.mjs', import.meta.url));
 
+// Resizable ArrayBuffers came with Node 20 (V8 11.3): on Node 18 there is nothing to resize.
+const resizable = typeof (ArrayBuffer.prototype as { resize?: unknown }).resize === 'function';
+const modes = ['resize-running', 'resize-queued', 'transfer-clone', 'transfer-port'].filter((mode) => resizable || !mode.startsWith('resize'));
+
 describe.each(availableBackends().map((b) => b.name))('%s backend: a buffer taken away after the call', (backend) => {
-  it.each(['resize-running', 'resize-queued', 'transfer-clone', 'transfer-port'])('%s', (mode) => {
+  it.each(modes)('%s', (mode) => {
     const child = spawnSync(process.execPath, ['--expose-gc', fixture, backend, mode], { encoding: 'utf8', timeout: 60_000 });
     expect(child.signal, child.stderr).toBeNull();
     expect(child.status, child.stderr).toBe(0);

@@ -64,7 +64,15 @@ export const sha256File = defineKernel<[path: Sha256FilePath, options?: DigestOp
   run(args, ctx) {
     const bytes = args[0] as Uint8Array; // a structured clone of the Buffer validate() made: a plain Uint8Array
     const path = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const fd = openSync(path, OPEN_FLAGS); // throws Node's own ENOENT/EACCES/... error, path included
+    let fd: number;
+    try {
+      fd = openSync(path, OPEN_FLAGS);
+    } catch (error) {
+      // Rebuilt rather than rethrown: Node 18's synchronous fs errors order their keys errno,
+      // syscall, code, path, and the native kernel's (and fs.promises') are errno, code, syscall, path.
+      const { errno } = error as { errno?: number };
+      throw errno === undefined ? error : systemError(errno, 'open', path.toString('utf8'));
+    }
     try {
       // As the C++ kernel: a directory fails as reading one does on Linux, but with the path; a
       // FIFO, socket or character device (which could block or never end) fails with EINVAL.
