@@ -4,8 +4,10 @@
 
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AsyncResult } from '../src-ts/async-result.js';
 import { AbortError, TimeoutError } from '../src-ts/errors.js';
 import { kernels } from '../src-ts/kernels/index.js';
+import { noContext, type Kernel } from '../src-ts/kernels/types.js';
 import { Pool } from '../src-ts/pool.js';
 import { serve, type ServeHandle } from '../src-ts/serve/serve.js';
 import { SharedCounter } from '../src-ts/shared/counter.js';
@@ -19,6 +21,11 @@ const sleep = task(QUEUE_TASKS, 'sleep');
 const fail = task(QUEUE_TASKS, 'fail');
 
 const run = redisAvailable();
+
+/** Far more work than any test waits for: only cancellation ends it. */
+const FOREVER: [number, number] = [0, 2e11];
+const twin = <R>(kernel: Kernel<any, R>, args: unknown[]): R => kernel.run(kernel.validate(args), noContext);
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 describe.runIf(run)('queue backend', () => {
   let redis: RedisServer;
@@ -144,6 +151,118 @@ describe.runIf(run)('queue backend', () => {
     }
     const copy = new URL('./fixtures/queue-tasks.mjs', import.meta.url).href.replace('/fixtures/', '/fixtures/../fixtures/');
     await expect(serve({ queue: 's', connection: redis.url, pool: server.pool, tasks: [QUEUE_TASKS, copy] })).rejects.toThrow(/share the file name queue-tasks\.mjs/);
+  });
+
+  // The conformance suite's cases that apply to a pool whose tasks run elsewhere (not those on
+  // SharedCounter arguments, nor its million-task floods: one job per task is BullMQ's rate).
+  describe('conformance cases', () => {
+    it('gives results identical to the JS twins', async () => {
+      const ranges: [number, number][] = [[0, 0], [0, 2], [2, 3], [0, 100], [999_983, 1_000_003], [123_456, 7_654_321], [1e9, 1e9 + 1e6], [1e12, 1e12 + 2e5], [2 ** 40 - 1e5, 2 ** 40]];
+      const results = await Promise.all(ranges.map((r) => pool.apply(countPrimes, r)));
+      expect(results).toEqual(ranges.map((r) => twin(countPrimes, r)));
+      const values = [0, -1.5, 1e300, -0, Number.MIN_VALUE];
+      const mapped = await pool.map(noop, values);
+      expect(mapped).toEqual(values.map((v) => twin(noop, [v])));
+      expect(Object.is(mapped[3], -0)).toBe(true);
+    });
+
+    it('a queued or waiting apply runs with its arguments as they were at the call', async () => {
+      const small = new Pool({ backend: 'queue', queue: 'api', connection: redis.url, size: 2, maxQueue: 2 });
+      try {
+        const args: unknown[] = [0];
+        const calls: Promise<number>[] = [];
+        for (let i = 0; i < 300; i++) {
+          args[0] = i;
+          calls.push(small.apply(noop, args as [number]));
+          args[0] = -1;
+        }
+        expect(await Promise.all(calls)).toEqual(range(300));
+      } finally {
+        await small.terminate();
+      }
+    });
+
+    it('applyAsync and submit give AsyncResults; mapAsync calls back with the whole result', async () => {
+      const result = pool.applyAsync(countPrimes, [0, 1e6]);
+      expect(result).toBeInstanceOf(AsyncResult);
+      expect(await result.get()).toBe(78498);
+      expect(result.ready() && result.successful()).toBe(true);
+      const submitted = await pool.submit(countPrimes, [0, 1e5]);
+      expect('then' in submitted).toBe(false);
+      expect(await submitted.get()).toBe(9592);
+      const seen: number[][] = [];
+      const mapped = pool.starmapAsync(countPrimes, [[0, 10], [0, 100]], { callback: (r) => seen.push(r) });
+      expect(await mapped.get()).toEqual([4, 25]);
+      expect(seen).toEqual([[4, 25]]);
+    });
+
+    it('an imap consumer that breaks early cancels the rest and closes the source', async () => {
+      const local = new Pool({ backend: 'queue', queue: 'api', connection: redis.url, size: 2 });
+      let closed = false;
+      function* work() {
+        try {
+          yield [0, 10] as [number, number];
+          for (;;) yield FOREVER;
+        } finally {
+          closed = true;
+        }
+      }
+      for await (const count of local.istarmap(countPrimes, work())) {
+        expect(count).toBe(4);
+        break;
+      }
+      expect(closed).toBe(true);
+      local.close();
+      await local.join();
+      expect(local.stats()).toMatchObject({ running: 0, queued: 0, completed: 1 });
+      expect(local.stats().cancelled).toBeGreaterThan(0);
+      // The server stopped the jobs that had started.
+      await waitFor(() => server.pool.stats().running === 0);
+    });
+
+    it('terminate() settles running and queued tasks at once, and the server stops them', async () => {
+      const local = new Pool({ backend: 'queue', queue: 'api', connection: redis.url, size: 2, maxQueue: 100 });
+      const capacity = (local.stats().backendInfo as { capacity: number }).capacity;
+      const calls = range(capacity + 50).map(() => local.apply(countPrimes, FOREVER));
+      await waitFor(() => server.pool.stats().running === 2);
+      expect(local.stats().queued).toBeGreaterThan(0);
+      const started = performance.now();
+      const terminated = local.terminate();
+      const outcomes = await Promise.allSettled(calls);
+      expect(outcomes.every((o) => o.status === 'rejected' && (o.reason as Error).name === 'AbortError')).toBe(true);
+      await terminated;
+      expect(performance.now() - started).toBeLessThan(1000);
+      expect(local.stats()).toMatchObject({ state: 'terminated', running: 0, queued: 0, waiting: 0 });
+      await waitFor(() => server.pool.stats().running === 0);
+    });
+
+    it('reject with TypeError/RangeError naming the argument, submitting nothing', async () => {
+      const local = new Pool({ backend: 'queue', queue: 'api', connection: redis.url, size: 2 });
+      const loose = local as any;
+      try {
+        const cases: [unknown[], ErrorConstructor, RegExp][] = [
+          [[-1, 5], RangeError, /lo/],
+          [[5, 1], RangeError, /lo must be <= hi/],
+          [[0, Infinity], RangeError, /hi/],
+          [['0', 1], TypeError, /lo/],
+          [[0, 1, 2], TypeError, /countPrimes takes 2/],
+        ];
+        for (const [args, type, pattern] of cases) {
+          const error = await loose.apply(countPrimes, args).then(() => undefined, (e: unknown) => e);
+          expect(error, JSON.stringify(args)).toBeInstanceOf(type);
+          expect((error as Error).message).toMatch(pattern);
+          expect(() => loose.applyAsync(countPrimes, args)).toThrow(pattern);
+        }
+        await expect(loose.apply(kernels.increment, [new SharedCounter()])).rejects.toThrow(/SharedCounter is memory shared/);
+        await expect(loose.starmap(countPrimes, [[0, 1], [2, 1]])).rejects.toThrow(/tuples\[1\]/);
+        const iterator = loose.istarmap(countPrimes, [[0, 10], [10, 5]]);
+        expect(await iterator.next()).toEqual({ done: false, value: 4 });
+        await expect(iterator.next()).rejects.toThrow(/tuples\[1\]/);
+        expect(local.stats().submitted).toBe(1);
+      } finally {
+        await local.terminate();
+      }
+    });
   });
 
   it('options: queue and connection are required with backend queue, and only there', () => {

@@ -49,6 +49,8 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** A job with no event for this long is looked up in Redis by the sweep. */
 const QUIET_MS = 10_000;
 const SWEEP_EVERY_MS = 1_000;
+/** How long close() waits for cancel requests still on their way to Redis. */
+const STOP_WAIT_MS = 5_000;
 /**
  * Jobs looked up per sweep, oldest first: a lost event is rare, and a flood of jobs waiting in
  * the queue for longer than QUIET_MS must not turn the sweep into load on Redis.
@@ -81,7 +83,10 @@ export class QueueBackend implements Backend {
   #sweepTimer: NodeJS.Timeout | undefined;
   #lastError: Error | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
   #connected = false;
+  /** Removals and cancel requests under way: close() lets them reach Redis before it closes the connection. */
+  readonly #stopping = new Set<Promise<void>>();
 
   constructor(options: QueueBackendOptions) {
     const bull = loadBullmq('Pool');
@@ -293,7 +298,9 @@ export class QueueBackend implements Backend {
     const slot = d.backendSlot as Slot;
     if (this.#live.get(slot.jobId) !== d) return;
     this.#settle(slot.jobId, Outcome.Cancelled, undefined);
-    void this.#stop(slot.jobId);
+    const stopping = this.#stop(slot.jobId);
+    this.#stopping.add(stopping);
+    void stopping.finally(() => this.#stopping.delete(stopping));
   }
 
   /** Removes a waiting job; asks its server to stop one that runs (a locked job cannot be removed). */
@@ -316,8 +323,20 @@ export class QueueBackend implements Backend {
     await this.close();
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    // A pool's terminate() cancels each call (cancel()) before it closes its backend: their
+    // cancel requests must leave before the connection closes, or jobs running on servers would
+    // run on, unasked to stop. Bounded: a Redis that went away does not hold close() forever.
+    if (this.#stopping.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...this.#stopping]), new Promise((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
     this.#closed = true;
     clearInterval(this.#sweepTimer);
     this.#sweepTimer = undefined;
@@ -333,6 +352,6 @@ export class QueueBackend implements Backend {
   }
 
   describe(): Record<string, unknown> {
-    return { queue: this.#queueName, redis: this.#where, jobsInFlight: this.#live.size, attempts: this.#attempts };
+    return { queue: this.#queueName, redis: this.#where, capacity: this.capacity, jobsInFlight: this.#live.size, attempts: this.#attempts };
   }
 }
