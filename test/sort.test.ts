@@ -19,7 +19,10 @@ type Ctor =
   | Int8ArrayConstructor | Uint8ArrayConstructor | Uint8ClampedArrayConstructor | Int16ArrayConstructor
   | Uint16ArrayConstructor | Int32ArrayConstructor | Uint32ArrayConstructor | Float32ArrayConstructor
   | Float64ArrayConstructor | BigInt64ArrayConstructor | BigUint64ArrayConstructor;
-type Typed = InstanceType<Ctor>;
+type Typed =
+  | Int8Array<ArrayBufferLike> | Uint8Array<ArrayBufferLike> | Uint8ClampedArray<ArrayBufferLike> | Int16Array<ArrayBufferLike>
+  | Uint16Array<ArrayBufferLike> | Int32Array<ArrayBufferLike> | Uint32Array<ArrayBufferLike> | Float32Array<ArrayBufferLike>
+  | Float64Array<ArrayBufferLike> | BigInt64Array<ArrayBufferLike> | BigUint64Array<ArrayBufferLike>;
 
 const TYPES: Ctor[] = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
   Float32Array, Float64Array, BigInt64Array, BigUint64Array];
@@ -42,7 +45,7 @@ const SPECIAL_BITS: Record<number, bigint[]> = {
 function makeArray(ctor: Ctor, n: number, shape: Shape, shared: boolean, seed: number): Typed {
   const width = ctor.BYTES_PER_ELEMENT;
   const buffer = shared ? new SharedArrayBuffer(n * width) : new ArrayBuffer(n * width);
-  const array = new ctor(buffer) as Typed;
+  const array = new ctor(buffer as ArrayBuffer) as Typed; // the constructors take either kind; the types name one
   const bytes = new Uint8Array(buffer);
   let s = seed >>> 0 || 1;
   const next = (): number => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0);
@@ -225,7 +228,7 @@ describe.each(backends)('on the $name backend', ({ name, make }) => {
           const shared = seed % 2 === 0;
           const input = makeArray(ctor, n, shape, shared, seed++);
           const array = input.slice();
-          const onShared = shared ? new ctor(new SharedArrayBuffer(array.byteLength)) : array;
+          const onShared = shared ? new ctor(new SharedArrayBuffer(array.byteLength) as unknown as ArrayBuffer) : array;
           if (shared) onShared.set(array as any);
           const result = await pool.apply(sort, [onShared]);
           if (result !== onShared || firstMismatch(input, onShared) !== -1) failures.push(`sort ${ctor.name} n=${n} ${shape} shared=${shared}`);
@@ -244,7 +247,7 @@ describe.each(backends)('on the $name backend', ({ name, make }) => {
     expect(await pool.apply(sort, [array])).toBe(array);
     expect(firstMismatch(input, array)).toBe(-1);
     const shared = new Float64Array(new SharedArrayBuffer(input.byteLength));
-    shared.set(makeArray(Float64Array, 1e7, 'random', false, 6));
+    shared.set(makeArray(Float64Array, 1e7, 'random', false, 6) as Float64Array);
     const copy = shared.slice();
     expect(await pool.apply(sort, [shared])).toBe(shared);
     expect(firstMismatch(copy, shared)).toBe(-1);
