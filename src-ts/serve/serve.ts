@@ -45,6 +45,28 @@ export interface ServeHandle {
   close(): Promise<void>;
 }
 
+/**
+ * Cancel requests for jobs this server does not run (yet): a job may be fetched between the
+ * client's failed removal and its runJob() start. Kept for a minute, then forgotten; a request
+ * for a job another server runs is simply never used here.
+ */
+class EarlyCancels {
+  readonly #at = new Map<string, number>();
+
+  add(jobId: string): void {
+    const now = Date.now();
+    for (const [id, at] of this.#at) {
+      if (now - at < 60_000) break; // insertion order: the rest are younger
+      this.#at.delete(id);
+    }
+    this.#at.set(jobId, now);
+  }
+
+  take(jobId: string): boolean {
+    return this.#at.delete(jobId);
+  }
+}
+
 /** How often a running job's progress counter is copied to the job. */
 const PROGRESS_EVERY_MS = 200;
 
@@ -66,9 +88,10 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     throw new TypeError("serve: task modules run only on a pool with backend 'worker'");
   }
   const running = new Map<string, AbortController>();
+  const early = new EarlyCancels();
   const where = `queue '${options.queue}' on Redis at ${describeConnection(connection)}`;
 
-  const worker: Worker = new bull.Worker(options.queue, (job: Job) => runJob(job, registry, pool, running), {
+  const worker: Worker = new bull.Worker(options.queue, (job: Job) => runJob(job, registry, pool, running, early), {
     connection: { ...connection },
     concurrency: pool.size,
     autorun: false,
@@ -87,7 +110,11 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     subscriber.on('error', (error) => {
       lastError = error;
     });
-    subscriber.on('message', (_channel, jobId) => running.get(jobId)?.abort(new Error(`queue job ${jobId} was cancelled by its client`)));
+    subscriber.on('message', (_channel, jobId) => {
+      const controller = running.get(jobId);
+      if (controller !== undefined) controller.abort(new Error(`queue job ${jobId} was cancelled by its client`));
+      else early.add(jobId);
+    });
     await subscriber.subscribe(cancelChannel(options.queue));
   } catch (error) {
     subscriber?.disconnect();
@@ -118,7 +145,7 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
 }
 
 /** One job: its payload checked, its task looked up, run on the pool. Throws only errors whose message is a failureReason. */
-async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<string, AbortController>): Promise<unknown> {
+async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<string, AbortController>, early: EarlyCancels): Promise<unknown> {
   const bull = loadBullmq('serve');
   let call: ReturnType<typeof readJobData>;
   try {
@@ -133,6 +160,7 @@ async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<str
   }
   const controller = new AbortController();
   const jobId = job.id!;
+  if (early.take(jobId)) controller.abort(new Error(`queue job ${jobId} was cancelled by its client`));
   running.set(jobId, controller);
   const progress = call.progress ? new SharedCounter() : undefined;
   let reported = 0;

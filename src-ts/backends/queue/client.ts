@@ -191,7 +191,12 @@ export class QueueBackend implements Backend {
       return;
     }
     const now = Date.now();
-    for (const d of added) (d.backendSlot as Slot).heard = now;
+    for (const d of added) {
+      const slot = d.backendSlot as Slot;
+      slot.heard = now;
+      // Cancelled while its add was on its way: the cancel's removal found no job then.
+      if (this.#live.get(slot.jobId) !== d) this.#track(this.#stop(slot.jobId));
+    }
     this.#armSweep();
   }
 
@@ -298,7 +303,10 @@ export class QueueBackend implements Backend {
     const slot = d.backendSlot as Slot;
     if (this.#live.get(slot.jobId) !== d) return;
     this.#settle(slot.jobId, Outcome.Cancelled, undefined);
-    const stopping = this.#stop(slot.jobId);
+    this.#track(this.#stop(slot.jobId));
+  }
+
+  #track(stopping: Promise<void>): void {
     this.#stopping.add(stopping);
     void stopping.finally(() => this.#stopping.delete(stopping));
   }
