@@ -75,9 +75,9 @@ class RadixSorter final : public Sorter {
     try {
       if (phase > 0) await(phase - 1);
       if (!stopped(ctx)) {
-        if (phase == 0) min_max(index);
-        else if (phase == 1) histogram(index);
-        else scatter(index);
+        if (phase == 0) min_max(index, ctx);
+        else if (phase == 1) histogram(index, ctx);
+        else scatter(index, ctx);
       }
     } catch (...) {
       failed_.store(true, std::memory_order_relaxed);
@@ -112,14 +112,16 @@ class RadixSorter final : public Sorter {
 
   // Phase 0: the smallest and largest key of a chunk. Unit 0 also takes the scratch, so that
   // the allocation happens on a pool thread, never on the submitting one.
-  void min_max(unsigned c) {
+  void min_max(unsigned c, const CallContext& ctx) {
     if (c == 0) take_scratch();
     K lo = ~K(0), hi = 0;
-    for (size_t i = chunk_begin(c), end = chunk_begin(c + 1); i < end; ++i) {
-      const K k = Keys::key(raw_[i]);
-      lo = std::min(lo, k);
-      hi = std::max(hi, k);
-    }
+    for_strides(c, ctx, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
+        const K k = Keys::key(raw_[i]);
+        lo = std::min(lo, k);
+        hi = std::max(hi, k);
+      }
+    });
     mins_[c] = lo;
     maxs_[c] = hi;
   }
@@ -136,12 +138,14 @@ class RadixSorter final : public Sorter {
   }
 
   // Phase 1: the chunk's histogram of the top bits.
-  void histogram(unsigned c) {
+  void histogram(unsigned c, const CallContext& ctx) {
     TopHistogram& h = hist_[c];
     h.fill(0);
     const int shift = top_shift();
     if (shift < 0) return;
-    for (size_t i = chunk_begin(c), end = chunk_begin(c + 1); i < end; ++i) ++h[(Keys::key(raw_[i]) >> shift) & (kTopRadix - 1)];
+    for_strides(c, ctx, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) ++h[(Keys::key(raw_[i]) >> shift) & (kTopRadix - 1)];
+    });
   }
 
   // Where bucket b starts in set 0: the sizes of the buckets before it.
@@ -157,7 +161,7 @@ class RadixSorter final : public Sorter {
 
   // Phase 2: moves the chunk's elements, as keys, to their bucket in set 0; within a bucket, in
   // chunk order and then array order, which keeps argsort stable.
-  void scatter(unsigned c) {
+  void scatter(unsigned c, const CallContext& ctx) {
     const int shift = top_shift();
     if (shift < 0) return;
     TopHistogram next = bucket_starts();
@@ -165,11 +169,24 @@ class RadixSorter final : public Sorter {
       for (unsigned e = 0; e < c; ++e) next[b] += hist_[e][b];
     }
     const Set to = sets_[0];
-    for (size_t i = chunk_begin(c), end = chunk_begin(c + 1); i < end; ++i) {
-      const K k = Keys::key(raw_[i]);
-      const size_t at = next[(k >> shift) & (kTopRadix - 1)]++;
-      to.keys[at] = k;
-      if (argsort_) to.idx[at] = Idx(i);
+    for_strides(c, ctx, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
+        const K k = Keys::key(raw_[i]);
+        const size_t at = next[(k >> shift) & (kTopRadix - 1)]++;
+        to.keys[at] = k;
+        if (argsort_) to.idx[at] = Idx(i);
+      }
+    });
+  }
+
+  // Runs body(begin, end) over chunk c in strides of kCancelStride elements, stopping early
+  // once the sort is cancelled (its result is then discarded anyway).
+  template <class Body>
+  void for_strides(unsigned c, const CallContext& ctx, Body&& body) {
+    const size_t end = chunk_begin(c + 1);
+    for (size_t begin = chunk_begin(c); begin < end; begin += kCancelStride) {
+      if (ctx.cancelled()) return;
+      body(begin, std::min(end, begin + kCancelStride));
     }
   }
 

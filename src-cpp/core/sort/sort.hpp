@@ -38,7 +38,7 @@ enum class IndexType : uint8_t { Uint32, Float64 };
 constexpr size_t kParallelMin = size_t(1) << 16;
 // A bucket of at most this many elements is finished by insertion sort rather than radix passes.
 constexpr size_t kInsertionMax = 32;
-// A radix pass over a large bucket checks for cancellation after every this many elements.
+// A pass over a large chunk or bucket checks for cancellation after every this many elements.
 constexpr size_t kCancelStride = size_t(1) << 18;
 
 struct Request {
