@@ -157,7 +157,7 @@ describe('stats() timing bookkeeping (manual backend)', () => {
   });
 });
 
-const spin = task<[ms: number], number>(new URL('./fixtures/tasks/concurrency.mjs', import.meta.url), 'spin');
+const spin = task<(ms: number) => number>(new URL('./fixtures/tasks/concurrency.mjs', import.meta.url), 'spin');
 
 describe.each(availableBackends())('stats() timing on the $name backend', ({ name, make }) => {
   let pool: Pool | undefined;
