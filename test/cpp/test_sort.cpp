@@ -354,15 +354,30 @@ TEST_CASE("sort: scratch is reused across calls") {
   sort::drop_kept_scratch();
   uint8_t* first;
   {
-    auto s = sort::Scratch::take(1 << 20);
+    auto s = sort::Scratch::take(sort::kKeepMin * 2);
     first = s.data();
   }
-  auto again = sort::Scratch::take(1000);
+  auto again = sort::Scratch::take(sort::kKeepMin);
   CHECK(again.data() == first);
-  auto other = sort::Scratch::take(1000);  // the kept one is taken: a fresh buffer
+  auto other = sort::Scratch::take(sort::kKeepMin);  // the kept one is taken: a fresh buffer
   CHECK(other.data() != first && other.data() != nullptr);
   auto too_big = sort::Scratch::take(sort::kKeepMax + 1);
   CHECK(too_big.size() == sort::kKeepMax + 1);
+}
+
+TEST_CASE("sort: small requests leave the kept buffer to large ones") {
+  sort::drop_kept_scratch();
+  uint8_t* large;
+  {
+    auto s = sort::Scratch::take(sort::kKeepMin * 4);
+    large = s.data();
+  }
+  {
+    auto small = sort::Scratch::take(1000);  // its own buffer, not the kept one
+    CHECK(small.data() != large && small.size() == 1000);
+  }
+  auto again = sort::Scratch::take(sort::kKeepMin * 2);  // the small one was not kept in its place
+  CHECK(again.data() == large);
 }
 
 TEST_CASE("sort: the kernels reject bad arguments with the argument's name") {

@@ -19,7 +19,7 @@ void release(uint8_t* data) { ::operator delete[](data, kAlign); }
 }  // namespace
 
 Scratch Scratch::take(size_t bytes) {
-  {
+  if (bytes >= kKeepMin) {
     std::lock_guard<std::mutex> lock(kept_mutex);
     if (kept_data != nullptr && kept_size >= bytes) {
       Scratch s(kept_data, kept_size);
@@ -46,7 +46,7 @@ Scratch& Scratch::operator=(Scratch&& other) noexcept {
 Scratch::~Scratch() {
   if (data_ == nullptr) return;
   uint8_t* drop = data_;
-  if (size_ <= kKeepMax) {
+  if (size_ >= kKeepMin && size_ <= kKeepMax) {
     std::lock_guard<std::mutex> lock(kept_mutex);
     // Keep the larger of the two: it serves every sort the smaller one would.
     if (kept_size < size_) {

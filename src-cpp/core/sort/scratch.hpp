@@ -2,8 +2,8 @@
 //
 // A radix sort moves its elements into a buffer as large as the array and back. Fresh memory
 // costs a page fault per 4 KiB on first touch (about 3 ms per 8 MB here), a large share of a
-// sort's time, so the most recently released buffer of at most kKeepMax bytes is kept for the
-// next sort instead of being freed. Concurrent sorts each get their own buffer.
+// sort's time, so one released buffer (the largest so far, of kKeepMin to kKeepMax bytes) is
+// kept for the next sort instead of being freed. Concurrent sorts each get their own buffer.
 #pragma once
 
 #include <cstddef>
@@ -13,6 +13,9 @@ namespace spindle::sort {
 
 // The largest buffer kept between sorts (a sort of 2^25 doubles, or argsort of 10^7).
 constexpr size_t kKeepMax = size_t(256) << 20;
+// Smaller requests neither take the kept buffer nor replace it: allocating a few hundred KiB
+// costs little, and a map of small sorts must not take the buffer a large sort beside it wants.
+constexpr size_t kKeepMin = size_t(1) << 20;
 
 class Scratch {
  public:
