@@ -2,9 +2,9 @@
 // The packaging test: what users get from `npm install spindle` (and pnpm, and yarn).
 //
 //   1. `npm run prebuild` (prebuildify; and `npm run prebuild:arm64` when package.json has it) and
-//      `npm pack`: the tarball must hold dist/, the libc-tagged prebuilds, binding.gyp, the C++
-//      sources, and no install script (README, "Installing the package": package managers that
-//      block install scripts must not block or fail on spindle).
+//      `npm pack`: the tarball must hold dist/, the libc-tagged prebuilds, the C++ sources with
+//      dist/binding.gyp, and no install script, stated or implied (README, "Installing the
+//      package": package managers that block install scripts must not block or flag spindle).
 //   2. With a PATH that holds node, npm and sh and nothing else (no compiler, make or python), the
 //      tarball installs, compiles nothing, and the native backend loads from the prebuild under
 //      npm, npm --ignore-scripts, npm --strict-allow-scripts (npm 11.x), pnpm 10 and yarn 4 (PnP).
@@ -63,14 +63,16 @@ run('npm', ['run', 'build:ts'], { cwd: root });
 const packed = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: root }).stdout);
 const tarball = join(work, packed[0].filename);
 const files = new Set(packed[0].files.map((f) => f.path));
-for (const needed of ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/worker.js', 'dist/cli.js', 'binding.gyp', 'CMakeLists.txt', 'src-cpp/addon/module.cpp', 'src-cpp/core/thread_pool.cpp', 'package.json', 'README.md']) {
+for (const needed of ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/worker.js', 'dist/cli.js', 'dist/binding.gyp', 'CMakeLists.txt', 'src-cpp/addon/module.cpp', 'src-cpp/core/thread_pool.cpp', 'package.json', 'README.md']) {
   if (!files.has(needed)) fail(`the tarball lacks ${needed}`);
 }
 const packedPrebuild = (platform) => [...files].find((f) => f.startsWith(`prebuilds/${platform}/`) && f.endsWith('.node'));
 for (const platform of [here, ...otherPlatforms]) if (packedPrebuild(platform) === undefined) fail(`the tarball holds no prebuild for ${platform}`);
 for (const f of files) if (/^(test|bench|src-ts|node_modules|build)\//.test(f)) fail(`the tarball should not ship ${f}`);
-// No install script, explicit or implied: npm and pnpm add `node-gyp rebuild` for a package with a
-// binding.gyp and no install script unless "gypfile" is false.
+// No install script, stated or implied: npm implies `node-gyp rebuild` from a root binding.gyp
+// unless "gypfile" is false; pnpm and yarn imply it from a root binding.gyp whatever "gypfile"
+// says, so the tarball carries it as dist/binding.gyp (spindle build-addon puts it back).
+if (files.has('binding.gyp')) fail('the tarball has a binding.gyp at its root: pnpm and yarn take that for an install script');
 const packedManifest = JSON.parse(execFileSync('tar', ['-xzOf', tarball, 'package/package.json'], { encoding: 'utf8' }));
 for (const script of ['preinstall', 'install', 'postinstall']) {
   if (packedManifest.scripts?.[script] !== undefined) fail(`the package has an ${script} script: ${packedManifest.scripts[script]}`);
@@ -145,6 +147,8 @@ let withPrebuild;
 for (const [label, install] of managers) {
   step(`install with prebuilds: ${label} (node and npm only on PATH)`);
   const p = project(label.replace(/[^a-z0-9]+/gi, '-'), install);
+  // pnpm 10: "Ignored build scripts: spindle..."; yarn 4: "spindle@... lists build scripts".
+  if (/Ignored build scripts: spindle|spindle@\S+ lists build scripts/.test(p.log)) fail(`${label} takes spindle for a package with build scripts:\n${p.log}`);
   const yarnPnp = label.startsWith('yarn');
   // yarn unplugs a package holding a .node file into .yarn/unplugged: the loader finds it there.
   const installed = yarnPnp ? join('.yarn', 'unplugged') : 'node_modules';

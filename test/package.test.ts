@@ -6,6 +6,26 @@ import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+describe('what installing the package runs', () => {
+  // README, "Installing the package": package managers that block install scripts (npm's
+  // --strict-allow-scripts, pnpm 10, yarn 4) must have nothing of spindle's to block or flag.
+  // .ci/packaging.mjs installs the real tarball with each of them.
+  const manifest = JSON.parse(readFileSync(`${root}/package.json`, 'utf8'));
+
+  it('has no install-time script, stated or implied by a root binding.gyp', () => {
+    for (const script of ['preinstall', 'install', 'postinstall', 'prepare']) expect(manifest.scripts[script], script).toBeUndefined();
+    expect(manifest.gypfile).toBe(false);
+    expect(manifest.files).not.toContain('binding.gyp');
+    expect(manifest.files).toContain('dist/');
+  });
+
+  it('ships what compiling from source needs: binding.gyp in dist/, node-addon-api as a dependency', () => {
+    expect(readFileSync(`${root}/dist/binding.gyp`, 'utf8')).toBe(readFileSync(`${root}/binding.gyp`, 'utf8'));
+    expect(Object.keys(manifest.dependencies)).toContain('node-addon-api');
+    expect(manifest.devDependencies['node-addon-api']).toBeUndefined();
+  });
+});
+
 describe('package entry points', () => {
   it('package.json points at built files that exist, types included', () => {
     const manifest = JSON.parse(readFileSync(`${root}/package.json`, 'utf8'));

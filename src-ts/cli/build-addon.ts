@@ -10,9 +10,14 @@
 // node-gyp does the build. It is not a dependency of spindle (it is large, and most installs never
 // compile): the one bundled with npm is used, or one installed beside spindle, or one on PATH.
 // node-addon-api, which binding.gyp includes, is a dependency for this reason.
+//
+// The tarball carries binding.gyp as dist/binding.gyp, not at its root: pnpm and yarn treat a
+// root binding.gyp as an install script (an implied `node-gyp rebuild`, whatever "gypfile" says),
+// so pnpm 10 would list spindle under "Ignored build scripts" and yarn under "lists build scripts".
+// The file is put back at the root here, where node-gyp looks for it and its paths are relative to.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
 import { packageRoot } from '../backends/addon.js';
@@ -60,6 +65,15 @@ export function buildAddon(argv: string[]): number {
     return 2;
   }
   const root = packageRoot();
+  const gyp = join(root, 'binding.gyp');
+  if (!existsSync(gyp)) {
+    const shipped = join(root, 'dist', 'binding.gyp');
+    if (!existsSync(shipped)) {
+      process.stderr.write(`spindle build-addon: neither ${gyp} nor ${shipped} exists: this copy of spindle cannot be compiled\n`);
+      return 1;
+    }
+    copyFileSync(shipped, gyp);
+  }
   const nodeGyp = findNodeGyp(root);
   if (nodeGyp === undefined) {
     process.stderr.write('spindle build-addon: node-gyp was not found (npm bundles it; or `npm install -g node-gyp`)\n');
