@@ -48,6 +48,8 @@ export interface ImapSettings {
   chunkSize: number;
   window: number;
   progress: SharedCounter | undefined;
+  /** The `attempts` option (queue backend), for every chunk. */
+  attempts: number | undefined;
 }
 
 function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
@@ -134,6 +136,11 @@ export class ImapIterator<R> implements AsyncIterableIterator<R>, Job, ChunkOwne
     this.withdrawAll();
     this.stopSource();
     this.serve();
+  }
+
+  /** ChunkOwner.attempts. */
+  get attempts(): number | undefined {
+    return this.settings.attempts;
   }
 
   chunkAdmitted(): void {

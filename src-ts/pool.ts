@@ -26,6 +26,7 @@ import { allCalls, openSource } from './internal/items.js';
 import { MapJob } from './internal/map-job.js';
 import {
   checkCallbackOptions,
+  checkAttemptsOption,
   checkCallOptions,
   checkChunkOptions,
   checkPoolOptions,
@@ -425,6 +426,7 @@ export class Pool extends EventEmitter {
   #taskOf(task: Runnable, validated: readonly unknown[], options: ApplyOptions | undefined): CallTask {
     const t = this.#scheduler.newCall(task, validated, options?.progress);
     if (options?.transfer !== undefined && options.transfer.length > 0) t.withExtras().transfer = options.transfer;
+    if (options?.attempts !== undefined) t.withExtras().attempts = options.attempts;
     return t;
   }
 
@@ -434,6 +436,7 @@ export class Pool extends EventEmitter {
     checkTask(method, task, this.backend);
     if (!Array.isArray(args)) throw new TypeError(`${method}: args must be an array of the task's arguments, got ${describe(args)}`);
     checkCallOptions(method, options);
+    checkAttemptsOption(method, options, this.backend);
     checkTransfer(method, options);
     const validated = task.validate(args);
     this.#scheduler.backend.checkArgs?.(method, task, validated);
@@ -465,6 +468,7 @@ export class Pool extends EventEmitter {
     this.#checkOpen(method);
     checkTask(method, task, this.backend);
     checkCallOptions(method, options);
+    checkAttemptsOption(method, options, this.backend);
     checkChunkOptions(method, options);
     const calls = allCalls(method, task, items, spread);
     if (calls.length === 0) return undefined;
@@ -472,7 +476,7 @@ export class Pool extends EventEmitter {
     if (checkArgs !== undefined) for (const call of calls) checkArgs.call(this.#scheduler.backend, method, task, call);
     // Python's default: about four chunks per thread.
     const chunkSize = options?.chunkSize ?? Math.ceil(calls.length / (4 * this.#slots));
-    return new MapJob(this.#scheduler, task, calls, chunkSize, options?.progress);
+    return new MapJob(this.#scheduler, task, calls, chunkSize, options?.progress, options?.attempts);
   }
 
   #mapPromise(method: string, spread: boolean, task: unknown, items: unknown, options: MapOptions | undefined): Promise<any[]> {
@@ -516,6 +520,7 @@ export class Pool extends EventEmitter {
     this.#checkOpen(method);
     checkTask(method, task, this.backend);
     checkCallOptions(method, options);
+    checkAttemptsOption(method, options, this.backend);
     checkChunkOptions(method, options);
     const source = openSource(method, items, spread);
     const iterator = new ImapIterator<any>(this.#scheduler, source, {
@@ -526,6 +531,7 @@ export class Pool extends EventEmitter {
       chunkSize: options?.chunkSize ?? 1,
       window: options?.window ?? Math.max(4, 2 * this.#slots),
       progress: options?.progress,
+      attempts: options?.attempts,
     });
     const signal = options?.signal;
     if (signal?.aborted) iterator.abort(abortErrorFor(signal));

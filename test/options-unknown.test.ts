@@ -327,3 +327,19 @@ describe('the worker controls', () => {
     }
   });
 });
+
+describe('a call\'s attempts option', () => {
+  it.each(availableBackends())('is the queue backend\'s alone: the $name backend refuses it on every method, naming it', async ({ name, make }) => {
+    const pool = make({ size: 1 });
+    const message = `options.attempts applies only to the queue backend, and this pool's backend is '${name}'`;
+    try {
+      await expect(pool.apply(kernels.noop, [1], { attempts: 2 })).rejects.toThrow(new TypeError(`apply: ${message}`));
+      expect(() => pool.applyAsync(kernels.noop, [1], { attempts: 2 })).toThrow(new TypeError(`applyAsync: ${message}`));
+      await expect(pool.map(kernels.noop, [1], { attempts: 2 })).rejects.toThrow(new TypeError(`map: ${message}`));
+      expect(() => pool.imap(kernels.noop, [1], { attempts: 2 })).toThrow(new TypeError(`imap: ${message}`));
+      expect(pool.stats().submitted).toBe(0);
+    } finally {
+      await pool.terminate();
+    }
+  });
+});

@@ -105,6 +105,12 @@ describe.runIf(run)('queue backend faults', () => {
     expect(await client(queue).apply(flaky, ['b', 0])).toBe(1);
     expect(await client(queue, { attempts: 3 }).apply(flaky, ['c', 2])).toBe(3);
     await expect(client(queue, { attempts: 2 }).apply(flaky, ['d', 5])).rejects.toThrow('flaky d: run 2 fails');
+    // Per call: the call's attempts wins over the pool's, for apply and for each map chunk.
+    const once = client(queue);
+    expect(await once.apply(flaky, ['e', 2], { attempts: 3 })).toBe(3);
+    await expect(client(queue, { attempts: 5 }).apply(flaky, ['f', 1], { attempts: 1 })).rejects.toThrow('flaky f: run 1 fails');
+    expect(await once.starmap(flaky, [['g', 1], ['h', 1]], { attempts: 2, chunkSize: 1 })).toEqual([2, 2]);
+    await expect(once.map(flaky as never, [], { attempts: 0 })).rejects.toThrow(RangeError);
   });
 
   it('Redis restarted mid-run (appendonly): client and servers reconnect and every accepted task finishes', async () => {

@@ -46,6 +46,8 @@ export interface Dispatch {
   readonly transfer: readonly TransferListItem[] | undefined;
   /** Reserved for the backend that holds this dispatch. */
   backendSlot: unknown;
+  /** Queue backend: how many times BullMQ may run the job (the call's `attempts` option); undefined: the pool's default. */
+  readonly attempts?: number | undefined;
   /** When the pool accepted the task, in performance.now() milliseconds (see internal/task-times.ts). */
   readonly acceptedAt: number;
   /** Called by the backend exactly once per dispatch, on the pool's own thread. */

@@ -43,6 +43,8 @@ export class MapJob implements Job, ChunkOwner, Watched {
     private readonly calls: readonly (readonly unknown[])[],
     private readonly chunkSize: number,
     private readonly progress: SharedCounter | undefined,
+    /** ChunkOwner.attempts: the map's `attempts` option. */
+    readonly attempts: number | undefined = undefined,
   ) {
     this.chunkCount = Math.ceil(calls.length / chunkSize);
     this.chunks = new Array<ChunkTask | undefined>(this.chunkCount);

@@ -115,6 +115,12 @@ export interface CallOptions {
   timeout?: number;
   /** Kernels add the units of work they finish to this counter. */
   progress?: SharedCounter;
+  /**
+   * Queue backend only: how many times a failing job may run (BullMQ's attempts), an integer
+   * in [1, 1000]; a map's or imap's applies to each of its chunks. Default: the Pool's
+   * `attempts`, itself 1 by default (a task that throws is not run again).
+   */
+  attempts?: number;
 }
 
 export interface CallbackOptions<R> {
@@ -168,11 +174,11 @@ const POOL_OPTIONS = namesOf<PoolOptions>()([
 const RESOURCE_LIMITS = namesOf<ResourceLimits>()(['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb']);
 
 // One table per method family; CALL_OPTIONS says which methods take which.
-const APPLY_OPTIONS = namesOf<ApplyOptions>()(['signal', 'timeout', 'progress', 'transfer']);
-const APPLY_ASYNC_OPTIONS = namesOf<AsyncCallOptions<unknown>>()(['signal', 'timeout', 'progress', 'transfer', 'callback', 'errorCallback']);
-const MAP_OPTIONS = namesOf<MapOptions>()(['signal', 'timeout', 'progress', 'chunkSize']);
-const MAP_ASYNC_OPTIONS = namesOf<MapAsyncOptions<unknown>>()(['signal', 'timeout', 'progress', 'chunkSize', 'callback', 'errorCallback']);
-const IMAP_OPTIONS = namesOf<ImapOptions>()(['signal', 'timeout', 'progress', 'chunkSize', 'window']);
+const APPLY_OPTIONS = namesOf<ApplyOptions>()(['signal', 'timeout', 'progress', 'attempts', 'transfer']);
+const APPLY_ASYNC_OPTIONS = namesOf<AsyncCallOptions<unknown>>()(['signal', 'timeout', 'progress', 'attempts', 'transfer', 'callback', 'errorCallback']);
+const MAP_OPTIONS = namesOf<MapOptions>()(['signal', 'timeout', 'progress', 'attempts', 'chunkSize']);
+const MAP_ASYNC_OPTIONS = namesOf<MapAsyncOptions<unknown>>()(['signal', 'timeout', 'progress', 'attempts', 'chunkSize', 'callback', 'errorCallback']);
+const IMAP_OPTIONS = namesOf<ImapOptions>()(['signal', 'timeout', 'progress', 'attempts', 'chunkSize', 'window']);
 
 /** The options each task-submitting method takes, by the method's name (as in its error messages). */
 const CALL_OPTIONS: ReadonlyMap<string, OptionNames> = new Map([
@@ -389,6 +395,13 @@ export function checkCallOptions(method: string, options: unknown): asserts opti
   if (o.progress !== undefined && !(o.progress instanceof SharedCounter)) {
     throw new TypeError(`${method}: options.progress must be a SharedCounter, got ${describe(o.progress)}`);
   }
+}
+
+/** A call's `attempts`: the queue backend's only (other backends never run a task twice). */
+export function checkAttemptsOption(method: string, o: CallOptions | undefined, backend: string): void {
+  if (o?.attempts === undefined) return;
+  if (backend !== 'queue') throw new TypeError(`${method}: options.attempts applies only to the queue backend, and this pool's backend is '${backend}'`);
+  checkPositiveInteger(method, 'options.attempts', o.attempts, 1000);
 }
 
 export function checkCallbackOptions(method: string, o: CallbackOptions<any> | undefined): void {

@@ -105,6 +105,8 @@ export class CallExtras implements Watched {
   timer: NodeJS.Timeout | undefined = undefined;
   timeout = 0;
   transfer: readonly TransferListItem[] | undefined = undefined;
+  /** The call's `attempts` option (queue backend). */
+  attempts: number | undefined = undefined;
   /** Set while a submit() call's task waits for room. */
   submitter: Submitter | undefined = undefined;
   progress: SharedCounter | undefined = undefined;
@@ -184,6 +186,10 @@ export class CallTask extends Task implements Resolver {
     return this.extras?.transfer;
   }
 
+  get attempts(): number | undefined {
+    return this.extras?.attempts;
+  }
+
   get progress(): SharedCounter | undefined {
     return this.extras?.progress;
   }
@@ -250,6 +256,8 @@ export interface ChunkOwner {
   chunkSettled(chunk: ChunkTask, ok: boolean, value: unknown): void;
   /** The chunk, which had to wait, is now accepted. */
   chunkAdmitted(chunk: ChunkTask): void;
+  /** The map's or imap's `attempts` option (queue backend), for each of its chunks. */
+  readonly attempts: number | undefined;
 }
 
 /** One chunk of a map or imap: a batch of calls whose outcome goes to its owner. */
@@ -266,6 +274,9 @@ export class ChunkTask extends Task {
   }
   get transfer(): undefined {
     return undefined;
+  }
+  get attempts(): number | undefined {
+    return this.owner.attempts;
   }
   /** An imap chunk's outcome, kept until the consumer reads it. */
   ok = false;

@@ -63,6 +63,8 @@ interface Slot {
   progressSeen: number;
   /** When this client last heard of the job (added, or an event). */
   heard: number;
+  /** BullMQ attempts for this job: the call's `attempts` option, else the pool's. */
+  attempts: number;
 }
 
 export class QueueBackend implements Backend {
@@ -135,7 +137,7 @@ export class QueueBackend implements Backend {
   }
 
   dispatch(d: Dispatch): void {
-    const slot: Slot = { jobId: `${this.#clientId}-${++this.#seq}`, progressSeen: 0, heard: Date.now() };
+    const slot: Slot = { jobId: `${this.#clientId}-${++this.#seq}`, progressSeen: 0, heard: Date.now(), attempts: d.attempts ?? this.#attempts };
     d.backendSlot = slot;
     this.#live.set(slot.jobId, d);
     this.#toAdd.push(d);
@@ -169,7 +171,7 @@ export class QueueBackend implements Backend {
         data,
         opts: {
           jobId: slot.jobId,
-          attempts: this.#attempts,
+          attempts: slot.attempts,
           // Results reach the client through events; what stays in Redis is only for the sweep.
           removeOnComplete: { age: 3600, count: 10_000 },
           removeOnFail: { age: 3600, count: 10_000 },
@@ -223,7 +225,7 @@ export class QueueBackend implements Backend {
     const d = this.#live.get(jobId);
     if (d === undefined) return;
     // A failed attempt that BullMQ will retry is not the end of the call.
-    if (this.#attempts > 1) {
+    if ((d.backendSlot as Slot).attempts > 1) {
       void this.#settleIfFinal(jobId);
       return;
     }
@@ -288,7 +290,7 @@ export class QueueBackend implements Backend {
         if (job === undefined || job === null) continue; // not added yet, or gone: a later sweep or event says more
         if (job.finishedOn !== undefined && job.finishedOn !== null) {
           if (job.failedReason !== undefined && job.failedReason !== null && job.failedReason !== '' && job.returnvalue === null) {
-            if (job.attemptsMade >= this.#attempts) this.#settle(jobId, Outcome.Error, errorFromReason(jobId, job.failedReason));
+            if (job.attemptsMade >= (d.backendSlot as Slot).attempts) this.#settle(jobId, Outcome.Error, errorFromReason(jobId, job.failedReason));
           } else {
             this.#completed(jobId, job.returnvalue);
           }
