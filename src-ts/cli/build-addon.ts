@@ -17,7 +17,7 @@
 // The file is put back at the root here, where node-gyp looks for it and its paths are relative to.
 
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
 import { packageRoot } from '../backends/addon.js';
@@ -35,7 +35,11 @@ export function findNodeGyp(root: string, env: NodeJS.ProcessEnv = process.env):
   if (env.npm_execpath) candidates.push(join(dirname(env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
   // Node's own layout: <prefix>/bin/node and <prefix>/lib/node_modules/npm.
   candidates.push(join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
-  for (const dir of (env.PATH ?? '').split(delimiter)) if (dir) candidates.push(join(dir, 'node-gyp'));
+  // On PATH, only a link to node-gyp's script will do: it is run with this node, not a shell.
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    const onPath = dir ? join(dir, 'node-gyp') : '';
+    if (onPath && existsSync(onPath) && realpathSync(onPath).endsWith('.js')) candidates.push(realpathSync(onPath));
+  }
   return candidates.find((file) => existsSync(file));
 }
 
