@@ -260,10 +260,15 @@ describe.each(availableBackends())('sha256 and sha256File on the $name backend',
 });
 
 describe('native code paths', () => {
-  // The x86 flags Linux reports; elsewhere only the portable path is known to be there.
+  // What Linux reports of the CPU: x86 `flags`, arm64 `Features`; elsewhere only the portable
+  // path is known to be there. Each list ends with the fastest path.
   const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
   const flags = cpuinfo.match(/^flags\s*:(.*)$/m)?.[1]?.split(/\s+/) ?? [];
-  const paths = ['portable', ...(flags.includes('avx2') && flags.includes('bmi2') ? ['avx2'] : []), ...(flags.includes('sha_ni') && flags.includes('sse4_1') ? ['shani'] : [])];
+  const features = cpuinfo.match(/^Features\s*:(.*)$/m)?.[1]?.split(/\s+/) ?? [];
+  const paths =
+    process.arch === 'arm64'
+      ? ['portable', ...(features.includes('sha2') ? ['armv8'] : [])]
+      : ['portable', ...(flags.includes('avx2') && flags.includes('bmi2') ? ['avx2'] : []), ...(flags.includes('sha_ni') && flags.includes('sse4_1') ? ['shani'] : [])];
   const native = backendInfo().native;
 
   it.runIf(native && process.env.SPINDLE_SHA256_PATH === undefined)('backendInfo() names the path in use, the fastest this CPU has', () => {
