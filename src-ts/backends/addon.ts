@@ -45,7 +45,7 @@ export interface Addon {
   threadCount(): number;
   pending(): number;
   cpuFeatures(): string;
-  /** The SHA-256 code path in use: "shani", "avx2" or "portable". */
+  /** The SHA-256 code path in use: "shani", "avx2", "armv8" or "portable". */
   sha256Path(): string;
   readonly napiVersion: number;
 }

@@ -34,7 +34,7 @@ export interface BackendInfo {
   threads?: number;
   /** CPU features the kernels may use. */
   cpuFeatures?: string;
-  /** The SHA-256 code path the native kernels use: 'shani', 'avx2' or 'portable' (SPINDLE_SHA256_PATH can force one). */
+  /** The SHA-256 code path the native kernels use: 'shani', 'avx2', 'armv8' or 'portable' (SPINDLE_SHA256_PATH can force one). */
   sha256Path?: string;
   /** The N-API version the addon was built for. */
   napiVersion?: number;
