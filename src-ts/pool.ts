@@ -26,7 +26,6 @@ import { allCalls, openSource } from './internal/items.js';
 import { MapJob } from './internal/map-job.js';
 import {
   checkCallbackOptions,
-  checkAttemptsOption,
   checkCallOptions,
   checkChunkOptions,
   checkPoolOptions,
@@ -396,8 +395,8 @@ export class Pool extends EventEmitter {
       queuedInBackend: inBackend,
       running: s.running - inBackend,
       waiting: s.waiting,
-      waitTime: s.times.waitSummary(),
-      runTime: s.times.runSummary(),
+      waitTime: s.times.wait.summary(),
+      runTime: s.times.run.summary(),
       utilization: this.#utilization(),
       workerUtilization: s.backend.workerUtilization?.() ?? [],
       backendInfo: s.backend.describe(),
@@ -435,8 +434,7 @@ export class Pool extends EventEmitter {
     this.#checkOpen(method);
     checkTask(method, task, this.backend);
     if (!Array.isArray(args)) throw new TypeError(`${method}: args must be an array of the task's arguments, got ${describe(args)}`);
-    checkCallOptions(method, options);
-    checkAttemptsOption(method, options, this.backend);
+    checkCallOptions(method, options, this.backend);
     checkTransfer(method, options);
     const validated = task.validate(args);
     this.#scheduler.backend.checkArgs?.(method, task, validated);
@@ -467,8 +465,7 @@ export class Pool extends EventEmitter {
   #mapJob(method: string, spread: boolean, task: unknown, items: unknown, options: MapOptions | undefined): MapJob | undefined {
     this.#checkOpen(method);
     checkTask(method, task, this.backend);
-    checkCallOptions(method, options);
-    checkAttemptsOption(method, options, this.backend);
+    checkCallOptions(method, options, this.backend);
     checkChunkOptions(method, options);
     const calls = allCalls(method, task, items, spread);
     if (calls.length === 0) return undefined;
@@ -519,8 +516,7 @@ export class Pool extends EventEmitter {
     options = snapshotCallOptions(method, options);
     this.#checkOpen(method);
     checkTask(method, task, this.backend);
-    checkCallOptions(method, options);
-    checkAttemptsOption(method, options, this.backend);
+    checkCallOptions(method, options, this.backend);
     checkChunkOptions(method, options);
     const source = openSource(method, items, spread);
     const iterator = new ImapIterator<any>(this.#scheduler, source, {

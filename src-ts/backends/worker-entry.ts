@@ -85,7 +85,7 @@ const claims = new ClaimTable(setup.claims);
 /** Tasks this worker may have in flight at once. */
 const concurrency = Math.max(1, setup.concurrency | 0);
 /** Added to this thread's performance.now() to read the pool thread's (their origins may differ). */
-const clockOffset = performance.timeOrigin - (setup.timeOrigin ?? performance.timeOrigin);
+const clockOffset = performance.timeOrigin - setup.timeOrigin;
 
 const kernelsByName = new Map<string, Kernel>(Object.values(kernels).map((k) => [k.name, k as Kernel]));
 

@@ -378,7 +378,8 @@ export function checkTransfer(method: string, o: ApplyOptions | undefined): void
   }
 }
 
-export function checkCallOptions(method: string, options: unknown): asserts options is CallOptions | undefined {
+/** A call's common options; `backend` is the pool's, which decides whether `attempts` applies. */
+export function checkCallOptions(method: string, options: unknown, backend: string): asserts options is CallOptions | undefined {
   if (options === undefined) return;
   checkObject(method, 'options', options);
   const o = options as CallOptions;
@@ -395,13 +396,11 @@ export function checkCallOptions(method: string, options: unknown): asserts opti
   if (o.progress !== undefined && !(o.progress instanceof SharedCounter)) {
     throw new TypeError(`${method}: options.progress must be a SharedCounter, got ${describe(o.progress)}`);
   }
-}
-
-/** A call's `attempts`: the queue backend's only (other backends never run a task twice). */
-export function checkAttemptsOption(method: string, o: CallOptions | undefined, backend: string): void {
-  if (o?.attempts === undefined) return;
-  if (backend !== 'queue') throw new TypeError(`${method}: options.attempts applies only to the queue backend, and this pool's backend is '${backend}'`);
-  checkPositiveInteger(method, 'options.attempts', o.attempts, 1000);
+  if (o.attempts !== undefined) {
+    // The queue backend's alone: no other backend ever runs a task twice.
+    if (backend !== 'queue') throw new TypeError(`${method}: options.attempts applies only to the queue backend, and this pool's backend is '${backend}'`);
+    checkPositiveInteger(method, 'options.attempts', o.attempts, 1000);
+  }
 }
 
 export function checkCallbackOptions(method: string, o: CallbackOptions<any> | undefined): void {

@@ -19,7 +19,7 @@
 // STAMP_REUSE calls, which only makes waits look that much longer.
 
 import { performance } from 'node:perf_hooks';
-import { Histogram, type TimeSummary } from './histogram.js';
+import { Histogram } from './histogram.js';
 
 const STAMP_REUSE = 64;
 
@@ -59,13 +59,5 @@ export class TaskTimes {
   /** Milliseconds since the pool was created. */
   age(): number {
     return performance.now() - this.createdAt;
-  }
-
-  waitSummary(): TimeSummary {
-    return this.wait.summary();
-  }
-
-  runSummary(): TimeSummary {
-    return this.run.summary();
   }
 }
