@@ -21,11 +21,10 @@ static inline void cpu_relax() {}
 namespace spindle {
 
 namespace {
-// How long an idle thread polls before parking: about 20-60 µs of pause instructions, then a
-// few yields. Long enough to bridge the gaps in a burst of submissions, short enough that an
-// idle pool costs nothing measurable.
-constexpr unsigned kSpinPauses = 2048;
-constexpr unsigned kSpinYields = 16;
+// How long an idle thread polls for a ticket before it parks, when it polls at all (see
+// next_ticket). Measured on the clock, not counted in pause instructions, whose latency ranges
+// from about 10 to 140 cycles across x86 generations.
+constexpr int64_t kSpinNs = 20'000;
 }  // namespace
 
 // Every field is guarded by the owning pool's mutex_.
@@ -170,7 +169,7 @@ void ThreadPool::free_if_done(Lane* lane) {
   if (!lane->open && lane->active == 0 && lane->size == 0) delete lane;  // size 0: not listed
 }
 
-Job* ThreadPool::next_ticket(Lane*& lane, int64_t busy_ns) {
+Job* ThreadPool::next_ticket(Lane*& lane, int64_t busy_ns, bool& poll) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (lane != nullptr) {
     // Added here, under the lock this thread takes anyway, rather than with an atomic per ticket.
@@ -181,25 +180,30 @@ Job* ThreadPool::next_ticket(Lane*& lane, int64_t busy_ns) {
     lane = nullptr;
   }
   if (ready_head_ == nullptr && !stopping_) {
-    // Nothing to start: spin a while without the lock before parking, since in a burst the
-    // next submission is usually a few microseconds away.
-    lock.unlock();
-    for (unsigned i = 0; i < kSpinPauses + kSpinYields; ++i) {
-      if (any_ready_.load(std::memory_order_acquire)) break;
-      if (i < kSpinPauses) {
+    // Nothing to start. In a burst of submissions the next ticket is a few microseconds
+    // away, and polling for it saves the futex wake-up per ticket that parking costs. Between
+    // sporadic calls it is not: polling then only takes a core from the event loop and the
+    // rest of the process (on a small or loaded machine, delaying the very completion the
+    // caller waits for). So a thread polls only while its waits stay short: after a wait
+    // longer than kSpinNs it parks at once, until a wait is short again.
+    const int64_t idle_since = monotonic_ns();
+    if (poll) {
+      lock.unlock();
+      for (unsigned i = 1; !any_ready_.load(std::memory_order_acquire); ++i) {
         cpu_relax();
-      } else {
-        std::this_thread::yield();
+        if ((i & 63) == 0 && monotonic_ns() - idle_since >= kSpinNs) break;
       }
+      lock.lock();
     }
-    lock.lock();
+    while (ready_head_ == nullptr) {
+      if (stopping_) return nullptr;
+      ++sleepers_;
+      wake_.wait(lock);
+      --sleepers_;
+    }
+    poll = monotonic_ns() - idle_since <= kSpinNs;
   }
-  while (ready_head_ == nullptr) {
-    if (stopping_) return nullptr;
-    ++sleepers_;
-    wake_.wait(lock);
-    --sleepers_;
-  }
+  if (ready_head_ == nullptr) return nullptr;  // stopping_, and nothing left to run
   return take_ticket(lane);
 }
 
@@ -210,7 +214,8 @@ void ThreadPool::worker_loop() {
 #endif
   Lane* lane = nullptr;  // the lane of the ticket this thread last ran; it holds a slot there
   int64_t busy_ns = 0;   // how long that ticket took
-  while (Job* job = next_ticket(lane, busy_ns)) {
+  bool poll = true;      // whether this thread's last wait for a ticket was short (next_ticket)
+  while (Job* job = next_ticket(lane, busy_ns, poll)) {
     const int64_t start = monotonic_ns();
     job->work(start);
     job->release();

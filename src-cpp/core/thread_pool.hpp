@@ -91,9 +91,10 @@ class ThreadPool {
  private:
   void worker_loop();
   // Gives back the slot of `lane` (the lane of the ticket the thread just ran, which took
-  // `busy_ns` of its time; null for none) and pops the next ticket, waiting (spin, then park)
-  // while no lane is ready. Sets `lane` to the new ticket's lane. Null means stop.
-  Job* next_ticket(Lane*& lane, int64_t busy_ns);
+  // `busy_ns` of its time; null for none) and pops the next ticket, waiting while no lane is
+  // ready: polling first if `poll`, then parked. Sets `lane` to the new ticket's lane, and
+  // `poll` to whether this wait was short. Null means stop.
+  Job* next_ticket(Lane*& lane, int64_t busy_ns, bool& poll);
 
   // Ready-list upkeep, under mutex_: `lane` joins the back of the list if it has a ticket and
   // room under its cap and is not listed yet.
