@@ -195,15 +195,18 @@ async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<str
             job.updateProgress(done).catch(() => {});
           }
         }, PROGRESS_EVERY_MS);
+  let started: number | undefined;
   try {
     const options = { signal: controller.signal, ...(progress === undefined ? {} : { progress }) };
+    started = performance.now();
     const result = call.batch
       ? await pool.starmap(kernel as never, call.calls as never, { ...options, chunkSize: call.calls.length })
       : await pool.apply(kernel as never, call.calls[0] as never, options);
+    const ms = performance.now() - started;
     if (progress !== undefined && progress.value !== reported) await job.updateProgress(progress.value).catch(() => {});
-    return { r: encode(result, 'the result') };
+    return { r: encode(result, 'the result'), ms };
   } catch (error) {
-    throw new Error(failureReason(error));
+    throw new Error(failureReason(error, started === undefined ? undefined : performance.now() - started));
   } finally {
     if (timer !== undefined) clearInterval(timer);
     running.delete(jobId);

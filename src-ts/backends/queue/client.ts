@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import type { Queue, QueueEvents } from 'bullmq';
 import { Outcome, type Backend, type Dispatch } from '../backend.js';
 import { describeConnection, loadBullmq, readyWithin, redisOptions, type QueueConnection } from './bullmq.js';
-import { encodeCall, errorFromReason, readResult, taskName, WIRE_VERSION, type JobData } from './wire.js';
+import { encodeCall, errorFromReason, readResult, reasonRunMs, taskName, WIRE_VERSION, type JobData } from './wire.js';
 
 export interface QueueBackendOptions {
   queue: string;
@@ -65,6 +65,8 @@ interface Slot {
   heard: number;
   /** BullMQ attempts for this job: the call's `attempts` option, else the pool's. */
   attempts: number;
+  /** When this client heard the job went active first (performance.now() ms); NaN before. */
+  startedAt: number;
 }
 
 export class QueueBackend implements Backend {
@@ -116,7 +118,7 @@ export class QueueBackend implements Backend {
     this.#events.on('completed', ({ jobId, returnvalue }) => this.#completed(jobId, returnvalue));
     this.#events.on('failed', ({ jobId, failedReason }) => this.#failed(jobId, failedReason));
     this.#events.on('progress', ({ jobId, data }) => this.#progressed(jobId, data));
-    this.#events.on('active', ({ jobId }) => this.#heard(jobId));
+    this.#events.on('active', ({ jobId }) => this.#activated(jobId));
     this.#ready = readyWithin(
       Promise.all([this.#queue.waitUntilReady(), this.#events.waitUntilReady()]),
       timeout,
@@ -137,7 +139,7 @@ export class QueueBackend implements Backend {
   }
 
   dispatch(d: Dispatch): void {
-    const slot: Slot = { jobId: `${this.#clientId}-${++this.#seq}`, progressSeen: 0, heard: Date.now(), attempts: d.attempts ?? this.#attempts };
+    const slot: Slot = { jobId: `${this.#clientId}-${++this.#seq}`, progressSeen: 0, heard: Date.now(), attempts: d.attempts ?? this.#attempts, startedAt: Number.NaN };
     d.backendSlot = slot;
     this.#live.set(slot.jobId, d);
     this.#toAdd.push(d);
@@ -210,15 +212,33 @@ export class QueueBackend implements Backend {
   }
 
   #completed(jobId: string, returnvalue: unknown): void {
-    if (!this.#live.has(jobId)) return;
-    let value: unknown;
+    const d = this.#live.get(jobId);
+    if (d === undefined) return;
+    let result: ReturnType<typeof readResult>;
     try {
-      value = readResult(jobId, returnvalue);
+      result = readResult(jobId, returnvalue);
     } catch (error) {
       this.#settle(jobId, Outcome.Error, error);
       return;
     }
-    this.#settle(jobId, Outcome.Ok, value);
+    this.#time(d, result.runMs);
+    this.#settle(jobId, Outcome.Ok, result.value);
+  }
+
+  /**
+   * Reports the job's timing, when both halves came: its start from an 'active' event this
+   * client heard, its run time from the server. A missed event, or an outcome the sweep found
+   * in Redis, leaves the job out of the summaries.
+   */
+  #time(d: Dispatch, runMs: number | undefined): void {
+    const startedAt = (d.backendSlot as Slot).startedAt;
+    if (!Number.isNaN(startedAt) && runMs !== undefined) d.timed(startedAt, runMs);
+  }
+
+  /** The job failed for good. */
+  #failedForGood(d: Dispatch, jobId: string, reason: unknown): void {
+    this.#time(d, reasonRunMs(reason));
+    this.#settle(jobId, Outcome.Error, errorFromReason(jobId, reason));
   }
 
   #failed(jobId: string, failedReason: unknown): void {
@@ -229,7 +249,7 @@ export class QueueBackend implements Backend {
       void this.#settleIfFinal(jobId);
       return;
     }
-    this.#settle(jobId, Outcome.Error, errorFromReason(jobId, failedReason));
+    this.#failedForGood(d, jobId, failedReason);
   }
 
   /** With attempts > 1: settles only once the job has failed for good. */
@@ -238,15 +258,24 @@ export class QueueBackend implements Backend {
       const state = await this.#queue.getJobState(jobId);
       if (state !== 'failed') return;
       const job = await this.#queue.getJob(jobId);
-      this.#settle(jobId, Outcome.Error, errorFromReason(jobId, job?.failedReason));
+      const d = this.#live.get(jobId);
+      if (d !== undefined) this.#failedForGood(d, jobId, job?.failedReason);
     } catch {
       // The sweep asks again.
     }
   }
 
-  #heard(jobId: string): void {
+  /**
+   * The job went active on a server. Its wait (stats().waitTime) ends at the first such event
+   * this client hears, on this client's clock: servers' clocks are not compared with it. A job
+   * run again after a stall keeps its first start.
+   */
+  #activated(jobId: string): void {
     const d = this.#live.get(jobId);
-    if (d !== undefined) (d.backendSlot as Slot).heard = Date.now();
+    if (d === undefined) return;
+    const slot = d.backendSlot as Slot;
+    slot.heard = Date.now();
+    if (Number.isNaN(slot.startedAt)) slot.startedAt = performance.now();
   }
 
   #progressed(jobId: string, data: unknown): void {

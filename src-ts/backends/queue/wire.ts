@@ -2,9 +2,11 @@
 // `spindle serve`. Version 1.
 //
 //   job.data         { v: 1, task: string, batch: boolean, calls: Encoded[][], progress?: true }
-//   job.returnvalue  { r: Encoded }            (a batch's r encodes the array of its results)
-//   job.failedReason JSON of { spindle: 1, name, message, stack?, code? } when a spindle server
-//                    failed it; any other text came from BullMQ itself (a stalled job, say)
+//   job.returnvalue  { r: Encoded, ms?: number } (a batch's r encodes the array of its results;
+//                    ms: how long the server's pool took to run it, for the client's stats())
+//   job.failedReason JSON of { spindle: 1, name, message, stack?, code?, ms? } when a spindle
+//                    server failed it (ms: as in returnvalue, when the task ran on the pool);
+//                    any other text came from BullMQ itself (a stalled job, say)
 //
 // Tasks are named so that both sides agree without sharing paths: 'kernel:countPrimes' for a
 // built-in kernel, 'task:tasks.js#resize' for the export `resize` of a task module whose file
@@ -76,9 +78,10 @@ export function readJobData(data: unknown): { task: string; batch: boolean; call
   return { task: d.task, batch: d.batch, calls, progress: d.progress === true };
 }
 
-/** An error as failedReason carries it. */
-export function failureReason(error: unknown): string {
-  if (!(error instanceof Error)) return JSON.stringify({ spindle: 1, name: 'Error', message: `a task threw a non-Error: ${String(error)}` });
+/** An error as failedReason carries it, with how long the task ran on the server's pool if it did. */
+export function failureReason(error: unknown, runMs?: number): string {
+  const ms = runMs === undefined ? {} : { ms: runMs };
+  if (!(error instanceof Error)) return JSON.stringify({ spindle: 1, name: 'Error', message: `a task threw a non-Error: ${String(error)}`, ...ms });
   const code = (error as { code?: unknown }).code;
   return JSON.stringify({
     spindle: 1,
@@ -86,7 +89,24 @@ export function failureReason(error: unknown): string {
     message: error.message,
     stack: error.stack,
     ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+    ...ms,
   });
+}
+
+/** A run time in ms as a server sends it: a finite number, at least 0; anything else is none. */
+function runMsOf(ms: unknown): number | undefined {
+  return typeof ms === 'number' && ms >= 0 && Number.isFinite(ms) ? ms : undefined;
+}
+
+/** The run time a spindle server put in a failedReason, if any. */
+export function reasonRunMs(reason: unknown): number | undefined {
+  if (typeof reason !== 'string' || !reason.startsWith('{')) return undefined;
+  try {
+    const e = JSON.parse(reason) as { spindle?: unknown; ms?: unknown };
+    return e.spindle === 1 ? runMsOf(e.ms) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
@@ -113,8 +133,11 @@ export function errorFromReason(jobId: string, reason: unknown): Error {
   return new Error(`queue job ${jobId} failed: ${typeof reason === 'string' ? reason : 'no reason given'}`);
 }
 
-/** A job's return value, decoded; throws a TypeError when it is not one a spindle server wrote. */
-export function readResult(jobId: string, returnvalue: unknown): unknown {
+/**
+ * A job's return value, decoded, and its run time in ms where the server sent one (a finite
+ * number, at least 0). Throws a TypeError when the value is not one a spindle server wrote.
+ */
+export function readResult(jobId: string, returnvalue: unknown): { value: unknown; runMs: number | undefined } {
   let value = returnvalue;
   if (typeof returnvalue === 'string') {
     try {
@@ -124,5 +147,6 @@ export function readResult(jobId: string, returnvalue: unknown): unknown {
     }
   }
   if (typeof value !== 'object' || value === null || !('r' in value)) throw new TypeError(`queue job ${jobId} returned no spindle result`);
-  return decode((value as { r: unknown }).r, `the result of queue job ${jobId}`);
+  const { r, ms } = value as { r: unknown; ms?: unknown };
+  return { value: decode(r, `the result of queue job ${jobId}`), runMs: runMsOf(ms) };
 }
