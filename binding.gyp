@@ -41,6 +41,10 @@
       "cflags!": ["-fno-exceptions", "-O2"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-O2"],
       "cflags_cc": ["-std=c++20", "-O3", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "conditions": [
+        # The prebuilds' glibc and libstdc++ floor: symbol-version pins, read before every source.
+        ["OS=='linux'", { "cflags_cc": ["-include", "<(module_root_dir)/src-cpp/core/glibc_floor.hpp"] }]
+      ],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
         "CLANG_CXX_LANGUAGE_STANDARD": "c++20",

@@ -3,8 +3,10 @@
 // primes::Sieve, fed by the process-wide table of sieving primes. The JS twin is
 // src-ts/kernels/sieve.ts, with argument checks in src-ts/kernels/countPrimes.ts.
 #include <atomic>
-#include <charconv>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "../kernel.hpp"
@@ -39,13 +41,56 @@ class CountPrimesCall final : public Call {
   std::atomic<uint64_t> total_{0};
 };
 
-// A number as JS would print it, for error messages.
+// A number as JS's String(v) prints it, for error messages that match countPrimes.ts's: the
+// fewest significant digits that read back as v, laid out by ECMAScript's Number::toString
+// (plain up to 21 integer digits, "0.000001" down to 1e-6, else "1.5e+21" / "1e-7").
+// std::to_chars would find the digits, but its double overload is new in GCC 11's libstdc++
+// (GLIBCXX_3.4.29), above the prebuilds' floor (glibc_floor.hpp); printf's %e rounds exactly in
+// every C library, and strtod says which candidate reads back.
 std::string js_number(double v) {
   if (std::isnan(v)) return "NaN";
+  if (v == 0) return "0";  // and -0, as JS prints it
   if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
-  char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  return ec == std::errc() ? std::string(buf, end) : std::to_string(v);
+  if (v < 0) {
+    std::string negative = "-";  // appended to, not "-" + ...: GCC 12 warns falsely there (PR 105329)
+    return negative += js_number(-v);
+  }
+  // v = mantissa * 10^scale. Candidates carry no decimal point, so strtod reads them the same in
+  // any locale; printf's own decimal point, whatever the locale's, is skipped.
+  const auto reads_back = [v](uint64_t mantissa, int scale) {
+    char text[48];
+    std::snprintf(text, sizeof text, "%llue%d", static_cast<unsigned long long>(mantissa), scale);
+    return std::strtod(text, nullptr) == v;
+  };
+  uint64_t mantissa = 0;
+  int scale = 0;
+  for (int precision = 0; precision <= 16; ++precision) {  // 1 to 17 digits: every double reads back from 17
+    char sci[48];
+    std::snprintf(sci, sizeof sci, "%.*e", precision, v);
+    const char* e = std::strchr(sci, 'e');
+    mantissa = 0;
+    for (const char* c = sci; c != e; ++c) {
+      if (*c >= '0' && *c <= '9') mantissa = mantissa * 10 + uint64_t(*c - '0');
+    }
+    scale = std::atoi(e + 1) - precision;
+    if (reads_back(mantissa, scale)) break;
+    // The nearest candidate fails but the next one up can read back when v is a power of two, whose
+    // interval of reals that round to it is twice as wide above v as below (2^-1017 is
+    // 7.120236347223045e-307, where the nearest 16 digits, ...044e-307, read back as another double).
+    if (reads_back(mantissa + 1, scale)) {
+      ++mantissa;
+      break;
+    }
+  }
+  for (; mantissa % 10 == 0; mantissa /= 10) ++scale;
+  const std::string digits = std::to_string(mantissa);
+  const int k = static_cast<int>(digits.size());
+  const int n = k + scale;  // v = 0.digits * 10^n
+  if (k <= n && n <= 21) return digits + std::string(n - k, '0');
+  if (0 < n && n <= 21) return digits.substr(0, n) + "." + digits.substr(n);
+  if (-6 < n && n <= 0) return "0." + std::string(-n, '0') + digits;
+  const std::string exponent = (n - 1 > 0 ? "e+" : "e-") + std::to_string(std::abs(n - 1));
+  return k == 1 ? digits + exponent : digits.substr(0, 1) + "." + digits.substr(1) + exponent;
 }
 
 std::string describe(const Arg& arg) {

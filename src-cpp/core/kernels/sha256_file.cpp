@@ -26,6 +26,7 @@
 #ifdef _WIN32
 #include <io.h>
 #else
+#include <sys/syscall.h>
 #include <unistd.h>
 #endif
 
@@ -57,9 +58,23 @@ enum class Kind { Readable, Directory, Other };
 int open_read_only(const char* path) { return ::open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY); }
 ssize_t read_some(int fd, void* buffer, size_t size) { return ::read(fd, buffer, size); }
 void close_file(int fd) { ::close(fd); }
+#if defined(__GLIBC__) && (defined(__x86_64__) || defined(__aarch64__))
+// fstat(2) by its system call: glibc 2.33 turned fstat from an inline wrapper (over __fxstat64)
+// into a function new at GLIBC_2.33, which no older glibc has; the prebuilds' floor is GLIBC_2.17
+// (glibc_floor.hpp). On these 64-bit targets the kernel's struct stat is glibc's, which is why
+// glibc's own fstat was this one system call before 2.33.
+#ifdef __x86_64__
+static_assert(sizeof(struct stat) == 144, "x86_64's kernel struct stat (asm/stat.h) is 144 bytes");
+#else
+static_assert(sizeof(struct stat) == 128, "aarch64's kernel struct stat (asm-generic/stat.h) is 128 bytes");
+#endif
+int fstat_of(int fd, struct stat* st) { return static_cast<int>(::syscall(SYS_fstat, fd, st)); }
+#else
+int fstat_of(int fd, struct stat* st) { return ::fstat(fd, st); }
+#endif
 Kind kind_of(int fd, int* error) {
   struct stat st;
-  if (::fstat(fd, &st) != 0) return *error = errno, Kind::Other;
+  if (fstat_of(fd, &st) != 0) return *error = errno, Kind::Other;
   if (S_ISDIR(st.st_mode)) return Kind::Directory;
   return S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) ? Kind::Readable : Kind::Other;
 }
