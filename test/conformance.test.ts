@@ -13,7 +13,7 @@ import { kernels } from '../src-ts/kernels/index.js';
 import { noContext, type Kernel } from '../src-ts/kernels/types.js';
 import type { Pool, PoolOptions } from '../src-ts/pool.js';
 import { SharedCounter } from '../src-ts/shared/counter.js';
-import { availableBackends, serviceBackends, type Capabilities } from './support/backends.js';
+import { availableBackends, serviceBackends, type CapabilityFlag } from './support/backends.js';
 
 const { noop, increment, countPrimes, sha256File } = kernels;
 
@@ -47,7 +47,7 @@ for (const { name, reason } of services.unavailable) it.skip(`conformance on the
 
 describe.each(backends)('conformance on the $name backend', ({ name, capabilities, start, quiesce, stop, make }) => {
   /** `it`, or `it.skip` where this backend lacks the capability. */
-  const itNeeds = (capability: keyof Capabilities) => (capabilities[capability] ? it : it.skip);
+  const itNeeds = (capability: CapabilityFlag) => (capabilities[capability] ? it : it.skip);
   const pools: Pool[] = [];
   const open = (options?: PoolOptions): Pool => {
     const pool = make({ size: 2, ...options });

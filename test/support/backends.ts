@@ -21,6 +21,9 @@ export interface Capabilities {
   manyTasks: number;
 }
 
+/** The capabilities a case can need outright: without one, the case is skipped on that backend. */
+export type CapabilityFlag = { [K in keyof Capabilities]: Capabilities[K] extends boolean ? K : never }[keyof Capabilities];
+
 export interface BackendUnderTest {
   name: string;
   capabilities: Capabilities;
