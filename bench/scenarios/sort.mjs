@@ -4,6 +4,8 @@
 //   main        V8's .sort() of the same values on the main thread (blocking: the baseline);
 //   twin        the JS twin on a worker pool of size 1 (the array on a SharedArrayBuffer, so
 //               nothing is copied: the radix sort alone);
+//   twin2       the JS twin on a worker pool of size 2, the same SharedArrayBuffer array: the
+//               sort shared out over both workers (src-ts/kernels/sort-parallel.ts);
 //   argsort     native argsort of the same Float64 values (bar: at most 2x sort's time).
 // For 1e7 Float64 (Math.random()) and Int32 (random 32-bit) values. Then the event loop's p99
 // delay while a native sort of 1e8 doubles (1e7 --quick) runs on every thread.
@@ -50,6 +52,7 @@ export async function run(ctx) {
   const data = { n, bigN, cpus };
   const native = new Pool({ backend: 'native', size: cpus });
   const worker = new Pool({ backend: 'worker', size: 1 });
+  const worker2 = new Pool({ backend: 'worker', size: 2 });
   try {
     const inputs = {
       Float64: Float64Array.from({ length: n }, Math.random),
@@ -58,7 +61,7 @@ export async function run(ctx) {
     for (const [type, input] of Object.entries(inputs)) {
       const want = input.slice().sort();
       const array = shared(input.constructor, n);
-      const t = { native: [], main: [], twin: [], argsort: [] };
+      const t = { native: [], main: [], twin: [], twin2: [], argsort: [] };
       for (let r = -1; r < reps; r++) {
         log(`sort: ${type} rep ${r + 2}/${reps + 1}`);
         array.set(input);
@@ -69,6 +72,9 @@ export async function run(ctx) {
         array.set(input);
         const w = await time(() => worker.apply(kernels.sort, [array]));
         sameValues(array, want, `sort: twin ${type}`);
+        array.set(input);
+        const w2 = await time(() => worker2.apply(kernels.sort, [array]));
+        sameValues(array, want, `sort: twin on 2 workers ${type}`);
         let g;
         if (type === 'Float64') {
           g = await time(() => native.apply(kernels.argsort, [input]));
@@ -78,6 +84,7 @@ export async function run(ctx) {
         t.native.push(a.ms);
         t.main.push(m.ms);
         t.twin.push(w.ms);
+        t.twin2.push(w2.ms);
         if (g) t.argsort.push(g.ms);
       }
       data[type] = t;
@@ -89,6 +96,9 @@ export async function run(ctx) {
       const ratio = { scenario: 'sort', metric: 'ratio', unit: '×' };
       rows.push(statRow({ ...ratio, case: `${label}: V8 sort / native sort time`, threads: cpus }, pairedRatio(t.main, t.native), { bar: { op: '>=', value: type === 'Float64' ? 20 : 25 } }));
       rows.push(statRow({ ...ratio, case: `${label}: V8 sort / JS twin time`, threads: 1 }, pairedRatio(t.main, t.twin), { bar: { op: '>=', value: 2.5 } }));
+      rows.push(statRow({ ...base, case: `sort ${label}, JS twin shared out over 2 workers (SharedArrayBuffer)`, threads: 2 }, summarize(t.twin2)));
+      rows.push(statRow({ ...ratio, case: `${label}: V8 sort / JS twin on 2 workers time`, threads: 2 }, pairedRatio(t.main, t.twin2)));
+      rows.push(statRow({ ...ratio, case: `${label}: JS twin 1 worker / 2 workers time`, threads: 2 }, pairedRatio(t.twin, t.twin2)));
       if (type === 'Float64') {
         rows.push(statRow({ ...base, case: `argsort ${label}, native`, threads: cpus }, summarize(t.argsort)));
         rows.push(statRow({ ...ratio, case: `${label}: native argsort / sort time`, threads: cpus }, pairedRatio(t.argsort, t.native), { bar: { op: '<=', value: 2 } }));
@@ -118,7 +128,7 @@ export async function run(ctx) {
       median: data.eventLoop.p99, min: data.eventLoop.p50, max: data.eventLoop.max, n: h.count, bar: { op: '<=', value: 5 },
       note: `sort took ${ms.toFixed(0)} ms; min = p50, max = max` });
   } finally {
-    await Promise.all([native.terminate(), worker.terminate()]);
+    await Promise.all([native.terminate(), worker.terminate(), worker2.terminate()]);
   }
   return { rows, data };
 }

@@ -761,14 +761,33 @@ export class WorkerBackend implements Backend {
     if (kernel.kind === 'kernel' && kernel.split !== undefined && !d.batch && this.maxWorkers > 1) {
       const pieces = kernel.split(d.calls[0]!, this.maxWorkers * PARTS_PER_WORKER);
       if (pieces.length > 1) {
-        const call = new SplitCall(d, kernel, pieces, (part) => this.cancel(part));
+        const call = new SplitCall(d, kernel, pieces, (part) => this.cancel(part), (parts) => this.dispatchParts(parts));
         d.backendSlot = call;
-        for (const part of call.parts) this.enqueue(part);
-        this.assign();
+        call.start();
         return;
       }
     }
     this.enqueue(d);
+    this.assign();
+  }
+
+  /**
+   * A round of a split call's parts. A later round starts as the previous one's last part
+   * settles, which may come after terminate() (a reply read as its worker exits) or after the
+   * pool broke: no worker would ever take those parts, so they settle at once, as terminate()
+   * and failPending() settle what is pending.
+   */
+  private dispatchParts(parts: readonly Dispatch[]): void {
+    for (const part of parts) {
+      if (this.state !== 'terminating' && this.broken === undefined) {
+        this.enqueue(part);
+        continue;
+      }
+      const error = this.broken;
+      this.live.add();
+      part.backendSlot = undefined;
+      queueMicrotask(() => this.settle(part, error === undefined ? Outcome.Cancelled : Outcome.Error, error));
+    }
     this.assign();
   }
 

@@ -25,13 +25,13 @@ export type SortableArray =
   | Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array
   | Float32Array | Float64Array | BigInt64Array | BigUint64Array;
 
-type Words = Uint8Array | Uint16Array | Uint32Array;
+export type Words = Uint8Array | Uint16Array | Uint32Array;
 type Indices = Uint32Array | Float64Array;
 
 /** A pass checks for cancellation and reports progress after this many elements. */
-const BLOCK = 1 << 20;
+export const BLOCK = 1 << 20;
 /** The largest scratch buffer kept between calls. */
-const KEEP_MAX = 256 * 1024 * 1024;
+export const KEEP_MAX = 256 * 1024 * 1024;
 
 let kept: ArrayBuffer | undefined;
 
@@ -51,7 +51,7 @@ function keep(buffer: ArrayBuffer): void {
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** Bytes per element, and the word view (bits per word) of an array of the type. */
-function wordsOf(array: SortableArray, type: SortType): Words {
+export function wordsOf(array: SortableArray, type: SortType): Words {
   const { buffer, byteOffset, byteLength } = array;
   switch (type) {
     case SortType.Int8: case SortType.Uint8: case SortType.Uint8Clamped: return new Uint8Array(buffer, byteOffset, byteLength);
@@ -61,12 +61,12 @@ function wordsOf(array: SortableArray, type: SortType): Words {
 }
 
 /** Words per element: 2 for 8-byte elements. */
-function wordsPerElement(type: SortType): 1 | 2 {
+export function wordsPerElement(type: SortType): 1 | 2 {
   return type >= SortType.Float64 ? 2 : 1;
 }
 
 /** Key bytes per element. */
-function keyBytes(type: SortType): number {
+export function keyBytes(type: SortType): number {
   if (type <= SortType.Uint8Clamped) return 1;
   if (type <= SortType.Uint16) return 2;
   return type <= SortType.Float32 ? 4 : 8;
@@ -75,7 +75,7 @@ function keyBytes(type: SortType): number {
 // ---- key maps --------------------------------------------------------------------------------
 
 /** Writes the keys of src[from, to) (words) into dst at the same positions. */
-function toKeys(src: Words, dst: Words, type: SortType, from: number, to: number): void {
+export function toKeys(src: Words, dst: Words, type: SortType, from: number, to: number): void {
   switch (type) {
     case SortType.Int8: for (let i = from; i < to; i++) dst[i] = src[i]! ^ 0x80; break;
     case SortType.Int16: for (let i = from; i < to; i++) dst[i] = src[i]! ^ 0x8000; break;
@@ -117,7 +117,7 @@ function toKeys(src: Words, dst: Words, type: SortType, from: number, to: number
 }
 
 /** The inverse of toKeys, for every type; a NaN's key gives a NaN back. */
-function fromKeys(src: Words, dst: Words, type: SortType, from: number, to: number): void {
+export function fromKeys(src: Words, dst: Words, type: SortType, from: number, to: number): void {
   switch (type) {
     case SortType.Float32:
       for (let i = from; i < to; i++) {
@@ -150,7 +150,7 @@ function fromKeys(src: Words, dst: Words, type: SortType, from: number, to: numb
  * `idx` moving beside them when given. Returns true when the result ended in `tmp` (and
  * `idxTmp`). Stops early, leaving an unspecified order, once ctx reports cancellation.
  */
-function radix(n: number, w: 1 | 2, bytes: number, keys: Words, tmp: Words, idx: Indices | undefined, idxTmp: Indices | undefined, ctx: KernelContext): boolean {
+export function radix(n: number, w: 1 | 2, bytes: number, keys: Words, tmp: Words, idx: Indices | undefined, idxTmp: Indices | undefined, ctx: KernelContext): boolean {
   const counts = histograms(keys, n, w, bytes);
   let inTmp = false;
   for (let d = 0; d < bytes; d++) {
@@ -173,9 +173,8 @@ function radix(n: number, w: 1 | 2, bytes: number, keys: Words, tmp: Words, idx:
   return inTmp;
 }
 
-/** One histogram of 256 counts per key byte, all from one read of the keys. */
-function histograms(keys: Words, n: number, w: 1 | 2, bytes: number): Float64Array {
-  const counts = new Float64Array(256 * bytes);
+/** One histogram of 256 counts per key byte, all from one read of the keys, added to `counts`. */
+export function histograms(keys: Words, n: number, w: 1 | 2, bytes: number, counts = new Float64Array(256 * bytes)): Float64Array {
   if (w === 2) {
     for (let i = 0; i < 2 * n; i += 2) {
       const lo = keys[i]!;
@@ -267,13 +266,13 @@ function pass2Indexed(src: Uint32Array, dst: Uint32Array, begin: number, end: nu
   }
 }
 
-function wordsLike(words: Words, buffer: ArrayBuffer, offset: number, length: number): Words {
+export function wordsLike(words: Words, buffer: ArrayBufferLike, offset: number, length: number): Words {
   if (words instanceof Uint8Array) return new Uint8Array(buffer, offset, length);
   if (words instanceof Uint16Array) return new Uint16Array(buffer, offset, length);
   return new Uint32Array(buffer, offset, length);
 }
 
-function checkEndianness(): void {
+export function checkEndianness(): void {
   if (!LITTLE_ENDIAN) throw new Error('sort: the JS twin reads 8-byte elements as little-endian words; this machine is big-endian');
 }
 

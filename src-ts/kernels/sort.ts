@@ -3,7 +3,8 @@
 // sort sorts any TypedArray in place and resolves with the same array; argsort resolves with the
 // stable permutation that sorts it (a Uint32Array, or a Float64Array from 2^32 elements on) and
 // leaves the array alone. The C++ kernel (src-cpp/core/sort/, kernels/sort.cpp) is a parallel
-// radix sort over the pool's threads; the JS twin (sort-twin.ts) a radix sort in one worker.
+// radix sort over the pool's threads; the JS twin (sort-twin.ts) a radix sort in one worker,
+// which sort-parallel.ts shares out over several for a large array on a SharedArrayBuffer.
 //
 // What a call does with the caller's buffer (README, "sort"):
 // - Native backend: sorts the array where it is, without a copy. A SharedArrayBuffer can be
@@ -12,12 +13,14 @@
 //   it untransferable (worker_threads.markAsUntransferable, permanent): a later postMessage or
 //   structuredClone that lists it copies it instead of moving it. Resizable ArrayBuffers (which
 //   can shrink under the sort) and detached ones are TypeErrors.
-// - Worker backend: an array over a SharedArrayBuffer is sorted in place by the worker; any other
-//   is copied to the worker, and the sorted copy written back into the caller's array
-//   (fromWorker) before the call resolves.
+// - Worker backend: an array over a SharedArrayBuffer is sorted in place, by every worker at once
+//   from PARALLEL_MIN elements when the pool has several (split, nextRound: sort-parallel.ts),
+//   else by one; any other is copied to one worker, and the sorted copy written back into the
+//   caller's array (fromWorker) before the call resolves. argsort always runs in one worker.
 import { markAsUntransferable } from 'node:worker_threads';
 import { isSharedArrayBuffer } from 'node:util/types';
 import { checkArity, describe } from './args.js';
+import { isSortPart, nextSortRound, runSortPart, splitSort } from './sort-parallel.js';
 import { argsortTwin, sortTwin, SortType, type SortableArray } from './sort-twin.js';
 import { defineKernel } from './types.js';
 
@@ -95,13 +98,20 @@ export const sort = defineKernel<[array: SortableArray], SortableArray>({
     return checkArray('sort', args);
   },
   run(args, ctx) {
+    // A part's result goes to nextRound, never to a caller; run()'s type names the caller's.
+    if (isSortPart(args)) return runSortPart(args, ctx) as SortableArray;
     const array = args[0] as SortableArray;
     sortTwin(array, args[1] as SortType, ctx);
     return array;
   },
+  split: splitSort,
+  nextRound: nextSortRound,
+  // The parts sorted the caller's array where it is.
+  combine: (_results, args) => args[0] as SortableArray,
   // The C++ kernel returns no bytes: the result is the array it sorted in place.
   fromBytes: (_bytes, _start, _end, args) => args[0] as SortableArray,
   fromWorker(value, args) {
+    if (isSortPart(args)) return value as SortableArray; // a part's result, for nextRound (as in run)
     const array = args[0] as SortableArray;
     if (!isSharedArrayBuffer(array.buffer)) (array as Float64Array).set(value as Float64Array);
     return array;

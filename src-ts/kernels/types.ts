@@ -37,8 +37,17 @@ export interface Kernel<Args extends readonly unknown[] = readonly any[], Result
    * over its threads. Returning one tuple means "not worth splitting".
    */
   split?(args: readonly unknown[], parts: number): unknown[][];
-  /** Merges the results of the tuples `split` made, in their order. */
-  combine?(results: unknown[]): Result;
+  /**
+   * Optional, with split, for a call shared out in rounds: a round's parts start only once every
+   * part of the round before has succeeded, so each round may read what the one before wrote to
+   * shared memory. Runs on the pool's thread with the finished round's results and tuples, in
+   * order, and the whole call's validated arguments; returns the next round's tuples (at least
+   * one), or undefined when the round just finished was the last. Without it, split's tuples are
+   * the only round.
+   */
+  nextRound?(results: unknown[], pieces: readonly (readonly unknown[])[], args: readonly unknown[]): unknown[][] | undefined;
+  /** Merges the results of the last round's tuples, in their order, given the whole call's validated arguments. */
+  combine?(results: unknown[], args: readonly unknown[]): Result;
   /**
    * Required for kernels whose C++ side returns bytes (a digest) rather than a number: turns
    * `bytes[start, end)`, one call's result, into the result the JS twin would give for `args`
@@ -97,7 +106,8 @@ export function defineKernel<Args extends readonly unknown[], Result>(spec: {
   validate(args: readonly unknown[]): unknown[];
   run(args: readonly unknown[], ctx: KernelContext): Result;
   split?(args: readonly unknown[], parts: number): unknown[][];
-  combine?(results: unknown[]): Result;
+  nextRound?(results: unknown[], pieces: readonly (readonly unknown[])[], args: readonly unknown[]): unknown[][] | undefined;
+  combine?(results: unknown[], args: readonly unknown[]): Result;
   fromBytes?(bytes: Buffer, start: number, end: number, args: readonly unknown[]): Result;
   fromWorker?(value: unknown, args: readonly unknown[]): Result;
   packBatch?(calls: readonly (readonly unknown[])[]): { kernel: string; args: unknown[] } | undefined;
