@@ -342,7 +342,13 @@ TEST_CASE("argument validation mirrors countPrimes.ts") {
   CHECK(error({n(0), n(std::nan(""))}) == std::make_pair(2, std::string("countPrimes: hi must be an integer, got NaN")));
   CHECK(error({n(0), n(1.0 / 0.0)}).first == 2);
   CHECK(error({n(-1), n(2)}) == std::make_pair(2, std::string("countPrimes: lo must be in [0, 9007199254740992], got -1")));
-  CHECK(error({n(0), n(double(kTop) * 2)}).first == 2);
+  // Numbers are printed as JS's String(v) prints them, digits and layout (countPrimes.ts's messages).
+  CHECK(error({n(0), n(double(kTop) * 2)}) ==
+        std::make_pair(2, std::string("countPrimes: hi must be in [0, 9007199254740992], got 18014398509481984")));
+  CHECK(error({n(0), n(1e20)}) == std::make_pair(2, std::string("countPrimes: hi must be in [0, 9007199254740992], got 100000000000000000000")));
+  CHECK(error({n(0), n(1.5e300)}) == std::make_pair(2, std::string("countPrimes: hi must be in [0, 9007199254740992], got 1.5e+300")));
+  CHECK(error({n(0.1 + 0.2), n(1)}) == std::make_pair(2, std::string("countPrimes: lo must be an integer, got 0.30000000000000004")));
+  CHECK(error({n(-2.5e-7), n(1)}) == std::make_pair(2, std::string("countPrimes: lo must be an integer, got -2.5e-7")));
   CHECK(error({n(7), n(3)}) == std::make_pair(2, std::string("countPrimes: lo must be <= hi, got lo = 7 > hi = 3")));
   CHECK(error({n(0), n(double(kTop))}).first == 0);
   CHECK(error({n(-0.0), n(0)}).first == 0);
