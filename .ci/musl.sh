@@ -43,6 +43,12 @@ chmod +x "$wrapper"
 step "C++ core for $target (the first build also compiles zig's libc++, cached in ~/.cache/zig)"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER="$wrapper" > /dev/null
 cmake --build "$build" -j"$(nproc)" > /dev/null
+# Again: a first build takes ~14 minutes, and a source edited meanwhile in this working tree (one
+# compiled before the edit, a test compiled after it) would leave a binary mixing two versions.
+# This pass recompiles whatever changed during the first and is a no-op otherwise. (A run once
+# failed that way: sort's scratch test, compiled after a change to sort/scratch.cpp whose object
+# was compiled before it.)
+cmake --build "$build" -j"$(nproc)" > /dev/null
 if ! file "$build/test_sha256" | grep -q 'statically linked'; then
   echo "expected a statically linked musl test binary: $(file "$build/test_sha256")" >&2
   exit 1
