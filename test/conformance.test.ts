@@ -3,7 +3,7 @@
 // that needs what not every backend gives names the capability (support/backends.ts says which
 // backend lacks it, and why).
 
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -134,9 +134,10 @@ describe.each(backends)('conformance on the $name backend', ({ name, capabilitie
         expect(outcomes.filter((o, i) => i % 2 === 0).every((o, i) => o.status === 'fulfilled' && o.value === 2 * i)).toBe(true);
         expect(rejected.length).toBe(20);
         for (const r of rejected) {
-          // What every backend carries of a system error (the queue's wire: name, message, code, stack).
+          // A system error, shaped as Node's fs errors are, on every backend (the queue's wire
+          // carries errno, code, syscall and path beside name, message and stack).
           expect(r.reason).toBeInstanceOf(Error);
-          expect(r.reason).toMatchObject({ name: 'Error', code: 'ENOENT', message: `ENOENT: no such file or directory, open '${missing}'` });
+          expect(r.reason).toMatchObject({ name: 'Error', errno: -constants.errno.ENOENT, code: 'ENOENT', syscall: 'open', path: missing, message: `ENOENT: no such file or directory, open '${missing}'` });
         }
         await new Promise((resolve) => setTimeout(resolve, 10));
         expect(unhandled).toEqual([]);

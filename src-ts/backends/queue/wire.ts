@@ -4,8 +4,9 @@
 //   job.data         { v: 1, task: string, batch: boolean, calls: Encoded[][], progress?: true }
 //   job.returnvalue  { r: Encoded, ms?: number } (a batch's r encodes the array of its results;
 //                    ms: how long the server's pool took to run it, for the client's stats())
-//   job.failedReason JSON of { spindle: 1, name, message, stack?, code?, ms? } when a spindle
-//                    server failed it (ms: as in returnvalue, when the task ran on the pool);
+//   job.failedReason JSON of { spindle: 1, name, message, stack?, errno?, code?, syscall?,
+//                    path?, ms? } when a spindle server failed it (a system error's fields as
+//                    Node's fs errors carry them; ms: as in returnvalue, when the task ran);
 //                    any other text came from BullMQ itself (a stalled job, say)
 //
 // Tasks are named so that both sides agree without sharing paths: 'kernel:countPrimes' for a
@@ -78,17 +79,36 @@ export function readJobData(data: unknown): { task: string; batch: boolean; call
   return { task: d.task, batch: d.batch, calls, progress: d.progress === true };
 }
 
+/**
+ * The fields of a system error (sha256File's, Node's fs errors) that travel beside name and
+ * message, in the order Node's own errors have them, each with the type it must have.
+ */
+const ERROR_FIELDS: readonly (readonly [string, readonly string[]])[] = [
+  ['errno', ['number']],
+  ['code', ['string', 'number']],
+  ['syscall', ['string']],
+  ['path', ['string']],
+  ['dest', ['string']],
+];
+
+function errorFields(from: Record<string, unknown>): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  for (const [key, types] of ERROR_FIELDS) {
+    if (types.includes(typeof from[key])) fields[key] = from[key];
+  }
+  return fields;
+}
+
 /** An error as failedReason carries it, with how long the task ran on the server's pool if it did. */
 export function failureReason(error: unknown, runMs?: number): string {
   const ms = runMs === undefined ? {} : { ms: runMs };
   if (!(error instanceof Error)) return JSON.stringify({ spindle: 1, name: 'Error', message: `a task threw a non-Error: ${String(error)}`, ...ms });
-  const code = (error as { code?: unknown }).code;
   return JSON.stringify({
     spindle: 1,
     name: error.name,
     message: error.message,
     stack: error.stack,
-    ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+    ...errorFields(error as unknown as Record<string, unknown>),
     ...ms,
   });
 }
@@ -117,13 +137,13 @@ const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
 export function errorFromReason(jobId: string, reason: unknown): Error {
   if (typeof reason === 'string' && reason.startsWith('{')) {
     try {
-      const e = JSON.parse(reason) as { spindle?: unknown; name?: unknown; message?: unknown; stack?: unknown; code?: unknown };
+      const e = JSON.parse(reason) as { spindle?: unknown; name?: unknown; message?: unknown; stack?: unknown };
       if (e.spindle === 1 && typeof e.name === 'string' && typeof e.message === 'string') {
         const Class = Object.hasOwn(ERROR_CLASSES, e.name) ? ERROR_CLASSES[e.name]! : Error;
         const error = new Class(e.message);
         if (error.name !== e.name) Object.defineProperty(error, 'name', { value: e.name, writable: true, enumerable: false, configurable: true });
         if (typeof e.stack === 'string') error.stack = e.stack;
-        if (typeof e.code === 'string' || typeof e.code === 'number') (error as { code?: unknown }).code = e.code;
+        Object.assign(error, errorFields(e as Record<string, unknown>));
         return error;
       }
     } catch {
