@@ -3,7 +3,10 @@
 // (a) per-task overhead: one noop call awaited at a time, spindle's Pool({ backend: 'queue' })
 //     with an in-process serve() against a plain BullMQ Queue + Worker + QueueEvents doing the
 //     same (the processor returns its argument; the caller awaits job.waitUntilFinished). Both
-//     in this process, interleaved rep by rep; bar: spindle / plain ≤ 1.10.
+//     in this process, interleaved rep by rep; bar: spindle / plain ≤ 1.10. A third variant is
+//     the floor of spindle's design: the plain pair again, its processor awaiting a native
+//     pool's apply(noop) instead of returning at once (the hop that keeps a server's event loop
+//     free), so the report shows how much of the overhead is that hop and how much the rest.
 // (b) throughput: map of 1e6 noop items with chunkSize 50 000 through two `spindle serve`
 //     processes (bar ≥ 100k items/s), and BullMQ's own per-job rate: 5000 one-item jobs added
 //     in bulk and drained by the same two servers (one job per item).
@@ -157,8 +160,13 @@ export async function run({ spindle, quick, reps, log }) {
     const plainEvents = new bull.QueueEvents('plain-rt', { connection });
     const plainWorker = new bull.Worker('plain-rt', async (job) => job.data.i, { connection, concurrency: 1 });
     stops.push(() => Promise.all([plainWorker.close(), plainEvents.close(), plainQueue.close()]));
-    await Promise.all([plainEvents.waitUntilReady(), plainWorker.waitUntilReady()]);
-    const a = { spindle: [], plain: [] };
+    const hopPool = new Pool({ backend: 'native', size: 1 });
+    const hopQueue = new bull.Queue('hop-rt', { connection });
+    const hopEvents = new bull.QueueEvents('hop-rt', { connection });
+    const hopWorker = new bull.Worker('hop-rt', (job) => hopPool.apply(kernels.noop, [job.data.i]), { connection, concurrency: 1 });
+    stops.push(() => Promise.all([hopWorker.close(), hopEvents.close(), hopQueue.close()]).then(() => hopPool.terminate()));
+    await Promise.all([plainEvents.waitUntilReady(), plainWorker.waitUntilReady(), hopEvents.waitUntilReady(), hopWorker.waitUntilReady()]);
+    const a = { spindle: [], plain: [], hop: [] };
     for (let r = -1; r < reps; r++) {
       log(`queue: round trips rep ${r + 2}/${reps + 1}`);
       let t0 = performance.now();
@@ -170,15 +178,24 @@ export async function run({ spindle, quick, reps, log }) {
         check((await job.waitUntilFinished(plainEvents)) === i, 'queue: plain BullMQ returned a wrong value');
       }
       const p = ((performance.now() - t0) * 1e3) / n;
+      t0 = performance.now();
+      for (let i = 0; i < n; i++) {
+        const job = await hopQueue.add('noop', { i });
+        check((await job.waitUntilFinished(hopEvents)) === i, 'queue: plain BullMQ with a pool hop returned a wrong value');
+      }
+      const h = ((performance.now() - t0) * 1e3) / n;
       if (r >= 0) {
         a.spindle.push(s);
         a.plain.push(p);
+        a.hop.push(h);
       }
     }
     const rtBase = { scenario: 'queue', unit: 'µs', threads: 1, metric: 'per task, awaited one at a time' };
     rows.push(statRow({ ...rtBase, case: 'apply(noop) through the queue backend' }, summarize(a.spindle)));
     rows.push(statRow({ ...rtBase, case: 'plain BullMQ add + waitUntilFinished' }, summarize(a.plain)));
+    rows.push(statRow({ ...rtBase, case: 'plain BullMQ, processor awaiting a native apply(noop)' }, summarize(a.hop)));
     rows.push(statRow({ scenario: 'queue', case: 'per-task time: spindle / plain BullMQ', threads: 1, metric: 'ratio', unit: '×' }, pairedRatio(a.spindle, a.plain), { bar: { op: '<=', value: 1.1 } }));
+    rows.push(statRow({ scenario: 'queue', case: 'per-task time: plain BullMQ with the pool hop / plain BullMQ', threads: 1, metric: 'ratio', unit: '×' }, pairedRatio(a.hop, a.plain)));
     data.roundTripUs = a;
 
     // (b) throughput through two server processes.
