@@ -166,6 +166,16 @@ describe('the rounds, driven in this process', () => {
     expect(progress).toBe(n);
   }, 60_000);
 
+  it('a view at an offset into a larger SharedArrayBuffer: sorted, and nothing outside it touched', () => {
+    const whole = makeArray(BigInt64Array, PARALLEL_MIN + 2000, 'random', true, 8) as BigInt64Array;
+    const outside = [whole.slice(0, 1000), whole.slice(PARALLEL_MIN + 1000)];
+    const view = whole.subarray(1000, PARALLEL_MIN + 1000);
+    const input = view.slice();
+    expect(sortInRounds(view, 8, { cancelled: () => false, progress: () => {} })).toBeGreaterThan(1);
+    expect(firstMismatch(input, view)).toBe(-1);
+    expect([whole.slice(0, 1000), whole.slice(PARALLEL_MIN + 1000)]).toEqual(outside);
+  });
+
   it('a part of every round stops within 2^20 elements of a cancellation', () => {
     const input = makeArray(Float64Array, 8 * 2 ** 20, 'random', false, 3);
     const array = onShared(input);
