@@ -253,21 +253,27 @@ function move2(src: Uint32Array, dst: Uint32Array, begin: number, end: number, d
   // Byte d of a key is byte d & 3 of word d >> 2 (low word first).
   const word = digit >> 2;
   const shift = 8 * (digit & 3);
+  // The word is picked by a condition that never changes within the loop (measured faster than
+  // reading it again at 2 * i + word).
   if (counts === undefined) {
     for (let i = begin; i < end; i++) {
-      const at = 2 * next[(src[2 * i + word]! >>> shift) & 0xff]++;
-      dst[at] = src[2 * i]!;
-      dst[at + 1] = src[2 * i + 1]!;
+      const lo = src[2 * i]!;
+      const hi = src[2 * i + 1]!;
+      const at = 2 * next[((word === 0 ? lo : hi) >>> shift) & 0xff]++;
+      dst[at] = lo;
+      dst[at + 1] = hi;
     }
     return;
   }
   const nextWord = following >> 2;
   const nextShift = 8 * (following & 3);
   for (let i = begin; i < end; i++) {
-    const at = next[(src[2 * i + word]! >>> shift) & 0xff]++;
-    dst[2 * at] = src[2 * i]!;
-    dst[2 * at + 1] = src[2 * i + 1]!;
-    counts[((at >>> sliceBits) << 8) | ((src[2 * i + nextWord]! >>> nextShift) & 0xff)]++;
+    const lo = src[2 * i]!;
+    const hi = src[2 * i + 1]!;
+    const at = next[((word === 0 ? lo : hi) >>> shift) & 0xff]++;
+    dst[2 * at] = lo;
+    dst[2 * at + 1] = hi;
+    counts[((at >>> sliceBits) << 8) | (((nextWord === 0 ? lo : hi) >>> nextShift) & 0xff)]++;
   }
 }
 
