@@ -23,8 +23,10 @@ namespace spindle {
 namespace {
 // How long an idle thread polls for a ticket before it parks, when it polls at all (see
 // next_ticket). Measured on the clock, not counted in pause instructions, whose latency ranges
-// from about 10 to 140 cycles across x86 generations.
-constexpr int64_t kSpinNs = 20'000;
+// from about 10 to 140 cycles across x86 generations. Long enough to cover a caller that awaits
+// each call before making the next (a JS round trip of 10-30 µs here): with 20 µs such a loop
+// took 25-30 µs a call, with 50 µs 13-14.
+constexpr int64_t kSpinNs = 50'000;
 }  // namespace
 
 // Every field is guarded by the owning pool's mutex_.
