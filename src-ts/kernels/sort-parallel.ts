@@ -50,12 +50,12 @@ import type { KernelContext } from './types.js';
 
 /**
  * From this many elements a sort on a SharedArrayBuffer is shared out when the pool has several
- * workers. The shared-out sort does about 1.2-1.5x the one-worker sort's work (the per-slice
- * counting in each pass) plus a message round trip per round (up to 10 rounds), so it pays from
- * where those round trips are a small part of the sort: at 2^20 elements one worker takes about
- * 20 ms (Int32) to 45 ms (Float64) on the development VM. That VM, shared with other jobs, gave
- * no second core while this was measured (two independent CPU-bound workers took 1.5-2.7x as
- * long as one), so the crossover itself could not be timed there (README, "sort").
+ * workers. The shared-out sort does about 1.2-1.35x the one-worker sort's CPU work (the per-slice
+ * counting in each pass) plus a message round trip per round (up to 10 rounds). Measured on the
+ * 2-vCPU development VM in a quiet minute: two workers 1.13-1.20x faster than one at 2^20
+ * elements, 1.3-1.5x at 2^21-2^22; forced below 2^20 (in a busier minute), 0.2-0.6x. Under other
+ * jobs' load, when no second core is free, two workers are slower than one at any size (README,
+ * "sort").
  */
 export const PARALLEL_MIN = 1 << 20;
 /** Up to this many elements (exclusive): a position in the array is then an int32, which V8 moves fastest. Beyond, one worker sorts. */
