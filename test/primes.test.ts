@@ -3,7 +3,9 @@
 // values near 2^53 from primesieve (whose intervals are inclusive: `primesieve A B -c1` counts
 // [A, B]), progress and cancellation. The C++ kernel is compared with this twin through the
 // addon in test/differential.test.ts.
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { backendInfo } from '../src-ts/backends/select.js';
 import { countPrimesRange } from '../src-ts/kernels/sieve.ts';
 import type { KernelContext } from '../src-ts/kernels/types.ts';
 
@@ -136,5 +138,27 @@ describe('countPrimesRange', () => {
     for (const [lo, hi] of [[-1, 5], [5, 4], [0, TOP + 2], [0.5, 3], [0, NaN], [0, Infinity]]) {
       expect(() => countPrimesRange(lo!, hi!)).toThrow(RangeError);
     }
+  });
+});
+
+describe('progress in a fresh process (native)', () => {
+  // The first countPrimes of a process also builds the table of sieving primes, by sieving
+  // itself; that sieving is not the caller's range and must not count in its progress (it once
+  // added 65688 to [0, 4e9)). So does a later call that needs the table to grow.
+  it.runIf(backendInfo().native)("reports exactly hi - lo on a process's first call and on one that grows the table", () => {
+    const dist = new URL('../dist/index.js', import.meta.url).href;
+    const script = `
+      import { Pool, kernels, SharedCounter } from ${JSON.stringify(dist)};
+      const pool = new Pool({ backend: 'native', size: 2 });
+      const off = [];
+      for (const [lo, hi] of [[0, 4e9], [0, 4e9], [1.6e11, 1.6e11 + 1e8]]) {
+        const progress = new SharedCounter();
+        await pool.apply(kernels.countPrimes, [lo, hi], { progress });
+        off.push(progress.value - (hi - lo));
+      }
+      await pool.terminate();
+      console.log(JSON.stringify(off));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(JSON.parse(out)).toEqual([0, 0, 0]);
   });
 });

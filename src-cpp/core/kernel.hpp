@@ -118,6 +118,10 @@ class CallContext {
     if (progress_ != nullptr) __atomic_fetch_add(progress_, n, __ATOMIC_RELAXED);
   }
 
+  // The same cancellation, no progress: for work a call does that is not the work its progress
+  // counts (countPrimes building its table of sieving primes).
+  CallContext without_progress() const { return CallContext(cancelled_, nullptr); }
+
  private:
   const std::atomic<bool>* cancelled_;
   int64_t* progress_;

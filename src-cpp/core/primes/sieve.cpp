@@ -572,8 +572,10 @@ std::shared_ptr<const SievingPrimes> sieving_primes(uint64_t limit, const CallCo
   // Another thread's build can take ~100 ms: wait for it in short naps, so that a cancelled
   // caller leaves at once (that build goes on for whoever needs the table next). Not a
   // timed_mutex: ThreadSanitizer does not follow pthread_mutex_clocklock.
-  const CallContext no_context(nullptr, nullptr);
-  const CallContext& context = ctx != nullptr ? *ctx : no_context;
+  // The caller's cancellation, not its progress: the table's own sieving is not the range the
+  // caller's progress counts (with it, a process's first countPrimes over [0, 4e9) reported
+  // 4e9 + 65688, the numbers sieved for the table).
+  const CallContext context = ctx != nullptr ? ctx->without_progress() : CallContext(nullptr, nullptr);
   std::unique_lock<std::mutex> building(*build_mutex, std::defer_lock);
   while (!building.try_lock()) {
     if (context.cancelled()) return nullptr;
