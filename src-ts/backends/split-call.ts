@@ -1,10 +1,10 @@
 // One big kernel call shared out over the worker backend's workers, as the C++ core shares a
 // call out over its threads: the kernel's split() cuts the arguments into parts, each part is
 // an ordinary dispatch of its own, and the call settles once every part has, with the
-// kernel's combine() of their results. A kernel with nextRound() runs in rounds (sort: min/max,
-// histogram, scatter, finish): once every part of a round has succeeded, nextRound() turns
-// their results into the next round's parts, started at once, until it says the round was the
-// last.
+// kernel's combine() of their results. A kernel with nextRound() runs in rounds (sort: keys and
+// their counts, one round per key byte, then values back): once every part of a round has
+// succeeded, nextRound() turns their results into the next round's parts, started at once,
+// until it says the round was the last.
 //
 // Invariants: the call settles exactly once, and only after every part of its current round
 // has settled, so no part is still running for a call its caller already considers finished.

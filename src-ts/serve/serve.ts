@@ -200,10 +200,9 @@ async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<str
             job.updateProgress(done).catch(() => {});
           }
         }, PROGRESS_EVERY_MS);
-  let started: number | undefined;
+  const options = { signal: controller.signal, ...(progress === undefined ? {} : { progress }) };
+  const started = performance.now();
   try {
-    const options = { signal: controller.signal, ...(progress === undefined ? {} : { progress }) };
-    started = performance.now();
     const result = call.batch
       ? await pool.starmap(kernel as never, call.calls as never, { ...options, chunkSize: call.calls.length })
       : await pool.apply(kernel as never, call.calls[0] as never, options);
@@ -211,7 +210,7 @@ async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<str
     if (progress !== undefined && progress.value !== reported) await job.updateProgress(progress.value).catch(() => {});
     return { r: encode(result, 'the result'), ms };
   } catch (error) {
-    throw new Error(failureReason(error, started === undefined ? undefined : performance.now() - started));
+    throw new Error(failureReason(error, performance.now() - started));
   } finally {
     if (timer !== undefined) clearInterval(timer);
     running.delete(jobId);
