@@ -5,7 +5,11 @@
 // internal threshold (insertion sort 32, the native parallel path 65536, the twin's 2^20 block)
 // and 1e7 once per backend. argsort: the unique stable permutation. Buffers: ordinary and
 // SharedArrayBuffer. Cancellation, progress, map chunks and bad input.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { backendInfo } from '../src-ts/backends/select.js';
 import { kernels } from '../src-ts/kernels/index.js';
 import { noContext, type KernelContext } from '../src-ts/kernels/types.js';
 import type { Pool, PoolOptions } from '../src-ts/pool.js';
@@ -203,4 +207,31 @@ describe.each(backends)('on the $name backend', ({ name, make }) => {
     await pool.apply(sort, [array]);
     expect(firstMismatch(input, array)).toBe(-1);
   }, 60_000);
+});
+
+describe('native code paths', () => {
+  // A GCC build for x86-64 compiles the sort twice (src-cpp/core/sort/radix.cpp): baseline, and
+  // avx2 for CPUs with AVX2 and BMI2, which sorts take by default. Each must sort as V8 does.
+  const flags = existsSync('/proc/cpuinfo') ? (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.split(/\s+/) ?? []) : [];
+  const avx2 = process.arch === 'x64' && flags.includes('avx2') && flags.includes('bmi2');
+  const paths = ['baseline', ...(avx2 ? ['avx2'] : [])];
+  const native = backendInfo().native;
+
+  it.runIf(native && process.env.SPINDLE_SORT_PATH === undefined)('backendInfo() names the path in use, the fastest this CPU has', () => {
+    expect(backendInfo().sortPath).toBe(paths.at(-1));
+  });
+
+  it.runIf(native).each(paths)('SPINDLE_SORT_PATH=%s: every type at lengths around the parallel threshold sorts and argsorts as V8 does', (path) => {
+    const fixture = fileURLToPath(new URL('./fixtures/sort-path.mjs', import.meta.url));
+    const child = spawnSync(process.execPath, [fixture], { env: { ...process.env, SPINDLE_SORT_PATH: path }, encoding: 'utf8', timeout: 120_000 });
+    expect(child.stderr).toBe('');
+    expect(child.status).toBe(0);
+    expect(JSON.parse(child.stdout)).toEqual({ path, mismatches: [] });
+  }, 130_000);
+
+  it.runIf(native)('spindle info names the path', () => {
+    const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+    const out = spawnSync(process.execPath, [cli, 'info'], { env: { ...process.env, SPINDLE_SORT_PATH: 'baseline' }, encoding: 'utf8' });
+    expect(out.stdout).toMatch(/^sort path\s+baseline$/m);
+  });
 });

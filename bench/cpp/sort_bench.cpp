@@ -4,9 +4,11 @@
 // shipped; an anchor whose headers are missing is reported as skipped.
 // Keys: 1e7 doubles uniform in [0, 1) (Math.random()'s shape) and 1e7 random int32s. Each figure
 // is the median wall time of RUNS runs after one warm-up (scratch faulted in), min and max beside.
-// Every result is checked sorted. spindle's parallel sort runs its units on THREADS std::threads
-// claiming them in index order, as the core's Job does.
-//   g++ -std=c++20 -O3 -march=native -Isrc-cpp/core bench/cpp/sort_bench.cpp src-cpp/core/sort/*.cpp
+// Every result is checked sorted. spindle runs its default code path (avx2 on x86-64 CPUs with
+// AVX2 and BMI2) and, where that is not the baseline, the baseline path too; built as the addon
+// is, without -march, so the figures are what ships. spindle's parallel sort runs its units on
+// THREADS std::threads claiming them in index order, as the core's Job does.
+//   g++ -std=c++20 -O3 -Isrc-cpp/core bench/cpp/sort_bench.cpp src-cpp/core/sort/*.cpp src-cpp/core/cpu.cpp
 //       -o build/sort_bench -pthread -fopenmp -latomic -lhwy_contrib -lhwy  (ips4o: OpenMP threads, 16-byte atomics;
 //       drop -lhwy_contrib -lhwy without libhwy-dev)
 //   build/sort_bench [N=10000000] [THREADS=hardware] [RUNS=5]
@@ -37,8 +39,9 @@ using namespace spindle;
 namespace {
 
 template <class T>
-void spindle_sort(std::vector<T>& v, sort::ElementType type, unsigned threads) {
+void spindle_sort(std::vector<T>& v, sort::ElementType type, unsigned threads, sort::SortPath path = sort::sort_best_path()) {
   sort::Request r;
+  r.path = path;
   r.type = type;
   r.data = v.data();
   r.n = v.size();
@@ -91,8 +94,15 @@ void run_all(const char* type, sort::ElementType et, const std::vector<T>& input
 #else
   std::printf("| %s | vqsort | - | skipped: no <hwy/contrib/sort/vqsort.h> (Debian libhwy-dev) | |\n", type);
 #endif
-  report<T>(type, "spindle", 1, input, runs, [et](std::vector<T>& v) { spindle_sort(v, et, 1); });
-  report<T>(type, "spindle", threads, input, runs, [et, threads](std::vector<T>& v) { spindle_sort(v, et, threads); });
+  // The path sorts take by default, and the baseline beside it when that is another one.
+  const std::string best = std::string("spindle ") + sort::sort_path_name(sort::sort_best_path());
+  report<T>(type, best.c_str(), 1, input, runs, [et](std::vector<T>& v) { spindle_sort(v, et, 1); });
+  report<T>(type, best.c_str(), threads, input, runs, [et, threads](std::vector<T>& v) { spindle_sort(v, et, threads); });
+  if (sort::sort_best_path() != sort::SortPath::Baseline) {
+    report<T>(type, "spindle baseline", 1, input, runs, [et](std::vector<T>& v) { spindle_sort(v, et, 1, sort::SortPath::Baseline); });
+    report<T>(type, "spindle baseline", threads, input, runs,
+              [et, threads](std::vector<T>& v) { spindle_sort(v, et, threads, sort::SortPath::Baseline); });
+  }
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "job.hpp"
 #include "kernel.hpp"
 #include "sha256/sha256.hpp"
+#include "sort/sort.hpp"
 #include "thread_pool.hpp"
 
 namespace spindle::addon {
@@ -256,6 +257,12 @@ Napi::Value Sha256PathName(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), sha256_path_name(sha256_best_path()));
 }
 
+// sortPath() -> "avx2" | "baseline": the code path sorts take in this process (the CPU's fastest,
+// or baseline under SPINDLE_SORT_PATH=baseline, read once at first use).
+Napi::Value SortPathName(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), sort::sort_path_name(sort::sort_best_path()));
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -274,6 +281,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pending", Napi::Function::New(env, Pending, "pending"));
   exports.Set("cpuFeatures", Napi::Function::New(env, CpuFeatures, "cpuFeatures"));
   exports.Set("sha256Path", Napi::Function::New(env, Sha256PathName, "sha256Path"));
+  exports.Set("sortPath", Napi::Function::New(env, SortPathName, "sortPath"));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;
 }

@@ -47,6 +47,8 @@ export interface Addon {
   cpuFeatures(): string;
   /** The SHA-256 code path in use: "shani", "avx2", "armv8" or "portable". */
   sha256Path(): string;
+  /** The sort code path in use: "avx2" or "baseline". */
+  sortPath(): string;
   readonly napiVersion: number;
 }
 

@@ -432,6 +432,7 @@ export class NativeBackend implements Backend {
       addonPath: this.addonPath,
       cpuFeatures: this.addon.cpuFeatures(),
       sha256Path: this.addon.sha256Path(),
+      sortPath: this.addon.sortPath(),
       napiVersion: this.addon.napiVersion,
     };
   }

@@ -36,6 +36,8 @@ export interface BackendInfo {
   cpuFeatures?: string;
   /** The SHA-256 code path the native kernels use: 'shani', 'avx2', 'armv8' or 'portable' (SPINDLE_SHA256_PATH can force one). */
   sha256Path?: string;
+  /** The sort code path the native kernels use: 'avx2' (x86-64 CPUs with AVX2 and BMI2) or 'baseline' (SPINDLE_SORT_PATH=baseline forces it). */
+  sortPath?: string;
   /** The N-API version the addon was built for. */
   napiVersion?: number;
 }
@@ -82,6 +84,7 @@ export function backendInfo(): BackendInfo {
     threads: load.addon.threadCount(),
     cpuFeatures: load.addon.cpuFeatures(),
     sha256Path: load.addon.sha256Path(),
+    sortPath: load.addon.sortPath(),
     napiVersion: load.addon.napiVersion,
   };
 }

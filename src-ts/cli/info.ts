@@ -11,7 +11,7 @@ export function info(): number {
   if (b.native) lines.push(`addon         ${b.path}`, `chosen        ${b.why}`);
   else lines.push(`addon         not loaded: ${b.reason}`);
   lines.push(`threads       ${availableParallelism()} available${b.native ? `, ${b.threads} native started` : ''}`);
-  if (b.native) lines.push(`cpu features  ${b.cpuFeatures}`, `sha256 path   ${b.sha256Path}`, `node-api      ${b.napiVersion}`);
+  if (b.native) lines.push(`cpu features  ${b.cpuFeatures}`, `sha256 path   ${b.sha256Path}`, `sort path     ${b.sortPath}`, `node-api      ${b.napiVersion}`);
   lines.push(`node          ${process.version} (${process.platform}-${process.arch})`);
   process.stdout.write(lines.join('\n') + '\n');
   return 0;

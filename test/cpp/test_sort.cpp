@@ -4,13 +4,15 @@
 // reversed runs, NaN payloads of both signs, subnormals), lengths around every threshold, the
 // parallel phases with any number of chunks, run inline and as Jobs on a pool of threads (TSan
 // watches those), argsort's stability and both index types, cancellation, progress, scratch
-// reuse and the kernels' argument checks.
+// reuse and the kernels' argument checks. The type matrix runs on every code path this build
+// and CPU have (baseline, and avx2 where GCC built it for x86-64), so each compilation is checked.
 #include <algorithm>
 #include <atomic>
 #include <bit>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "check.hpp"
+#include "cpu.hpp"
 #include "job.hpp"
 #include "kernel.hpp"
 #include "sort/scratch.hpp"
@@ -141,8 +144,12 @@ bool sorted_like_v8(const std::vector<V>& input, const std::vector<V>& got) {
   return true;
 }
 
+// The code path request_for() asks for; the type matrix sets it in turn to each supported one.
+sort::SortPath tested_path = sort::sort_best_path();
+
 sort::Request request_for(ElementType type, void* data, size_t n, size_t parallel_min, unsigned chunks) {
   sort::Request r;
+  r.path = tested_path;
   r.type = type;
   r.data = data;
   r.n = n;
@@ -214,18 +221,36 @@ void check_type(ElementType type, uint64_t seed) {
 
 }  // namespace
 
-TEST_CASE("sort: every element type, shape and length matches V8's order; argsort is the stable order") {
-  check_type<int8_t>(ElementType::Int8, 1);
-  check_type<uint8_t>(ElementType::Uint8, 2);
-  check_type<uint8_t>(ElementType::Uint8Clamped, 3);
-  check_type<int16_t>(ElementType::Int16, 4);
-  check_type<uint16_t>(ElementType::Uint16, 5);
-  check_type<int32_t>(ElementType::Int32, 6);
-  check_type<uint32_t>(ElementType::Uint32, 7);
-  check_type<float>(ElementType::Float32, 8);
-  check_type<double>(ElementType::Float64, 9);
-  check_type<int64_t>(ElementType::BigInt64, 10);
-  check_type<uint64_t>(ElementType::BigUint64, 11);
+TEST_CASE("sort: every element type, shape and length matches V8's order; argsort is the stable order, on every code path") {
+  int paths = 0;
+  for (sort::SortPath path : {sort::SortPath::Baseline, sort::SortPath::Avx2}) {
+    if (!sort::sort_path_supported(path)) continue;
+    ++paths;
+    tested_path = path;
+    check_type<int8_t>(ElementType::Int8, 1);
+    check_type<uint8_t>(ElementType::Uint8, 2);
+    check_type<uint8_t>(ElementType::Uint8Clamped, 3);
+    check_type<int16_t>(ElementType::Int16, 4);
+    check_type<uint16_t>(ElementType::Uint16, 5);
+    check_type<int32_t>(ElementType::Int32, 6);
+    check_type<uint32_t>(ElementType::Uint32, 7);
+    check_type<float>(ElementType::Float32, 8);
+    check_type<double>(ElementType::Float64, 9);
+    check_type<int64_t>(ElementType::BigInt64, 10);
+    check_type<uint64_t>(ElementType::BigUint64, 11);
+  }
+  tested_path = sort::sort_best_path();
+  CHECK(paths >= 1);
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  // A GCC x86-64 build has the avx2 path, and takes it by default wherever the CPU runs it.
+  const bool cpu_runs_avx2 = cpu_has_avx2() && cpu_has_bmi2();
+  CHECK(sort::sort_path_supported(sort::SortPath::Avx2) == cpu_runs_avx2);
+  if (std::getenv("SPINDLE_SORT_PATH") == nullptr) CHECK(sort::sort_best_path() == (cpu_runs_avx2 ? sort::SortPath::Avx2 : sort::SortPath::Baseline));
+#else
+  CHECK(!sort::sort_path_supported(sort::SortPath::Avx2));
+#endif
+  CHECK(std::string(sort::sort_path_name(sort::SortPath::Avx2)) == "avx2");
+  CHECK(std::string(sort::sort_path_name(sort::SortPath::Baseline)) == "baseline");
 }
 
 TEST_CASE("sort: NaNs of every payload and sign come last, -0 before +0") {

@@ -36,6 +36,16 @@ enum class IndexType : uint8_t { Uint32, Float64 };
 // Below this many elements a sort runs as one unit on one thread: spreading it out costs more
 // than it saves.
 constexpr size_t kParallelMin = size_t(1) << 16;
+// The code paths (radix.cpp says why there are two). Every path sorts identically.
+enum class SortPath : uint8_t { Baseline, Avx2 };
+// "baseline" or "avx2"; SPINDLE_SORT_PATH=baseline makes sorts take the baseline path.
+const char* sort_path_name(SortPath path);
+// Whether this build has the path and this CPU runs it (Baseline always).
+bool sort_path_supported(SortPath path);
+// The path sorts take unless a Request says otherwise: Avx2 where supported, Baseline where not
+// or where SPINDLE_SORT_PATH is "baseline" (read at the first call; later changes are not seen).
+SortPath sort_best_path();
+
 // A bucket of at most this many elements is finished by insertion sort rather than radix passes.
 constexpr size_t kInsertionMax = 32;
 // A pass over a large chunk or bucket checks for cancellation after every this many elements.
@@ -51,6 +61,8 @@ struct Request {
   // Tests lower these to reach the parallel path and the chunking with small arrays.
   size_t parallel_min = kParallelMin;
   unsigned chunks = 0;  // parallel chunks; 0: one per hardware thread
+  // Tests and benches pick a path; one this build or CPU lacks runs sort_best_path().
+  SortPath path = sort_best_path();
 };
 
 // Scratch a request needs, in bytes: n elements for sort (one array's size); two key arrays and
