@@ -8,11 +8,12 @@
 // path comes from SPINDLE_EXPECT_SHA256_PATH where the caller knows it (qemu's /proc/cpuinfo is
 // the host's), else from the "Features" line of /proc/cpuinfo.
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { Pool, backendInfo, kernels } from '../dist/index.js';
+import { cpuinfoWords } from './support/cpuinfo.js';
 
 const nist = (name: string) => fileURLToPath(new URL(`./data/nist/${name}`, import.meta.url));
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -27,9 +28,7 @@ function expectedDigests(name: string): string[] {
 function expectedPath(): string {
   const told = process.env.SPINDLE_EXPECT_SHA256_PATH;
   if (told) return told;
-  const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
-  const features = cpuinfo.match(/^Features\s*:(.*)$/m)?.[1]?.split(/\s+/) ?? [];
-  return features.includes('sha2') ? 'armv8' : 'portable';
+  return cpuinfoWords('Features').includes('sha2') ? 'armv8' : 'portable';
 }
 
 const TOP = 2 ** 53;

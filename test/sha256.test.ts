@@ -6,7 +6,7 @@
 // Last, workers that hash on native threads are torn down mid-run.
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -18,6 +18,7 @@ import { noContext } from '../src-ts/kernels/types.js';
 import type { Pool } from '../src-ts/pool.js';
 import { SharedCounter } from '../src-ts/shared/counter.js';
 import { availableBackends } from './support/backends.js';
+import { cpuinfoWords } from './support/cpuinfo.js';
 
 const { sha256, sha256File } = kernels;
 
@@ -262,9 +263,8 @@ describe.each(availableBackends())('sha256 and sha256File on the $name backend',
 describe('native code paths', () => {
   // What Linux reports of the CPU: x86 `flags`, arm64 `Features`; elsewhere only the portable
   // path is known to be there. Each list ends with the fastest path.
-  const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
-  const flags = cpuinfo.match(/^flags\s*:(.*)$/m)?.[1]?.split(/\s+/) ?? [];
-  const features = cpuinfo.match(/^Features\s*:(.*)$/m)?.[1]?.split(/\s+/) ?? [];
+  const flags = cpuinfoWords('flags');
+  const features = cpuinfoWords('Features');
   const paths =
     process.arch === 'arm64'
       ? ['portable', ...(features.includes('sha2') ? ['armv8'] : [])]

@@ -6,7 +6,6 @@
 // and 1e7 once per backend. argsort: the unique stable permutation. Buffers: ordinary and
 // SharedArrayBuffer. Cancellation, progress, map chunks and bad input.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backendInfo } from '../src-ts/backends/select.js';
@@ -15,6 +14,7 @@ import { noContext, type KernelContext } from '../src-ts/kernels/types.js';
 import type { Pool, PoolOptions } from '../src-ts/pool.js';
 import { SharedCounter } from '../src-ts/shared/counter.js';
 import { availableBackends } from './support/backends.js';
+import { cpuinfoWords } from './support/cpuinfo.js';
 import { firstMismatch, isStableArgsort, makeArray, SHAPES, TYPES, type Typed } from './support/sort-arrays.js';
 
 const { sort, argsort } = kernels;
@@ -212,7 +212,7 @@ describe.each(backends)('on the $name backend', ({ name, make }) => {
 describe('native code paths', () => {
   // A GCC build for x86-64 compiles the sort twice (src-cpp/core/sort/radix.cpp): baseline, and
   // avx2 for CPUs with AVX2 and BMI2, which sorts take by default. Each must sort as V8 does.
-  const flags = existsSync('/proc/cpuinfo') ? (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.split(/\s+/) ?? []) : [];
+  const flags = cpuinfoWords('flags');
   const avx2 = process.arch === 'x64' && flags.includes('avx2') && flags.includes('bmi2');
   const paths = ['baseline', ...(avx2 ? ['avx2'] : [])];
   const native = backendInfo().native;
