@@ -22,3 +22,16 @@ describe.each(availableBackends().map((b) => b.name))('%s backend: a buffer take
     expect(report.detached).toMatch(/^TypeError: sha256: data is a view over a detached ArrayBuffer/);
   }, 90_000);
 });
+
+// Nothing stops a caller writing to an array while its sort runs: in place on the native
+// backend, and in the SharedArrayBuffer the workers sort. The order is then unspecified; the
+// process must not crash, argsort's indices must stay in range, and later sorts stay exact.
+describe.each(availableBackends().map((b) => b.name))('%s backend: an array written while it is sorted', (backend) => {
+  it('never crashes; argsort stays in range; the next sort is exact', () => {
+    const fixture = fileURLToPath(new URL('./fixtures/sort-written-meanwhile.mjs', import.meta.url));
+    const child = spawnSync(process.execPath, [fixture, backend], { encoding: 'utf8', timeout: 120_000 });
+    expect(child.signal, child.stderr).toBeNull();
+    expect(child.status, child.stderr).toBe(0);
+    expect(JSON.parse(child.stdout)).toEqual({ settled: 4 * 2 * 2 * 3 * 2, argsortInRange: true, exactAfter: true });
+  }, 150_000);
+});

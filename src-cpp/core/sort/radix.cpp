@@ -20,6 +20,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "../cpu.hpp"
 #include "keys.hpp"
 #include "scratch.hpp"
