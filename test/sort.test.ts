@@ -183,6 +183,34 @@ describe.each(backends)('on the $name backend', ({ name, make }) => {
     });
   });
 
+  // A view that tracks a growable SharedArrayBuffer's length: the elements it had at the call
+  // are sorted, and the same array comes back, even when the buffer grows while the sort runs.
+  // (Before, a worker's copy of the view grew with the buffer: it sorted the new elements in,
+  // and a sort shared out over workers failed with an internal RangeError.)
+  it.runIf(typeof (SharedArrayBuffer.prototype as { grow?: unknown }).grow === 'function')(
+    'a growable SharedArrayBuffer that grows meanwhile: the elements at the call, sorted',
+    async () => {
+      const pool = open();
+      for (const n of [1000, 1 << 21]) {
+        const Growable = SharedArrayBuffer as unknown as new (bytes: number, options: { maxByteLength: number }) => SharedArrayBuffer & { grow(bytes: number): void };
+        const buffer = new Growable(8 * n, { maxByteLength: 8 * 3 * n });
+        const array = new Float64Array(buffer); // tracks the buffer's length
+        array.set(makeArray(Float64Array, n, 'random', false, n) as Float64Array);
+        const expected = array.slice().sort();
+        const sorting = pool.apply(sort, [array]);
+        buffer.grow(8 * 2 * n);
+        array.fill(-1, n); // new elements that would sort first
+        expect(await sorting).toBe(array);
+        expect(array.length).toBe(2 * n);
+        expect(firstMismatch(expected, array.subarray(0, n))).toBe(-1);
+        const order = await pool.apply(argsort, [array]);
+        expect(order.length).toBe(2 * n);
+        expect(isStableArgsort(array, order)).toBe(true);
+      }
+    },
+    60_000,
+  );
+
   it('progress counts every element once', async () => {
     const pool = open();
     for (const n of [10, 70_000, 1_500_000]) {

@@ -88,7 +88,33 @@ function checkArray(kernel: string, args: readonly unknown[]): [SortableArray, S
   const type = typeOf(kernel, args[0]);
   const array = args[0] as SortableArray;
   checkBuffer(kernel, array);
-  return [array, type];
+  return [atCallLength(array), type];
+}
+
+/** Callers' arrays, by the fixed-length views atCallLength made for them. */
+const callerArrays = new WeakMap<SortableArray, SortableArray>();
+
+/**
+ * The array the kernels work on: the caller's, or for a view of a growable SharedArrayBuffer, a
+ * fixed-length view of the elements it had at the call. A view that tracks the buffer's length
+ * (and a worker's copy of it) would take in elements added while the sort runs, and a sort
+ * shared out over workers would see its length change between rounds (it failed with an
+ * internal RangeError); the native backend sorts the elements there were at the call.
+ */
+function atCallLength(array: SortableArray): SortableArray {
+  const buffer = array.buffer as SharedArrayBuffer & { growable?: boolean };
+  if (buffer.growable !== true) return array;
+  const Type = (globalThis as unknown as Record<string, new (buffer: SharedArrayBuffer, offset: number, length: number) => SortableArray>)[
+    toStringTag.call(array) as string
+  ]!;
+  const view = new Type(buffer, array.byteOffset, array.length);
+  callerArrays.set(view, array);
+  return view;
+}
+
+/** The caller's own array, for the one the kernels worked on. */
+function callerArray(array: SortableArray): SortableArray {
+  return callerArrays.get(array) ?? array;
 }
 
 export const sort = defineKernel<[array: SortableArray], SortableArray>({
@@ -107,14 +133,14 @@ export const sort = defineKernel<[array: SortableArray], SortableArray>({
   split: splitSort,
   nextRound: nextSortRound,
   // The parts sorted the caller's array where it is.
-  combine: (_results, args) => args[0] as SortableArray,
+  combine: (_results, args) => callerArray(args[0] as SortableArray),
   // The C++ kernel returns no bytes: the result is the array it sorted in place.
-  fromBytes: (_bytes, _start, _end, args) => args[0] as SortableArray,
+  fromBytes: (_bytes, _start, _end, args) => callerArray(args[0] as SortableArray),
   fromWorker(value, args) {
     if (isSortPart(args)) return value as SortableArray; // a part's result, for nextRound (as in run)
     const array = args[0] as SortableArray;
     if (!isSharedArrayBuffer(array.buffer)) (array as Float64Array).set(value as Float64Array);
-    return array;
+    return callerArray(array);
   },
 });
 
