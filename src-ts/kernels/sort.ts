@@ -54,10 +54,15 @@ function typeOf(kernel: string, array: unknown): SortType {
   if (array instanceof DataView) {
     throw new TypeError(`${kernel}: array must be a TypedArray, got a DataView (it has no element type); view its bytes as the type they hold, e.g. new Float64Array(view.buffer, view.byteOffset, view.byteLength / 8)`);
   }
-  const tag = ArrayBuffer.isView(array) ? (toStringTag.call(array) as string | undefined) : undefined;
-  const type = tag === undefined ? undefined : TYPES.get((globalThis as unknown as Record<string, Function>)[tag]!);
+  const type = TYPES.get(intrinsicConstructor(array)!);
   if (type === undefined) throw new TypeError(`${kernel}: array must be a TypedArray, got ${describe(array)}`);
   return type;
+}
+
+/** The built-in constructor of a view's kind by its internal tag (a Buffer's is Uint8Array), or undefined. */
+function intrinsicConstructor(array: unknown): (new (buffer: SharedArrayBuffer, offset: number, length: number) => SortableArray) | undefined {
+  const tag = ArrayBuffer.isView(array) ? (toStringTag.call(array) as string | undefined) : undefined;
+  return tag === undefined ? undefined : (globalThis as unknown as Record<string, new (buffer: SharedArrayBuffer, offset: number, length: number) => SortableArray>)[tag];
 }
 
 /** Checks the array's buffer; marks an ordinary one untransferable (see the header). */
@@ -104,9 +109,7 @@ const callerArrays = new WeakMap<SortableArray, SortableArray>();
 function atCallLength(array: SortableArray): SortableArray {
   const buffer = array.buffer as SharedArrayBuffer & { growable?: boolean };
   if (buffer.growable !== true) return array;
-  const Type = (globalThis as unknown as Record<string, new (buffer: SharedArrayBuffer, offset: number, length: number) => SortableArray>)[
-    toStringTag.call(array) as string
-  ]!;
+  const Type = intrinsicConstructor(array)!;
   const view = new Type(buffer, array.byteOffset, array.length);
   callerArrays.set(view, array);
   return view;
