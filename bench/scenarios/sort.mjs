@@ -61,13 +61,17 @@ export async function run(ctx) {
     for (const [type, input] of Object.entries(inputs)) {
       const want = input.slice().sort();
       const array = shared(input.constructor, n);
+      // V8's sort works on this one copy, refilled each rep: a fresh 80 MB copy per rep left
+      // garbage that the main thread's GC swept while the next variant (the twin) ran, which
+      // on two cores added up to 40% to the twin's time.
+      const copy = new input.constructor(n);
       const t = { native: [], main: [], twin: [], twin2: [], argsort: [] };
       for (let r = -1; r < reps; r++) {
         log(`sort: ${type} rep ${r + 2}/${reps + 1}`);
         array.set(input);
         const a = await time(() => native.apply(kernels.sort, [array]));
         sameValues(array, want, `sort: native ${type}`);
-        const copy = input.slice();
+        copy.set(input);
         const m = await time(() => copy.sort());
         array.set(input);
         const w = await time(() => worker.apply(kernels.sort, [array]));
