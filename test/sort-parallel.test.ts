@@ -1,13 +1,17 @@
-// sort shared out over the worker backend's workers (src-ts/kernels/sort-parallel.ts), and the
-// rounds of a split call it runs in (src-ts/backends/split-call.ts):
+// sort and argsort shared out over the worker backend's workers, or staged in shared memory
+// (src-ts/kernels/sort-parallel.ts), and the rounds of a split call they run in
+// (src-ts/backends/split-call.ts):
 // - the round machinery with a scripted kernel and backend: rounds in order, each after the
 //   whole previous one; a failure, a cancellation or a throwing nextRound ends the call once,
 //   after every part has settled, and starts no further round;
-// - the rounds driven in this process (split, each part's run, nextRound) for every element type
-//   and shape at the sharing threshold, against V8's own sort (Object.is, element by element);
-// - on a real pool of two workers: every type, 1e7 doubles, progress, plain arrays kept on one
-//   worker, abort and timeout (every part stops: the array stops changing, the workers are free
-//   at once), and terminate() during a shared-out sort (in a child process: it must not hang).
+// - which calls are split, staged, or left as they are;
+// - the rounds driven in this process (split, each part's run, nextRound, combine) for every
+//   element type and shape at the sharing threshold, shared and staged, sort and argsort,
+//   against V8's own sort (Object.is, element by element) and the stable permutation;
+// - on real pools of one and two workers: every type, 1e7 doubles, progress, ordinary arrays
+//   staged (and small ones cloned), argsort's result an ordinary Uint32Array, abort and timeout
+//   (every part stops: the array stops changing, the workers are free at once), and terminate()
+//   during a shared-out sort (in a child process: it must not hang).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -15,13 +19,13 @@ import type { Dispatch, Outcome } from '../src-ts/backends/backend.js';
 import { SplitCall } from '../src-ts/backends/split-call.js';
 import { AbortError, TimeoutError } from '../src-ts/errors.js';
 import { kernels } from '../src-ts/kernels/index.js';
-import { PARALLEL_MIN } from '../src-ts/kernels/sort-parallel.js';
+import { PARALLEL_MIN, STAGE_MIN, type SortPart } from '../src-ts/kernels/sort-parallel.js';
 import type { Kernel, KernelContext } from '../src-ts/kernels/types.js';
 import { SharedCounter } from '../src-ts/shared/counter.js';
-import { firstMismatch, makeArray, SHAPES, TYPES, type Ctor, type Shape, type Typed } from './support/sort-arrays.js';
+import { firstMismatch, isStableArgsort, makeArray, SHAPES, TYPES, type Ctor, type Shape, type Typed } from './support/sort-arrays.js';
 import { useWorkerPools } from './support/worker-pools.js';
 
-const { sort } = kernels;
+const { sort, argsort } = kernels;
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // Outcome is a const enum of backend.ts; its values, for the scripted backend below.
 const OK = 0 as Outcome;
@@ -118,18 +122,32 @@ describe('a split call in rounds', () => {
   });
 });
 
-/** Sorts `array` by driving the rounds in this process, as the worker backend would over `parts` parts. */
-function sortInRounds(array: Typed, parts: number, ctx: KernelContext): number {
-  const args = sort.validate([array]);
-  let pieces: unknown[][] | undefined = sort.split!(args, parts);
+/** What a worker's reply carries: a part's result, or the value a withTransfer() wrapper moves. */
+function replied(value: unknown): unknown {
+  const moved = typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[Symbol.for('spindle.worker.transfer')] === true;
+  return moved ? (value as { value: unknown }).value : value;
+}
+
+/**
+ * Runs sort or argsort by driving its rounds in this process, as the worker backend would over
+ * `parts` parts: the number of rounds, and the call's result.
+ */
+function inRounds(kernel: Kernel, array: Typed, parts: number, ctx: KernelContext): { rounds: number; result: unknown } {
+  const args = kernel.validate([array]);
+  let pieces: unknown[][] | undefined = kernel.split!(args, parts);
   let rounds = 0;
+  let results: unknown[] = [];
   while (pieces !== undefined) {
     // Each part gets its own copy of its tuple's tables, as a worker gets a structured clone.
-    const results = pieces.map((piece) => sort.run(structuredClone(piece), ctx));
+    results = pieces.map((piece) => replied(kernel.run(structuredClone(piece), ctx)));
     rounds++;
-    pieces = sort.nextRound!(results, pieces, args);
+    pieces = kernel.nextRound!(results, pieces, args);
   }
-  return rounds;
+  return { rounds, result: kernel.combine!(results, args) };
+}
+
+function sortInRounds(array: Typed, parts: number, ctx: KernelContext): number {
+  return inRounds(sort, array, parts, ctx).rounds;
 }
 
 function onShared(input: Typed): Typed {
@@ -140,14 +158,63 @@ function onShared(input: Typed): Typed {
 }
 
 describe('the rounds, driven in this process', () => {
-  it('sort is shared out only for a SharedArrayBuffer of at least PARALLEL_MIN elements and several parts', () => {
-    const parts = (array: Typed, n = 8) => sort.split!(sort.validate([array]), n).length;
-    const big = makeArray(Int32Array, PARALLEL_MIN, 'random', true, 1);
-    expect(parts(big)).toBeGreaterThan(1);
-    expect(parts(big)).toBeLessThanOrEqual(8);
-    expect(parts(big, 1)).toBe(1);
-    expect(parts(makeArray(Int32Array, PARALLEL_MIN - 1, 'random', true, 1))).toBe(1);
-    expect(parts(makeArray(Int32Array, PARALLEL_MIN, 'random', false, 1))).toBe(1); // a plain buffer: copied to one worker
+  it('which calls are shared out, staged, run whole in one part, or left as they are', () => {
+    /** 'as is' (the call's own tuple), or the first round's parts: how many, which round, staged. */
+    const plan = (kernel: Kernel, array: Typed, parts = 8) => {
+      const args = kernel.validate([array]);
+      const pieces = kernel.split!(args, parts);
+      if (pieces.length === 1 && pieces[0] === args) return 'as is';
+      const first = pieces[0]![0] as SortPart;
+      const round = ['count', 'pass', 'finish', 'collect', 'whole'][first.round];
+      return `${pieces.length} ${round}${first.staged ? ' staged' : ''}`;
+    };
+    const shared = makeArray(Int32Array, PARALLEL_MIN, 'random', true, 1);
+    const plain = makeArray(Int32Array, PARALLEL_MIN, 'random', false, 1);
+    expect(STAGE_MIN).toBeLessThanOrEqual(PARALLEL_MIN * 4);
+    // Shared: shared out from PARALLEL_MIN with several parts; else sorted where it is by one
+    // worker, or (argsort, whose indices then come back moved) one whole part.
+    expect(plan(sort, shared)).toBe('8 count');
+    expect(plan(sort, shared, 3)).toBe('2 count'); // slices of a power of two elements
+    expect(plan(sort, shared, 1)).toBe('as is');
+    expect(plan(argsort, shared)).toBe('8 count');
+    expect(plan(argsort, shared, 1)).toBe('1 whole');
+    const justBelow = makeArray(Int32Array, PARALLEL_MIN - 1, 'random', true, 1);
+    expect(plan(sort, justBelow)).toBe('as is');
+    expect(plan(argsort, justBelow)).toBe('1 whole');
+    // Ordinary: staged from STAGE_MIN bytes, and then planned as if shared; cloned below it.
+    expect(plan(sort, plain)).toBe('8 count staged');
+    expect(plan(sort, plain, 1)).toBe('1 whole staged');
+    expect(plan(argsort, plain)).toBe('8 count staged');
+    expect(plan(argsort, plain, 1)).toBe('1 whole staged');
+    const small = makeArray(Float64Array, STAGE_MIN / 8 - 1, 'random', false, 1);
+    expect(plan(sort, small)).toBe('as is');
+    expect(plan(argsort, small)).toBe('as is');
+    expect(plan(sort, makeArray(Float64Array, STAGE_MIN / 8, 'random', false, 1))).toBe('1 whole staged');
+    expect(plan(argsort, makeArray(Uint8Array, STAGE_MIN - 1, 'random', true, 1))).toBe('as is');
+  });
+
+  it('a staged sort writes the caller\'s array only when it succeeds; a staged argsort never', () => {
+    const input = makeArray(Float64Array, PARALLEL_MIN, 'random', false, 2);
+    const array = input.slice();
+    const args = sort.validate([array]);
+    const pieces = sort.split!(args, 4);
+    // Every round run and the call cancelled before the finish: the caller's array as it was.
+    let round: unknown[][] | undefined = pieces;
+    const ctx = { cancelled: () => false, progress: () => {} };
+    while (round !== undefined && (round[0]![0] as SortPart).round !== 2) {
+      const results = round.map((piece) => sort.run(structuredClone(piece), ctx));
+      round = sort.nextRound!(results, round, args);
+    }
+    expect(Buffer.from(array.buffer).equals(Buffer.from(input.buffer))).toBe(true);
+    const results = round!.map((piece) => sort.run(structuredClone(piece), ctx));
+    expect(sort.nextRound!(results, round!, args)).toBeUndefined();
+    expect(sort.combine!(results, args)).toBe(array);
+    expect(firstMismatch(input, array)).toBe(-1);
+    // argsort reads its staged copy, and writes neither it back nor the caller's array.
+    const again = input.slice();
+    const { result } = inRounds(argsort, again, 4, ctx);
+    expect(Buffer.from(again.buffer).equals(Buffer.from(input.buffer))).toBe(true);
+    expect(isStableArgsort(input, result as Uint32Array)).toBe(true);
   });
 
   const cases: [string, Shape, Ctor][] = [];
@@ -163,6 +230,28 @@ describe('the rounds, driven in this process', () => {
     const rounds = sortInRounds(array, 8, { cancelled: () => false, progress: (units) => (progress += units) });
     expect(rounds).toBeGreaterThan(1);
     expect({ shape, mismatch: firstMismatch(input, array) }).toEqual({ shape, mismatch: -1 });
+    expect(progress).toBe(n);
+  }, 60_000);
+
+  // argsort, shared out: on a SharedArrayBuffer (keys in the scratch) and staged (keys made in
+  // the staged copy), and in one whole part; the stable permutation, the input untouched.
+  const argCases: [string, Shape, Ctor, 'shared' | 'staged' | 'whole'][] = [];
+  for (const ctor of TYPES) {
+    for (const shape of ['random', 'fewDistinct', 'specials', 'allEqual'] as const) {
+      argCases.push([ctor.name, shape, ctor, (['shared', 'staged', 'whole'] as const)[(argCases.length + ctor.BYTES_PER_ELEMENT) % 3]!]);
+    }
+  }
+  it.each(argCases)('argsort %s %s (%s): the stable permutation, progress counts every element once', (_name, shape, ctor, how) => {
+    const n = PARALLEL_MIN + 777;
+    const input = makeArray(ctor, n, shape, false, n + shape.length);
+    const array = how === 'staged' ? input.slice() : onShared(input);
+    let progress = 0;
+    const { rounds, result } = inRounds(argsort, array, how === 'whole' ? 1 : 8, { cancelled: () => false, progress: (units) => (progress += units) });
+    if (how === 'whole' || shape === 'allEqual') expect(rounds).toBe(how === 'whole' ? 1 : 2); // count, collect
+    else expect(rounds).toBeGreaterThan(2);
+    expect(result).toBeInstanceOf(Uint32Array);
+    expect(isStableArgsort(input, result as Uint32Array)).toBe(true);
+    expect(Buffer.from(array.buffer, array.byteOffset, array.byteLength).equals(Buffer.from(input.buffer))).toBe(true);
     expect(progress).toBe(n);
   }, 60_000);
 
@@ -231,13 +320,53 @@ describe('on a pool of two workers', () => {
     expect(firstMismatch(input, array)).toBe(-1);
   }, 120_000);
 
-  it('a plain array is still copied to one worker and the sorted copy written back', async () => {
+  it('an ordinary array is staged, sorted by both workers and copied back; a small one is cloned to one worker', async () => {
     const pool = workerPool({ size: 2 });
-    const input = makeArray(Float64Array, 2 * PARALLEL_MIN, 'specials', false, 5);
-    const array = input.slice();
-    expect(await pool.apply(sort, [array])).toBe(array);
-    expect(firstMismatch(input, array)).toBe(-1);
+    for (const n of [2 * PARALLEL_MIN, 1000]) {
+      const input = makeArray(Float64Array, n, 'specials', false, 5);
+      const array = input.slice();
+      const progress = new SharedCounter();
+      expect(await pool.apply(sort, [array], { progress })).toBe(array);
+      expect(firstMismatch(input, array)).toBe(-1);
+      expect(progress.value).toBe(n);
+      expect(array.buffer).toBeInstanceOf(ArrayBuffer);
+    }
   }, 60_000);
+
+  it('argsort shared out, of shared and ordinary arrays: an ordinary Uint32Array of the stable permutation; progress ends at the length', async () => {
+    const pool = workerPool({ size: 2 });
+    let seed = 60;
+    const failures: string[] = [];
+    for (const ctor of [Float64Array, Int32Array, Uint16Array, BigInt64Array] as Ctor[]) {
+      for (const shared of [true, false]) {
+        const input = makeArray(ctor, PARALLEL_MIN + 3, 'specials', false, seed++);
+        const array = shared ? onShared(input) : input.slice();
+        const progress = new SharedCounter();
+        const order = await pool.apply(argsort, [array], { progress });
+        const what = `${ctor.name} shared=${shared}`;
+        if (!(order instanceof Uint32Array) || order.buffer instanceof SharedArrayBuffer) failures.push(`${what}: not an ordinary Uint32Array`);
+        if (!isStableArgsort(input, order)) failures.push(`${what}: not the stable permutation`);
+        if (progress.value !== input.length) failures.push(`${what}: progress ${progress.value}`);
+        if (!bytesOf(array).equals(bytesOf(input))) failures.push(`${what}: input changed`);
+      }
+    }
+    expect(failures).toEqual([]);
+  }, 120_000);
+
+  it('on a pool of one worker: large sorts and argsorts, shared and ordinary, run whole (staged when ordinary)', async () => {
+    const pool = workerPool({ size: 1 });
+    const input = makeArray(Float32Array, 3 * PARALLEL_MIN, 'specials', false, 70);
+    for (const shared of [true, false]) {
+      const array = shared ? onShared(input) : input.slice();
+      const order = await pool.apply(argsort, [array]);
+      expect(order.buffer).toBeInstanceOf(ArrayBuffer);
+      expect(isStableArgsort(input, order)).toBe(true);
+      const progress = new SharedCounter();
+      expect(await pool.apply(sort, [array], { progress })).toBe(array);
+      expect(firstMismatch(input, array)).toBe(-1);
+      expect(progress.value).toBe(input.length);
+    }
+  }, 120_000);
 
   it('an abort or a timeout rejects the call and stops every part: the array stops changing and both workers are free', async () => {
     const pool = workerPool({ size: 2 });

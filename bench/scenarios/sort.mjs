@@ -6,7 +6,10 @@
 //               nothing is copied: the radix sort alone);
 //   twin2       the JS twin on a worker pool of size 2, the same SharedArrayBuffer array: the
 //               sort shared out over both workers (src-ts/kernels/sort-parallel.ts);
-//   argsort     native argsort of the same Float64 values (bar: at most 2x sort's time).
+//   argsort     native argsort of the same Float64 values (bar: at most 2x sort's time);
+//   argsort2    the JS twin's argsort of them shared out over 2 workers (SharedArrayBuffer);
+//   staged2     the JS twin on 2 workers, sorting an ordinary (not shared) Float64Array: staged
+//               in a SharedArrayBuffer by the pool's thread and copied back (sort-parallel.ts).
 // For 1e7 Float64 (Math.random()) and Int32 (random 32-bit) values. Then the event loop's p99
 // delay while a native sort of 1e8 doubles (1e7 --quick) runs on every thread.
 // Every result is checked before its time counts: each sorted array equals V8's sort of the
@@ -65,7 +68,7 @@ export async function run(ctx) {
       // garbage that the main thread's GC swept while the next variant (the twin) ran, which
       // on two cores added up to 40% to the twin's time.
       const copy = new input.constructor(n);
-      const t = { native: [], main: [], twin: [], twin2: [], argsort: [] };
+      const t = { native: [], main: [], twin: [], twin2: [], argsort: [], argsort2: [], staged2: [] };
       for (let r = -1; r < reps; r++) {
         log(`sort: ${type} rep ${r + 2}/${reps + 1}`);
         array.set(input);
@@ -79,10 +82,16 @@ export async function run(ctx) {
         array.set(input);
         const w2 = await time(() => worker2.apply(kernels.sort, [array]));
         sameValues(array, want, `sort: twin on 2 workers ${type}`);
-        let g;
+        let g, g2, s2;
         if (type === 'Float64') {
           g = await time(() => native.apply(kernels.argsort, [input]));
           checkArgsort(input, g.value, want, `argsort: native ${type}`);
+          array.set(input);
+          g2 = await time(() => worker2.apply(kernels.argsort, [array]));
+          checkArgsort(input, g2.value, want, `argsort: twin on 2 workers ${type}`);
+          copy.set(input);
+          s2 = await time(() => worker2.apply(kernels.sort, [copy]));
+          sameValues(copy, want, `sort: twin on 2 workers, staged ${type}`);
         }
         if (r < 0) continue; // warm-up: threads started, scratch faulted in
         t.native.push(a.ms);
@@ -90,6 +99,8 @@ export async function run(ctx) {
         t.twin.push(w.ms);
         t.twin2.push(w2.ms);
         if (g) t.argsort.push(g.ms);
+        if (g2) t.argsort2.push(g2.ms);
+        if (s2) t.staged2.push(s2.ms);
       }
       data[type] = t;
       const base = { scenario: 'sort', unit: 'ms', metric: 'wall time' };
@@ -106,6 +117,9 @@ export async function run(ctx) {
       if (type === 'Float64') {
         rows.push(statRow({ ...base, case: `argsort ${label}, native`, threads: cpus }, summarize(t.argsort)));
         rows.push(statRow({ ...ratio, case: `${label}: native argsort / sort time`, threads: cpus }, pairedRatio(t.argsort, t.native), { bar: { op: '<=', value: 2 } }));
+        rows.push(statRow({ ...base, case: `argsort ${label}, JS twin shared out over 2 workers (SharedArrayBuffer)`, threads: 2 }, summarize(t.argsort2)));
+        rows.push(statRow({ ...base, case: `sort ${label} in an ordinary ArrayBuffer, JS twin on 2 workers (staged)`, threads: 2 }, summarize(t.staged2)));
+        rows.push(statRow({ ...ratio, case: `${label}: staged / SharedArrayBuffer sort time, JS twin on 2 workers`, threads: 2 }, pairedRatio(t.staged2, t.twin2)));
       }
     }
 

@@ -758,9 +758,10 @@ export class WorkerBackend implements Backend {
       return;
     }
     const kernel = d.kernel;
-    if (kernel.kind === 'kernel' && kernel.split !== undefined && !d.batch && this.maxWorkers > 1) {
-      const pieces = kernel.split(d.calls[0]!, this.maxWorkers * PARTS_PER_WORKER);
-      if (pieces.length > 1) {
+    if (kernel.kind === 'kernel' && kernel.split !== undefined && !d.batch) {
+      const args = d.calls[0]!;
+      const pieces = kernel.split(args, this.maxWorkers > 1 ? this.maxWorkers * PARTS_PER_WORKER : 1);
+      if (pieces.length > 1 || pieces[0] !== args) {
         const call = new SplitCall(d, kernel, pieces, (part) => this.cancel(part), (parts) => this.dispatchParts(parts));
         d.backendSlot = call;
         call.start();

@@ -26,7 +26,7 @@ export const countPrimes = defineKernel<[lo: number, hi: number], number>({
   split(args, parts) {
     const [lo, hi] = args as [number, number];
     const n = Math.min(parts, Math.floor((hi - lo) / MIN_PART));
-    if (n < 2) return [[lo, hi]];
+    if (n < 2) return [args as unknown[]];
     const step = Math.floor((hi - lo) / n);
     return Array.from({ length: n }, (_, i) => [lo + i * step, i === n - 1 ? hi : lo + (i + 1) * step]);
   },

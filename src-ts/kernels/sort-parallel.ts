@@ -1,7 +1,10 @@
-// sort shared out over the worker backend's workers: an array over a SharedArrayBuffer is sorted
-// where it is by every worker at once, as the rounds of one split call (backends/split-call.ts,
-// Kernel.nextRound). The algorithm is the one-worker twin's LSD radix sort (sort-twin.ts), each
-// of its passes shared out by slices of the array:
+// sort and argsort on the worker backend, as split calls (backends/split-call.ts, Kernel.split
+// and Kernel.nextRound): shared out over the workers for a large array, and kept off the pool's
+// thread's clone path for any large array.
+//
+// Shared out: an array over a SharedArrayBuffer is sorted where it is by every worker at once,
+// in rounds. The algorithm is the one-worker twin's LSD radix sort (sort-twin.ts), each of its
+// passes shared out by slices of the array:
 //   count    each part turns its slice's elements into keys, written into a shared scratch buffer
 //            at the same positions (the array is only read), and counts every key byte's values;
 //   pass     one round per key byte that is not the same in every key, lowest first: the pool's
@@ -15,29 +18,51 @@
 // measured slower here: a JavaScript pass costs about as much in cache as out of it, and the
 // extra rounds that plan needs (min/max, histogram) outweighed the second worker on two cores.
 //
+// argsort runs the same rounds with the indices moving beside the keys ("indexed" parts). The
+// array is only read: the count round writes its keys and the identity permutation into the
+// scratch's first key and index regions, and the passes move both between those and the second
+// regions. A last round of one part (collect) copies the sorted indices into a fresh array of
+// the worker's and moves it (no copy) to the pool's thread as the call's result.
+//
+// Staged: structured clone, the worker backend's way of sending arguments, is slow for big typed
+// arrays: on the development VM it blocked the pool's thread for about 300 ms to send 1e7
+// doubles, and the sorted copy's way back cost as much again in the workers. So an ordinary
+// (not shared) array from STAGE_MIN bytes is copied by the pool's thread into a
+// SharedArrayBuffer kept for the purpose (a memcpy: about 7 ms for 1e7 doubles), sorted there
+// as above (shared out when it can be, else by one worker: the "whole" round), and copied back
+// into the caller's array when the sort has succeeded. argsort's result likewise comes back
+// moved, never cloned: a large argsort always runs as a split call, shared out or whole.
+//
 // Slices are 2^sliceBits elements (the last one shorter), so a destination's slice is a shift.
 // Invariants: within a round parts never write the same memory (each pass part writes its own
 // range of each bucket; count and finish parts write their own slice); a round starts only
 // once every part of the previous one has replied, and a part replies after its writes, so each
 // round sees everything the one before wrote. progress counts elements as the finish round
-// writes them back: it reaches the array's length exactly when the sort has succeeded. The
-// array holds keys, not values, between the first pass and the finish: a cancelled or failed
-// sort leaves its contents unspecified, as the one-worker twin and the native backend do.
+// writes them back (argsort: as the collect round copies them; a whole part: as the twin counts
+// them): it reaches the array's length exactly when the sort has succeeded. The array holds
+// keys, not values, between the first pass and the finish: a cancelled or failed sort leaves its
+// contents unspecified, as the one-worker twin and the native backend do (a staged sort leaves
+// the caller's array as it was: only a successful one copies back).
 //
-// Scratch: one SharedArrayBuffer of the array's byte length, taken when the call is split and
-// given back once the finish round has succeeded; one (the largest, up to KEEP_MAX) is kept on
-// the pool's thread for the next parallel sort. A cancelled or failed sort drops its scratch to
-// the garbage collector.
-//
-// argsort is not shared out: it runs in one worker (sort-twin.ts's argsortTwin).
+// Memory: one SharedArrayBuffer per call, taken when the call is split and given back once its
+// last round has succeeded: the staged copy (when staged, rounded up to 8 bytes), then the
+// scratch (shared out only): the array's byte length for sort; for argsort two key regions
+// (each the array's byte length, rounded up to 8 bytes; one when staged, whose keys are made in
+// the staged copy) and two index regions (4 bytes per element). One such buffer (the largest, up to KEEP_MAX) is kept on the pool's thread for the
+// next call. A cancelled or failed call drops its buffer to the garbage collector. The worker
+// backend hands a split call's buffer out when it dispatches the call, which it does for the
+// calls it runs and the few it queues for its workers, not for the pool's whole queue.
 import { isSharedArrayBuffer } from 'node:util/types';
+import { withTransfer } from '../task.js';
 import {
+  argsortTwin,
   BLOCK,
   checkEndianness,
   fromKeys,
   histograms,
   KEEP_MAX,
   keyBytes,
+  sortTwin,
   toKeys,
   wordsLike,
   wordsOf,
@@ -60,6 +85,12 @@ import type { KernelContext } from './types.js';
 export const PARALLEL_MIN = 1 << 20;
 /** Up to this many elements (exclusive): a position in the array is then an int32, which V8 moves fastest. Beyond, one worker sorts. */
 const PARALLEL_MAX = 2 ** 31;
+/**
+ * From this many bytes an ordinary array is staged in a SharedArrayBuffer rather than cloned
+ * to a worker, and an argsort's indices come back moved. Below it a clone costs less than the
+ * extra rounds.
+ */
+export const STAGE_MIN = 1 << 20;
 
 /** Counts, offsets: per byte value. */
 const RADIX = 256;
@@ -68,48 +99,138 @@ const enum Round {
   Count,
   Pass,
   Finish,
+  /** argsort, shared out: one part copies the sorted indices into the result. */
+  Collect,
+  /** One part runs the one-worker twin on the whole (staged or shared) array. */
+  Whole,
+}
+
+/** What a part of a split sort or argsort does; the part's argument tuple is [part]. */
+export interface SortPart {
+  readonly round: Round;
+  /** The array the workers sort: the caller's on a SharedArrayBuffer, or the staged copy. */
+  readonly array: SortableArray;
+  readonly type: SortType;
+  /** argsort: indices move with the keys; the result is the indices. */
+  readonly indexed: boolean;
+  /** argsort: the result is a Float64Array (2^32 elements or more), else a Uint32Array. */
+  readonly wide: boolean;
+  /** Whether `array` is a staged copy, to be copied back into the caller's on success (sort). */
+  readonly staged: boolean;
+  /** The call's buffer: the staged copy, then the scratch from byte scratchAt. */
+  readonly buffer: SharedArrayBuffer;
+  readonly scratchAt: number;
+  /** The part's slice [from, to) of the array. */
+  readonly from: number;
+  readonly to: number;
+  readonly sliceBits: number;
+  /** The key bytes that differ between keys, lowest first, one pass each (known after count). */
+  readonly digits: readonly number[];
+  /** Which of them this round moves by. */
+  readonly pass: number;
+  /** A pass part's start in each bucket. */
+  readonly next: Int32Array | undefined;
+}
+
+/** Whether validated sort or argsort arguments are a part of a split call ([part]) rather than a whole call (2 or 4 arguments). */
+export function isSortPart(args: readonly unknown[]): boolean {
+  return args.length === 1;
 }
 
 /**
- * One part's tuple: [array, type, round, from, to, scratch, sliceBits, digits, pass, next].
- * [from, to): the part's slice. digits: the key bytes that differ between keys, lowest first,
- * one pass each; pass: which of them this round moves by (the finish: digits.length). next:
- * a pass part's start in each bucket.
+ * Where a part's keys move: `a` holds them after the count round, each pass moves them from `a`
+ * to `b` or back. For sort, `a` is the scratch and `b` the array's own memory. For argsort the
+ * array is only read: both are in the scratch, followed by the index regions that move
+ * alongside; a staged array is the call's own copy, so its keys are made in place (`a` is the
+ * staged copy) and the scratch holds `b` and the indices.
  */
-type Part = [SortableArray, SortType, Round, number, number, SharedArrayBuffer, number, number[], number, Int32Array | undefined];
+interface Regions {
+  a: Words;
+  b: Words;
+  indexA?: Uint32Array;
+  indexB?: Uint32Array;
+}
 
-/** Whether validated sort arguments are one part of a shared-out sort rather than a whole sort. */
-export function isSortPart(args: readonly unknown[]): boolean {
-  return args.length > 2;
+function regionsOf(words: Words, w: 1 | 2, part: SortPart): Regions {
+  const { buffer, scratchAt: at, indexed, staged } = part;
+  if (!indexed) return { a: wordsLike(words, buffer, at, words.length), b: words };
+  const n = words.length / w;
+  const keyBytes = roundUp8(words.byteLength);
+  const indexAt = staged ? at + keyBytes : at + 2 * keyBytes;
+  return {
+    a: staged ? words : wordsLike(words, buffer, at, words.length),
+    b: wordsLike(words, buffer, staged ? at : at + keyBytes, words.length),
+    indexA: new Uint32Array(buffer, indexAt, n),
+    indexB: new Uint32Array(buffer, indexAt + 4 * n, n),
+  };
+}
+
+/** Scratch bytes a shared-out call needs beside its staged copy, if any: see regionsOf. */
+function scratchBytesOf(byteLength: number, n: number, indexed: boolean, staged: boolean): number {
+  if (!indexed) return byteLength;
+  return (staged ? 1 : 2) * roundUp8(byteLength) + 8 * n;
+}
+
+/** Region sizes rounded up to 8 bytes keep the regions after them aligned for every view. */
+function roundUp8(bytes: number): number {
+  return Math.ceil(bytes / 8) * 8;
 }
 
 // ---- the pool's thread: planning the rounds --------------------------------------------------
 
-let keptScratch: SharedArrayBuffer | undefined;
+let keptBuffer: SharedArrayBuffer | undefined;
 
-function takeScratch(bytes: number): SharedArrayBuffer {
-  const kept = keptScratch;
+function takeBuffer(bytes: number): SharedArrayBuffer {
+  const kept = keptBuffer;
   if (kept !== undefined && kept.byteLength >= bytes) {
-    keptScratch = undefined;
+    keptBuffer = undefined;
     return kept;
   }
   return new SharedArrayBuffer(bytes);
 }
 
-function keepScratch(buffer: SharedArrayBuffer): void {
-  if (buffer.byteLength <= KEEP_MAX && (keptScratch === undefined || keptScratch.byteLength < buffer.byteLength)) keptScratch = buffer;
+function keepBuffer(buffer: SharedArrayBuffer): void {
+  if (buffer.byteLength <= KEEP_MAX && (keptBuffer === undefined || keptBuffer.byteLength < buffer.byteLength)) keptBuffer = buffer;
 }
 
-/** Kernel.split: the count round, or the whole call when it is not worth sharing out. */
+/** Kernel.split for sort (validated arguments [array, type]). */
 export function splitSort(args: readonly unknown[], parts: number): unknown[][] {
+  return split(args, parts, false);
+}
+
+/** Kernel.split for argsort (validated arguments [array, type, result indices, index type]). */
+export function splitArgsort(args: readonly unknown[], parts: number): unknown[][] {
+  return split(args, parts, true);
+}
+
+/**
+ * The first round of the call's parts, or [args] (the call as it is: one worker, its
+ * arguments cloned) when neither sharing out nor staging is worth it.
+ */
+function split(args: readonly unknown[], parts: number, indexed: boolean): unknown[][] {
   const [array, type] = args as [SortableArray, SortType];
   const n = array.length;
-  if (parts < 2 || n < PARALLEL_MIN || n >= PARALLEL_MAX || !isSharedArrayBuffer(array.buffer)) return [args as unknown[]];
+  const shared = isSharedArrayBuffer(array.buffer);
+  const big = array.byteLength >= STAGE_MIN;
+  const parallel = parts >= 2 && n >= PARALLEL_MIN && n < PARALLEL_MAX;
+  // Not worth a split call: a small array (cloned), or a sort of a shared one on one worker
+  // (sorted where it is, nothing cloned).
+  if (!big || (shared && !parallel && !indexed)) return [args as unknown[]];
+  const staged = !shared;
+  const stagedBytes = staged ? roundUp8(array.byteLength) : 0;
+  const scratchBytes = parallel ? scratchBytesOf(array.byteLength, n, indexed, staged) : 0;
+  const buffer = takeBuffer(stagedBytes + scratchBytes);
+  let target = array;
+  if (staged) {
+    target = new (array.constructor as new (buffer: SharedArrayBuffer, offset: number, length: number) => SortableArray)(buffer, 0, n);
+    (target as Float64Array).set(array as Float64Array);
+  }
+  const base = { array: target, type, indexed, wide: args[3] === 1, staged, buffer, scratchAt: stagedBytes, digits: [], pass: -1, next: undefined };
+  if (!parallel) return [[{ ...base, round: Round.Whole, from: 0, to: n, sliceBits: 0 } satisfies SortPart]];
   // Slices of a power of two elements, at most `parts` of them (at least half as many): each
   // part's message costs a round trip, which on a loaded machine costs milliseconds.
   const sliceBits = Math.ceil(Math.log2(n / parts));
-  const scratch = takeScratch(array.byteLength);
-  return slicesOf(n, sliceBits).map(([from, to]) => [array, type, Round.Count, from, to, scratch, sliceBits, [], -1, undefined] satisfies Part);
+  return slicesOf(n, sliceBits).map(([from, to]) => [{ ...base, round: Round.Count, from, to, sliceBits } satisfies SortPart]);
 }
 
 function slicesOf(n: number, sliceBits: number): [number, number][] {
@@ -119,10 +240,14 @@ function slicesOf(n: number, sliceBits: number): [number, number][] {
   return out;
 }
 
-/** Kernel.nextRound: the next round's parts from the one that ended, or undefined after the finish. */
-export function nextSortRound(results: unknown[], pieces: readonly (readonly unknown[])[]): unknown[][] | undefined {
-  const done = pieces as readonly Part[];
-  const [array, type, round, , , scratch, sliceBits] = done[0]!;
+/**
+ * Kernel.nextRound, for sort and argsort: the next round's parts from the one that ended, or
+ * undefined after the last (a staged sort's result then copied into the caller's array).
+ */
+export function nextSortRound(results: unknown[], pieces: readonly (readonly unknown[])[], args: readonly unknown[]): unknown[][] | undefined {
+  const done = pieces.map((piece) => piece[0] as SortPart);
+  const first = done[0]!;
+  const { array, round } = first;
   const n = array.length;
   let digits: number[];
   let pass: number;
@@ -142,8 +267,8 @@ export function nextSortRound(results: unknown[], pieces: readonly (readonly unk
     counts = perSlice.map((c) => (digits.length > 0 ? c.subarray(digits[0]! * RADIX, (digits[0]! + 1) * RADIX) : c));
   } else if (round === Round.Pass) {
     // Each part counted the next byte by the slice its keys landed in: sum over parts.
-    digits = done[0]![7];
-    pass = done[0]![8] + 1;
+    digits = first.digits as number[];
+    pass = first.pass + 1;
     counts = done.map(() => new Float64Array(RADIX));
     if (pass < digits.length) {
       for (const c of results as Uint32Array[]) {
@@ -151,15 +276,17 @@ export function nextSortRound(results: unknown[], pieces: readonly (readonly unk
       }
     }
   } else {
-    keepScratch(scratch);
+    // The last round (finish, collect or whole) succeeded.
+    if (first.staged && !first.indexed) (args[0] as Float64Array).set(array as Float64Array);
+    keepBuffer(first.buffer);
     return undefined;
   }
-  const slices = done.map(([, , , from, to]) => [from, to] as const);
   if (pass === digits.length) {
-    return slices.map(([from, to]) => [array, type, Round.Finish, from, to, scratch, sliceBits, digits, pass, undefined] satisfies Part);
+    if (first.indexed) return [[{ ...first, round: Round.Collect, from: 0, to: n, digits, pass, next: undefined } satisfies SortPart]];
+    return done.map((part) => [{ ...part, round: Round.Finish, digits, pass, next: undefined } satisfies SortPart]);
   }
   const next = startsOf(counts);
-  return slices.map(([from, to], q) => [array, type, Round.Pass, from, to, scratch, sliceBits, digits, pass, next[q]] satisfies Part);
+  return done.map((part, q) => [{ ...part, round: Round.Pass, digits, pass, next: next[q] } satisfies SortPart]);
 }
 
 /** Each slice's start in each bucket: the buckets in value order, each slice's share in slice order. */
@@ -176,30 +303,62 @@ function startsOf(counts: Float64Array[]): Int32Array[] {
 
 // ---- a worker: one part ----------------------------------------------------------------------
 
-/** Runs one part of a shared-out sort (a tuple made above); its result is for nextSortRound. */
+/**
+ * Runs one part of a split sort or argsort (a tuple made above); its result is for
+ * nextSortRound, and for a collect or whole argsort part the call's indices, moved to the
+ * pool's thread.
+ */
 export function runSortPart(args: readonly unknown[], ctx: KernelContext): unknown {
   checkEndianness();
-  const [array, type, round, from, to, scratch, sliceBits, digits, pass, next] = args as Part;
+  const part = args[0] as SortPart;
+  const { array, type, round, from, to, indexed, digits, pass } = part;
+  if (round === Round.Whole) {
+    if (!indexed) {
+      sortTwin(array, type, ctx);
+      return 0;
+    }
+    const out = part.wide ? new Float64Array(array.length) : new Uint32Array(array.length);
+    argsortTwin(array, type, out, ctx);
+    return withTransfer(out, [out.buffer]);
+  }
   const words = wordsOf(array, type);
-  const keys = wordsLike(words, scratch, 0, words.length);
   const w = wordsPerElement(type);
+  const { a, b, indexA, indexB } = regionsOf(words, w, part);
   switch (round) {
     case Round.Count:
-      return count(words, keys, type, w, from, to, ctx);
+      return count(words, a, indexA, type, w, from, to, ctx);
     case Round.Pass: {
-      // Pass 0 reads the keys from the scratch, pass 1 from the array, and so on.
-      const [src, dst] = pass % 2 === 0 ? [keys, words] : [words, keys];
+      // Pass 0 moves from `a` to `b`, pass 1 back, and so on.
+      const even = pass % 2 === 0;
       const following = pass + 1 < digits.length ? digits[pass + 1]! : -1;
-      return move(src, dst, w, from, to, digits[pass]!, next!, following, sliceBits, ctx);
+      const moving = { src: even ? a : b, dst: even ? b : a, index: even ? indexA : indexB, indexTo: even ? indexB : indexA };
+      return move(moving, w, from, to, digits[pass]!, part.next!, following, part.sliceBits, ctx);
     }
+    case Round.Collect:
+      return collect(digits.length % 2 === 0 ? indexA! : indexB!, ctx);
     default:
-      finish(digits.length % 2 === 0 ? keys : words, words, type, from, to, digits.length === 0, ctx);
+      finish(digits.length % 2 === 0 ? a : b, words, type, from, to, digits.length === 0, ctx);
       return 0;
   }
 }
 
-/** Writes the keys of [from, to) into `keys`; counts of each key byte's values, 256 per byte. */
-function count(words: Words, keys: Words, type: SortType, w: 1 | 2, from: number, to: number, ctx: KernelContext): Float64Array | undefined {
+/** The sorted indices, copied into a fresh array that moves to the pool's thread (positions are below 2^31: a Uint32Array). */
+function collect(sorted: Uint32Array, ctx: KernelContext): unknown {
+  const out = new Uint32Array(sorted.length);
+  for (let begin = 0; begin < sorted.length; begin += BLOCK) {
+    if (begin > 0 && ctx.cancelled()) return undefined;
+    const end = Math.min(sorted.length, begin + BLOCK);
+    out.set(sorted.subarray(begin, end), begin);
+    ctx.progress(end - begin);
+  }
+  return withTransfer(out, [out.buffer]);
+}
+
+/**
+ * Writes the keys of [from, to) into `keys` (and, for argsort, each position into `index`);
+ * counts of each key byte's values, 256 per byte.
+ */
+function count(words: Words, keys: Words, index: Uint32Array | undefined, type: SortType, w: 1 | 2, from: number, to: number, ctx: KernelContext): Float64Array | undefined {
   const bytes = keyBytes(type);
   const counts = new Float64Array(RADIX * bytes);
   // In blocks, so each block's keys are counted while still in cache.
@@ -209,22 +368,35 @@ function count(words: Words, keys: Words, type: SortType, w: 1 | 2, from: number
     const end = Math.min(to, at + step);
     toKeys(words, keys, type, at, end);
     histograms(keys.subarray(w * at, w * end), end - at, w, bytes, counts);
+    if (index !== undefined) for (let i = at; i < end; i++) index[i] = i;
   }
   return counts;
 }
 
+/** A pass's source and destination keys, and for argsort the indices moving with them. */
+interface Moving {
+  src: Words;
+  dst: Words;
+  index: Uint32Array | undefined;
+  indexTo: Uint32Array | undefined;
+}
+
 /**
  * Moves the keys of src[from, to) to dst, stably, by byte `digit`, each to next[its value]
- * (advanced as it goes). When `following` is a byte (not -1), returns how many keys landed in
- * each slice with each value of that byte: 256 counts per slice.
+ * (advanced as it goes), and their indices likewise when there are any. When `following` is a
+ * byte (not -1), returns how many keys landed in each slice with each value of that byte: 256
+ * counts per slice.
  */
-function move(src: Words, dst: Words, w: 1 | 2, from: number, to: number, digit: number, next: Int32Array, following: number, sliceBits: number, ctx: KernelContext): Uint32Array | 0 {
+function move({ src, dst, index, indexTo }: Moving, w: 1 | 2, from: number, to: number, digit: number, next: Int32Array, following: number, sliceBits: number, ctx: KernelContext): Uint32Array | 0 {
   const slices = Math.ceil(src.length / w / 2 ** sliceBits);
   const counts = following >= 0 ? new Uint32Array(RADIX * slices) : undefined;
   for (let begin = from; begin < to; begin += BLOCK) {
     if (begin > from && ctx.cancelled()) return 0;
     const end = Math.min(to, begin + BLOCK);
-    if (w === 1) move1(src, dst, begin, end, 8 * digit, next, counts, 8 * following, sliceBits);
+    if (index !== undefined) {
+      if (w === 1) move1Indexed(src, dst, index, indexTo!, begin, end, 8 * digit, next, counts, 8 * following, sliceBits);
+      else move2Indexed(src as Uint32Array, dst as Uint32Array, index, indexTo!, begin, end, digit, next, counts, following, sliceBits);
+    } else if (w === 1) move1(src, dst, begin, end, 8 * digit, next, counts, 8 * following, sliceBits);
     else move2(src as Uint32Array, dst as Uint32Array, begin, end, digit, next, counts, following, sliceBits);
   }
   return counts ?? 0;
@@ -273,6 +445,56 @@ function move2(src: Uint32Array, dst: Uint32Array, begin: number, end: number, d
     const at = next[((word === 0 ? lo : hi) >>> shift) & 0xff]++;
     dst[2 * at] = lo;
     dst[2 * at + 1] = hi;
+    counts[((at >>> sliceBits) << 8) | (((nextWord === 0 ? lo : hi) >>> nextShift) & 0xff)]++;
+  }
+}
+
+// The same two loops with the indices moving beside the keys (argsort). Copies rather than one
+// loop with an `index !== undefined` test per element, for the reason above: each stays one
+// straight loop for V8.
+
+function move1Indexed(src: Words, dst: Words, index: Uint32Array, indexTo: Uint32Array, begin: number, end: number, shift: number, next: Int32Array, counts: Uint32Array | undefined, nextShift: number, sliceBits: number): void {
+  if (counts === undefined) {
+    for (let i = begin; i < end; i++) {
+      const k = src[i]!;
+      const at = next[(k >>> shift) & 0xff]++;
+      dst[at] = k;
+      indexTo[at] = index[i]!;
+    }
+    return;
+  }
+  for (let i = begin; i < end; i++) {
+    const k = src[i]!;
+    const at = next[(k >>> shift) & 0xff]++;
+    dst[at] = k;
+    indexTo[at] = index[i]!;
+    counts[((at >>> sliceBits) << 8) | ((k >>> nextShift) & 0xff)]++;
+  }
+}
+
+function move2Indexed(src: Uint32Array, dst: Uint32Array, index: Uint32Array, indexTo: Uint32Array, begin: number, end: number, digit: number, next: Int32Array, counts: Uint32Array | undefined, following: number, sliceBits: number): void {
+  const word = digit >> 2;
+  const shift = 8 * (digit & 3);
+  if (counts === undefined) {
+    for (let i = begin; i < end; i++) {
+      const lo = src[2 * i]!;
+      const hi = src[2 * i + 1]!;
+      const at = next[((word === 0 ? lo : hi) >>> shift) & 0xff]++;
+      dst[2 * at] = lo;
+      dst[2 * at + 1] = hi;
+      indexTo[at] = index[i]!;
+    }
+    return;
+  }
+  const nextWord = following >> 2;
+  const nextShift = 8 * (following & 3);
+  for (let i = begin; i < end; i++) {
+    const lo = src[2 * i]!;
+    const hi = src[2 * i + 1]!;
+    const at = next[((word === 0 ? lo : hi) >>> shift) & 0xff]++;
+    dst[2 * at] = lo;
+    dst[2 * at + 1] = hi;
+    indexTo[at] = index[i]!;
     counts[((at >>> sliceBits) << 8) | (((nextWord === 0 ? lo : hi) >>> nextShift) & 0xff)]++;
   }
 }

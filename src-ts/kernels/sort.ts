@@ -15,12 +15,14 @@
 //   can shrink under the sort) and detached ones are TypeErrors.
 // - Worker backend: an array over a SharedArrayBuffer is sorted in place, by every worker at once
 //   from PARALLEL_MIN elements when the pool has several (split, nextRound: sort-parallel.ts),
-//   else by one; any other is copied to one worker, and the sorted copy written back into the
-//   caller's array (fromWorker) before the call resolves. argsort always runs in one worker.
+//   else by one. An ordinary array from STAGE_MIN bytes is copied into a SharedArrayBuffer on
+//   the pool's thread and sorted there likewise, and copied back once sorted; a smaller one is
+//   cloned to one worker, and the sorted clone written back into the caller's array
+//   (fromWorker) before the call resolves. argsort likewise, its indices moved back, not cloned.
 import { markAsUntransferable } from 'node:worker_threads';
 import { isSharedArrayBuffer } from 'node:util/types';
 import { checkArity, describe } from './args.js';
-import { isSortPart, nextSortRound, runSortPart, splitSort } from './sort-parallel.js';
+import { isSortPart, nextSortRound, runSortPart, splitArgsort, splitSort } from './sort-parallel.js';
 import { argsortTwin, sortTwin, SortType, type SortableArray } from './sort-twin.js';
 import { defineKernel } from './types.js';
 
@@ -156,9 +158,15 @@ export const argsort = defineKernel<[array: SortableArray], SortIndices>({
     return [array, type, wide ? new Float64Array(array.length) : new Uint32Array(array.length), wide ? 1 : 0];
   },
   run(args, ctx) {
+    // A part's result goes to nextRound, never to a caller (as in sort).
+    if (isSortPart(args)) return runSortPart(args, ctx) as SortIndices;
     const out = args[2] as SortIndices;
     argsortTwin(args[0] as SortableArray, args[1] as SortType, out, ctx);
     return out;
   },
+  split: splitArgsort,
+  nextRound: nextSortRound,
+  // A split argsort ends with one part (collect or whole) whose result is the indices.
+  combine: (results) => results[0] as SortIndices,
   fromBytes: (_bytes, _start, _end, args) => args[2] as SortIndices,
 });

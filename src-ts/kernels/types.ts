@@ -34,7 +34,10 @@ export interface Kernel<Args extends readonly unknown[] = readonly any[], Result
    * Optional, for kernels whose one call can be shared out: validated arguments → at most
    * `parts` argument tuples whose results `combine` merges into the whole call's result. The
    * worker backend uses it to spread one big call over its workers, as the C++ core spreads it
-   * over its threads. Returning one tuple means "not worth splitting".
+   * over its threads. Returning `[args]`, the call's own tuple, means "not worth splitting": the
+   * call runs as it is. One other tuple is a call of one part, run like a split call's (sort
+   * uses it to run on a copy of the array in shared memory). `parts` is 1 on a pool of one
+   * worker.
    */
   split?(args: readonly unknown[], parts: number): unknown[][];
   /**
