@@ -331,6 +331,41 @@ describe('on a pool of two workers', () => {
       expect(progress.value).toBe(n);
       expect(array.buffer).toBeInstanceOf(ArrayBuffer);
     }
+    // Staged as their built-in kind: a Buffer (never `new Buffer`, deprecated) and a subclass
+    // (never constructed, its own set() never called); a view inside a larger buffer (nothing
+    // outside it touched).
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const bytes = Buffer.from(makeArray(Uint8Array, 3 * STAGE_MIN, 'random', false, 6) as Uint8Array);
+      const sortedBytes = Buffer.from(bytes).sort();
+      expect(await pool.apply(sort, [bytes])).toBe(bytes);
+      expect(bytes.equals(sortedBytes)).toBe(true);
+      class Prices extends Float64Array {
+        override set(): void {
+          throw new Error('the subclass set() was called');
+        }
+      }
+      for (const n of [PARALLEL_MIN, 1000]) {
+        const input = makeArray(Float64Array, n, 'random', false, 7);
+        const prices = new Prices(input.length);
+        Float64Array.prototype.set.call(prices, input as Float64Array);
+        expect(await pool.apply(sort, [prices])).toBe(prices);
+        expect(firstMismatch(input, prices)).toBe(-1);
+      }
+      const whole = makeArray(Int32Array, PARALLEL_MIN + 2000, 'random', false, 8) as Int32Array;
+      const outside = [whole.slice(0, 1000), whole.slice(PARALLEL_MIN + 1000)];
+      const view = whole.subarray(1000, PARALLEL_MIN + 1000);
+      const viewInput = view.slice();
+      expect(await pool.apply(sort, [view])).toBe(view);
+      expect(firstMismatch(viewInput, view)).toBe(-1);
+      expect([whole.slice(0, 1000), whole.slice(PARALLEL_MIN + 1000)]).toEqual(outside);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
   }, 60_000);
 
   it('argsort shared out, of shared and ordinary arrays: an ordinary Uint32Array of the stable permutation; progress ends at the length', async () => {

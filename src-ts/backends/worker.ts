@@ -488,8 +488,18 @@ export class WorkerBackend implements Backend {
         const value = message[i + 2];
         const startedAt = message[i + 3] as number;
         if (!Number.isNaN(startedAt)) d.timed(startedAt, message[i + 4] as number);
-        if (status === STATUS_OK) this.settle(d, Outcome.Ok, fromWorker(d, decodeValue(value)));
-        else if (status === STATUS_CANCELLED) this.settle(d, Outcome.Cancelled, undefined);
+        if (status === STATUS_OK) {
+          // Turning the reply into the caller's result may throw (it runs kernel code on the
+          // caller's objects): the task then fails with that error rather than never settling.
+          let result: unknown;
+          try {
+            result = fromWorker(d, decodeValue(value));
+          } catch (error) {
+            this.settle(d, Outcome.Error, error);
+            continue;
+          }
+          this.settle(d, Outcome.Ok, result);
+        } else if (status === STATUS_CANCELLED) this.settle(d, Outcome.Cancelled, undefined);
         else this.settle(d, Outcome.Error, status === STATUS_ERROR ? decodeError(value as EncodedError) : value);
       } catch (error) {
         // Settle every result of the message even if one settle() throws; report the first.

@@ -58,6 +58,8 @@ import {
   argsortTwin,
   BLOCK,
   checkEndianness,
+  CONSTRUCTORS,
+  copyElements,
   fromKeys,
   histograms,
   KEEP_MAX,
@@ -222,8 +224,8 @@ function split(args: readonly unknown[], parts: number, indexed: boolean): unkno
   const buffer = takeBuffer(stagedBytes + scratchBytes);
   let target = array;
   if (staged) {
-    target = new (array.constructor as new (buffer: SharedArrayBuffer, offset: number, length: number) => SortableArray)(buffer, 0, n);
-    (target as Float64Array).set(array as Float64Array);
+    target = new CONSTRUCTORS[type]!(buffer, 0, n);
+    copyElements(target, array);
   }
   const base = { array: target, type, indexed, wide: args[3] === 1, staged, buffer, scratchAt: stagedBytes, digits: [], pass: -1, next: undefined };
   if (!parallel) return [[{ ...base, round: Round.Whole, from: 0, to: n, sliceBits: 0 } satisfies SortPart]];
@@ -277,7 +279,7 @@ export function nextSortRound(results: unknown[], pieces: readonly (readonly unk
     }
   } else {
     // The last round (finish, collect or whole) succeeded.
-    if (first.staged && !first.indexed) (args[0] as Float64Array).set(array as Float64Array);
+    if (first.staged && !first.indexed) copyElements(args[0] as SortableArray, array);
     keepBuffer(first.buffer);
     return undefined;
   }

@@ -26,6 +26,20 @@ export type SortableArray =
   | Float32Array | Float64Array | BigInt64Array | BigUint64Array;
 
 export type Words = Uint8Array | Uint16Array | Uint32Array;
+
+type ArrayConstructor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => SortableArray;
+
+/** The built-in constructor of each SortType, taken at load (a caller's subclass or a Buffer is never constructed). */
+export const CONSTRUCTORS: readonly ArrayConstructor[] = [
+  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array,
+] as ArrayConstructor[];
+
+const TYPED_ARRAY_SET = Object.getPrototypeOf(Int8Array.prototype).set as (this: SortableArray, source: SortableArray, offset?: number) => void;
+
+/** target.set(source) by the built-in method, whatever the caller's array (a subclass's own set) defines. */
+export function copyElements(target: SortableArray, source: SortableArray): void {
+  TYPED_ARRAY_SET.call(target, source);
+}
 type Indices = Uint32Array | Float64Array;
 
 /** A pass checks for cancellation and reports progress after this many elements. */

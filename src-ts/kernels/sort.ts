@@ -23,7 +23,7 @@ import { markAsUntransferable } from 'node:worker_threads';
 import { isSharedArrayBuffer } from 'node:util/types';
 import { checkArity, describe } from './args.js';
 import { isSortPart, nextSortRound, runSortPart, splitArgsort, splitSort } from './sort-parallel.js';
-import { argsortTwin, sortTwin, SortType, type SortableArray } from './sort-twin.js';
+import { argsortTwin, copyElements, sortTwin, SortType, type SortableArray } from './sort-twin.js';
 import { defineKernel } from './types.js';
 
 export type { SortableArray } from './sort-twin.js';
@@ -144,7 +144,7 @@ export const sort = defineKernel<[array: SortableArray], SortableArray>({
   fromWorker(value, args) {
     if (isSortPart(args)) return value as SortableArray; // a part's result, for nextRound (as in run)
     const array = args[0] as SortableArray;
-    if (!isSharedArrayBuffer(array.buffer)) (array as Float64Array).set(value as Float64Array);
+    if (!isSharedArrayBuffer(array.buffer)) copyElements(array, value as SortableArray);
     return callerArray(array);
   },
 });
