@@ -165,7 +165,7 @@ describe('the rounds, driven in this process', () => {
       const pieces = kernel.split!(args, parts);
       if (pieces.length === 1 && pieces[0] === args) return 'as is';
       const first = pieces[0]![0] as SortPart;
-      const round = ['count', 'pass', 'finish', 'collect', 'whole'][first.round];
+      const round = ['count', 'pass', 'finish', 'collect', 'whole', 'touch'][first.round];
       return `${pieces.length} ${round}${first.staged ? ' staged' : ''}`;
     };
     const shared = makeArray(Int32Array, PARALLEL_MIN, 'random', true, 1);
@@ -181,16 +181,24 @@ describe('the rounds, driven in this process', () => {
     const justBelow = makeArray(Int32Array, PARALLEL_MIN - 1, 'random', true, 1);
     expect(plan(sort, justBelow)).toBe('as is');
     expect(plan(argsort, justBelow)).toBe('1 whole');
-    // Ordinary: staged from STAGE_MIN bytes, and then planned as if shared; cloned below it.
-    expect(plan(sort, plain)).toBe('8 count staged');
-    expect(plan(sort, plain, 1)).toBe('1 whole staged');
-    expect(plan(argsort, plain)).toBe('8 count staged');
-    expect(plan(argsort, plain, 1)).toBe('1 whole staged');
+    // Ordinary: staged from STAGE_MIN bytes, and then planned as if shared; cloned below it. A
+    // fresh buffer is faulted in by the workers first (touch), sliced as the first round will be.
+    expect(plan(sort, plain)).toBe('8 touch staged');
+    expect(plan(sort, plain, 1)).toBe('1 touch staged');
+    expect(plan(argsort, plain)).toBe('8 touch staged');
+    expect(plan(argsort, plain, 1)).toBe('1 touch staged');
     const small = makeArray(Float64Array, STAGE_MIN / 8 - 1, 'random', false, 1);
     expect(plan(sort, small)).toBe('as is');
     expect(plan(argsort, small)).toBe('as is');
-    expect(plan(sort, makeArray(Float64Array, STAGE_MIN / 8, 'random', false, 1))).toBe('1 whole staged');
+    expect(plan(sort, makeArray(Float64Array, STAGE_MIN / 8, 'random', false, 1))).toBe('1 touch staged');
     expect(plan(argsort, makeArray(Uint8Array, STAGE_MIN - 1, 'random', true, 1))).toBe('as is');
+    // Once a staged argsort of that size has succeeded, its buffer is kept: the next staged call
+    // copies into it at once and starts with its first real round.
+    const done = inRounds(argsort, plain.slice(), 8, { cancelled: () => false, progress: () => {} });
+    expect(done.rounds).toBeGreaterThan(3); // touch, count, passes, collect
+    expect(plan(sort, plain)).toBe('8 count staged');
+    inRounds(argsort, plain.slice(), 1, { cancelled: () => false, progress: () => {} });
+    expect(plan(argsort, plain, 1)).toBe('1 whole staged');
   });
 
   it('a staged sort writes the caller\'s array only when it succeeds; a staged argsort never', () => {
