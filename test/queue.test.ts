@@ -4,6 +4,7 @@
 // conformance.test.ts; faults with real server processes are in queue-faults.test.ts; the codec
 // alone in queue-codec.test.ts.
 
+import { createHash } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, TimeoutError } from '../src-ts/errors.js';
@@ -45,6 +46,12 @@ describe.runIf(run)('queue backend', () => {
     expect(pool.backend).toBe('queue');
     expect(await pool.apply(sha256, ['abc'])).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
     expect(await pool.apply(sha256, ['abc', { encoding: 'base64' }])).toBe('ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=');
+    // From 1 MiB an ordinary buffer is copied into shared memory at the call (kernels/staging.ts):
+    // its bytes still travel; a caller's own SharedArrayBuffer is still refused.
+    const big = Buffer.alloc(3 << 20, 'spindle');
+    expect(await pool.apply(sha256, [big])).toBe(createHash('sha256').update(big).digest('hex'));
+    const shared = new Uint8Array(new SharedArrayBuffer(3 << 20));
+    await expect(pool.apply(sha256, [shared])).rejects.toThrow(/SharedArrayBuffer/);
     const submitted = await pool.submit(echo, ['hi']);
     expect(await submitted.get()).toBe('hi');
   });

@@ -95,6 +95,34 @@ describe.each(availableBackends())('sha256 and sha256File on the $name backend',
     }
   });
 
+  // From 1 MiB an ordinary buffer is copied into a SharedArrayBuffer that later calls reuse
+  // (src-ts/kernels/staging.ts). Reuse must never hand one call's copy to another still in
+  // flight, nor let a caller's change after the call reach the bytes hashed: many large calls
+  // at once, each buffer overwritten right after its call, a cancelled call among them (its
+  // copy is never reused), over several rounds so that copies are reused.
+  it('large ordinary buffers: each call hashes its own bytes as they were at the call, round after round', async () => {
+    const failures: string[] = [];
+    for (let round = 0; round < 4; round++) {
+      const sizes = [1 << 20, (1 << 20) + 5, 3 << 20, 2 << 20, 5 << 20, 1 << 21];
+      const buffers = sizes.map((size) => randomBytes(size));
+      const expected = buffers.map((b, i) => (i % 2 === 0 ? hex(b) : [hex(b), hex(b.subarray(7))]));
+      const controller = new AbortController();
+      const cancelled = pool.apply(sha256, [randomBytes(8 << 20)], { signal: controller.signal }).then(
+        () => 'resolved',
+        (error: Error) => error.name,
+      );
+      controller.abort();
+      const calls = buffers.map((b, i) => (i % 2 === 0 ? pool.apply(sha256, [b]) : pool.map(sha256, [b, b.subarray(7)], { chunkSize: 2 })));
+      for (const b of buffers) b.fill(round + 1); // after the call: never hashed
+      const got = await Promise.all(calls);
+      got.forEach((digest, i) => {
+        if (JSON.stringify(digest) !== JSON.stringify(expected[i])) failures.push(`round ${round} call ${i}: ${JSON.stringify(digest)}`);
+      });
+      if ((await cancelled) !== 'AbortError') failures.push(`round ${round}: the aborted call ${await cancelled}`);
+    }
+    expect(failures).toEqual([]);
+  });
+
   it('agrees with node:crypto on thousands of random messages of random lengths', async () => {
     const random = seeded(7);
     const messages = Array.from({ length: 4000 }, (_, i) => {

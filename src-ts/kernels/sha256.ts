@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { isAnyArrayBuffer, isSharedArrayBuffer } from 'node:util/types';
 import { checkArity, describe } from './args.js';
 import { checkDigestOptions, digestFromBytes, encodeDigest, type Digest, type DigestOptions } from './digest.js';
+import { giveBackStaging, STAGE_MIN, takeStaging } from './staging.js';
 import { defineKernel } from './types.js';
 
 /** What sha256 hashes: a string (as UTF-8), any TypedArray or DataView (its bytes, offset included), or an ArrayBuffer / SharedArrayBuffer. */
@@ -29,6 +30,10 @@ const SLICE_BYTES = 1 << 20;
  * and N-API cannot keep a detached backing store alive: a pool thread reading it then reads
  * freed memory. So a call never hashes anything but the bytes it was given, on both backends.
  * A string is encoded here for the same reason. A view over a detached buffer is a TypeError.
+ * From STAGE_MIN bytes the copy goes into a SharedArrayBuffer from staging.ts, given back when
+ * the call succeeds (release, from fromBytes or fromWorker): a kept one is already faulted in,
+ * so the copy costs the calling thread a memcpy, not a page fault per 4 KiB, and the worker
+ * backend shares it with its worker instead of cloning it.
  */
 function messageBytes(data: unknown): Uint8Array {
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
@@ -47,9 +52,30 @@ function messageBytes(data: unknown): Uint8Array {
 }
 
 function copyOf(bytes: Uint8Array): Uint8Array {
+  if (bytes.byteLength >= STAGE_MIN) {
+    const { buffer } = takeStaging(bytes.byteLength);
+    // A Buffer: the queue backend's codec sends a Buffer's bytes, and refuses other views of
+    // shared memory (a caller's SharedArrayBuffer stays a Uint8Array, so it is still refused).
+    const copy = Buffer.from(buffer, 0, bytes.byteLength);
+    copy.set(bytes);
+    staged.set(copy, buffer);
+    return copy;
+  }
   const copy = Buffer.allocUnsafeSlow(bytes.byteLength); // its own memory, never the shared pool slab
   copy.set(bytes);
   return copy;
+}
+
+/** Staged copies of calls in flight, by the view the call hashes. */
+const staged = new WeakMap<Uint8Array, SharedArrayBuffer>();
+
+/** A call has succeeded: its staged copy, if it had one, is no longer read by any thread. */
+function release(args: readonly unknown[]): void {
+  const bytes = args[0] as Uint8Array;
+  const buffer = staged.get(bytes);
+  if (buffer === undefined) return;
+  staged.delete(bytes);
+  giveBackStaging(buffer);
 }
 
 /** Whether `buffer` was detached (transferred). Node 20 lacks ArrayBuffer.prototype.detached. */
@@ -85,7 +111,14 @@ export const sha256 = defineKernel<[data: Sha256Data, options?: DigestOptions], 
     }
     return encodeDigest(hash.digest(), args[1] as number);
   },
-  fromBytes: digestFromBytes,
+  fromBytes(bytes, start, end, args) {
+    release(args);
+    return digestFromBytes(bytes, start, end, args);
+  },
+  fromWorker(value, args) {
+    release(args);
+    return value as Digest;
+  },
   // Converting a view in the addon costs the JS thread about 0.4 us, several times what hashing
   // 64 bytes costs a pool thread; copying small messages into one buffer costs far less. The
   // C++ kernel sha256Packed hashes bytes[ends[i - 1], ends[i]) as message i, so the digests come

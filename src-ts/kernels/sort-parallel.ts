@@ -50,12 +50,14 @@
 // last round has succeeded: the staged copy (when staged, rounded up to 8 bytes), then the
 // scratch (shared out only): the array's byte length for sort; for argsort two key regions
 // (each the array's byte length, rounded up to 8 bytes; one when staged, whose keys are made in
-// the staged copy) and two index regions (4 bytes per element). One such buffer (the largest, up to KEEP_MAX) is kept on the pool's thread for the
-// next call. A cancelled or failed call drops its buffer to the garbage collector. The worker
+// the staged copy) and two index regions (4 bytes per element). Buffers come from staging.ts,
+// which keeps a few for later calls (a cancelled or failed call's is left to the garbage
+// collector). The worker
 // backend hands a split call's buffer out when it dispatches the call, which it does for the
 // calls it runs and the few it queues for its workers, not for the pool's whole queue.
 import { isSharedArrayBuffer } from 'node:util/types';
 import { withTransfer } from '../task.js';
+import { giveBackStaging, STAGE_MIN, takeStaging } from './staging.js';
 import {
   argsortTwin,
   BLOCK,
@@ -64,7 +66,6 @@ import {
   copyElements,
   fromKeys,
   histograms,
-  KEEP_MAX,
   keyBytes,
   sortTwin,
   toKeys,
@@ -89,12 +90,8 @@ import type { KernelContext } from './types.js';
 export const PARALLEL_MIN = 1 << 20;
 /** Up to this many elements (exclusive): a position in the array is then an int32, which V8 moves fastest. Beyond, one worker sorts. */
 const PARALLEL_MAX = 2 ** 31;
-/**
- * From this many bytes an ordinary array is staged in a SharedArrayBuffer rather than cloned
- * to a worker, and an argsort's indices come back moved. Below it a clone costs less than the
- * extra rounds.
- */
-export const STAGE_MIN = 1 << 20;
+/** From this many bytes an ordinary array is staged rather than cloned to a worker (staging.ts), and an argsort's indices come back moved. */
+export { STAGE_MIN };
 
 /** Counts, offsets: per byte value. */
 const RADIX = 256;
@@ -186,22 +183,6 @@ function roundUp8(bytes: number): number {
 
 // ---- the pool's thread: planning the rounds --------------------------------------------------
 
-let keptBuffer: SharedArrayBuffer | undefined;
-
-/** A buffer of at least `bytes`: the kept one if it is large enough, else a fresh one (whose pages no thread has touched). */
-function takeBuffer(bytes: number): { buffer: SharedArrayBuffer; fresh: boolean } {
-  const kept = keptBuffer;
-  if (kept !== undefined && kept.byteLength >= bytes) {
-    keptBuffer = undefined;
-    return { buffer: kept, fresh: false };
-  }
-  return { buffer: new SharedArrayBuffer(bytes), fresh: true };
-}
-
-function keepBuffer(buffer: SharedArrayBuffer): void {
-  if (buffer.byteLength <= KEEP_MAX && (keptBuffer === undefined || keptBuffer.byteLength < buffer.byteLength)) keptBuffer = buffer;
-}
-
 /** Kernel.split for sort (validated arguments [array, type]). */
 export function splitSort(args: readonly unknown[], parts: number): unknown[][] {
   return split(args, parts, false);
@@ -228,7 +209,7 @@ function split(args: readonly unknown[], parts: number, indexed: boolean): unkno
   const staged = !shared;
   const stagedBytes = staged ? roundUp8(array.byteLength) : 0;
   const scratchBytes = parallel ? scratchBytesOf(array.byteLength, n, indexed, staged) : 0;
-  const { buffer, fresh } = takeBuffer(stagedBytes + scratchBytes);
+  const { buffer, fresh } = takeStaging(stagedBytes + scratchBytes);
   const target = staged ? new CONSTRUCTORS[type]!(buffer, 0, n) : array;
   const base = { array: target, type, indexed, wide: args[3] === 1, staged, parallel, buffer, scratchAt: stagedBytes, digits: [], pass: -1, next: undefined };
   // Slices of a power of two elements, at most `parts` of them (at least half as many): each
@@ -292,7 +273,7 @@ export function nextSortRound(results: unknown[], pieces: readonly (readonly unk
   } else {
     // The last round (finish, collect or whole) succeeded.
     if (first.staged && !first.indexed) copyElements(args[0] as SortableArray, array);
-    keepBuffer(first.buffer);
+    giveBackStaging(first.buffer);
     return undefined;
   }
   if (pass === digits.length) {
