@@ -14,38 +14,39 @@
 // still be reading it. Kept buffers hold the bytes of the calls that used them until a later
 // call overwrites them (nothing outside this module can reach them).
 //
-// Kept: at most KEEP_COUNT buffers of at most KEEP_MAX bytes each; a buffer given back when the
-// list is full replaces the smallest kept one if it is larger.
+// Kept: at most KEEP_COUNT buffers and KEEP_TOTAL bytes in all; when a buffer given back goes
+// past either, the smallest kept ones are dropped first (a large buffer costs the most to
+// fault in again, and takeStaging hands a large one to a small call as readily).
 
 /** From this many bytes, an ordinary buffer is copied into staging rather than cloned or copied into fresh memory. */
 export const STAGE_MIN = 1 << 20;
-/** The largest buffer kept. */
-const KEEP_MAX = 256 * 1024 * 1024;
-/** How many buffers are kept: enough for as many large calls at once as a small pool runs. */
-const KEEP_COUNT = 4;
+/** The most bytes kept, in all. */
+export const KEEP_TOTAL = 256 * 1024 * 1024;
+/** The most buffers kept: enough for as many large calls at once as a small pool runs. */
+export const KEEP_COUNT = 4;
 
-/** Free buffers, in no particular order. */
+/** Free buffers, largest first. */
 const kept: SharedArrayBuffer[] = [];
 
 /** A buffer of at least `bytes`: the smallest kept one that is large enough, else a fresh one (whose pages no thread has touched). */
 export function takeStaging(bytes: number): { buffer: SharedArrayBuffer; fresh: boolean } {
-  let best = -1;
-  for (let i = 0; i < kept.length; i++) {
-    if (kept[i]!.byteLength >= bytes && (best < 0 || kept[i]!.byteLength < kept[best]!.byteLength)) best = i;
+  for (let i = kept.length - 1; i >= 0; i--) {
+    if (kept[i]!.byteLength >= bytes) return { buffer: kept.splice(i, 1)[0]!, fresh: false };
   }
-  if (best < 0) return { buffer: new SharedArrayBuffer(bytes), fresh: true };
-  const [buffer] = kept.splice(best, 1);
-  return { buffer: buffer!, fresh: false };
+  return { buffer: new SharedArrayBuffer(bytes), fresh: true };
 }
 
 /** Gives back a buffer takeStaging() returned, once the call that took it has succeeded. */
 export function giveBackStaging(buffer: SharedArrayBuffer): void {
-  if (buffer.byteLength > KEEP_MAX || kept.includes(buffer)) return;
-  if (kept.length < KEEP_COUNT) {
-    kept.push(buffer);
-    return;
-  }
-  let smallest = 0;
-  for (let i = 1; i < kept.length; i++) if (kept[i]!.byteLength < kept[smallest]!.byteLength) smallest = i;
-  if (kept[smallest]!.byteLength < buffer.byteLength) kept[smallest] = buffer;
+  if (buffer.byteLength > KEEP_TOTAL || kept.includes(buffer)) return;
+  kept.push(buffer);
+  kept.sort((a, b) => b.byteLength - a.byteLength);
+  let total = 0;
+  for (const b of kept) total += b.byteLength;
+  while (kept.length > KEEP_COUNT || total > KEEP_TOTAL) total -= kept.pop()!.byteLength;
+}
+
+/** @internal For tests: the sizes of the buffers kept, largest first. */
+export function keptStagingSizes(): number[] {
+  return kept.map((b) => b.byteLength);
 }
