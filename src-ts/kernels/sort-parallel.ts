@@ -32,8 +32,9 @@
 // as above (shared out when it can be, else by one worker: the "whole" round), and copied back
 // into the caller's array when the sort has succeeded. A fresh buffer's pages are faulted in
 // by the workers first (the "touch" round, sliced like the round after it): on the development
-// VM, faulting 80 MB in took the thread that did it about 230 ms. argsort's result likewise comes back
-// moved, never cloned: a large argsort always runs as a split call, shared out or whole.
+// VM, faulting 80 MB in took the thread that did it about 230 ms. argsort's result likewise
+// comes back moved, never cloned: a large argsort always runs as a split call, shared out or
+// whole.
 //
 // Slices are 2^sliceBits elements (the last one shorter), so a destination's slice is a shift.
 // Invariants: within a round parts never write the same memory (each pass part writes its own
@@ -52,9 +53,9 @@
 // (each the array's byte length, rounded up to 8 bytes; one when staged, whose keys are made in
 // the staged copy) and two index regions (4 bytes per element). Buffers come from staging.ts,
 // which keeps a few for later calls (a cancelled or failed call's is left to the garbage
-// collector). The worker
-// backend hands a split call's buffer out when it dispatches the call, which it does for the
-// calls it runs and the few it queues for its workers, not for the pool's whole queue.
+// collector). The worker backend hands a split call's buffer out when it dispatches the call,
+// which it does for the calls it runs and the few it queues for its workers, not for the
+// pool's whole queue.
 import { isSharedArrayBuffer } from 'node:util/types';
 import { withTransfer } from '../task.js';
 import { giveBackStaging, STAGE_MIN, takeStaging } from './staging.js';

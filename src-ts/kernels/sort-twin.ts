@@ -29,7 +29,7 @@ export type Words = Uint8Array | Uint16Array | Uint32Array;
 
 type ArrayConstructor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => SortableArray;
 
-/** The built-in constructor of each SortType, taken at load (a caller's subclass or a Buffer is never constructed). */
+/** The built-in constructor of each SortType, indexed by it (the enum's order), taken at load: a caller's subclass or a Buffer is never constructed. */
 export const CONSTRUCTORS: readonly ArrayConstructor[] = [
   Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array,
 ] as ArrayConstructor[];

@@ -23,7 +23,7 @@ import { markAsUntransferable } from 'node:worker_threads';
 import { isSharedArrayBuffer } from 'node:util/types';
 import { checkArity, describe } from './args.js';
 import { isSortPart, nextSortRound, runSortPart, splitArgsort, splitSort } from './sort-parallel.js';
-import { argsortTwin, copyElements, sortTwin, SortType, type SortableArray } from './sort-twin.js';
+import { argsortTwin, CONSTRUCTORS, copyElements, sortTwin, SortType, type SortableArray } from './sort-twin.js';
 import { defineKernel } from './types.js';
 
 export type { SortableArray } from './sort-twin.js';
@@ -31,19 +31,8 @@ export type { SortableArray } from './sort-twin.js';
 /** argsort's result type: Float64Array only for arrays of 2^32 elements or more. */
 export type SortIndices = Uint32Array | Float64Array;
 
-const TYPES = new Map<Function, SortType>([
-  [Int8Array, SortType.Int8],
-  [Uint8Array, SortType.Uint8],
-  [Uint8ClampedArray, SortType.Uint8Clamped],
-  [Int16Array, SortType.Int16],
-  [Uint16Array, SortType.Uint16],
-  [Int32Array, SortType.Int32],
-  [Uint32Array, SortType.Uint32],
-  [Float32Array, SortType.Float32],
-  [Float64Array, SortType.Float64],
-  [BigInt64Array, SortType.BigInt64],
-  [BigUint64Array, SortType.BigUint64],
-]);
+/** Element types by the internal tag of their views ('Float64Array', ...; a Buffer's is 'Uint8Array'). */
+const TYPES = new Map<string, SortType>(CONSTRUCTORS.map((ctor, type) => [ctor.name, type as SortType]));
 
 const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Int8Array.prototype) as object;
 const toStringTag = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag)!.get!;
@@ -56,15 +45,10 @@ function typeOf(kernel: string, array: unknown): SortType {
   if (array instanceof DataView) {
     throw new TypeError(`${kernel}: array must be a TypedArray, got a DataView (it has no element type); view its bytes as the type they hold, e.g. new Float64Array(view.buffer, view.byteOffset, view.byteLength / 8)`);
   }
-  const type = TYPES.get(intrinsicConstructor(array)!);
+  const tag = ArrayBuffer.isView(array) ? (toStringTag.call(array) as string | undefined) : undefined;
+  const type = tag === undefined ? undefined : TYPES.get(tag);
   if (type === undefined) throw new TypeError(`${kernel}: array must be a TypedArray, got ${describe(array)}`);
   return type;
-}
-
-/** The built-in constructor of a view's kind by its internal tag (a Buffer's is Uint8Array), or undefined. */
-function intrinsicConstructor(array: unknown): (new (buffer: SharedArrayBuffer, offset: number, length: number) => SortableArray) | undefined {
-  const tag = ArrayBuffer.isView(array) ? (toStringTag.call(array) as string | undefined) : undefined;
-  return tag === undefined ? undefined : (globalThis as unknown as Record<string, new (buffer: SharedArrayBuffer, offset: number, length: number) => SortableArray>)[tag];
 }
 
 /** Checks the array's buffer; marks an ordinary one untransferable (see the header). */
@@ -95,7 +79,7 @@ function checkArray(kernel: string, args: readonly unknown[]): [SortableArray, S
   const type = typeOf(kernel, args[0]);
   const array = args[0] as SortableArray;
   checkBuffer(kernel, array);
-  return [atCallLength(array), type];
+  return [atCallLength(array, type), type];
 }
 
 /** Callers' arrays, by the fixed-length views atCallLength made for them. */
@@ -108,11 +92,10 @@ const callerArrays = new WeakMap<SortableArray, SortableArray>();
  * shared out over workers would see its length change between rounds (it failed with an
  * internal RangeError); the native backend sorts the elements there were at the call.
  */
-function atCallLength(array: SortableArray): SortableArray {
+function atCallLength(array: SortableArray, type: SortType): SortableArray {
   const buffer = array.buffer as SharedArrayBuffer & { growable?: boolean };
   if (buffer.growable !== true) return array;
-  const Type = intrinsicConstructor(array)!;
-  const view = new Type(buffer, array.byteOffset, array.length);
+  const view = new CONSTRUCTORS[type]!(buffer, array.byteOffset, array.length);
   callerArrays.set(view, array);
   return view;
 }
