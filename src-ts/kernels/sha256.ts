@@ -72,6 +72,7 @@ const staged = new WeakMap<Uint8Array, SharedArrayBuffer>();
 /** A call has succeeded: its staged copy, if it had one, is no longer read by any thread. */
 function release(args: readonly unknown[]): void {
   const bytes = args[0] as Uint8Array;
+  if (bytes.byteLength < STAGE_MIN) return; // never staged: no lookup per small message of a map
   const buffer = staged.get(bytes);
   if (buffer === undefined) return;
   staged.delete(bytes);
