@@ -248,10 +248,10 @@ export function nextSortRound(results: unknown[], pieces: readonly (readonly unk
   let digits: number[];
   let pass: number;
   /** counts[q][v]: keys in slice q whose byte digits[pass] is v. */
-  let counts: Float64Array[];
+  let counts: (Int32Array | Float64Array)[];
   if (round === Round.Count) {
     // Each part counted every byte of its own slice; a byte with one value throughout is skipped.
-    const perSlice = results as Float64Array[];
+    const perSlice = results as Int32Array[];
     const bytes = perSlice[0]!.length / RADIX;
     digits = [];
     for (let d = 0; d < bytes; d++) {
@@ -286,7 +286,7 @@ export function nextSortRound(results: unknown[], pieces: readonly (readonly unk
 }
 
 /** Each slice's start in each bucket: the buckets in value order, each slice's share in slice order. */
-function startsOf(counts: Float64Array[]): Int32Array[] {
+function startsOf(counts: (Int32Array | Float64Array)[]): Int32Array[] {
   const starts = counts.map(() => new Int32Array(RADIX));
   for (let v = 0, at = 0; v < RADIX; v++) {
     for (let q = 0; q < counts.length; q++) {
@@ -364,9 +364,9 @@ function collect(sorted: Uint32Array, ctx: KernelContext): unknown {
  * Writes the keys of [from, to) into `keys` (and, for argsort, each position into `index`);
  * counts of each key byte's values, 256 per byte.
  */
-function count(words: Words, keys: Words, index: Uint32Array | undefined, type: SortType, w: 1 | 2, from: number, to: number, ctx: KernelContext): Float64Array | undefined {
+function count(words: Words, keys: Words, index: Uint32Array | undefined, type: SortType, w: 1 | 2, from: number, to: number, ctx: KernelContext): Int32Array | undefined {
   const bytes = keyBytes(type);
-  const counts = new Float64Array(RADIX * bytes);
+  const counts = new Int32Array(RADIX * bytes); // a slice has fewer than 2^31 elements (PARALLEL_MAX)
   // In blocks, so each block's keys are counted while still in cache.
   const step = 1 << 14;
   for (let at = from; at < to; at += step) {
