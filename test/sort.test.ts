@@ -155,6 +155,32 @@ describe('bad input', () => {
     expect(array.length).toBe(3);
     expect(clone.byteLength).toBe(24);
   });
+  it('an array whose getters lie: what it says of its length and buffer changes nothing', () => {
+    // The native kernel reads the real memory through N-API, so the checks must too: a length
+    // of 0 used to skip marking the buffer untransferable, and a transfer during the sort then
+    // crashed the process (freed memory written by pool threads).
+    class Liar extends Float64Array {
+      override get length(): number {
+        return 0;
+      }
+    }
+    const liar = new Liar(4);
+    sort.validate([liar]);
+    const moved = structuredClone(liar.buffer, { transfer: [liar.buffer] });
+    expect(liar.buffer.byteLength).toBe(32); // still here: copied, not moved
+    expect(moved.byteLength).toBe(32);
+    const own = new Float64Array(4);
+    Object.defineProperty(own, 'buffer', { value: new SharedArrayBuffer(8) });
+    sort.validate([own]);
+    expect(structuredClone(own.buffer, { transfer: [] }).byteLength).toBe(8); // the lie is still what JS sees
+    const real = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Int8Array.prototype), 'buffer')!.get!.call(own) as ArrayBuffer;
+    structuredClone(real, { transfer: [real] });
+    expect(real.byteLength).toBe(32); // marked untransferable: the real buffer stays
+    if (typeof (ArrayBuffer.prototype as { resize?: unknown }).resize !== 'function') return;
+    const resizable = new (ArrayBuffer as any)(16, { maxByteLength: 64 });
+    Object.defineProperty(resizable, 'resizable', { value: false });
+    expectTypeError([new Float64Array(resizable)], /ArrayBuffer is resizable/);
+  });
 });
 
 const backends = availableBackends();
@@ -214,6 +240,34 @@ describe.each(backends)('on the $name backend', ({ name, make }) => {
       expect(r).toBe(arrays[i]);
       expect(firstMismatch(inputs[i]!, arrays[i]!)).toBe(-1);
     });
+  });
+
+  it('arrays whose getters lie about their length: every element sorted, the caller\'s object back', async () => {
+    const pool = open();
+    class Short extends Float64Array {
+      override get length(): number {
+        return 1;
+      }
+    }
+    // Small (cloned to a worker), staged (1 MiB and more) and shared-out sizes on the worker backend.
+    for (const n of [1000, 200_000, 2 ** 20 + 3]) {
+      for (const shared of [false, true]) {
+        const input = makeArray(Float64Array, n, 'random', shared, n);
+        const liar = new Short(input.buffer, input.byteOffset, n); // sorts input's memory
+        const before = input.slice();
+        const own = makeArray(Float64Array, n, 'random', shared, n + 1);
+        const ownInput = own.slice();
+        Object.defineProperty(own, 'length', { value: 0 });
+        const idx = await pool.apply(argsort, [liar]);
+        expect(idx.length).toBe(n);
+        expect(isStableArgsort(before, idx)).toBe(true);
+        const [sortedLiar, sortedOwn] = await Promise.all([pool.apply(sort, [liar]), pool.apply(sort, [own])]);
+        expect(sortedLiar).toBe(liar);
+        expect(sortedOwn).toBe(own);
+        expect({ n, shared, mismatch: firstMismatch(before, new Float64Array(input.buffer, input.byteOffset, n)) }).toEqual({ n, shared, mismatch: -1 });
+        expect({ n, shared, own: firstMismatch(ownInput, new Float64Array(own.buffer, own.byteOffset, n)) }).toEqual({ n, shared, own: -1 });
+      }
+    }
   });
 
   // A view that tracks a growable SharedArrayBuffer's length: the elements it had at the call

@@ -35,7 +35,27 @@ export type SortIndices = Uint32Array | Float64Array;
 const TYPES = new Map<string, SortType>(CONSTRUCTORS.map((ctor, type) => [ctor.name, type as SortType]));
 
 const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Int8Array.prototype) as object;
-const toStringTag = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag)!.get!;
+
+/**
+ * The built-in getter `name` of `prototype`, taken at load. A caller's array (or its buffer) may
+ * shadow `length`, `buffer` or `resizable` with its own property or a subclass's getter; the
+ * native kernel reads the array's real memory through N-API whatever they say, so what decides
+ * memory safety (whether the buffer is marked untransferable, whether it may shrink) is read
+ * through these. (A `length` that said 0 skipped the mark, and transferring the buffer during
+ * the sort then crashed the process.)
+ */
+function intrinsicGetter<T>(prototype: object, name: PropertyKey): ((this: unknown) => T) | undefined {
+  return Object.getOwnPropertyDescriptor(prototype, name)?.get as ((this: unknown) => T) | undefined;
+}
+
+const toStringTag = intrinsicGetter<string | undefined>(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag)!;
+const bufferOf = intrinsicGetter<ArrayBufferLike>(TYPED_ARRAY_PROTOTYPE, 'buffer')!;
+const byteOffsetOf = intrinsicGetter<number>(TYPED_ARRAY_PROTOTYPE, 'byteOffset')!;
+const lengthOf = intrinsicGetter<number>(TYPED_ARRAY_PROTOTYPE, 'length')!;
+const arrayBufferByteLength = intrinsicGetter<number>(ArrayBuffer.prototype, 'byteLength')!;
+/** Absent where Node has no resizable ArrayBuffers (then none is). */
+const isResizable = intrinsicGetter<boolean>(ArrayBuffer.prototype, 'resizable');
+const isGrowable = intrinsicGetter<boolean>(SharedArrayBuffer.prototype, 'growable');
 
 /** The element type of a genuine TypedArray (a Buffer is a Uint8Array), by its internal tag. */
 function typeOf(kernel: string, array: unknown): SortType {
@@ -45,23 +65,22 @@ function typeOf(kernel: string, array: unknown): SortType {
   if (array instanceof DataView) {
     throw new TypeError(`${kernel}: array must be a TypedArray, got a DataView (it has no element type); view its bytes as the type they hold, e.g. new Float64Array(view.buffer, view.byteOffset, view.byteLength / 8)`);
   }
-  const tag = ArrayBuffer.isView(array) ? (toStringTag.call(array) as string | undefined) : undefined;
+  const tag = ArrayBuffer.isView(array) ? toStringTag.call(array) : undefined;
   const type = tag === undefined ? undefined : TYPES.get(tag);
   if (type === undefined) throw new TypeError(`${kernel}: array must be a TypedArray, got ${describe(array)}`);
   return type;
 }
 
-/** Checks the array's buffer; marks an ordinary one untransferable (see the header). */
-function checkBuffer(kernel: string, array: SortableArray): void {
-  const buffer = array.buffer as ArrayBuffer & { resizable?: boolean };
+/** Checks the array's buffer (read through the built-in getters); marks an ordinary one untransferable (see the header). */
+function checkBuffer(kernel: string, buffer: ArrayBufferLike, length: number): void {
   if (isSharedArrayBuffer(buffer)) return;
-  if (buffer.byteLength === 0 && isDetached(buffer)) {
+  if (arrayBufferByteLength.call(buffer) === 0 && isDetached(buffer as ArrayBuffer)) {
     throw new TypeError(`${kernel}: array is a view over a detached ArrayBuffer (it was transferred away); pass the array where it now lives`);
   }
-  if (buffer.resizable === true) {
+  if (isResizable?.call(buffer) === true) {
     throw new TypeError(`${kernel}: array's ArrayBuffer is resizable, and a sort in progress must not see it shrink; sort a fixed-length copy (array.slice())`);
   }
-  if (array.length > 1) markAsUntransferable(buffer);
+  if (length > 1) markAsUntransferable(buffer);
 }
 
 /** Whether `buffer` was detached. Node 20 lacks ArrayBuffer.prototype.detached. */
@@ -78,27 +97,43 @@ function checkArray(kernel: string, args: readonly unknown[]): [SortableArray, S
   checkArity(kernel, args, 1, 1, 'array');
   const type = typeOf(kernel, args[0]);
   const array = args[0] as SortableArray;
-  checkBuffer(kernel, array);
-  return [atCallLength(array, type), type];
+  const buffer = bufferOf.call(array);
+  const length = lengthOf.call(array);
+  checkBuffer(kernel, buffer, length);
+  return [kernelView(array, type, buffer, length), type];
 }
 
-/** Callers' arrays, by the fixed-length views atCallLength made for them. */
+/** Callers' arrays, by the views kernelView made for them. */
 const callerArrays = new WeakMap<SortableArray, SortableArray>();
 
 /**
- * The array the kernels work on: the caller's, or for a view of a growable SharedArrayBuffer, a
- * fixed-length view of the elements it had at the call. A view that tracks the buffer's length
- * (and a worker's copy of it) would take in elements added while the sort runs, and a sort
- * shared out over workers would see its length change between rounds (it failed with an
- * internal RangeError); the native backend sorts the elements there were at the call.
+ * The array the kernels work on: the caller's own when it is a plain instance of its built-in
+ * type, else a built-in view of the same elements, which callerArray maps back to it:
+ * - for a subclass (a Buffer too) or an array with own properties, so that the JS side (the
+ *   twin, the worker backend's staging, argsort's index array) sees the length and buffer the
+ *   native kernel sees, not what a getter says;
+ * - for a view of a growable SharedArrayBuffer, a fixed-length view of the elements it had at
+ *   the call. A view that tracks the buffer's length (and a worker's copy of it) would take in
+ *   elements added while the sort runs, and a sort shared out over workers would see its length
+ *   change between rounds (it failed with an internal RangeError); the native backend sorts the
+ *   elements there were at the call.
  */
-function atCallLength(array: SortableArray, type: SortType): SortableArray {
-  const buffer = array.buffer as SharedArrayBuffer & { growable?: boolean };
-  if (buffer.growable !== true) return array;
-  const view = new CONSTRUCTORS[type]!(buffer, array.byteOffset, array.length);
+function kernelView(array: SortableArray, type: SortType, buffer: ArrayBufferLike, length: number): SortableArray {
+  const ctor = CONSTRUCTORS[type]!;
+  const plain = Object.getPrototypeOf(array) === ctor.prototype && !hasOwnView(array);
+  if (plain && !(isSharedArrayBuffer(buffer) && isGrowable?.call(buffer) === true)) return array;
+  const view = new ctor(buffer, byteOffsetOf.call(array), length);
   callerArrays.set(view, array);
   return view;
 }
+
+/** Whether `array` has an own property that shadows a view's built-in getters. */
+function hasOwnView(array: SortableArray): boolean {
+  for (const name of VIEW_PROPERTIES) if (Object.prototype.hasOwnProperty.call(array, name)) return true;
+  return false;
+}
+
+const VIEW_PROPERTIES = ['length', 'buffer', 'byteOffset', 'byteLength', 'BYTES_PER_ELEMENT', 'constructor'];
 
 /** The caller's own array, for the one the kernels worked on. */
 function callerArray(array: SortableArray): SortableArray {
@@ -137,8 +172,9 @@ export const argsort = defineKernel<[array: SortableArray], SortIndices>({
   // Normalized: [array, type code, indices (the result, filled by the kernel), index type code].
   validate(args) {
     const [array, type] = checkArray('argsort', args);
-    const wide = array.length >= 2 ** 32;
-    return [array, type, wide ? new Float64Array(array.length) : new Uint32Array(array.length), wide ? 1 : 0];
+    const n = lengthOf.call(array); // the view checkArray returns is a built-in one, but read it as it was checked
+    const wide = n >= 2 ** 32;
+    return [array, type, wide ? new Float64Array(n) : new Uint32Array(n), wide ? 1 : 0];
   },
   run(args, ctx) {
     // A part's result goes to nextRound, never to a caller (as in sort).
