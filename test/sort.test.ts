@@ -253,7 +253,7 @@ describe.each(backends)('on the $name backend', ({ name, make }) => {
     for (const n of [1000, 200_000, 2 ** 20 + 3]) {
       for (const shared of [false, true]) {
         const input = makeArray(Float64Array, n, 'random', shared, n);
-        const liar = new Short(input.buffer, input.byteOffset, n); // sorts input's memory
+        const liar = new Short(input.buffer as ArrayBuffer, input.byteOffset, n); // sorts input's memory
         const before = input.slice();
         const own = makeArray(Float64Array, n, 'random', shared, n + 1);
         const ownInput = own.slice();

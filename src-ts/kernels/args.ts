@@ -1,5 +1,6 @@
 // Argument checks shared by kernel descriptors. Each throws a TypeError (wrong kind of value)
 // or RangeError (right kind, bad value) whose message names the kernel and the argument.
+import { isTypedArray } from 'node:util/types';
 
 export function describe(v: unknown): string {
   if (v === null) return 'null';
@@ -31,4 +32,30 @@ export function checkFinite(kernel: string, name: string, v: unknown): number {
   if (typeof v !== 'number') throw new TypeError(`${kernel}: ${name} must be a number, got ${describe(v)}`);
   if (!Number.isFinite(v)) throw new RangeError(`${kernel}: ${name} must be finite, got ${v}`);
   return v;
+}
+
+/**
+ * The built-in getter `name` of `prototype`, taken at load. A caller's view (or its buffer) may
+ * shadow `length`, `buffer`, `byteLength` or `resizable` with its own property or a subclass's
+ * getter; the native kernels read a view's real memory through N-API whatever those say, so
+ * kernels read what decides which bytes they use, and whether memory may go away, through these.
+ */
+export function intrinsicGetter<T>(prototype: object, name: PropertyKey): ((this: unknown) => T) | undefined {
+  return Object.getOwnPropertyDescriptor(prototype, name)?.get as ((this: unknown) => T) | undefined;
+}
+
+const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Int8Array.prototype) as object;
+const typedBuffer = intrinsicGetter<ArrayBufferLike>(TYPED_ARRAY_PROTOTYPE, 'buffer')!;
+const typedByteOffset = intrinsicGetter<number>(TYPED_ARRAY_PROTOTYPE, 'byteOffset')!;
+const typedByteLength = intrinsicGetter<number>(TYPED_ARRAY_PROTOTYPE, 'byteLength')!;
+const dataViewBuffer = intrinsicGetter<ArrayBufferLike>(DataView.prototype, 'buffer')!;
+const dataViewByteOffset = intrinsicGetter<number>(DataView.prototype, 'byteOffset')!;
+const dataViewByteLength = intrinsicGetter<number>(DataView.prototype, 'byteLength')!;
+
+/** A TypedArray's or DataView's buffer and byte range as the engine holds them (see intrinsicGetter). */
+export function viewRange(view: ArrayBufferView): { buffer: ArrayBufferLike; byteOffset: number; byteLength: number } {
+  if (!isTypedArray(view)) {
+    return { buffer: dataViewBuffer.call(view), byteOffset: dataViewByteOffset.call(view), byteLength: dataViewByteLength.call(view) };
+  }
+  return { buffer: typedBuffer.call(view), byteOffset: typedByteOffset.call(view), byteLength: typedByteLength.call(view) };
 }

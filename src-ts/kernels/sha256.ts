@@ -6,7 +6,7 @@
 // per thread; it returns raw digests, which fromBytes() encodes. The JS twin is node:crypto.
 import { createHash } from 'node:crypto';
 import { isAnyArrayBuffer, isSharedArrayBuffer } from 'node:util/types';
-import { checkArity, describe } from './args.js';
+import { checkArity, describe, viewRange } from './args.js';
 import { checkDigestOptions, digestFromBytes, encodeDigest, type Digest, type DigestOptions } from './digest.js';
 import { giveBackStaging, STAGE_MIN, takeStaging } from './staging.js';
 import { defineKernel } from './types.js';
@@ -38,7 +38,7 @@ const SLICE_BYTES = 1 << 20;
 function messageBytes(data: unknown): Uint8Array {
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
   if (ArrayBuffer.isView(data)) {
-    const { buffer, byteOffset, byteLength } = data;
+    const { buffer, byteOffset, byteLength } = viewRange(data); // what the engine holds, whatever getters say
     if (isSharedArrayBuffer(buffer)) return new Uint8Array(buffer, byteOffset, byteLength);
     if (isDetached(buffer)) throw detachedError();
     return copyOf(new Uint8Array(buffer, byteOffset, byteLength));

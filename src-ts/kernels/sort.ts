@@ -21,7 +21,7 @@
 //   (fromWorker) before the call resolves. argsort likewise, its indices moved back, not cloned.
 import { markAsUntransferable } from 'node:worker_threads';
 import { isSharedArrayBuffer } from 'node:util/types';
-import { checkArity, describe } from './args.js';
+import { checkArity, describe, intrinsicGetter } from './args.js';
 import { isSortPart, nextSortRound, runSortPart, splitArgsort, splitSort } from './sort-parallel.js';
 import { argsortTwin, CONSTRUCTORS, copyElements, sortTwin, SortType, type SortableArray } from './sort-twin.js';
 import { defineKernel } from './types.js';
@@ -36,18 +36,9 @@ const TYPES = new Map<string, SortType>(CONSTRUCTORS.map((ctor, type) => [ctor.n
 
 const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Int8Array.prototype) as object;
 
-/**
- * The built-in getter `name` of `prototype`, taken at load. A caller's array (or its buffer) may
- * shadow `length`, `buffer` or `resizable` with its own property or a subclass's getter; the
- * native kernel reads the array's real memory through N-API whatever they say, so what decides
- * memory safety (whether the buffer is marked untransferable, whether it may shrink) is read
- * through these. (A `length` that said 0 skipped the mark, and transferring the buffer during
- * the sort then crashed the process.)
- */
-function intrinsicGetter<T>(prototype: object, name: PropertyKey): ((this: unknown) => T) | undefined {
-  return Object.getOwnPropertyDescriptor(prototype, name)?.get as ((this: unknown) => T) | undefined;
-}
-
+// Read through the built-in getters (args.ts, intrinsicGetter): a length that said 0 skipped
+// the untransferable mark, and transferring the buffer during a native sort then crashed the
+// process (freed memory written by pool threads).
 const toStringTag = intrinsicGetter<string | undefined>(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag)!;
 const bufferOf = intrinsicGetter<ArrayBufferLike>(TYPED_ARRAY_PROTOTYPE, 'buffer')!;
 const byteOffsetOf = intrinsicGetter<number>(TYPED_ARRAY_PROTOTYPE, 'byteOffset')!;
