@@ -472,6 +472,13 @@ describe.each(backends)('conformance on the $name backend', ({ name, capabilitie
         expect(() => loose.applyAsync(countPrimes, args)).toThrow(pattern);
       }
       await expect(loose.apply(increment, [{}])).rejects.toThrow(/counter/);
+      // Look-alikes of a counter (its Symbol.for brand, a view over an ordinary buffer): refused
+      // at the call, never handed to native threads or revived in a worker.
+      const BRAND = Symbol.for('spindle.shared.kind');
+      const fake = { [BRAND]: 'SharedCounter', [Symbol.for('spindle.counter.view')]: new BigInt64Array(new ArrayBuffer(8)) };
+      await expect(loose.apply(increment, [fake])).rejects.toThrow(/^increment: counter must be a SharedCounter/);
+      await expect(loose.apply(countPrimes, [0, 10], { progress: fake })).rejects.toThrow(/^apply: options.progress must be a SharedCounter/);
+      await expect(loose.apply(countPrimes, [0, 10], { progress: { [BRAND]: 'SharedCounter' } })).rejects.toThrow(/options.progress/);
       await expect(loose.apply(increment, [new SharedCounter(), 0.5])).rejects.toThrow(/by/);
       await expect(loose.apply(noop, ['1'])).rejects.toThrow(/x/);
       await expect(loose.apply('countPrimes', [0, 1])).rejects.toThrow(/task/);

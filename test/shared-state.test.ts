@@ -637,3 +637,48 @@ describe('Lock', () => {
     expect(lock.held).toBe(false);
   });
 });
+
+// The brand is keyed with Symbol.for (so two copies of spindle accept each other's handles),
+// which anyone can write: an object with the brand and a BigInt64Array over an ordinary
+// ArrayBuffer was taken for a counter, native threads added progress into memory its caller
+// could free, and a worker given such a handle died reviving it.
+describe('look-alikes of shared handles', () => {
+  const BRAND = Symbol.for('spindle.shared.kind');
+  const lookAlikes = (): Record<string, [object, typeof SharedCounter | typeof SharedValue | typeof Lock][]> => {
+    const counter = new SharedCounter();
+    const value = new SharedValue('i32');
+    const lock = new Lock();
+    return {
+      'the brand alone': [
+        [{ [BRAND]: 'SharedCounter' }, SharedCounter],
+        [{ [BRAND]: 'SharedValue' }, SharedValue],
+        [{ [BRAND]: 'Lock' }, Lock],
+      ],
+      'a view over an ordinary buffer': [
+        [{ [BRAND]: 'SharedCounter', buffer: counter.buffer, [kView]: new BigInt64Array(new ArrayBuffer(8)) }, SharedCounter],
+        [Object.defineProperties({}, { [BRAND]: { value: 'Lock' }, buffer: { value: lock.buffer }, byteOffset: { value: 64 }, word: { value: new Int32Array(new ArrayBuffer(4)) } }), Lock],
+      ],
+      'writable properties, which could change after the check': [
+        [Object.defineProperty({ buffer: counter.buffer, [kView]: counter[kView] }, BRAND, { value: 'SharedCounter' }), SharedCounter],
+      ],
+      'a genuine view of the wrong place or size': [
+        [Object.defineProperties({}, { [BRAND]: { value: 'SharedCounter' }, buffer: { value: counter.buffer }, [kView]: { value: new BigInt64Array(counter.buffer, 0, 1) } }), SharedCounter],
+        [Object.defineProperties({}, { [BRAND]: { value: 'SharedCounter' }, buffer: { value: new SharedArrayBuffer(8) }, [kView]: { value: new BigInt64Array(new SharedArrayBuffer(8)) } }), SharedCounter],
+        [Object.defineProperties({}, { [BRAND]: { value: 'SharedValue' }, type: { value: 'i64' }, buffer: { value: value.buffer }, cell: { value: new Int32Array(value.buffer, 72, 1) }, lock: { value: value.getLock() } }), SharedValue],
+      ],
+    };
+  };
+
+  it.each(Object.keys(lookAlikes()))('%s: not an instance', (name) => {
+    for (const [fake, kind] of lookAlikes()[name]!) expect(fake instanceof kind).toBe(false);
+  });
+
+  it('the genuine ones are, made here or revived from their buffers', () => {
+    const counter = new SharedCounter();
+    const value = new SharedValue('f64');
+    const lock = Lock.from(new SharedArrayBuffer(64), 8);
+    expect([counter instanceof SharedCounter, SharedCounter.from(counter.buffer) instanceof SharedCounter]).toEqual([true, true]);
+    expect([value instanceof SharedValue, SharedValue.from(value.buffer) instanceof SharedValue, value.getLock() instanceof Lock]).toEqual([true, true, true]);
+    expect(lock instanceof Lock).toBe(true);
+  });
+});

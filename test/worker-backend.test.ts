@@ -186,6 +186,20 @@ describe('shared state across workers', () => {
     expect(await pool.apply(js('reportProgress'), [5, 10], { progress })).toBe(10);
     expect(progress.value).toBe(50);
   });
+
+  it('a progress counter whose buffer no longer revives fails its task, and the worker lives on', async () => {
+    // The worker revives the counter from its buffer, which checks the tag at byte 0: memory the
+    // caller can overwrite. That revival threw outside the task's handling and killed the worker.
+    const pool = workerPool({ size: 1 });
+    const exits: unknown[] = [];
+    pool.on('workerExit', (info) => exits.push(info));
+    const progress = new SharedCounter();
+    new Int32Array(progress.buffer, 0, 1)[0] = 0;
+    await expect(pool.apply(kernels.countPrimes, [0, 1000], { progress })).rejects.toThrow(/^SharedCounter.from: buffer is not a SharedCounter's buffer/);
+    await expect(pool.apply(js('reportProgress'), [1, 1], { progress })).rejects.toThrow(TypeError);
+    expect(await pool.apply(kernels.countPrimes, [0, 1000])).toBe(168);
+    expect(exits).toEqual([]);
+  });
 });
 
 describe('worker lifecycle', () => {

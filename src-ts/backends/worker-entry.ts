@@ -478,9 +478,22 @@ function runTasks(): void {
       flush();
       clock = performance.now();
     }
-    const run = startRun(seq, progress === null ? undefined : SharedCounter.from(progress));
+    // The pool sends only a genuine counter's buffer (brand.ts checks its shape), but a revival
+    // that throws must fail its task, not this worker.
+    let counter: SharedCounter | undefined;
+    let unrevivable: unknown;
+    try {
+      counter = progress === null ? undefined : SharedCounter.from(progress);
+    } catch (error) {
+      unrevivable = error;
+    }
+    const run = startRun(seq, counter);
     const started = clock;
     run.startedAt = started;
+    if (unrevivable !== undefined) {
+      reply(seq, STATUS_ERROR, unrevivable);
+      continue;
+    }
     // A first call imports its module before it runs: that run's time says nothing of the task.
     const timed = typeof ref === 'string' || defs[ref]?.fn !== undefined;
     if (run.cancelled()) {

@@ -2,6 +2,16 @@
 // node_modules) has two SharedCounter classes. A counter made by one must still be accepted by
 // the other's pools and kernels, so `instanceof` on the shared-state classes checks a brand
 // keyed with Symbol.for, which every copy shares, instead of the prototype chain.
+//
+// Symbol.for keys can be written by anyone, so the brand alone proves nothing: an object with
+// the brand and a BigInt64Array over an ordinary ArrayBuffer as its view was taken for a
+// counter, and native threads then added progress into memory the caller could free (and a
+// worker given such a handle died reviving it). A handle counts only with its shape: the own,
+// fixed (non-writable, non-configurable) properties its class's attach() defines, over a
+// SharedArrayBuffer of the right size, checked by the shape each class registers here.
+
+import { isSharedArrayBuffer } from 'node:util/types';
+import { intrinsicGetter, viewRange } from '../kernels/args.js';
 
 const kBrand = Symbol.for('spindle.shared.kind');
 
@@ -12,11 +22,46 @@ export function brand(target: object, kind: SharedKindName): void {
   Object.defineProperty(target, kBrand, { value: kind });
 }
 
-/** The kind of shared handle `value` is, from any copy of spindle; undefined for anything else. */
+/** Each kind's shape check, registered by its class's module (value: an object with its brand). */
+const shapes: Partial<Record<SharedKindName, (value: object) => boolean>> = {};
+
+/** Registers the check that an object branded `kind` really is one (see the header). */
+export function registerShape(kind: SharedKindName, check: (value: object) => boolean): void {
+  shapes[kind] = check;
+}
+
+/** The kind of shared handle `value` is, from any copy of spindle; undefined for anything else, a look-alike included. */
 export function brandOf(value: unknown): SharedKindName | undefined {
-  return typeof value === 'object' && value !== null ? (value as { [kBrand]?: SharedKindName })[kBrand] : undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  const kind = fixedOwn(value, kBrand);
+  if (kind !== 'SharedCounter' && kind !== 'SharedValue' && kind !== 'Lock') return undefined;
+  return shapes[kind]?.(value) === true ? kind : undefined;
+}
+
+/**
+ * The value of `value`'s own data property `key` when it can never change (non-writable and
+ * non-configurable, as Object.defineProperty makes it by default), else undefined: what was
+ * checked once stays true.
+ */
+export function fixedOwn(value: object, key: PropertyKey): unknown {
+  const d = Object.getOwnPropertyDescriptor(value, key);
+  return d !== undefined && 'value' in d && d.writable === false && d.configurable === false ? d.value : undefined;
 }
 
 export function hasBrand(value: unknown, kind: SharedKindName): boolean {
   return brandOf(value) === kind;
+}
+
+const sharedByteLength = intrinsicGetter<number>(SharedArrayBuffer.prototype, 'byteLength')!;
+
+/** Whether `buffer` is a SharedArrayBuffer of `bytes` bytes (read as the engine holds it). */
+export function isSharedOfSize(buffer: unknown, bytes: number): buffer is SharedArrayBuffer {
+  return isSharedArrayBuffer(buffer) && sharedByteLength.call(buffer) === bytes;
+}
+
+/** Whether `view` is a view of `bytes` bytes at `byteOffset` in `buffer`, as the engine holds it. */
+export function isViewAt(view: unknown, buffer: SharedArrayBuffer, byteOffset: number, bytes: number): boolean {
+  if (!ArrayBuffer.isView(view)) return false;
+  const range = viewRange(view);
+  return range.buffer === buffer && range.byteOffset === byteOffset && range.byteLength === bytes;
 }

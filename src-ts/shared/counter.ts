@@ -11,7 +11,8 @@
 // allocator does. Native kernels receive the BigInt64Array view over the value (kView) and
 // never look at the tag.
 
-import { brand, hasBrand } from './brand.js';
+import { isBigInt64Array } from 'node:util/types';
+import { brand, fixedOwn, hasBrand, isSharedOfSize, isViewAt, registerShape } from './brand.js';
 import { describe } from '../kernels/args.js';
 
 const BYTES = 128;
@@ -155,6 +156,14 @@ export class SharedCounter {
     return this.bigint.toString();
   }
 }
+
+// A counter is what attach() makes: native kernels add into its view's memory, which must be
+// the 8 bytes at VALUE_OFFSET of a counter-sized SharedArrayBuffer (never freed while in use).
+registerShape('SharedCounter', (value) => {
+  const buffer = fixedOwn(value, 'buffer');
+  const view = fixedOwn(value, kView);
+  return isSharedOfSize(buffer, BYTES) && isBigInt64Array(view) && isViewAt(view, buffer, VALUE_OFFSET, 8);
+});
 
 function attach(counter: SharedCounter, buffer: SharedArrayBuffer): void {
   brand(counter, 'SharedCounter');

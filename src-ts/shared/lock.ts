@@ -29,7 +29,8 @@
 // A SharedValue carries its lock word at the same offset (64) in its own buffer, tagged
 // VALUE_TAG, so Lock.from(buffer) revives either one's lock with the default byteOffset.
 
-import { brand, hasBrand } from './brand.js';
+import { isInt32Array, isSharedArrayBuffer } from 'node:util/types';
+import { brand, fixedOwn, hasBrand, isViewAt, registerShape } from './brand.js';
 import { threadId } from 'node:worker_threads';
 import { TimeoutError } from '../errors.js';
 import { describe } from '../kernels/args.js';
@@ -241,6 +242,14 @@ export class Lock {
     return previous !== FREE;
   }
 }
+
+// A lock is what attach() makes: its word the Int32 at byteOffset of a SharedArrayBuffer.
+registerShape('Lock', (value) => {
+  const buffer = fixedOwn(value, 'buffer');
+  const byteOffset = fixedOwn(value, 'byteOffset');
+  const word = fixedOwn(value, 'word');
+  return isSharedArrayBuffer(buffer) && typeof byteOffset === 'number' && isInt32Array(word) && isViewAt(word, buffer, byteOffset, 4);
+});
 
 function attach(lock: Lock, buffer: SharedArrayBuffer, byteOffset: number): void {
   brand(lock, 'Lock');

@@ -21,7 +21,8 @@
 // promise to keep a NaN's payload). Only a read-modify-write such as `v.value += 1.5` needs the
 // lock.
 
-import { brand, hasBrand } from './brand.js';
+import { isBigInt64Array, isInt32Array, isUint32Array } from 'node:util/types';
+import { brand, brandOf, fixedOwn, hasBrand, isSharedOfSize, isViewAt, registerShape } from './brand.js';
 import { describe } from '../kernels/args.js';
 import { int64ToNumber, toInt64 } from './counter.js';
 import { Lock, LOCK_WORD_OFFSET, VALUE_TAG } from './lock.js';
@@ -168,6 +169,19 @@ function checkInteger32(v: unknown, where: string, name: string, min: number, ma
   if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`${where}: ${name} must be an integer in [${min}, ${max}], got ${v}`);
   return v;
 }
+
+// A value is what attach() makes: its cell of its type at VALUE_OFFSET and its lock, both in one
+// value-sized SharedArrayBuffer.
+registerShape('SharedValue', (value) => {
+  const buffer = fixedOwn(value, 'buffer');
+  const type = fixedOwn(value, 'type');
+  const cell = fixedOwn(value, 'cell');
+  const lock = fixedOwn(value, 'lock');
+  if (!isSharedOfSize(buffer, BYTES)) return false;
+  const wide = type === 'i64' || type === 'f64'; // attach() keeps both in a BigInt64Array
+  const cellOk = type === 'i32' ? isInt32Array(cell) : type === 'u32' ? isUint32Array(cell) : wide && isBigInt64Array(cell);
+  return cellOk && isViewAt(cell, buffer, VALUE_OFFSET, wide ? 8 : 4) && brandOf(lock) === 'Lock' && fixedOwn(lock as object, 'buffer') === buffer;
+});
 
 function attach(value: SharedValue, buffer: SharedArrayBuffer, type: SharedValueType): void {
   brand(value, 'SharedValue');
