@@ -29,7 +29,7 @@ import {
   checkCallOptions,
   checkChunkOptions,
   checkPoolOptions,
-  checkTask,
+  runnableOf,
   checkTransfer,
   MAX_POOL_SIZE,
   workerOnlyOptions,
@@ -246,12 +246,12 @@ export class Pool extends EventEmitter {
     let t: CallTask;
     try {
       options = snapshotCallOptions('apply', options);
-      const validated = this.#validate('apply', task, args, options);
+      const [runnable, validated] = this.#validate('apply', task, args, options);
       if (options === undefined) {
         const argc = numberArgCount(validated);
-        if (argc >= 0) return this.#applyPlain(task as Runnable, validated, argc) as Promise<ResultOf<T>>;
+        if (argc >= 0) return this.#applyPlain(runnable, validated, argc) as Promise<ResultOf<T>>;
       }
-      t = this.#taskOf(task as Runnable, validated, options);
+      t = this.#taskOf(runnable, validated, options);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -418,7 +418,8 @@ export class Pool extends EventEmitter {
 
   /** A checked, not yet admitted task for apply/applyAsync/submit. Throws on a bad argument or a closed pool. */
   #newTask(method: string, task: unknown, args: unknown, options: ApplyOptions | undefined): CallTask {
-    return this.#taskOf(task as Runnable, this.#validate(method, task, args, options), options);
+    const [runnable, validated] = this.#validate(method, task, args, options);
+    return this.#taskOf(runnable, validated, options);
   }
 
   /** The CallTask for a checked call. */
@@ -429,16 +430,16 @@ export class Pool extends EventEmitter {
     return t;
   }
 
-  /** The call's validated arguments. Throws on a bad argument or option, or a closed pool. */
-  #validate(method: string, task: unknown, args: unknown, options: ApplyOptions | undefined): readonly unknown[] {
+  /** The runnable the call uses (runnableOf) and its validated arguments. Throws on a bad argument or option, or a closed pool. */
+  #validate(method: string, task: unknown, args: unknown, options: ApplyOptions | undefined): [Runnable, readonly unknown[]] {
     this.#checkOpen(method);
-    checkTask(method, task, this.backend);
+    const runnable = runnableOf(method, task, this.backend);
     if (!Array.isArray(args)) throw new TypeError(`${method}: args must be an array of the task's arguments, got ${describe(args)}`);
     checkCallOptions(method, options, this.backend);
     checkTransfer(method, options);
-    const validated = task.validate(args);
-    this.#scheduler.backend.checkArgs?.(method, task, validated);
-    return validated;
+    const validated = runnable.validate(args);
+    this.#scheduler.backend.checkArgs?.(method, runnable, validated);
+    return [runnable, validated];
   }
 
   /**
@@ -462,9 +463,9 @@ export class Pool extends EventEmitter {
   }
 
   /** A checked, not yet started MapJob; undefined for an empty input. Throws on a bad argument or a closed pool. */
-  #mapJob(method: string, spread: boolean, task: unknown, items: unknown, options: MapOptions | undefined): MapJob | undefined {
+  #mapJob(method: string, spread: boolean, given: unknown, items: unknown, options: MapOptions | undefined): MapJob | undefined {
     this.#checkOpen(method);
-    checkTask(method, task, this.backend);
+    const task = runnableOf(method, given, this.backend);
     checkCallOptions(method, options, this.backend);
     checkChunkOptions(method, options);
     const calls = allCalls(method, task, items, spread);
@@ -512,10 +513,10 @@ export class Pool extends EventEmitter {
     return result;
   }
 
-  #imap(method: string, spread: boolean, ordered: boolean, task: unknown, items: unknown, options: ImapOptions | undefined): ImapIterator<any> {
+  #imap(method: string, spread: boolean, ordered: boolean, given: unknown, items: unknown, options: ImapOptions | undefined): ImapIterator<any> {
     options = snapshotCallOptions(method, options);
     this.#checkOpen(method);
-    checkTask(method, task, this.backend);
+    const task = runnableOf(method, given, this.backend);
     checkCallOptions(method, options, this.backend);
     checkChunkOptions(method, options);
     const source = openSource(method, items, spread);

@@ -63,4 +63,33 @@ describe.each(availableBackends())('$name backend: look-alike kernels and task h
       await pool.terminate();
     }
   });
+
+  // The mark is keyed with Symbol.for (the ESM and CommonJS builds share it), so it can be
+  // copied. A marked copy of kernels.sort with its own validate() skipped every argument check:
+  // the native sort of a buffer it then transferred away crashed the process. The pool now
+  // uses its own kernel of that name and never calls the object's methods.
+  it('a marked copy of a kernel runs as the kernel of its name; its own methods are never called', async () => {
+    const pool = make({ size: 1 });
+    const mark = Symbol.for('spindle.runnable');
+    const called: string[] = [];
+    const forge = (kernel: object, name?: string) =>
+      Object.defineProperty({ ...kernel, ...(name === undefined ? {} : { name }), validate: (args: unknown[]) => (called.push('validate'), args), combine: () => called.push('combine') }, mark, { value: true });
+    try {
+      expect(await pool.apply(forge(kernels.countPrimes) as any, [0, 100])).toBe(25);
+      expect(await pool.map(forge(kernels.countPrimes) as any, [[0, 10], [0, 100]].map(([lo, hi]) => hi), { chunkSize: 1 }).catch((e: Error) => e.name)).toBe('TypeError'); // countPrimes' own validate: 2 arguments
+      const items: number[] = [];
+      for await (const x of pool.imap(forge(kernels.noop) as any, [1, 2])) items.push(x as number);
+      expect(items).toEqual([1, 2]);
+      await expect(pool.apply(forge(kernels.countPrimes) as any, ['0', 1])).rejects.toThrow(/^countPrimes: lo/);
+      const array = new Float64Array([3, 1, 2]);
+      expect(await pool.apply(forge(kernels.sort) as any, [array])).toBe(array);
+      expect(Array.from(array)).toEqual([1, 2, 3]);
+      structuredClone(array.buffer, { transfer: [array.buffer] });
+      expect(array.length).toBe(3); // sort's own validate marked it untransferable
+      await expect(pool.apply(forge(kernels.noop, 'nosuch') as any, [1])).rejects.toThrow(/^apply: task names no kernel of this spindle \(string "nosuch"\)/);
+      expect(called).toEqual([]);
+    } finally {
+      await pool.terminate();
+    }
+  });
 });

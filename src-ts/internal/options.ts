@@ -8,6 +8,7 @@
 import { isGenuine } from './genuine.js';
 import type { ResourceLimits, TransferListItem } from 'node:worker_threads';
 import { describe } from '../kernels/args.js';
+import { kernels } from '../kernels/index.js';
 import type { JsTask, Runnable } from '../kernels/types.js';
 import { MessagePort, SHARE_ENV } from 'node:worker_threads';
 import { SharedCounter } from '../shared/counter.js';
@@ -347,8 +348,16 @@ export function workerOnlyOptions(o: PoolOptions | undefined): string[] {
   return WORKER_ONLY_OPTIONS.filter((name) => o[name] !== undefined);
 }
 
-/** A kernel or a task() handle, and one the pool's backend can run. */
-export function checkTask(method: string, task: unknown, backend: 'native' | 'worker' | 'queue'): asserts task is Runnable {
+/**
+ * The runnable a call uses for `task`: a kernel or a task() handle the pool's backend can run.
+ *
+ * A kernel is this copy's own kernel of that name, never the object passed: the mark that says
+ * "made by spindle" is keyed with Symbol.for (so the ESM and CommonJS builds loaded together
+ * accept each other's kernels), and anyone can write it. A marked copy of kernels.sort with
+ * its own validate() skipped every argument check, and a native sort of a buffer it then
+ * transferred away crashed the process. Only its name is read now.
+ */
+export function runnableOf(method: string, task: unknown, backend: 'native' | 'worker' | 'queue'): Runnable {
   const kind = typeof task === 'object' && task !== null ? (task as { kind?: unknown }).kind : undefined;
   if (kind !== 'kernel' && kind !== 'task') {
     throw new TypeError(`${method}: task must be a kernel such as kernels.noop or a task() handle, got ${describe(task)}`);
@@ -358,11 +367,18 @@ export function checkTask(method: string, task: unknown, backend: 'native' | 'wo
       `${method}: task looks like a ${kind === 'kernel' ? 'kernel' : 'task() handle'} but was not made by spindle (a copy or a hand-made object): pass ${kind === 'kernel' ? 'one of kernels.*' : 'what task(module, exportName) returned'} itself`,
     );
   }
-  if (kind === 'task' && backend === 'native') {
+  if (kind === 'kernel') {
+    const name = (task as { name?: unknown }).name;
+    const own = typeof name === 'string' && Object.hasOwn(kernels, name) ? (kernels as Record<string, Runnable>)[name] : undefined;
+    if (own === undefined) throw new TypeError(`${method}: task names no kernel of this spindle (${describe(name)}): pass one of kernels.*`);
+    return own;
+  }
+  if (backend === 'native') {
     throw new TypeError(
       `${method}: ${(task as JsTask).name} is a JavaScript task, and JavaScript tasks run only on the worker backend: create the pool with { backend: 'worker' }`,
     );
   }
+  return task as JsTask;
 }
 
 /** apply/applyAsync/submit's `transfer`: an array of transferable objects. */
