@@ -349,4 +349,10 @@ describe('native code paths', () => {
     const out = spawnSync(process.execPath, [cli, 'info'], { env: { ...process.env, SPINDLE_SORT_PATH: 'baseline' }, encoding: 'utf8' });
     expect(out.stdout).toMatch(/^sort path\s+baseline$/m);
   });
+
+  it.runIf(native && avx2)('SPINDLE_SORT_PATH matches ignoring case, as SPINDLE_SHA256_PATH does; other values leave the default', () => {
+    const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+    const pathFor = (value: string) => spawnSync(process.execPath, [cli, 'info'], { env: { ...process.env, SPINDLE_SORT_PATH: value }, encoding: 'utf8' }).stdout.match(/^sort path\s+(\S+)$/m)?.[1];
+    expect(['Baseline', 'BASELINE', 'baselinex', 'base'].map(pathFor)).toEqual(['baseline', 'baseline', 'avx2', 'avx2']);
+  });
 });

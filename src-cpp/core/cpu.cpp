@@ -108,4 +108,12 @@ std::string cpu_features() {
   return names.empty() ? "baseline" : names;
 }
 
+bool path_name_matches(const char* requested, const char* name) {
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
+  for (; *requested != '\0' && *name != '\0'; ++requested, ++name) {
+    if (lower(*requested) != lower(*name)) return false;
+  }
+  return *requested == *name;
+}
+
 }  // namespace spindle

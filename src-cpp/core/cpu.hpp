@@ -23,4 +23,8 @@ bool cpu_has_bmi2();
 bool cpu_has_sha_ni();  // the SHA extensions (sha256rnds2 ...), and SSE4.1 which their users need
 bool cpu_has_arm_sha2();  // the ARMv8 SHA-2 instructions (sha256h ...), HWCAP_SHA2 on Linux
 
+// Whether `requested` (a SPINDLE_*_PATH environment variable's value) names the code path
+// `name`, ignoring ASCII case: every such variable matches the same way.
+bool path_name_matches(const char* requested, const char* name);
+
 }  // namespace spindle

@@ -50,14 +50,6 @@ static bool supports(Sha256Support support, Sha256Path path) {
 
 bool sha256_path_supported(Sha256Path path) { return supports(sha256_support(), path); }
 
-static bool equals_ignoring_case(const char* a, const char* b) {
-  for (; *a != '\0' && *b != '\0'; ++a, ++b) {
-    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-    if (lower(*a) != lower(*b)) return false;
-  }
-  return *a == *b;
-}
-
 Sha256Path sha256_select_path(const char* requested, Sha256Support support) {
   const Sha256Path fastest = support.sha_ni ? Sha256Path::ShaNi
                              : support.armv8 ? Sha256Path::Armv8
@@ -65,7 +57,7 @@ Sha256Path sha256_select_path(const char* requested, Sha256Support support) {
                                              : Sha256Path::Portable;
   if (requested == nullptr) return fastest;
   for (Sha256Path path : {Sha256Path::Portable, Sha256Path::Avx2, Sha256Path::ShaNi, Sha256Path::Armv8}) {
-    if (equals_ignoring_case(requested, sha256_path_name(path)) && supports(support, path)) return path;
+    if (path_name_matches(requested, sha256_path_name(path)) && supports(support, path)) return path;
   }
   return fastest;
 }

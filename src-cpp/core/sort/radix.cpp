@@ -94,7 +94,7 @@ bool sort_path_supported(SortPath path) {
 SortPath sort_best_path() {
   static const SortPath path = [] {
     const char* requested = std::getenv("SPINDLE_SORT_PATH");
-    if (requested != nullptr && std::strcmp(requested, "baseline") == 0) return SortPath::Baseline;
+    if (requested != nullptr && path_name_matches(requested, "baseline")) return SortPath::Baseline;
     return sort_path_supported(SortPath::Avx2) ? SortPath::Avx2 : SortPath::Baseline;
   }();
   return path;
