@@ -22,7 +22,7 @@ import { PoolClosedError, QueueFullError } from './errors.js';
 import { ImapIterator } from './imap.js';
 import { describe } from './kernels/args.js';
 import type { ArgsOf, ResultOf, Runnable, Task } from './kernels/types.js';
-import { allCalls, openSource } from './internal/items.js';
+import { allCalls, openSource, ownCopy } from './internal/items.js';
 import { MapJob } from './internal/map-job.js';
 import {
   checkCallbackOptions,
@@ -45,7 +45,7 @@ import {
 import { Scheduler, type PoolState } from './internal/scheduler.js';
 import { promiseFor, promiseResolvedBy, type Resolver } from './internal/deferred.js';
 import { numberArgCount, Submitter, type CallTask } from './internal/task.js';
-import { abortErrorFor, watch } from './internal/watch.js';
+import { abortErrorFor, isAborted, watch } from './internal/watch.js';
 
 export type { ApplyOptions, AsyncCallOptions, CallOptions, ImapOptions, MapAsyncOptions, MapOptions, PoolOptions, PoolState, WorkerEventInfo, WorkerExitInfo };
 export { AsyncResult };
@@ -256,7 +256,7 @@ export class Pool extends EventEmitter {
       return Promise.reject(error);
     }
     const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
+    if (isAborted(signal)) return Promise.reject(abortErrorFor(signal));
     const promise = promiseResolvedBy<ResultOf<T>>(t);
     if (!this.#admit(t)) return Promise.reject(new QueueFullError(this.#scheduler.maxQueue));
     t.watch(signal, options?.timeout);
@@ -271,7 +271,7 @@ export class Pool extends EventEmitter {
     const result = new AsyncResult<ResultOf<T>>(options?.callback, options?.errorCallback);
     t.result = result;
     const signal = options?.signal;
-    if (signal?.aborted) {
+    if (isAborted(signal)) {
       settleSoon(result, false, abortErrorFor(signal));
       return result;
     }
@@ -294,7 +294,7 @@ export class Pool extends EventEmitter {
       return Promise.reject(error);
     }
     const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
+    if (isAborted(signal)) return Promise.reject(abortErrorFor(signal));
     const result = new AsyncResult<ResultOf<T>>(options?.callback, options?.errorCallback);
     t.result = result;
     let accepted: Promise<AsyncResult<ResultOf<T>>>;
@@ -430,15 +430,24 @@ export class Pool extends EventEmitter {
     return t;
   }
 
-  /** The runnable the call uses (runnableOf) and its validated arguments. Throws on a bad argument or option, or a closed pool. */
+  /**
+   * The runnable the call uses (runnableOf) and its validated arguments. Throws on a bad argument
+   * or option, or a closed pool.
+   *
+   * Reading the arguments can run the caller's code (getters, a Proxy's traps), which may close
+   * or terminate this pool: the pool's state is checked again once they are read, and nothing
+   * between here and the task's admission runs the caller's code. The arguments are read once,
+   * into an array of this call's own, so what was checked is what runs.
+   */
   #validate(method: string, task: unknown, args: unknown, options: ApplyOptions | undefined): [Runnable, readonly unknown[]] {
     this.#checkOpen(method);
     const runnable = runnableOf(method, task, this.backend);
     if (!Array.isArray(args)) throw new TypeError(`${method}: args must be an array of the task's arguments, got ${describe(args)}`);
     checkCallOptions(method, options, this.backend);
     checkTransfer(method, options);
-    const validated = runnable.validate(args);
+    const validated = runnable.validate(ownCopy(args));
     this.#scheduler.backend.checkArgs?.(method, runnable, validated);
+    this.#checkOpen(method);
     return [runnable, validated];
   }
 
@@ -469,6 +478,7 @@ export class Pool extends EventEmitter {
     checkCallOptions(method, options, this.backend);
     checkChunkOptions(method, options);
     const calls = allCalls(method, task, items, spread);
+    this.#checkOpen(method); // reading the items ran the caller's code (see #validate)
     if (calls.length === 0) return undefined;
     const checkArgs = this.#scheduler.backend.checkArgs;
     if (checkArgs !== undefined) for (const call of calls) checkArgs.call(this.#scheduler.backend, method, task, call);
@@ -487,7 +497,7 @@ export class Pool extends EventEmitter {
     }
     // An aborted signal wins even over empty input: the header's rule has no exception.
     const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(abortErrorFor(signal));
+    if (isAborted(signal)) return Promise.reject(abortErrorFor(signal));
     if (job === undefined) return Promise.resolve([]);
     const promise = promiseFor<any[]>(job);
     if (!job.start(this.#rejectWhenFull)) return Promise.reject(new QueueFullError(this.#scheduler.maxQueue));
@@ -501,7 +511,7 @@ export class Pool extends EventEmitter {
     checkCallbackOptions(method, options);
     const result = new AsyncResult<any[]>(options?.callback, options?.errorCallback);
     const signal = options?.signal;
-    if (signal?.aborted) {
+    if (isAborted(signal)) {
       settleSoon(result, false, abortErrorFor(signal));
     } else if (job === undefined) {
       settleSoon(result, true, []);
@@ -531,7 +541,7 @@ export class Pool extends EventEmitter {
       attempts: options?.attempts,
     });
     const signal = options?.signal;
-    if (signal?.aborted) iterator.abort(abortErrorFor(signal));
+    if (isAborted(signal)) iterator.abort(abortErrorFor(signal));
     else if (options !== undefined) watch(iterator, signal, options.timeout);
     return iterator;
   }

@@ -494,6 +494,69 @@ describe.each(backends)('conformance on the $name backend', ({ name, capabilitie
     });
   });
 
+  // The caller's code that can run inside a call: getters and Proxy traps on its arguments,
+  // items, options and signal. Each once ran between a call's checks and its admission (a pool
+  // terminated there left the call unsettled, and terminate() with it), threw past an accepted
+  // task (the process died of its unhandled rejection), or hid an abort from the call.
+  describe("the caller's code during a call", () => {
+    it("a signal's own aborted getter or addEventListener is never run; aborting it still cancels", async () => {
+      const pool = open();
+      const ran: string[] = [];
+      const controller = new AbortController();
+      Object.defineProperty(controller.signal, 'aborted', { get: () => (ran.push('aborted'), void pool.terminate(), false) });
+      Object.defineProperty(controller.signal, 'addEventListener', { value: () => ran.push('addEventListener') });
+      expect(await pool.apply(noop, [42], { signal: controller.signal })).toBe(42);
+      expect(await pool.map(noop, [1, 2], { signal: controller.signal })).toEqual([1, 2]);
+      const long = pool.apply(countPrimes, [0, 2e9], { signal: controller.signal });
+      controller.abort(new Error('stop'));
+      await expect(long).rejects.toBeInstanceOf(AbortError);
+      expect(ran).toEqual([]);
+    });
+
+    it('a look-alike signal or a Proxy of one is a TypeError at the call, and nothing is submitted', async () => {
+      const pool = open();
+      const lookalikes = [Object.create(AbortSignal.prototype, { aborted: { value: false } }), new Proxy(new AbortController().signal, {})];
+      for (const signal of lookalikes) {
+        let call: Promise<unknown> | undefined;
+        expect(() => (call = pool.apply(countPrimes, [0, 10], { signal }))).not.toThrow();
+        await expect(call).rejects.toThrow(/^apply: options.signal must be an AbortSignal/);
+        await expect(pool.map(noop, [1], { signal })).rejects.toThrow(TypeError);
+        expect(() => pool.applyAsync(noop, [1], { signal })).toThrow(TypeError);
+      }
+      expect(pool.stats().submitted).toBe(0);
+    });
+
+    it('a pool terminated or closed while its arguments or items are read refuses the call', async () => {
+      for (const end of ['terminate', 'close'] as const) {
+        const pool = open();
+        const args = new Proxy([0, 10], { get: (target, key, receiver) => (key === '0' ? void pool[end]() : undefined, Reflect.get(target, key, receiver)) });
+        await expect(pool.apply(countPrimes, args as unknown as [number, number])).rejects.toBeInstanceOf(PoolClosedError);
+        const pool2 = open();
+        function* items() {
+          yield 1;
+          void pool2[end]();
+          yield 2;
+        }
+        await expect(pool2.map(noop, items())).rejects.toBeInstanceOf(PoolClosedError);
+        if (end === 'close') await Promise.all([pool.join(), pool2.join()]);
+        expect([pool.stats().submitted, pool2.stats().submitted]).toEqual([0, 0]);
+      }
+    });
+
+    it('arguments are read once: the values checked are the values run', async () => {
+      const pool = open();
+      const first = new Float64Array([3, 1, 2]);
+      const second = new Int8Array([5, -7, 3, 1]);
+      let reads = 0;
+      const args = new Proxy([first], { get: (target, key, receiver) => (key === '0' ? (reads++ === 0 ? first : second) : Reflect.get(target, key, receiver)) });
+      const sorted = await pool.apply(kernels.sort, args as unknown as [Float64Array]);
+      expect(sorted).toBe(first);
+      expect(Array.from(first)).toEqual([1, 2, 3]);
+      expect(Array.from(second)).toEqual([5, -7, 3, 1]);
+      expect(reads).toBe(1);
+    });
+  });
+
   describe('lifecycle', () => {
     it('close, join, and the errors for calls out of order', async () => {
       const pool = open();

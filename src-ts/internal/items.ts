@@ -16,13 +16,24 @@ export function itemArgs(method: string, kernel: Runnable, item: unknown, index:
     throw new TypeError(`${method}: tuples[${index}] must be an array of arguments, got ${describe(item)}`);
   }
   try {
-    return kernel.validate(spread ? (item as unknown[]) : [item]);
+    return kernel.validate(spread ? ownCopy(item as unknown[]) : [item]);
   } catch (error) {
     const where = `${method}: ${inputName(spread)}[${index}]: `;
     if (error instanceof RangeError) throw new RangeError(where + error.message, { cause: error });
     if (error instanceof TypeError) throw new TypeError(where + error.message, { cause: error });
     throw error;
   }
+}
+
+/**
+ * A plain array of `args`' elements, each read once (a Proxy's traps or an index getter run once
+ * per element), so a kernel's checks and its run see the same values.
+ */
+export function ownCopy(args: readonly unknown[]): unknown[] {
+  const n = args.length;
+  const copy = new Array<unknown>(n);
+  for (let i = 0; i < n; i++) copy[i] = args[i];
+  return copy;
 }
 
 /** Every item's arguments, validated before anything is queued. */

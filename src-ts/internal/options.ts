@@ -6,6 +6,7 @@
 // known names are the tables below, which the compiler checks against the option interfaces.
 
 import { isGenuine } from './genuine.js';
+import { isAbortSignal } from './watch.js';
 import type { ResourceLimits, TransferListItem } from 'node:worker_threads';
 import { describe } from '../kernels/args.js';
 import { kernels } from '../kernels/index.js';
@@ -399,7 +400,7 @@ export function checkCallOptions(method: string, options: unknown, backend: stri
   if (options === undefined) return;
   checkObject(method, 'options', options);
   const o = options as CallOptions;
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+  if (o.signal !== undefined && !isAbortSignal(o.signal)) {
     throw new TypeError(`${method}: options.signal must be an AbortSignal, got ${describe(o.signal)}`);
   }
   if (o.timeout !== undefined) {

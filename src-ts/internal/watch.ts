@@ -7,7 +7,37 @@
 // one to leave removes the listener, so nothing accumulates on a long-lived signal.
 // Calls with neither a signal nor a timeout pay for none of this.
 
+import { isProxy } from 'node:util/types';
 import { AbortError, TimeoutError } from '../errors.js';
+import { intrinsicGetter } from '../kernels/args.js';
+
+// A caller's signal is read and listened to through AbortSignal's and EventTarget's own
+// methods, taken at load, never through properties of the object: an own `aborted` getter or
+// `addEventListener` on it ran the caller's code between a call's checks and its admission
+// (terminating the pool there left the call unsettled), and could hide an abort from the call.
+const abortedOf = intrinsicGetter<boolean>(AbortSignal.prototype, 'aborted')!;
+const reasonOf = intrinsicGetter<unknown>(AbortSignal.prototype, 'reason')!;
+const addListener = EventTarget.prototype.addEventListener;
+const removeListener = EventTarget.prototype.removeEventListener;
+
+/**
+ * Whether `value` is an AbortSignal made by Node (its own getter accepts it), not a look-alike,
+ * and not a Proxy of one (whose traps would run the caller's code at each read).
+ */
+export function isAbortSignal(value: unknown): value is AbortSignal {
+  if (typeof value !== 'object' || value === null || isProxy(value)) return false;
+  try {
+    abortedOf.call(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `signal` (a genuine one: isAbortSignal) has been aborted, whatever its own properties say. */
+export function isAborted(signal: AbortSignal | undefined): signal is AbortSignal {
+  return signal !== undefined && abortedOf.call(signal);
+}
 
 /** A call that a signal or a timer can end early. */
 export interface Watched {
@@ -39,7 +69,7 @@ class SignalGroup {
 const groups = new WeakMap<AbortSignal, SignalGroup>();
 
 export function abortErrorFor(signal: AbortSignal): AbortError {
-  return new AbortError('the task was aborted', { cause: signal.reason });
+  return new AbortError('the task was aborted', { cause: reasonOf.call(signal) });
 }
 
 function onTimeout(call: Watched): void {
@@ -54,7 +84,7 @@ export function watch(call: Watched, signal: AbortSignal | undefined, timeout: n
     if (group === undefined) {
       group = new SignalGroup(signal);
       groups.set(signal, group);
-      signal.addEventListener('abort', group, { once: true });
+      addListener.call(signal, 'abort', group, { once: true });
     }
     group.calls.add(call);
     call.signal = signal;
@@ -79,7 +109,7 @@ export function unwatch(call: Watched): void {
     group.calls.delete(call);
     if (group.calls.size === 0) {
       groups.delete(signal);
-      signal.removeEventListener('abort', group);
+      removeListener.call(signal, 'abort', group);
     }
   }
 }
