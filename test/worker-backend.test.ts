@@ -69,6 +69,10 @@ describe('users\' JS tasks', () => {
     expect(later).toBeInstanceOf(RangeError);
     expect(later).toMatchObject({ name: 'RangeError', message: 'out of range' });
     await expect(pool.apply(js('throwValue'), [{ plain: 'object' }])).rejects.toEqual({ plain: 'object' });
+    // DOMException's `code` is a getter of its class: a task's own code is kept beside it.
+    const dom = await pool.apply(js('throwDomException'), ['AbortError', 'E_DOM']).catch((e: unknown) => e);
+    expect(dom).toBeInstanceOf(DOMException);
+    expect(dom).toMatchObject({ name: 'AbortError', message: 'dom broke', code: 'E_DOM' });
     // The pool is unharmed.
     expect(await pool.apply(js('add'), [1, 1])).toBe(2);
   });

@@ -67,6 +67,17 @@ import {
 import { CLAIM_MASK, CLAIM_SLOTS, ClaimTable } from './claim-table.js';
 import type { WorkerEnvelope } from './worker-start.js';
 
+// The private port's postMessage, taken before any task's module loads: a task that patches
+// MessagePort.prototype.postMessage would otherwise see this port go by, and could post on it
+// replies for other calls (or garbage the pool's thread would have to survive).
+const postMessageOnPort = workerThreads.MessagePort.prototype.postMessage;
+
+/** Sends `message` on the pool's private port. */
+function post(message: unknown, transfer?: readonly TransferListItem[]): void {
+  if (transfer === undefined) postMessageOnPort.call(port, message);
+  else postMessageOnPort.call(port, message, transfer);
+}
+
 const FLUSH_AFTER_MS = 1;
 
 // The pool started this worker with its setup and the user's workerData side by side
@@ -370,8 +381,8 @@ function flush(): void {
   results = [RESULTS, 0];
   resultTransfer = [];
   try {
-    if (transfer.length === 0) port.postMessage(message);
-    else port.postMessage(message, transfer);
+    if (transfer.length === 0) post(message);
+    else post(message, transfer);
   } catch {
     // Some reply cannot be cloned: send them one by one, each that fails as its task's TypeError.
     message[1] = 0;
@@ -384,9 +395,9 @@ function postOne(record: unknown[], transfer: TransferListItem[]): void {
   const [seq, status, value, startedAt, runMs] = record;
   try {
     const own = transfer.length === 0 ? transfer : transfer.filter((item) => contains(value, item, new Set()));
-    port.postMessage([RESULTS, 0, seq, status, value, startedAt, runMs], own);
+    post([RESULTS, 0, seq, status, value, startedAt, runMs], own);
   } catch (error) {
-    port.postMessage([RESULTS, 0, seq, STATUS_ERROR, encodeError(cannotSend(status as number, error)), startedAt, runMs]);
+    post([RESULTS, 0, seq, STATUS_ERROR, encodeError(cannotSend(status as number, error)), startedAt, runMs]);
   }
 }
 
@@ -647,13 +658,13 @@ async function start(): Promise<void> {
       } catch (unreadable) {
         encoded = encodeError(new TypeError(`the initializer threw a value that cannot be sent back to the pool: ${reasonOf(unreadable)}`));
       }
-      port.postMessage([INIT_FAILED, encoded]);
+      post([INIT_FAILED, encoded]);
       port.close();
       return;
     }
   }
   ready = true;
-  port.postMessage([READY]);
+  post([READY]);
   if (inboxAt < inbox.length) runTasks();
 }
 

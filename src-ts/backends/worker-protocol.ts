@@ -328,9 +328,13 @@ class ErrorDecoder {
     const error = build(e);
     this.built.set(e, error);
     if (error.name !== e.name) defineHidden(error, 'name', e.name);
-    if (e.stack !== undefined) error.stack = e.stack;
-    // Set as a task's code always was: an own enumerable property (unless the class has it already).
-    if (e.code !== undefined && (error as { code?: unknown }).code !== e.code) (error as { code?: unknown }).code = e.code;
+    if (e.stack !== undefined) defineHidden(error, 'stack', e.stack);
+    // As a task's code always was: an own enumerable property (unless the class has it already).
+    // Defined, not assigned: a class may have `code` as a getter of its own (DOMException), and
+    // assigning to that threw on the pool's thread, where it crashed the process.
+    if (e.code !== undefined && (error as { code?: unknown }).code !== e.code) {
+      Object.defineProperty(error, 'code', { value: e.code, writable: true, enumerable: true, configurable: true });
+    }
     if (e.props !== undefined) {
       for (const [key, value] of e.props) Object.defineProperty(error, key, { value: this.value(value), writable: true, enumerable: true, configurable: true });
     }
@@ -356,9 +360,17 @@ function defineHidden(object: object, key: string, value: unknown): void {
   Object.defineProperty(object, key, { value, writable: true, enumerable: false, configurable: true });
 }
 
-/** The error an EncodedError describes, rebuilt on this side. */
+/**
+ * The error an EncodedError describes, rebuilt on this side. Never throws: what cannot be
+ * rebuilt (a reply that is not an EncodedError) is an Error that says so, so the task it
+ * answers is settled all the same.
+ */
 export function decodeError(e: EncodedError): Error {
-  return new ErrorDecoder().decode(e);
+  try {
+    return new ErrorDecoder().decode(e);
+  } catch (why) {
+    return new Error(`the worker's error could not be read: ${reasonOf(why)}`);
+  }
 }
 
 // ---- Shared handles ----------------------------------------------------------------------
