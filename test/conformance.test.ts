@@ -158,6 +158,25 @@ describe.each(backends)('conformance on the $name backend', ({ name, capabilitie
       await submitted.wait();
     });
 
+    it('sort sorts the caller\'s array and resolves with it; argsort gives its indices (single calls and a map)', async () => {
+      // The queue backend sends a copy to its server: the sorted copy must come back into the
+      // caller's array. (It sent sort's validated tuple, which a server's validate refused.)
+      const pool = open();
+      const values = [3.5, -0, NaN, 0, -Infinity, 2, 1e-310, -7];
+      const array = Float64Array.from(values);
+      expect(await pool.apply(kernels.sort, [array])).toBe(array);
+      const want = Float64Array.from(values).sort();
+      expect(Array.from(array).map((x) => Object.is(x, -0) ? '-0' : x)).toEqual(Array.from(want).map((x) => Object.is(x, -0) ? '-0' : x));
+      const input = Int32Array.from([5, -1, 5, 0, -9]);
+      expect(Array.from(await pool.apply(kernels.argsort, [input]))).toEqual([4, 1, 3, 0, 2]);
+      expect(Array.from(input)).toEqual([5, -1, 5, 0, -9]);
+      const arrays = [Uint8Array.from([3, 1, 2]), Uint8Array.from([9, 8])];
+      const sorted = await pool.map(kernels.sort, arrays, { chunkSize: 2 });
+      expect(sorted[0]).toBe(arrays[0]);
+      expect(sorted[1]).toBe(arrays[1]);
+      expect(arrays.map((a) => Array.from(a))).toEqual([[1, 2, 3], [8, 9]]);
+    });
+
     it('map and starmap return results in input order', async () => {
       const pool = open();
       const items = range(Math.min(10_000, capabilities.manyTasks));

@@ -159,3 +159,15 @@ export interface Backend {
   /** Optional (worker backend): each live worker's event-loop utilization since it started. */
   workerUtilization?(): WorkerUtilization[];
 }
+
+/**
+ * A kernel's result computed elsewhere, on a copy of the call's arguments (in a worker, or on a
+ * queue server), as its caller gets it: see Kernel.fromWorker (sort writes the sorted copy into
+ * the caller's array and resolves with that array). A batch's results are an array, one each.
+ */
+export function resultOfCopy(d: Dispatch, value: unknown): unknown {
+  const kernel = d.kernel;
+  if (kernel.kind !== 'kernel' || kernel.fromWorker === undefined) return value;
+  if (!d.batch) return kernel.fromWorker(value, d.calls[0]!);
+  return (value as unknown[]).map((one, i) => kernel.fromWorker!(one, d.calls[i]!));
+}

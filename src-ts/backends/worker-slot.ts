@@ -211,6 +211,24 @@ export class WorkerSlot {
     return taken.reverse();
   }
 
+  /**
+   * The held tasks the worker has finished with a result kept in the claim table (a primitive,
+   * whose reply it may hold back to share a message), released, oldest first, with their
+   * results: for a worker stuck in a later task, which sends nothing until that task ends. Safe
+   * while the worker lives: a held task's cell is not offered again, so it stays done(seq), and
+   * the reply that comes later finds the task no longer held. Returns [seq, task, result].
+   */
+  releaseFinished(): [number, Dispatch, unknown][] {
+    const found: [number, Dispatch, unknown][] = [];
+    for (let seq = this.tailSeq; seq < this.nextSeq; seq++) {
+      const i = seq & CLAIM_MASK;
+      if (this.heldTask[i] === undefined || this.heldSeq[i] !== seq) continue;
+      const kept = this.claims.keptResult(seq);
+      if (kept.kept) found.push([seq, this.release(seq)!, kept.value]);
+    }
+    return found;
+  }
+
   /** Every held task with its sequence number, oldest first, released: for a worker that is gone. */
   releaseAll(): [number, Dispatch][] {
     const all: [number, Dispatch][] = [];

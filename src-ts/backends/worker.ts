@@ -97,7 +97,7 @@ import { performance } from 'node:perf_hooks';
 import { receiveMessageOnPort, type TransferListItem, type WorkerOptions } from 'node:worker_threads';
 import { WorkerCrashError } from '../errors.js';
 import type { JsTask } from '../kernels/types.js';
-import { Outcome, type Backend, type BackendEvents, type Dispatch, type WorkerExitInfo, type WorkerUtilization } from './backend.js';
+import { Outcome, resultOfCopy, type Backend, type BackendEvents, type Dispatch, type WorkerExitInfo, type WorkerUtilization } from './backend.js';
 import { LiveTasks } from './live-tasks.js';
 import { PendingQueue } from './pending-queue.js';
 import { SplitCall } from './split-call.js';
@@ -277,6 +277,8 @@ export class WorkerBackend implements Backend {
   private idleTimer: NodeJS.Timeout | undefined = undefined;
   /** Armed while the pool may grow and a worker holds tasks behind one it started (watchStuck); unref'd. */
   private stuckTimer: NodeJS.Timeout | undefined = undefined;
+  /** Armed while a worker holds more than one task: see watchHeld(). */
+  private heldTimer: NodeJS.Timeout | undefined = undefined;
   /** Workers stopped for idleness, for describe(). */
   private idleExits = 0;
 
@@ -493,7 +495,7 @@ export class WorkerBackend implements Backend {
           // caller's objects): the task then fails with that error rather than never settling.
           let result: unknown;
           try {
-            result = fromWorker(d, decodeValue(value));
+            result = resultOfCopy(d, decodeValue(value));
           } catch (error) {
             this.settle(d, Outcome.Error, error);
             continue;
@@ -857,7 +859,41 @@ export class WorkerBackend implements Backend {
       if (this.pending.length > 0 && this.slots.length < this.maxWorkers) this.queueGrow();
     }
     if (this.minSize < this.maxWorkers) this.watchStuck();
+    this.watchHeld();
   }
+
+  /**
+   * A worker holds back the replies of finished tasks whose result is a primitive, to send them
+   * with a later one, when its next task is of a kind that has always been short. If that next
+   * task runs long after all (or never ends), it sends nothing meanwhile, and the finished calls
+   * would wait for it. So while a worker holds more than one task, a check every patience()
+   * settles, for a worker stuck in a task, the finished ones straight from the claim table.
+   */
+  private watchHeld(): void {
+    if (this.heldTimer !== undefined || this.state === 'terminating') return;
+    if (!this.slots.some((slot) => slot.heldCount > 1)) return;
+    this.heldTimer = setTimeout(this.settleHeld, Math.ceil(this.patience()));
+    this.heldTimer.unref(); // the workers holding the tasks keep the process alive
+  }
+
+  private readonly settleHeld = (): void => {
+    this.heldTimer = undefined;
+    if (this.state === 'terminating') return;
+    const now = performance.now();
+    const patience = this.patience();
+    const ended: Ending[] = [];
+    for (const slot of this.slots) {
+      if (!slot.alive || !this.isStuck(slot, now, patience)) continue;
+      for (const [seq, d, value] of slot.releaseFinished()) {
+        slot.cancelledSeqs.delete(seq);
+        ended.push([d, Outcome.Ok, value]);
+      }
+      if (ended.length > 0) this.loadChanged(slot);
+    }
+    const thrown = this.settleAll(ended);
+    this.watchHeld();
+    if (thrown !== NOTHING_THROWN) throw thrown;
+  };
 
   /** assign()'s placing: ends with `pending` empty or its first task live, one no worker may take now. */
   private placePending(): void {
@@ -1165,6 +1201,8 @@ export class WorkerBackend implements Backend {
     this.idleTimerAt = Infinity;
     clearTimeout(this.stuckTimer);
     this.stuckTimer = undefined;
+    clearTimeout(this.heldTimer);
+    this.heldTimer = undefined;
     const slots = [...this.slots];
     for (const slot of slots) slot.stop('shutdown');
     await Promise.all(slots.map((slot) => slot.exited));
@@ -1203,10 +1241,3 @@ export class WorkerBackend implements Backend {
   }
 }
 
-/** A kernel's result from a worker, as its caller gets it: see Kernel.fromWorker. */
-function fromWorker(d: Dispatch, value: unknown): unknown {
-  const kernel = d.kernel;
-  if (kernel.kind !== 'kernel' || kernel.fromWorker === undefined) return value;
-  if (!d.batch) return kernel.fromWorker(value, d.calls[0]!);
-  return (value as unknown[]).map((one, i) => kernel.fromWorker!(one, d.calls[i]!));
-}

@@ -15,7 +15,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Queue, QueueEvents } from 'bullmq';
-import { Outcome, type Backend, type Dispatch } from '../backend.js';
+import { Outcome, resultOfCopy, type Backend, type Dispatch } from '../backend.js';
 import { describeConnection, loadBullmq, readyWithin, redisOptions, type QueueConnection } from './bullmq.js';
 import { encodeCall, errorFromReason, readResult, reasonRunMs, taskName, WIRE_VERSION, type JobData } from './wire.js';
 
@@ -222,7 +222,16 @@ export class QueueBackend implements Backend {
       return;
     }
     this.#time(d, result.runMs);
-    this.#settle(jobId, Outcome.Ok, result.value);
+    // The server ran the kernel on its copy of the arguments (sort: the caller's array must
+    // hold the sorted elements). Turning its result into the caller's may throw: that fails the call.
+    let value: unknown;
+    try {
+      value = resultOfCopy(d, result.value);
+    } catch (error) {
+      this.#settle(jobId, Outcome.Error, error);
+      return;
+    }
+    this.#settle(jobId, Outcome.Ok, value);
   }
 
   /**

@@ -45,12 +45,16 @@ const DIGEST_ENCODINGS = ['hex', 'base64', 'buffer'] as const;
 /**
  * A validated argument tuple as a caller would have written it, so that the server's Pool
  * validates it again: the digest kernels' validate() turns `{ encoding }` into a number that
- * their validate() does not take back. Every other kernel's validated tuple validates as is.
+ * their validate() does not take back, and sort's and argsort's add the element type (and
+ * argsort's the index array it fills), which a caller does not pass. Every other kernel's
+ * validated tuple validates as is.
  */
 function callerArgs(kernel: Runnable, args: readonly unknown[]): readonly unknown[] {
-  if (kernel.kind === 'kernel' && (kernel.name === 'sha256' || kernel.name === 'sha256File') && typeof args[1] === 'number') {
+  if (kernel.kind !== 'kernel') return args;
+  if ((kernel.name === 'sha256' || kernel.name === 'sha256File') && typeof args[1] === 'number') {
     return [args[0], { encoding: DIGEST_ENCODINGS[args[1]] }];
   }
+  if (kernel.name === 'sort' || kernel.name === 'argsort') return [args[0]];
   return args;
 }
 
