@@ -77,6 +77,17 @@ describe('users\' JS tasks', () => {
     expect(await pool.apply(js('add'), [1, 1])).toBe(2);
   });
 
+  it('a task that rewrites Atomics, Array.prototype.push or Function.prototype.apply leaves its worker answering', async () => {
+    // The worker's claim and reply paths take these builtins before any task's module loads;
+    // they once looked them up at each call, and every later call on the worker never settled.
+    const pool = workerPool({ size: 1 });
+    expect(await pool.apply(js('add'), [1, 2])).toBe(3); // the module is loaded before the rewrite
+    expect(await pool.apply(js('breakBuiltins'), [])).toBe('broken');
+    expect(await Promise.all([1, 2, 3, 4, 5].map((i) => pool.apply(js('add'), [i, i])))).toEqual([2, 4, 6, 8, 10]);
+    pool.close();
+    await pool.join();
+  });
+
   it('rejects with an error naming a module or export that does not exist', async () => {
     const pool = workerPool();
     const missing = new URL('./fixtures/tasks/does-not-exist.mjs', import.meta.url);

@@ -30,6 +30,10 @@
 // worker claims in sequence order (it may finish in any order: several tasks may be in flight)
 // and finishes a task before its reply leaves, so a cell is never reused before it is done.
 
+// Taken when this module loads, before any task's module: a task that rewrites Atomics in its
+// worker must not turn every later claim into a silent skip (its calls would never settle).
+const { load, store, compareExchange } = Atomics;
+
 /** Cells per worker; more than any worker ever holds (see WorkerBackend's depth()). */
 export const CLAIM_SLOTS = 1024;
 export const CLAIM_MASK = CLAIM_SLOTS - 1;
@@ -85,35 +89,35 @@ export class ClaimTable {
 
   /** Pool: task seq is about to be posted. Before the post, so the worker always finds it. */
   offer(seq: number): void {
-    Atomics.store(this.cells, seq & CLAIM_MASK, token(seq));
+    store(this.cells, seq & CLAIM_MASK, token(seq));
   }
 
   /** Pool: takes task seq back if the worker has not claimed it. True: the worker will never run it. */
   takeBack(seq: number): boolean {
     const t = token(seq);
-    return Atomics.compareExchange(this.cells, seq & CLAIM_MASK, t, 0) === t;
+    return compareExchange(this.cells, seq & CLAIM_MASK, t, 0) === t;
   }
 
   /** Pool, once the worker is gone: whether it had claimed task seq (started it, and maybe finished it). */
   wasClaimed(seq: number): boolean {
-    const cell = Atomics.load(this.cells, seq & CLAIM_MASK);
+    const cell = load(this.cells, seq & CLAIM_MASK);
     return cell === -token(seq) || cell === done(seq);
   }
 
   /** Pool: whether task seq is claimed and not finished: the worker is running it. */
   isRunning(seq: number): boolean {
-    return Atomics.load(this.cells, seq & CLAIM_MASK) === -token(seq);
+    return load(this.cells, seq & CLAIM_MASK) === -token(seq);
   }
 
   /** Pool: whether the worker finished task seq (it has the outcome; the reply may not have left). */
   wasFinished(seq: number): boolean {
-    return Atomics.load(this.cells, seq & CLAIM_MASK) === done(seq);
+    return load(this.cells, seq & CLAIM_MASK) === done(seq);
   }
 
   /** Worker: claims task seq before running it. False: the pool took it back; skip it. */
   claim(seq: number): boolean {
     const t = token(seq);
-    return Atomics.compareExchange(this.cells, seq & CLAIM_MASK, t, -t) === t;
+    return compareExchange(this.cells, seq & CLAIM_MASK, t, -t) === t;
   }
 
   /**
@@ -127,14 +131,14 @@ export class ClaimTable {
     this.values[i] = kind === Kept.Number ? (result as number) : 0;
     this.kinds[i] = kind;
     // The store publishes the two writes above to a pool that reads done(seq) (Atomics order them).
-    Atomics.store(this.cells, i, done(seq));
+    store(this.cells, i, done(seq));
     return kind !== Kept.None;
   }
 
   /** Pool, once the worker is gone: the result task seq finished with, if the table kept it. */
   keptResult(seq: number): KeptResult {
     const i = seq & CLAIM_MASK;
-    if (Atomics.load(this.cells, i) !== done(seq)) return { kept: false, value: undefined };
+    if (load(this.cells, i) !== done(seq)) return { kept: false, value: undefined };
     switch (this.kinds[i] as Kept) {
       case Kept.Number:
         return { kept: true, value: this.values[i]! };

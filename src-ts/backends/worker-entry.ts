@@ -67,6 +67,21 @@ import {
 import { CLAIM_MASK, CLAIM_SLOTS, ClaimTable } from './claim-table.js';
 import type { WorkerEnvelope } from './worker-start.js';
 
+// Builtins that the claim and reply paths use, taken before any task's module loads: a task may
+// rewrite its worker's globals (a polyfill, a test double, a mistake), and calls must not be lost
+// when it does. Replacing Promise.prototype.then, Array.prototype.push or Function.prototype.apply
+// once made every later call on that worker never settle. (What a task can still break is what
+// any code sharing its realm can: see the README.)
+const { load: atomicLoad, store: atomicStore } = Atomics;
+const promiseThen = Promise.prototype.then;
+const reflectApply = Reflect.apply;
+const resolved = Promise.resolve.bind(Promise);
+
+/** promise.then(onValue, onError), whatever Promise.prototype.then is now. */
+function then<T, R>(promise: PromiseLike<T>, onValue: (value: T) => R, onError: (error: unknown) => R): Promise<R> {
+  return reflectApply(promiseThen, promise, [onValue, onError]) as Promise<R>;
+}
+
 // The private port's postMessage, taken before any task's module loads: a task that patches
 // MessagePort.prototype.postMessage would otherwise see this port go by, and could post on it
 // replies for other calls (or garbage the pool's thread would have to survive).
@@ -112,7 +127,7 @@ function takeCancellations(list: unknown): void {
 
 /** Picks up cancellations posted since the last look, synchronously: works inside busy code. */
 function pollCancellations(): void {
-  const epoch = Atomics.load(control, EPOCH);
+  const epoch = atomicLoad(control, EPOCH);
   if (epoch === seenEpoch) return;
   seenEpoch = epoch;
   for (let m = receiveMessageOnPort(controlPort); m !== undefined; m = receiveMessageOnPort(controlPort)) takeCancellations(m.message);
@@ -172,8 +187,8 @@ function startRun(seq: number, counter: SharedCounter | undefined): TaskRun {
   run.context = undefined;
   inFlightRuns[seq & CLAIM_MASK] = run;
   inFlight++;
-  Atomics.store(control, STARTED, seq);
-  Atomics.store(control, RUNNING, inFlight);
+  atomicStore(control, STARTED, seq);
+  atomicStore(control, RUNNING, inFlight);
   return run;
 }
 
@@ -196,7 +211,7 @@ function endRun(seq: number, status: number, value: unknown): void {
   if (run === undefined || run.seq !== seq) return;
   inFlightRuns[i] = undefined;
   inFlight--;
-  Atomics.store(control, RUNNING, inFlight);
+  atomicStore(control, RUNNING, inFlight);
   run.seq = 0;
   run.counter = undefined;
   run.context = undefined;
@@ -366,8 +381,14 @@ function reply(seq: number, status: number, value: unknown): void {
     value = encodeError(cannotSend(status, error));
     status = STATUS_ERROR;
   }
-  if (transfer !== undefined) for (const item of transfer) resultTransfer.push(item);
-  results.push(seq, status, value, startedAt + clockOffset, runMs);
+  // Indexed, not push(): see the builtins at the top.
+  if (transfer !== undefined) for (let i = 0; i < transfer.length; i++) resultTransfer[resultTransfer.length] = transfer[i]!;
+  const at = results.length;
+  results[at] = seq;
+  results[at + 1] = status;
+  results[at + 2] = value;
+  results[at + 3] = startedAt + clockOffset;
+  results[at + 4] = runMs;
 }
 
 function flush(): void {
@@ -456,7 +477,8 @@ function receive(message: { defs?: unknown; tasks: unknown[] }): void {
     inbox = message.tasks;
     inboxAt = 0;
   } else {
-    for (const slot of message.tasks) inbox.push(slot);
+    const tasks = message.tasks;
+    for (let i = 0; i < tasks.length; i++) inbox[inbox.length] = tasks[i];
   }
   if (ready && !looping && inFlight < concurrency) runTasks();
 }
@@ -529,7 +551,7 @@ function runTasks(): void {
         // A promise reaction: never inside runTasks(), which runs synchronously to its end.
         runTasks();
       };
-      pending.then(settled, settled);
+      then(pending, settled, settled);
       // The next task, if a place is free, starts now: this one's awaits leave the thread free.
       clock = performance.now();
       continue;
@@ -578,13 +600,14 @@ function runKernel(run: TaskRun, name: string, batch: boolean, payload: unknown[
 function runJsTask(run: TaskRun, def: JsTaskDef, batch: boolean, payload: unknown[]): Promise<void> | undefined {
   const seq = run.seq;
   if (def.fn === undefined) {
-    return loadFunction(def).then(
+    return then<(...args: unknown[]) => unknown, unknown>(
+      loadFunction(def),
       (fn) => {
         def.fn = fn;
         return runJsTask(run, def, batch, payload);
       },
       (error) => reply(seq, STATUS_ERROR, error),
-    );
+    ) as Promise<void>;
   }
   const context = new JsTaskContext(run, seq);
   run.context = context;
@@ -597,15 +620,15 @@ function startJsTask(run: TaskRun, context: JsTaskContext, fn: (...args: unknown
   const seq = run.seq;
   try {
     if (!batch) {
-      const value = fn.apply(context, decodeArgs(payload));
-      if (isThenable(value)) return settleLater(seq, context, Promise.resolve(value));
+      const value = reflectApply(fn, context, decodeArgs(payload));
+      if (isThenable(value)) return settleLater(seq, context, resolved(value));
       finishJsTask(seq, context, STATUS_OK, value);
       return undefined;
     }
     // A chunk: its calls run in order; an async call makes the rest of the chunk async.
     const out = new Array<unknown>(payload.length);
     for (let i = 0; i < payload.length && !context.cancelled(); i++) {
-      const value = fn.apply(context, decodeArgs(payload[i] as unknown[]));
+      const value = reflectApply(fn, context, decodeArgs(payload[i] as unknown[]));
       if (isThenable(value)) return settleLater(seq, context, runChunkAsync(fn, context, payload, out, i, value));
       out[i] = value;
     }
@@ -618,12 +641,13 @@ function startJsTask(run: TaskRun, context: JsTaskContext, fn: (...args: unknown
 
 async function runChunkAsync(fn: (...args: unknown[]) => unknown, context: JsTaskContext, payload: unknown[], out: unknown[], from: number, first: PromiseLike<unknown>): Promise<unknown[]> {
   out[from] = await first;
-  for (let i = from + 1; i < payload.length && !context.cancelled(); i++) out[i] = await fn.apply(context, decodeArgs(payload[i] as unknown[]));
+  for (let i = from + 1; i < payload.length && !context.cancelled(); i++) out[i] = await reflectApply(fn, context, decodeArgs(payload[i] as unknown[]));
   return out;
 }
 
 function settleLater(seq: number, context: JsTaskContext, promise: Promise<unknown>): Promise<void> {
-  return promise.then(
+  return then(
+    promise,
     (value) => finishJsTask(seq, context, STATUS_OK, value),
     (error) => finishJsTask(seq, context, STATUS_ERROR, error),
   );
