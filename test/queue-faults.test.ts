@@ -1,6 +1,9 @@
 // The queue backend's fault model, with a real redis-server and real `spindle serve` processes:
 // at-least-once execution on servers, exactly-once settlement on the client.
 
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { kernels } from '../src-ts/kernels/index.js';
@@ -112,6 +115,41 @@ describe.runIf(run)('queue backend faults', () => {
     expect(await once.starmap(flaky, [['g', 1], ['h', 1]], { attempts: 2, chunkSize: 1 })).toEqual([2, 2]);
     await expect(once.map(flaky as never, [], { attempts: 0 })).rejects.toThrow(RangeError);
   });
+
+  it('a running call cancelled by its client is not run again, even with attempts', async () => {
+    // The server failed the cancelled job as a retryable error, so BullMQ ran it again in full.
+    const queue = `cancelretry${++queueNo}`;
+    await server(queue, ['--size', '1']);
+    const pool = client(queue);
+    const marks = join(mkdtempSync(join(tmpdir(), 'spindle-runs-')), 'runs');
+    const runs = () => (existsSync(marks) ? readFileSync(marks, 'utf8').split('\n').filter(Boolean).length : 0);
+    const controller = new AbortController();
+    const call = pool.apply(task(QUEUE_TASKS, 'countedSleep'), [marks, 1500], { signal: controller.signal, attempts: 3 });
+    await waitFor(() => runs() === 1);
+    controller.abort();
+    await expect(call).rejects.toMatchObject({ name: 'AbortError' });
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(runs()).toBe(1);
+  });
+
+  it('calls whose jobs another client removed from Redis fail instead of waiting for ever', async () => {
+    // A drain (or a Redis restarted without persistence) takes waiting jobs away: no event
+    // will ever come for them. The client's sweep finds each gone twice, and fails its call.
+    const queue = `drained${++queueNo}`;
+    await server(queue, ['--size', '1']);
+    const pool = client(queue);
+    const running = pool.apply(sleep, [2000, 'ran']);
+    const waiting = [pool.apply(sleep, [10, 'a']), pool.apply(sleep, [10, 'b'])];
+    const outcomes = Promise.allSettled(waiting);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const admin = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+    await admin.drain();
+    await admin.close();
+    expect(await running).toBe('ran');
+    const settled = await outcomes;
+    expect(settled.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    for (const o of settled) expect((o as PromiseRejectedResult).reason.message).toMatch(/is no longer in Redis .*: another client removed it, or Redis lost it/);
+  }, 40_000);
 
   it('Redis restarted mid-run (appendonly): client and servers reconnect and every accepted task finishes', async () => {
     const queue = `restart${++queueNo}`;

@@ -210,6 +210,9 @@ async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<str
     if (progress !== undefined && progress.value !== reported) await job.updateProgress(progress.value).catch(() => {});
     return { r: encode(result, 'the result'), ms };
   } catch (error) {
+    // A job its client cancelled (the call has settled with an AbortError) must not be retried
+    // when the call allowed attempts: UnrecoverableError ends it. (It was run again in full.)
+    if (controller.signal.aborted) throw new bull.UnrecoverableError(failureReason(error, performance.now() - started));
     throw new Error(failureReason(error, performance.now() - started));
   } finally {
     if (timer !== undefined) clearInterval(timer);

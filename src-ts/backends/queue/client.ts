@@ -67,7 +67,12 @@ interface Slot {
   attempts: number;
   /** When this client heard the job went active first (performance.now() ms); NaN before. */
   startedAt: number;
+  /** Sweeps in a row, since Redis accepted the job, that found no job of this id there. */
+  missing: number;
 }
+
+/** Sweeps in a row that must find a job missing before its call fails: see #sweep. */
+const MISSING_SWEEPS = 2;
 
 export class QueueBackend implements Backend {
   readonly name = 'queue' as const;
@@ -105,7 +110,8 @@ export class QueueBackend implements Backend {
     this.capacity = options.size * 2;
     // Reconnect quickly after a Redis restart; but a Redis never reached by the time this
     // client gave up (or closed) is not retried forever: ioredis's timers would hold the process.
-    const retryStrategy = (times: number): number | null => (this.#connected || !this.#closed ? Math.min(times * 200, 2000) : null);
+    // Once closed, never: a Redis that went away must not keep a closed client's process alive.
+    const retryStrategy = (times: number): number | null => (this.#closed ? null : Math.min(times * 200, 2000));
     this.#queue = new bull.Queue(options.queue, { connection: { retryStrategy, ...connection } });
     this.#events = new bull.QueueEvents(options.queue, { connection: { retryStrategy, ...connection } });
     // Without listeners, an EventEmitter's 'error' would crash the process; the last one is
@@ -139,7 +145,7 @@ export class QueueBackend implements Backend {
   }
 
   dispatch(d: Dispatch): void {
-    const slot: Slot = { jobId: `${this.#clientId}-${++this.#seq}`, progressSeen: 0, heard: Date.now(), attempts: d.attempts ?? this.#attempts, startedAt: Number.NaN };
+    const slot: Slot = { jobId: `${this.#clientId}-${++this.#seq}`, progressSeen: 0, heard: Date.now(), attempts: d.attempts ?? this.#attempts, startedAt: Number.NaN, missing: -1 };
     d.backendSlot = slot;
     this.#live.set(slot.jobId, d);
     this.#toAdd.push(d);
@@ -198,6 +204,7 @@ export class QueueBackend implements Backend {
     for (const d of added) {
       const slot = d.backendSlot as Slot;
       slot.heard = now;
+      slot.missing = 0; // in Redis from here on, until its outcome is read (or it is removed)
       // Cancelled while its add was on its way: the cancel's removal found no job then.
       if (this.#live.get(slot.jobId) !== d) this.#track(this.#stop(slot.jobId));
     }
@@ -325,7 +332,18 @@ export class QueueBackend implements Backend {
       (d.backendSlot as Slot).heard = now;
       try {
         const job = await this.#queue.getJob(jobId);
-        if (job === undefined || job === null) continue; // not added yet, or gone: a later sweep or event says more
+        const slot = d.backendSlot as Slot;
+        if (job === undefined || job === null) {
+          // Not added yet (missing < 0), or gone: removed by another client (a drain, an
+          // obliterate), trimmed after it finished unheard, or lost with a Redis that restarted
+          // without persistence. Its outcome will never come: found gone twice, QUIET_MS apart,
+          // the call fails rather than wait for ever.
+          if (slot.missing >= 0 && ++slot.missing >= MISSING_SWEEPS && this.#live.get(jobId) === d) {
+            this.#settle(jobId, Outcome.Error, new Error(`queue job ${jobId} is no longer in Redis (${this.#where}): another client removed it, or Redis lost it, so its outcome will never come`));
+          }
+          continue;
+        }
+        slot.missing = 0;
         if (job.finishedOn !== undefined && job.finishedOn !== null) {
           if (job.failedReason !== undefined && job.failedReason !== null && job.failedReason !== '' && job.returnvalue === null) {
             if (job.attemptsMade >= (d.backendSlot as Slot).attempts) this.#settle(jobId, Outcome.Error, errorFromReason(jobId, job.failedReason));
@@ -367,7 +385,9 @@ export class QueueBackend implements Backend {
   async terminate(): Promise<void> {
     const ids = [...this.#live.keys()];
     for (const jobId of ids) this.#settle(jobId, Outcome.Cancelled, undefined);
-    await Promise.all(ids.map((jobId) => this.#stop(jobId)));
+    // Tracked, not awaited here: close() waits for them at most STOP_WAIT_MS (a Redis that went
+    // away held terminate() for as long as ioredis kept the removals queued, 30 s and more).
+    for (const jobId of ids) this.#track(this.#stop(jobId));
     await this.close();
   }
 
@@ -389,7 +409,15 @@ export class QueueBackend implements Backend {
     clearInterval(this.#sweepTimer);
     this.#sweepTimer = undefined;
     if (this.#connected) {
-      await Promise.allSettled([this.#events.close(), this.#queue.close()]);
+      // Bounded too: with Redis gone, BullMQ's close() waits for a connection (retries stop now).
+      let timer: NodeJS.Timeout | undefined;
+      const closed = Promise.allSettled([this.#events.close(), this.#queue.close()]);
+      const inTime = await Promise.race([closed.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS, false)))]);
+      clearTimeout(timer);
+      if (!inTime) {
+        this.#events.disconnect().catch(() => {});
+        this.#queue.disconnect().catch(() => {});
+      }
     } else {
       // Connections that never reached Redis: BullMQ's close() and disconnect() wait for a
       // connection that never comes, and never resolve. disconnect() does stop ioredis's
