@@ -151,6 +151,23 @@ describe.runIf(run)('queue backend faults', () => {
     for (const o of settled) expect((o as PromiseRejectedResult).reason.message).toMatch(/is no longer in Redis .*: another client removed it, or Redis lost it/);
   }, 40_000);
 
+  it('an event the client cannot parse (another producer\'s) does not stop it hearing results', async () => {
+    // BullMQ's event reader ends on an event whose data is not JSON; every call then waited for
+    // the client's sweep (10 s). The client starts its reader again.
+    const queue = `badevent${++queueNo}`;
+    await server(queue);
+    const pool = client(queue);
+    expect(await pool.apply(noop, [1])).toBe(1);
+    const admin = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+    const raw = await admin.client;
+    await (raw as unknown as { xadd(...args: string[]): Promise<unknown> }).xadd(`bull:${queue}:events`, '*', 'event', 'progress', 'jobId', 'nobody', 'data', 'not-json');
+    await admin.close();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const started = performance.now();
+    expect(await Promise.all([2, 3, 4].map((x) => pool.apply(noop, [x])))).toEqual([2, 3, 4]);
+    expect(performance.now() - started).toBeLessThan(5000); // far below the sweep's 10 s
+  });
+
   it('Redis restarted mid-run (appendonly): client and servers reconnect and every accepted task finishes', async () => {
     const queue = `restart${++queueNo}`;
     await server(queue);

@@ -71,6 +71,8 @@ interface Slot {
   missing: number;
 }
 
+/** How long after its event reader stopped on an error the client starts it again (see #readEvents). */
+const EVENTS_RESTART_MS = 200;
 /** Sweeps in a row that must find a job missing before its call fails: see #sweep. */
 const MISSING_SWEEPS = 2;
 
@@ -113,7 +115,7 @@ export class QueueBackend implements Backend {
     // Once closed, never: a Redis that went away must not keep a closed client's process alive.
     const retryStrategy = (times: number): number | null => (this.#closed ? null : Math.min(times * 200, 2000));
     this.#queue = new bull.Queue(options.queue, { connection: { retryStrategy, ...connection } });
-    this.#events = new bull.QueueEvents(options.queue, { connection: { retryStrategy, ...connection } });
+    this.#events = new bull.QueueEvents(options.queue, { connection: { retryStrategy, ...connection }, autorun: false });
     // Without listeners, an EventEmitter's 'error' would crash the process; the last one is
     // what a call that cannot reach Redis reports.
     const keep = (error: Error) => {
@@ -125,6 +127,7 @@ export class QueueBackend implements Backend {
     this.#events.on('failed', ({ jobId, failedReason }) => this.#failed(jobId, failedReason));
     this.#events.on('progress', ({ jobId, data }) => this.#progressed(jobId, data));
     this.#events.on('active', ({ jobId }) => this.#activated(jobId));
+    this.#readEvents();
     this.#ready = readyWithin(
       Promise.all([this.#queue.waitUntilReady(), this.#events.waitUntilReady()]),
       timeout,
@@ -304,6 +307,23 @@ export class QueueBackend implements Backend {
       d.progress.add(data - slot.progressSeen);
       slot.progressSeen = data;
     }
+  }
+
+  /**
+   * Runs BullMQ's event reader, and runs it again whenever it stops on an error. Its loop ends
+   * for good on one event it cannot parse (a progress or result that is not JSON, written by
+   * another producer), after which every call here would wait for the sweep (QUIET_MS). It
+   * restarts from the stream's end: the sweep finds what was missed meanwhile. Connection
+   * errors do not stop it (BullMQ retries those itself).
+   */
+  #readEvents(): void {
+    this.#events.run().catch((error: unknown) => {
+      this.#lastError = error as Error;
+      if (this.#closed) return;
+      setTimeout(() => {
+        if (!this.#closed) this.#readEvents();
+      }, EVENTS_RESTART_MS).unref();
+    });
   }
 
   #armSweep(): void {
