@@ -18,7 +18,7 @@
 
 import type { Runnable } from './kernels/types.js';
 import type { SharedCounter } from './shared/counter.js';
-import { itemArgs } from './internal/items.js';
+import { closeQuietly, itemArgs } from './internal/items.js';
 import { Ring } from './internal/ring.js';
 import type { Job, Scheduler } from './internal/scheduler.js';
 import type { ChunkOwner, ChunkTask } from './internal/task.js';
@@ -85,6 +85,8 @@ export class ImapIterator<R> implements AsyncIterableIterator<R>, Job, ChunkOwne
   private stopPulling = false;
   /** A pull is scheduled or in progress (maybe awaiting the source). */
   private pulling = false;
+  /** The source's next() returned a promise that has not settled yet. */
+  private awaitingStep = false;
 
   /** A bad item or source error: thrown after everything pulled before it was read. */
   private failure: { error: unknown } | undefined = undefined;
@@ -264,23 +266,29 @@ export class ImapIterator<R> implements AsyncIterableIterator<R>, Job, ChunkOwne
       const outstanding = this.chunks.length + (this.settings.ordered ? 0 : this.live.size);
       if (this.building.length === 0 && outstanding >= window) break;
       let step: IteratorResult<unknown> | Promise<IteratorResult<unknown>>;
+      let later: boolean;
       try {
         step = this.source.next();
+        later = isPromiseLike(step); // reads `then`: the source's code
       } catch (error) {
         this.sourceFailed(error);
         break;
       }
-      if (isPromiseLike(step)) {
-        // `pulling` stays true until the source answers.
-        step.then(this.onStep, this.onStepError);
+      if (later) {
+        // `pulling` stays true until the source answers. Adopted by a promise of ours: a
+        // thenable that calls back at once would otherwise recurse once per item, and one whose
+        // `then` throws must fail the source, not this loop.
+        this.awaitingStep = true;
+        Promise.resolve(step).then(this.onStep, this.onStepError);
         return;
       }
-      this.accept(step);
+      this.accept(step as IteratorResult<unknown>);
     }
     this.pullEnded();
   }
 
   private readonly onStep = (step: IteratorResult<unknown>): void => {
+    this.awaitingStep = false;
     if (this.stopPulling) {
       this.pullEnded();
       return;
@@ -290,6 +298,7 @@ export class ImapIterator<R> implements AsyncIterableIterator<R>, Job, ChunkOwne
   };
 
   private readonly onStepError = (error: unknown): void => {
+    this.awaitingStep = false;
     this.sourceFailed(error);
     this.pullEnded();
   };
@@ -306,7 +315,17 @@ export class ImapIterator<R> implements AsyncIterableIterator<R>, Job, ChunkOwne
       this.sourceFailed(new TypeError(`${this.settings.method}: the source iterator's next() returned a non-object`));
       return;
     }
-    if (step.done) {
+    // The step's own getters are the source's code: what they throw fails the source.
+    let done: unknown;
+    let value: unknown;
+    try {
+      done = step.done;
+      if (!done) value = step.value;
+    } catch (error) {
+      this.sourceFailed(error);
+      return;
+    }
+    if (done) {
       this.sourceState = FINISHED;
       this.submitBuilding();
       return;
@@ -315,7 +334,7 @@ export class ImapIterator<R> implements AsyncIterableIterator<R>, Job, ChunkOwne
     let args: unknown[];
     const position = this.itemCount++;
     try {
-      args = itemArgs(method, kernel, step.value, position, spread);
+      args = itemArgs(method, kernel, value, position, spread);
     } catch (error) {
       this.submitBuilding();
       this.failure = { error };
@@ -346,22 +365,23 @@ export class ImapIterator<R> implements AsyncIterableIterator<R>, Job, ChunkOwne
     }
   }
 
-  /** No more pulls. The source is closed by the pull loop, so never from inside the scheduler. */
+  /**
+   * No more pulls. The source is closed by the pull loop, so never from inside the scheduler;
+   * but while the source has not answered a next() (an async source that has nothing yet: an
+   * events.on() iterator, a socket), it may never answer, so its return() is called in a
+   * microtask rather than when it answers (such sources answer a pending next() on return()).
+   */
   private stopSource(): void {
     if (this.stopPulling) return;
     this.stopPulling = true;
-    if (!this.pulling && this.sourceState === OPEN) this.schedulePull();
+    if (this.awaitingStep) queueMicrotask(() => this.closeSource());
+    else if (!this.pulling && this.sourceState === OPEN) this.schedulePull();
   }
 
   /** Calls the source's return() if it may still yield. Its errors are not the consumer's concern. */
   private closeSource(): void {
     if (this.sourceState !== OPEN) return;
     this.sourceState = CLOSED;
-    try {
-      const closing = this.source.return?.();
-      if (isPromiseLike(closing)) closing.then(undefined, () => {});
-    } catch {
-      // A source whose return() throws is closed all the same.
-    }
+    closeQuietly(this.source);
   }
 }

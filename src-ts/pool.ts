@@ -22,7 +22,7 @@ import { PoolClosedError, QueueFullError } from './errors.js';
 import { ImapIterator } from './imap.js';
 import { describe } from './kernels/args.js';
 import type { ArgsOf, ResultOf, Runnable, Task } from './kernels/types.js';
-import { allCalls, openSource, ownCopy } from './internal/items.js';
+import { allCalls, closeQuietly, openSource, ownCopy } from './internal/items.js';
 import { MapJob } from './internal/map-job.js';
 import {
   checkCallbackOptions,
@@ -530,6 +530,12 @@ export class Pool extends EventEmitter {
     checkCallOptions(method, options, this.backend);
     checkChunkOptions(method, options);
     const source = openSource(method, items, spread);
+    try {
+      this.#checkOpen(method); // opening the source ran the caller's code (see #validate)
+    } catch (error) {
+      closeQuietly(source);
+      throw error;
+    }
     const iterator = new ImapIterator<any>(this.#scheduler, source, {
       method,
       kernel: task,

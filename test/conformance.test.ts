@@ -562,6 +562,63 @@ describe.each(backends)('conformance on the $name backend', ({ name, capabilitie
       }
     });
 
+    it("imap: a source step whose getters throw fails the loop; a source that closes the pool is refused", async () => {
+      const pool = open();
+      const throwing = (at: number) => ({
+        i: 0,
+        [Symbol.iterator]() {
+          return this;
+        },
+        next() {
+          return this.i++ === at ? { get done(): boolean { throw new Error('done getter'); }, value: 0 } : { done: false, value: this.i };
+        },
+      });
+      const seen: unknown[] = [];
+      await expect((async () => { for await (const x of pool.imap(noop, throwing(3) as Iterable<number>)) seen.push(x); })()).rejects.toThrow('done getter');
+      expect(seen).toEqual([1, 2, 3]);
+      async function* thenThrows() {
+        yield 1;
+        yield { get then(): never { throw new Error('then getter'); } } as unknown as number;
+      }
+      // An async generator awaits what it yields: the throwing `then` fails its next().
+      await expect((async () => { for await (const x of pool.imap(noop, thenThrows())) void x; })()).rejects.toThrow('then getter');
+      const closing = open();
+      const source = { [Symbol.iterator]: () => (void closing.close(), [1, 2][Symbol.iterator]()) };
+      expect(() => closing.imap(noop, source)).toThrow(PoolClosedError);
+      await closing.join();
+    });
+
+    it('imap: breaking out while an async source has nothing to give closes the source at once', async () => {
+      const pool = open();
+      let returned = 0;
+      let release: ((step: IteratorResult<number>) => void) | undefined;
+      const source: AsyncIterable<number> = {
+        [Symbol.asyncIterator]: () => {
+          let i = 0;
+          return {
+            next: () => (i < 2 ? Promise.resolve({ done: false, value: i++ }) : new Promise<IteratorResult<number>>((resolve) => (release = resolve))),
+            return: () => {
+              returned++;
+              release?.({ done: true, value: undefined });
+              return Promise.resolve({ done: true, value: undefined });
+            },
+          };
+        },
+      };
+      for await (const x of pool.imap(noop, source)) if (x === 1) break;
+      expect(returned).toBe(1);
+      pool.close();
+      await pool.join();
+    });
+
+    it('an array of tuples that shrinks while it is read fails with the item named, nothing submitted', async () => {
+      const pool = open();
+      const tuples: unknown[] = [[0, 10], [0, 20], [0, 30], [0, 40]];
+      Object.defineProperty(tuples, 1, { get: () => ((tuples.length = 2), [0, 20]) });
+      await expect(pool.starmap(countPrimes, tuples as [number, number][])).rejects.toThrow(/^starmap: tuples\[2\] must be an array of arguments/);
+      expect(pool.stats().submitted).toBe(0);
+    });
+
     it('arguments are read once: the values checked are the values run', async () => {
       const pool = open();
       const first = new Float64Array([3, 1, 2]);

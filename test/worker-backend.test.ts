@@ -88,6 +88,28 @@ describe('users\' JS tasks', () => {
     await pool.join();
   });
 
+  it('an argument getter that terminates the pool while the arguments are cloned: every call and terminate() settle', async () => {
+    // terminate() then settled the tasks being posted, which the post went on to hold as well:
+    // settled twice, the pool's count of live tasks never reached zero, and terminate() hung.
+    for (const method of ['apply', 'map'] as const) {
+      const pool = workerPool({ size: 2 });
+      let fired = false;
+      const trap = {
+        get v() {
+          if (!fired) {
+            fired = true;
+            void pool.terminate();
+          }
+          return 2;
+        },
+      };
+      const call = method === 'apply' ? pool.apply(js('add'), [trap, 1] as never) : pool.map(js('add') as never, [{ v: 0 }, { v: 1 }, trap, { v: 3 }] as never[], { chunkSize: 1 });
+      await expect(call).rejects.toMatchObject({ name: 'AbortError' });
+      await pool.terminate();
+      await pool.join();
+    }
+  });
+
   it('rejects with an error naming a module or export that does not exist', async () => {
     const pool = workerPool();
     const missing = new URL('./fixtures/tasks/does-not-exist.mjs', import.meta.url);

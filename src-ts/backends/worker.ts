@@ -1004,19 +1004,33 @@ export class WorkerBackend implements Backend {
    * worker still holds a full batch: the worker is not about to run dry, and the next reply
    * (which queues a flush) may bring enough tasks to fill it.
    */
+  /** Whether terminate() has run: read afresh after the caller's code may have called it. */
+  private terminating(): boolean {
+    return this.state === 'terminating';
+  }
+
   private readonly flush = (): void => {
     this.flushQueued = false;
     const batch = this.batchSize();
     for (const slot of this.slots) {
-      const outbox = slot.outbox;
-      let from = 0;
-      for (; outbox.length - from >= batch; from += batch) this.post(slot, outbox.slice(from, from + batch));
-      if (from < outbox.length && slot.heldCount < batch) {
-        this.post(slot, outbox.slice(from));
-        from = outbox.length;
+      let posted = false;
+      for (;;) {
+        // Full batches, then what is left while the worker holds less than a batch.
+        const outbox = slot.outbox;
+        const take = outbox.length >= batch ? batch : outbox.length > 0 && slot.heldCount < batch ? outbox.length : 0;
+        if (take === 0) break;
+        const tasks = outbox.slice(0, take);
+        // post() runs the caller's code (getters read while arguments are cloned), which may
+        // cancel tasks (cancel() takes them out of this outbox, by identity) or terminate the
+        // pool (terminate() has then settled every task, and nothing may be posted, held or
+        // put back). The tasks stay in the outbox until then, where cancel() finds them.
+        this.post(slot, tasks);
+        if (this.terminating()) return;
+        const sent = new Set(tasks);
+        slot.outbox = slot.outbox.filter((d) => !sent.has(d));
+        posted = true;
       }
-      if (from === 0) continue;
-      slot.outbox = from === outbox.length ? [] : outbox.slice(from);
+      if (!posted) continue;
       this.loadChanged(slot);
       this.retireIfDone(slot);
     }
@@ -1046,6 +1060,7 @@ export class WorkerBackend implements Backend {
       sendable.push(d);
       if (d.transfer !== undefined) for (const t of d.transfer) transfer.push(t);
     }
+    if (this.terminating()) return; // reading arguments terminated the pool (see flush)
     const defs = slot.knownDefs < this.defs.length ? this.defs.slice(slot.knownDefs).map((t, i) => [slot.knownDefs + i, t.module, t.exportName]) : undefined;
     if (sendable.length === 0) return;
     // Offered before the post: the worker may claim a task the moment the message is out.
@@ -1060,12 +1075,24 @@ export class WorkerBackend implements Backend {
         return;
       }
       // One task's arguments cannot be cloned (or transferred): find it, send the others.
-      for (const d of sendable) this.post(slot, [d]);
+      for (const d of sendable) {
+        if (this.terminating()) return;
+        this.post(slot, [d]);
+      }
       return;
     }
+    // Cloning ran the caller's getters, which may have terminated the pool (its tasks are
+    // settled, and what reached the stopping worker is never answered) or cancelled some of
+    // these tasks (no longer this slot's: settled already). The worker may run those; their
+    // replies find nothing held and are dropped.
+    if (this.terminating()) return;
     slot.knownDefs = this.defs.length;
     const now = performance.now();
-    for (const d of sendable) slot.hold(slot.nextSeq++, d, now);
+    for (const d of sendable) {
+      const seq = slot.nextSeq++;
+      if (d.backendSlot === slot) slot.hold(seq, d, now);
+      else slot.claims.takeBack(seq); // it starts nothing, if the worker has not claimed it yet
+    }
   }
 
   /**
@@ -1078,6 +1105,7 @@ export class WorkerBackend implements Backend {
     this.unassign(slot, 1);
     const failure = unsendableError(d, error);
     queueMicrotask(() => {
+      if (this.terminating()) return; // terminate() settled it, from its outbox
       this.settle(d, Outcome.Error, failure);
       // It left its worker's load: tasks held back by that load may go now, as after a reply.
       this.assign();

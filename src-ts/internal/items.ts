@@ -48,8 +48,10 @@ export function allCalls(method: string, kernel: Runnable, items: unknown, sprea
   } else {
     throw new TypeError(`${method}: ${inputName(spread)} must be an iterable or an array-like, got ${describe(items)}`);
   }
-  const calls = new Array<unknown[]>(list.length);
-  for (let i = 0; i < list.length; i++) calls[i] = itemArgs(method, kernel, list[i], i, spread);
+  // The length read once: an item's getter may shrink the array while it is read.
+  const n = list.length;
+  const calls = new Array<unknown[]>(n);
+  for (let i = 0; i < n; i++) calls[i] = itemArgs(method, kernel, list[i], i, spread);
   return calls;
 }
 
@@ -70,6 +72,16 @@ function readInput<T>(method: string, spread: boolean, read: () => T): T {
 }
 
 /** imap's input: an async iterator when the input has one, else its sync iterator. */
+/** Calls `source.return()` if it has one; what that throws or rejects with is not the caller's concern. */
+export function closeQuietly(source: Iterator<unknown> | AsyncIterator<unknown>): void {
+  try {
+    const closing = source.return?.();
+    if (closing !== undefined && typeof (closing as PromiseLike<unknown>).then === 'function') (closing as Promise<unknown>).then(undefined, () => {});
+  } catch {
+    // A source whose return() throws is closed all the same.
+  }
+}
+
 export function openSource(method: string, items: unknown, spread: boolean): Iterator<unknown> | AsyncIterator<unknown> {
   const input = items as Partial<AsyncIterable<unknown> & Iterable<unknown>> | null | undefined;
   if (input !== null && input !== undefined) {
