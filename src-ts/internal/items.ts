@@ -71,7 +71,6 @@ function readInput<T>(method: string, spread: boolean, read: () => T): T {
   }
 }
 
-/** imap's input: an async iterator when the input has one, else its sync iterator. */
 /** Calls `source.return()` if it has one; what that throws or rejects with is not the caller's concern. */
 export function closeQuietly(source: Iterator<unknown> | AsyncIterator<unknown>): void {
   try {
@@ -82,6 +81,7 @@ export function closeQuietly(source: Iterator<unknown> | AsyncIterator<unknown>)
   }
 }
 
+/** imap's input: an async iterator when the input has one, else its sync iterator. */
 export function openSource(method: string, items: unknown, spread: boolean): Iterator<unknown> | AsyncIterator<unknown> {
   const input = items as Partial<AsyncIterable<unknown> & Iterable<unknown>> | null | undefined;
   if (input !== null && input !== undefined) {

@@ -59,3 +59,16 @@ export function viewRange(view: ArrayBufferView): { buffer: ArrayBufferLike; byt
   }
   return { buffer: typedBuffer.call(view), byteOffset: typedByteOffset.call(view), byteLength: typedByteLength.call(view) };
 }
+
+const arrayBufferByteLength = intrinsicGetter<number>(ArrayBuffer.prototype, 'byteLength')!;
+
+/** Whether an ordinary `buffer` was detached (transferred). Node 20 lacks ArrayBuffer.prototype.detached. */
+export function isDetached(buffer: ArrayBufferLike): boolean {
+  if (arrayBufferByteLength.call(buffer) !== 0) return false;
+  try {
+    new Uint8Array(buffer as ArrayBuffer, 0, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}

@@ -6,7 +6,7 @@
 // per thread; it returns raw digests, which fromBytes() encodes. The JS twin is node:crypto.
 import { createHash } from 'node:crypto';
 import { isAnyArrayBuffer, isSharedArrayBuffer } from 'node:util/types';
-import { checkArity, describe, viewRange } from './args.js';
+import { checkArity, describe, isDetached, viewRange } from './args.js';
 import { checkDigestOptions, digestFromBytes, encodeDigest, type Digest, type DigestOptions } from './digest.js';
 import { giveBackStaging, STAGE_MIN, takeStaging } from './staging.js';
 import { defineKernel } from './types.js';
@@ -77,17 +77,6 @@ function release(args: readonly unknown[]): void {
   if (buffer === undefined) return;
   staged.delete(bytes);
   giveBackStaging(buffer);
-}
-
-/** Whether `buffer` was detached (transferred). Node 20 lacks ArrayBuffer.prototype.detached. */
-function isDetached(buffer: ArrayBufferLike): boolean {
-  if (buffer.byteLength !== 0) return false;
-  try {
-    new Uint8Array(buffer as ArrayBuffer, 0, 0);
-    return false;
-  } catch {
-    return true;
-  }
 }
 
 function detachedError(): TypeError {

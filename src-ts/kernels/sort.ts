@@ -21,9 +21,9 @@
 //   (fromWorker) before the call resolves. argsort likewise, its indices moved back, not cloned.
 import { markAsUntransferable } from 'node:worker_threads';
 import { isSharedArrayBuffer } from 'node:util/types';
-import { checkArity, describe, intrinsicGetter } from './args.js';
+import { checkArity, describe, intrinsicGetter, isDetached, viewRange } from './args.js';
 import { isSortPart, nextSortRound, runSortPart, splitArgsort, splitSort } from './sort-parallel.js';
-import { argsortTwin, CONSTRUCTORS, copyElements, sortTwin, SortType, type SortableArray } from './sort-twin.js';
+import { argsortTwin, CONSTRUCTORS, copyElements, keyBytes, sortTwin, SortType, type SortableArray } from './sort-twin.js';
 import { defineKernel } from './types.js';
 
 export type { SortableArray } from './sort-twin.js';
@@ -34,19 +34,18 @@ export type SortIndices = Uint32Array | Float64Array;
 /** Element types by the internal tag of their views ('Float64Array', ...; a Buffer's is 'Uint8Array'). */
 const TYPES = new Map<string, SortType>(CONSTRUCTORS.map((ctor, type) => [ctor.name, type as SortType]));
 
-const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Int8Array.prototype) as object;
-
-// Read through the built-in getters (args.ts, intrinsicGetter): a length that said 0 skipped
-// the untransferable mark, and transferring the buffer during a native sort then crashed the
-// process (freed memory written by pool threads).
-const toStringTag = intrinsicGetter<string | undefined>(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag)!;
-const bufferOf = intrinsicGetter<ArrayBufferLike>(TYPED_ARRAY_PROTOTYPE, 'buffer')!;
-const byteOffsetOf = intrinsicGetter<number>(TYPED_ARRAY_PROTOTYPE, 'byteOffset')!;
-const lengthOf = intrinsicGetter<number>(TYPED_ARRAY_PROTOTYPE, 'length')!;
-const arrayBufferByteLength = intrinsicGetter<number>(ArrayBuffer.prototype, 'byteLength')!;
+// The view's buffer, range and type are read through the built-in getters (args.ts, viewRange):
+// a length that said 0 skipped the untransferable mark, and transferring the buffer during a
+// native sort then crashed the process (freed memory written by pool threads).
+const toStringTag = intrinsicGetter<string | undefined>(Object.getPrototypeOf(Int8Array.prototype) as object, Symbol.toStringTag)!;
 /** Absent where Node has no resizable ArrayBuffers (then none is). */
 const isResizable = intrinsicGetter<boolean>(ArrayBuffer.prototype, 'resizable');
 const isGrowable = intrinsicGetter<boolean>(SharedArrayBuffer.prototype, 'growable');
+
+/** The elements of `array` (of element type `type`), as the engine holds them. */
+function lengthOf(array: SortableArray, type: SortType): number {
+  return viewRange(array).byteLength / keyBytes(type);
+}
 
 /** The element type of a genuine TypedArray (a Buffer is a Uint8Array), by its internal tag. */
 function typeOf(kernel: string, array: unknown): SortType {
@@ -65,7 +64,7 @@ function typeOf(kernel: string, array: unknown): SortType {
 /** Checks the array's buffer (read through the built-in getters); marks an ordinary one untransferable (see the header). */
 function checkBuffer(kernel: string, buffer: ArrayBufferLike, length: number): void {
   if (isSharedArrayBuffer(buffer)) return;
-  if (arrayBufferByteLength.call(buffer) === 0 && isDetached(buffer as ArrayBuffer)) {
+  if (isDetached(buffer)) {
     throw new TypeError(`${kernel}: array is a view over a detached ArrayBuffer (it was transferred away); pass the array where it now lives`);
   }
   if (isResizable?.call(buffer) === true) {
@@ -74,24 +73,14 @@ function checkBuffer(kernel: string, buffer: ArrayBufferLike, length: number): v
   if (length > 1) markAsUntransferable(buffer);
 }
 
-/** Whether `buffer` was detached. Node 20 lacks ArrayBuffer.prototype.detached. */
-function isDetached(buffer: ArrayBuffer): boolean {
-  try {
-    new Uint8Array(buffer, 0, 0);
-    return false;
-  } catch {
-    return true;
-  }
-}
-
 function checkArray(kernel: string, args: readonly unknown[]): [SortableArray, SortType] {
   checkArity(kernel, args, 1, 1, 'array');
   const type = typeOf(kernel, args[0]);
   const array = args[0] as SortableArray;
-  const buffer = bufferOf.call(array);
-  const length = lengthOf.call(array);
+  const { buffer, byteOffset, byteLength } = viewRange(array);
+  const length = byteLength / keyBytes(type);
   checkBuffer(kernel, buffer, length);
-  return [kernelView(array, type, buffer, length), type];
+  return [kernelView(array, type, buffer, byteOffset, length), type];
 }
 
 /** Callers' arrays, by the views kernelView made for them. */
@@ -109,11 +98,11 @@ const callerArrays = new WeakMap<SortableArray, SortableArray>();
  *   change between rounds (it failed with an internal RangeError); the native backend sorts the
  *   elements there were at the call.
  */
-function kernelView(array: SortableArray, type: SortType, buffer: ArrayBufferLike, length: number): SortableArray {
+function kernelView(array: SortableArray, type: SortType, buffer: ArrayBufferLike, byteOffset: number, length: number): SortableArray {
   const ctor = CONSTRUCTORS[type]!;
   const plain = Object.getPrototypeOf(array) === ctor.prototype && !hasOwnView(array);
   if (plain && !(isSharedArrayBuffer(buffer) && isGrowable?.call(buffer) === true)) return array;
-  const view = new ctor(buffer, byteOffsetOf.call(array), length);
+  const view = new ctor(buffer, byteOffset, length);
   callerArrays.set(view, array);
   return view;
 }
@@ -163,7 +152,7 @@ export const argsort = defineKernel<[array: SortableArray], SortIndices>({
   // Normalized: [array, type code, indices (the result, filled by the kernel), index type code].
   validate(args) {
     const [array, type] = checkArray('argsort', args);
-    const n = lengthOf.call(array); // the view checkArray returns is a built-in one, but read it as it was checked
+    const n = lengthOf(array, type); // as checkArray read it
     const wide = n >= 2 ** 32;
     return [array, type, wide ? new Float64Array(n) : new Uint32Array(n), wide ? 1 : 0];
   },
