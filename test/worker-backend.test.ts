@@ -77,13 +77,16 @@ describe('users\' JS tasks', () => {
     expect(await pool.apply(js('add'), [1, 1])).toBe(2);
   });
 
-  it('a task that rewrites Atomics, Array.prototype.push or Function.prototype.apply leaves its worker answering', async () => {
+  it('a task that rewrites Atomics, Array.prototype.push/includes or Function.prototype.apply leaves its worker answering', async () => {
     // The worker's claim and reply paths take these builtins before any task's module loads;
     // they once looked them up at each call, and every later call on the worker never settled.
     const pool = workerPool({ size: 1 });
     expect(await pool.apply(js('add'), [1, 2])).toBe(3); // the module is loaded before the rewrite
     expect(await pool.apply(js('breakBuiltins'), [])).toBe('broken');
     expect(await Promise.all([1, 2, 3, 4, 5].map((i) => pool.apply(js('add'), [i, i])))).toEqual([2, 4, 6, 8, 10]);
+    // Async tasks, and errors with properties (the error encoder gathers them), still come back.
+    expect(await pool.apply(js('later'), ['late', 1])).toBe('late');
+    await expect(pool.apply(js('fail'), ['after the rewrite'])).rejects.toMatchObject({ message: 'after the rewrite', code: 'E_CUSTOM' });
     pool.close();
     await pool.join();
   });

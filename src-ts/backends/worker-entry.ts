@@ -70,7 +70,8 @@ import type { WorkerEnvelope } from './worker-start.js';
 // Builtins that the claim and reply paths use, taken before any task's module loads: a task may
 // rewrite its worker's globals (a polyfill, a test double, a mistake), and calls must not be lost
 // when it does. Replacing Promise.prototype.then, Array.prototype.push or Function.prototype.apply
-// once made every later call on that worker never settle. (What a task can still break is what
+// once made every later call on that worker never settle. For the same reason these paths, and the
+// error encoder (worker-protocol.ts), add to arrays by index, never by push(). (What a task can still break is what
 // any code sharing its realm can: see the README.)
 const { load: atomicLoad, store: atomicStore } = Atomics;
 const promiseThen = Promise.prototype.then;
@@ -176,11 +177,13 @@ class TaskRun implements KernelContext {
  */
 const inFlightRuns = new Array<TaskRun | undefined>(CLAIM_SLOTS);
 let inFlight = 0;
+/** TaskRuns free for reuse: a stack of spareCount, pushed and popped by index (see the builtins at the top). */
 const spareRuns: TaskRun[] = [];
+let spareCount = 0;
 
 /** Task seq is claimed: its TaskRun, registered before any code of the task runs. */
 function startRun(seq: number, counter: SharedCounter | undefined): TaskRun {
-  const run = spareRuns.pop() ?? new TaskRun();
+  const run = spareCount > 0 ? spareRuns[--spareCount]! : new TaskRun();
   run.seq = seq;
   run.cancelledFlag = false;
   run.counter = counter;
@@ -215,7 +218,7 @@ function endRun(seq: number, status: number, value: unknown): void {
   run.seq = 0;
   run.counter = undefined;
   run.context = undefined;
-  spareRuns.push(run);
+  spareRuns[spareCount++] = run;
 }
 
 // ---- Task contexts -----------------------------------------------------------------------
@@ -378,8 +381,14 @@ function reply(seq: number, status: number, value: unknown): void {
     }
   } catch (error) {
     transfer = undefined;
-    value = encodeError(cannotSend(status, error));
-    status = STATUS_ERROR;
+    try {
+      value = encodeError(cannotSend(status, error));
+      status = STATUS_ERROR;
+    } catch {
+      // Only a task that broke this realm's builtins gets here: its call still gets an answer.
+      value = `the task's ${status === STATUS_OK ? 'result' : 'thrown value'} cannot be sent back to the pool`;
+      status = STATUS_THROWN;
+    }
   }
   // Indexed, not push(): see the builtins at the top.
   if (transfer !== undefined) for (let i = 0; i < transfer.length; i++) resultTransfer[resultTransfer.length] = transfer[i]!;

@@ -228,6 +228,12 @@ function cannotTravel(what: string, reason: string): Held {
   return { error: { kind: 'TypeError', name: 'TypeError', message, stack: `TypeError: ${message}` } };
 }
 
+/** Whether `list` holds `item`, without Array.prototype.includes (a task may have replaced it). */
+function hasElement(list: readonly string[], item: string): boolean {
+  for (let i = 0; i < list.length; i++) if (list[i] === item) return true;
+  return false;
+}
+
 /** One error (the one thrown, with every error it holds), as it travels. */
 class ErrorEncoder {
   /** Errors met so far: one met again travels as the same EncodedError. */
@@ -243,7 +249,7 @@ class ErrorEncoder {
     const keys = attempt(() => Object.keys(error), () => []);
     const props = this.props(error, keys, kind === 'AggregateError', depth);
     if (props.length > 0) encoded.props = props;
-    if (!keys.includes('code')) {
+    if (!hasElement(keys, 'code')) {
       const code = attempt(() => (error as { code?: unknown }).code, () => undefined);
       const carried = code === undefined ? undefined : carry(code);
       if (carried !== undefined && 'value' in carried) encoded.code = carried.value;
@@ -262,10 +268,11 @@ class ErrorEncoder {
   /** Own enumerable properties that can travel; the structural ones (cause, errors) travel apart. */
   private props(error: Error, keys: string[], aggregate: boolean, depth: number): [string, Held][] {
     const props: [string, Held][] = [];
-    for (const key of keys) {
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
       if (key === 'cause' || (aggregate && key === 'errors')) continue;
       const value = this.held(() => (error as unknown as Record<string, unknown>)[key], depth, undefined);
-      if (value !== undefined) props.push([key, value]);
+      if (value !== undefined) props[props.length] = [key, value]; // by index: a task may have replaced push()
     }
     return props;
   }
@@ -279,7 +286,7 @@ class ErrorEncoder {
     for (let i = 0; i < length; i++) {
       const element = this.held(() => list[i] as unknown, depth, `AggregateError.errors[${i}]`);
       if (element === undefined) break;
-      out.push(element);
+      out[out.length] = element;
     }
     return out;
   }
