@@ -445,7 +445,7 @@ export class Pool extends EventEmitter {
     if (!Array.isArray(args)) throw new TypeError(`${method}: args must be an array of the task's arguments, got ${describe(args)}`);
     checkCallOptions(method, options, this.backend);
     checkTransfer(method, options);
-    const validated = runnable.validate(ownCopy(args));
+    const validated = runnable.validate(ownCopy(args, `${method}: args`));
     this.#scheduler.backend.checkArgs?.(method, runnable, validated);
     this.#checkOpen(method);
     return [runnable, validated];

@@ -26,6 +26,24 @@ describe.each(availableBackends())('$name backend', ({ make }) => {
     }
   });
 
+  it('an argument array longer than a call takes is a RangeError at the call, with nothing queued', async () => {
+    // A sparse args array with a length of 2^32 - 1 ran the process out of memory while it
+    // was copied (V8 aborted); a call can spread at most MAX_ARGS arguments anyway.
+    const pool = make({ size: 1 });
+    const huge: any = [1];
+    huge.length = 2 ** 32 - 1;
+    const long: any = new Array(65_537).fill(0);
+    try {
+      await expect(pool.apply(kernels.noop, huge)).rejects.toThrow(new RangeError('apply: args has 4294967295 elements: a call takes at most 65536 arguments'));
+      expect(() => pool.applyAsync(kernels.noop, long)).toThrow(/^applyAsync: args has 65537 elements/);
+      await expect(pool.starmap(kernels.noop, [[1], huge])).rejects.toThrow(new RangeError('starmap: tuples[1]: the tuple has 4294967295 elements: a call takes at most 65536 arguments'));
+      expect(pool.stats().submitted).toBe(0);
+      expect(await pool.apply(kernels.noop, [7])).toBe(7);
+    } finally {
+      await pool.terminate();
+    }
+  });
+
   it("a generator's own error passes through map as it is", async () => {
     const pool = make({ size: 1 });
     class Mine extends Error {}

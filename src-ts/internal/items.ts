@@ -16,7 +16,7 @@ export function itemArgs(method: string, kernel: Runnable, item: unknown, index:
     throw new TypeError(`${method}: tuples[${index}] must be an array of arguments, got ${describe(item)}`);
   }
   try {
-    return kernel.validate(spread ? ownCopy(item as unknown[]) : [item]);
+    return kernel.validate(spread ? ownCopy(item as unknown[], 'the tuple') : [item]);
   } catch (error) {
     const where = `${method}: ${inputName(spread)}[${index}]: `;
     if (error instanceof RangeError) throw new RangeError(where + error.message, { cause: error });
@@ -26,11 +26,20 @@ export function itemArgs(method: string, kernel: Runnable, item: unknown, index:
 }
 
 /**
- * A plain array of `args`' elements, each read once (a Proxy's traps or an index getter run once
- * per element), so a kernel's checks and its run see the same values.
+ * The most arguments one call takes: a task is called with them spread (Reflect.apply), and V8
+ * overflows its stack somewhere past 125 000. A sparse array with a length of 2^32 - 1 once
+ * made the copy below run the process out of memory.
  */
-export function ownCopy(args: readonly unknown[]): unknown[] {
+export const MAX_ARGS = 65_536;
+
+/**
+ * A plain array of `args`' elements, each read once (a Proxy's traps or an index getter run once
+ * per element), so a kernel's checks and its run see the same values. `name` names the array in
+ * the RangeError for one longer than MAX_ARGS.
+ */
+export function ownCopy(args: readonly unknown[], name: string): unknown[] {
   const n = args.length;
+  if (n > MAX_ARGS) throw new RangeError(`${name} has ${n} elements: a call takes at most ${MAX_ARGS} arguments`);
   const copy = new Array<unknown>(n);
   for (let i = 0; i < n; i++) copy[i] = args[i];
   return copy;
