@@ -26,9 +26,10 @@ describe.each(availableBackends())('$name backend', ({ make }) => {
     }
   });
 
-  it('an argument array longer than a call takes is a RangeError at the call, with nothing queued', async () => {
-    // A sparse args array with a length of 2^32 - 1 ran the process out of memory while it
-    // was copied (V8 aborted); a call can spread at most MAX_ARGS arguments anyway.
+  it('an argument array longer than a call takes, or a map longer than an array holds, is a RangeError at the call, with nothing queued', async () => {
+    // A sparse array with a length of 2^32 - 1, as args or as a map's items, ran the process
+    // out of memory while it was copied (V8 aborted); a call can spread at most MAX_ARGS
+    // arguments anyway, and a map's results could never fit in one array.
     const pool = make({ size: 1 });
     const huge: any = [1];
     huge.length = 2 ** 32 - 1;
@@ -37,8 +38,14 @@ describe.each(availableBackends())('$name backend', ({ make }) => {
       await expect(pool.apply(kernels.noop, huge)).rejects.toThrow(new RangeError('apply: args has 4294967295 elements: a call takes at most 65536 arguments'));
       expect(() => pool.applyAsync(kernels.noop, long)).toThrow(/^applyAsync: args has 65537 elements/);
       await expect(pool.starmap(kernels.noop, [[1], huge])).rejects.toThrow(new RangeError('starmap: tuples[1]: the tuple has 4294967295 elements: a call takes at most 65536 arguments'));
+      // A map's results arrive as one array, which V8 caps at 134 217 725 elements.
+      await expect(pool.map(kernels.noop, huge)).rejects.toThrow(new RangeError('map: items has 4294967295 elements, more than one array of results can hold (134217725); imap takes any number'));
+      await expect(pool.starmap(kernels.noop, { length: 2 ** 40 })).rejects.toThrow(/^starmap: tuples has 1099511627776 elements, more than/);
+      expect(() => pool.mapAsync(kernels.noop, huge)).toThrow(/^mapAsync: items has 4294967295 elements/);
       expect(pool.stats().submitted).toBe(0);
       expect(await pool.apply(kernels.noop, [7])).toBe(7);
+      // An array-like's length is read once, as Array.from reads it.
+      expect(await pool.map(kernels.noop, { length: 2.5, 0: 4, 1: 5, 2: 6 })).toEqual([4, 5]);
     } finally {
       await pool.terminate();
     }

@@ -45,6 +45,20 @@ export function ownCopy(args: readonly unknown[], name: string): unknown[] {
   return copy;
 }
 
+/**
+ * The most items a map, starmap or mapAsync takes: the most elements V8 holds in one array (its
+ * FixedArray limit on 64-bit machines), and their results arrive as one array. A sparse array
+ * with a length of 2^32 - 1 once ran the process out of memory (V8 aborted) while its calls
+ * were gathered. imap takes any number.
+ */
+export const MAX_MAP_ITEMS = 134_217_725;
+
+function checkItemCount(method: string, spread: boolean, n: number): void {
+  if (n > MAX_MAP_ITEMS) {
+    throw new RangeError(`${method}: ${inputName(spread)} has ${n} elements, more than one array of results can hold (${MAX_MAP_ITEMS}); imap takes any number`);
+  }
+}
+
 /** Every item's arguments, validated before anything is queued. */
 export function allCalls(method: string, kernel: Runnable, items: unknown, spread: boolean): unknown[][] {
   let list: ArrayLike<unknown>;
@@ -53,12 +67,22 @@ export function allCalls(method: string, kernel: Runnable, items: unknown, sprea
   } else if (items !== null && items !== undefined && typeof (items as Iterable<unknown>)[Symbol.iterator] === 'function') {
     list = readInput(method, spread, () => Array.from(items as Iterable<unknown>));
   } else if (typeof items === 'object' && items !== null && typeof (items as ArrayLike<unknown>).length === 'number') {
-    list = readInput(method, spread, () => Array.from(items as ArrayLike<unknown>));
+    const arrayLike = items as ArrayLike<unknown>;
+    list = readInput(method, spread, () => {
+      // As Array.from reads it (ToLength), but once: the count checked is the count copied.
+      const length = Number(arrayLike.length);
+      const n = Number.isNaN(length) ? 0 : Math.min(Math.max(Math.trunc(length), 0), Number.MAX_SAFE_INTEGER);
+      checkItemCount(method, spread, n);
+      const copy = new Array<unknown>(n);
+      for (let i = 0; i < n; i++) copy[i] = arrayLike[i];
+      return copy;
+    });
   } else {
     throw new TypeError(`${method}: ${inputName(spread)} must be an iterable or an array-like, got ${describe(items)}`);
   }
   // The length read once: an item's getter may shrink the array while it is read.
   const n = list.length;
+  checkItemCount(method, spread, n);
   const calls = new Array<unknown[]>(n);
   for (let i = 0; i < n; i++) calls[i] = itemArgs(method, kernel, list[i], i, spread);
   return calls;
