@@ -264,6 +264,8 @@ describe('the worker controls', () => {
     ['resourceLimits: negative', { resourceLimits: { codeRangeSizeMb: -1 } }, RangeError, /codeRangeSizeMb must be a finite number of MB > 0, got -1$/],
     ['resourceLimits: Infinity', { resourceLimits: { maxYoungGenerationSizeMb: Infinity } }, RangeError, /got Infinity$/],
     ['resourceLimits: NaN', { resourceLimits: { stackSizeMb: NaN } }, RangeError, /got NaN$/],
+    // Node 20 ends the whole process when a worker's stack is this small (exit code 6, no 'error').
+    ['resourceLimits: a stack too small to start a worker', { resourceLimits: { stackSizeMb: 0.1 } }, RangeError, /^Pool: options\.resourceLimits\.stackSizeMb must be at least 1 \(MB\), got 0\.1: /],
     ['env: a string', { env: 'FOO=1' }, TypeError, `Pool: options.env must be an object of environment variables or worker_threads' SHARE_ENV, got string "FOO=1"`],
     ['env: another symbol', { env: Symbol('env') }, TypeError, /^Pool: options\.env must be an object .*, got symbol$/],
     ['env: an array', { env: ['FOO=1'] }, TypeError, /^Pool: options\.env must be an object .*, got an array$/],

@@ -329,8 +329,18 @@ function checkResourceLimits(limits: unknown): void {
     if (mb === undefined) continue;
     if (typeof mb !== 'number') throw new TypeError(`Pool: options.resourceLimits.${name} must be a number of MB, got ${describe(mb)}`);
     if (!(mb > 0 && mb < Infinity)) throw new RangeError(`Pool: options.resourceLimits.${name} must be a finite number of MB > 0, got ${mb}`);
+    if (name === 'stackSizeMb' && mb < MIN_STACK_MB) {
+      throw new RangeError(`Pool: options.resourceLimits.stackSizeMb must be at least ${MIN_STACK_MB} (MB), got ${mb}: a smaller stack cannot start a worker, and Node ends the whole process when it tries`);
+    }
   }
 }
+
+/**
+ * The smallest worker stack a pool takes. Node 20 exits the whole process (code 6, "Maximum
+ * call stack size exceeded" in its worker bootstrap) for 0.2 MB or less, with no 'error' for
+ * anyone to catch; 0.5 started spindle's workers on Node 18, 20, 22 and 24. 1 MB leaves room.
+ */
+const MIN_STACK_MB = 1;
 
 /** An object that is not an array (nor null): what an options-like map of names can be. */
 function isPlainishObject(v: unknown): v is object {
