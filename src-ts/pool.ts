@@ -68,9 +68,11 @@ export interface PoolStats {
   state: PoolState;
   /** Tasks accepted into the queue or dispatched; a map chunk counts once. */
   submitted: number;
-  /** Accepted tasks that ended with a result, an error, or cancelled (abort, timeout, terminate). */
+  /** Accepted tasks that ended with a result. */
   completed: number;
+  /** Accepted tasks that ended with an error: thrown by the task, or the worker it ran on crashed. */
   failed: number;
+  /** Accepted tasks that were cancelled: by their signal, their timeout, terminate() or a closeTimeout. */
   cancelled: number;
   /**
    * Accepted tasks not yet started, wherever they wait: `queuedInPool + queuedInBackend`.
@@ -363,7 +365,11 @@ export class Pool extends EventEmitter {
     this.#scheduler.close();
   }
 
-  /** Resolves once, after close(), every accepted call has settled and the backend has closed; after terminate(), once it is done. */
+  /**
+   * Resolves once, after close(), every accepted call has settled, every imap still open has
+   * ended (one left part-read holds it until it is read to the end, closed with return(), or the
+   * pool terminated) and the backend has closed; after terminate(), once it is done.
+   */
   join(): Promise<void> {
     return this.#scheduler.join();
   }

@@ -715,6 +715,30 @@ describe('lifecycle', () => {
     expect(joined.settlements).toBe(1);
     expect(backend.liveAtClose).toBe(0);
   });
+
+  it('an imap left part-read holds join() (as documented) until it is closed with return()', async () => {
+    const { backend, pool } = setup({ capacity: 4 });
+    const iterator = pool.imap(noop, [1, 2, 3, 4, 5, 6], { window: 2 });
+    await tick();
+    backend.completeAll();
+    const first = iterator.next();
+    backend.completeAll();
+    expect(await first).toEqual({ done: false, value: 1 });
+    pool.close();
+    const joined = track(pool.join());
+    backend.completeAll();
+    await tick();
+    backend.completeAll();
+    await tick();
+    expect(joined.settlements).toBe(0); // items 3-6 are submitted only as the consumer reads
+    const closing = iterator.return!();
+    backend.completeAll();
+    await closing;
+    backend.completeAll();
+    await tick();
+    expect(joined.settlements).toBe(1);
+    expect(pool.stats().submitted).toBeLessThan(6);
+  });
 });
 
 describe('map and starmap', () => {
