@@ -358,6 +358,30 @@ describe.skipIf(coreutilsVersion === undefined)('spindle sha256sum against coreu
     });
   });
 
+  describe('FIFOs whose writer was there first', () => {
+    it('a FIFO whose writer waits for a reader, writes once and leaves is hashed, on the command line and from a list', async () => {
+      // The pool's first open (to see what the file is) took the waiting writer; once it had
+      // written and gone, the second open waited for another writer, for ever.
+      const fifo = join(dir, 'early.fifo');
+      spawnSync('mkfifo', [fifo]);
+      const expected = run('bash', ['-c', `printf 'written early' | sha256sum`]).stdout.toString('latin1').split(' ')[0];
+      writeFileSync(join(dir, 'early.sum'), `${expected}  early.fifo\n`);
+      try {
+        for (const args of [['early.fifo'], ['-c', 'early.sum']]) {
+          const writer = spawn('sh', ['-c', "printf 'written early' > early.fifo"], { cwd: dir });
+          const wrote = new Promise<number | null>((resolve) => writer.on('exit', resolve));
+          await new Promise((r) => setTimeout(r, 200)); // the writer is blocked in open(), waiting for a reader
+          const ours = spawnSync(process.execPath, [bin, 'sha256sum', ...args], { cwd: dir, timeout: 10_000, encoding: 'latin1' });
+          writer.kill();
+          await wrote;
+          expect({ stdout: ours.stdout, status: ours.status }).toEqual({ stdout: args[0] === '-c' ? 'early.fifo: OK\n' : `${expected}  early.fifo\n`, status: 0 });
+        }
+      } finally {
+        rmSync(fifo, { force: true });
+      }
+    });
+  });
+
   describe('backends and progress', () => {
     it('the worker backend prints the same', () => {
       const env = { SPINDLE_BACKEND: 'worker' };

@@ -31,7 +31,7 @@ import { quotef, strerror } from './coreutils-text.js';
 import { readLines } from './line-reader.js';
 import { inOrder } from './ordered.js';
 import { listedNames, totalSize } from './progress-total.js';
-import { hashSpecialFile, isRefusedSpecialFile } from './special-file.js';
+import { hashSpecialFile, isRefusedSpecialFile, isSpecialFile } from './special-file.js';
 import { StdinReader } from './stdin.js';
 import { helpText, parseCommandLine, UsageError, type Sha256sumOptions } from './sha256sum-options.js';
 
@@ -292,10 +292,12 @@ class Run {
   // ---- Shared ----------------------------------------------------------------------------
 
   /** The lowercase hex digest of a file, or of the rest of standard input for "-". */
-  private hash(name: Name): Promise<string> {
+  private async hash(name: Name): Promise<string> {
     if (isStdin(name)) return this.stdin.hash(this.progress);
+    // A FIFO or a character device is read here, opened once (see special-file.ts); one that
+    // became one after the stat is refused by the pool and read here all the same.
+    if (await isSpecialFile(name)) return hashSpecialFile(name, this.progress);
     const hashed = this.pool().apply(kernels.sha256File, [name], this.wantsProgress ? { progress: this.progress } : undefined) as Promise<string>;
-    // A FIFO or a character device: refused by the pool (see special-file.ts), read here.
     return hashed.catch((error: unknown) => (isRefusedSpecialFile(error) ? hashSpecialFile(name, this.progress) : Promise.reject(error)));
   }
 

@@ -6,10 +6,26 @@
 // file waits, and the pool's threads stay free for the others.
 
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import type { SharedCounter } from '../shared/counter.js';
 
 const CHUNK_BYTES = 256 * 1024;
+
+/**
+ * Whether `path` is, by stat() (which opens nothing), a FIFO or a character device: one to read
+ * here rather than offer to the pool. A FIFO must be opened once only: the pool's open (with
+ * O_NONBLOCK, to see what it is) would take the writer that was waiting for a reader, and once
+ * that writer wrote and left, the second open here waited for another, for ever. Errors (a
+ * missing file) say false: the pool reports them as coreutils words them.
+ */
+export async function isSpecialFile(path: Buffer): Promise<boolean> {
+  try {
+    const stats = await stat(path);
+    return stats.isFIFO() || stats.isCharacterDevice();
+  } catch {
+    return false;
+  }
+}
 
 /** Whether `error` is sha256File's refusal of a file that is not a regular file or block device. */
 export function isRefusedSpecialFile(error: unknown): boolean {
