@@ -598,6 +598,22 @@ describe.skipIf(coreutilsVersion === undefined)('write errors end the run the co
     expect({ stderr: normalize(actual.stderr), status: actual.status }).toEqual({ stderr: expected.stderr, status: expected.status });
   });
 
+  it.each([
+    // Nothing is written: no write error (spindle's last, empty write once failed there).
+    ['--status, nothing written', ['--status', '-c', 'sums-for-full']],
+    ['--quiet, nothing written', ['--quiet', '-c', 'sums-for-full']],
+    ['only missing files', ['no-such-file']],
+    // Output fails, the run goes on: later errors and the summaries still come (spindle once stopped at the first failed write).
+    ['files among missing ones', [ALL[0]!, 'no-such-file', ALL[1]!, 'no-such-file-2']],
+    ['lists with mismatches, missing files and bad lines', ['-c', 'sums-bad-for-full', 'sums-for-full']],
+  ])('into /dev/full, %s: what coreutils prints, and its status', (_label, args) => {
+    writeFileSync(join(dir, 'sums-for-full'), sumsOf(ALL.slice(0, 3)));
+    writeFileSync(join(dir, 'sums-bad-for-full'), `${'0'.repeat(64)}  ${ALL[0]}\n${'1'.repeat(64)}  no-such-file\nnot a checksum line\n`);
+    const expected = shell(['sha256sum', ...args], '>/dev/full');
+    const actual = shell(ourCommand(args), '>/dev/full');
+    expect({ stderr: normalize(actual.stderr), status: actual.status }).toEqual({ stderr: expected.stderr, status: expected.status });
+  });
+
   it.each([['--help'], ['--version'], [...ALL, ...ALL]])('into a closed pipe: no message, no stack trace, status 1 (%s)', (...args) => {
     const actual = shell(ourCommand(args), '| true; echo "status $?" >&2');
     expect(actual.stderr).toMatch(/^status (0|1)\n$/); // 0 when the reader's end closed only after all was written

@@ -170,7 +170,7 @@ class Run {
     const format = { binary: this.options.binary === 1, tag: this.options.tag, zero: this.options.zero };
     let ok = true;
     for await (const { item: name, outcome } of inOrder(names, this.window, (n) => this.hash(n), () => this.out.flush())) {
-      if (this.out.broken) break;
+      if (this.out.stopped) break;
       if (outcome.ok) await this.out.write(digestLine(name, outcome.value!, format));
       else {
         ok = false;
@@ -187,7 +187,7 @@ class Run {
   async checkAll(): Promise<boolean> {
     let ok = true;
     for (const file of this.options.files) {
-      if (this.out.broken) break;
+      if (this.out.stopped) break;
       if (!(await this.checkOne(file))) ok = false;
     }
     return ok;
@@ -229,7 +229,7 @@ class Run {
     const start = ({ parsed }: ListLine): Promise<string> | undefined => (parsed.kind === 'entry' ? this.hash(parsed.name) : undefined);
     try {
       for await (const { item, outcome } of inOrder(this.listLines(source, fromStdin), this.window, start, () => this.out.flush())) {
-        if (this.out.broken) return false;
+        if (this.out.stopped) return false;
         const { parsed } = item;
         if (parsed.kind === 'skip') continue;
         if (parsed.kind === 'malformed') {
@@ -345,12 +345,14 @@ class Run {
 /**
  * Standard output, buffered: lines collect here and go out in large writes when the buffer
  * fills or before a wait, in order. A full buffer waits for the stream to drain, so a slow
- * reader (a pager) holds the run back instead of letting output pile up in memory. A closed pipe (EPIPE, as with `| head`)
- * marks it broken; the run then stops, silently, as coreutils stops on SIGPIPE.
+ * reader (a pager) holds the run back instead of letting output pile up in memory. A closed pipe
+ * (EPIPE, as with `| head`) stops the run, silently, as coreutils stops on SIGPIPE; see stopped.
  */
 class Output {
   private chunks: Buffer[] = [];
   private size = 0;
+  /** Settles once the last write handed to the stream has reported its outcome. */
+  private lastWrite: Promise<void> = Promise.resolve();
   /** The first error a write to the stream met; nothing more is written after one. */
   failure: NodeJS.ErrnoException | undefined = undefined;
 
@@ -363,26 +365,39 @@ class Output {
     });
   }
 
-  /** True once a write failed: the run stops taking work, as coreutils stops on a write error. */
-  get broken(): boolean {
-    return this.failure !== undefined;
+  /**
+   * True once the reader has gone (EPIPE): the run stops taking work, silently, as coreutils
+   * dies of SIGPIPE. Any other failed write (ENOSPC on /dev/full) only drops the output from
+   * then on: the run goes on, its errors and warnings still go to stderr, and "write error"
+   * comes at the end, as coreutils' close_stdout() reports it.
+   */
+  get stopped(): boolean {
+    return this.failure?.code === 'EPIPE';
   }
 
   /** Queues bytes; once 64 KiB have collected, writes them and waits until the stream takes them. */
   async write(bytes: Buffer): Promise<void> {
-    if (this.broken) return;
+    if (this.failure !== undefined) return;
     this.chunks.push(bytes);
     this.size += bytes.length;
     if (this.size >= 1 << 16) await this.flush();
   }
 
   async flush(): Promise<void> {
-    if (this.chunks.length === 0 || this.broken) return;
+    if (this.chunks.length === 0) return;
     const data = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
     this.chunks = [];
     this.size = 0;
+    if (this.failure !== undefined) return;
     this.beforeWrite();
-    if (this.stream.write(data, this.noteFailure)) return;
+    let taken = true;
+    this.lastWrite = new Promise<void>((resolve) => {
+      taken = this.stream.write(data, (error?: Error | null) => {
+        this.noteFailure(error);
+        resolve();
+      });
+    });
+    if (taken) return;
     await new Promise<void>((resolve) => {
       const done = (): void => {
         this.stream.off('drain', done);
@@ -396,16 +411,14 @@ class Output {
     });
   }
 
-  /** Flushes, then waits until every write so far has reported its outcome (callbacks run in order). */
+  /**
+   * Flushes, then waits until every write so far has reported its outcome (callbacks run in
+   * order, so the last one's is enough). A run that wrote nothing writes nothing here either: a
+   * zero-length write to /dev/full fails, and coreutils reports no write error for no output.
+   */
   async close(): Promise<void> {
     await this.flush();
-    if (this.broken) return;
-    await new Promise<void>((resolve) => {
-      this.stream.write(Buffer.alloc(0), (error?: Error | null) => {
-        this.noteFailure(error);
-        resolve();
-      });
-    });
+    await this.lastWrite;
   }
 
   private readonly noteFailure = (error?: Error | null): void => {
