@@ -167,6 +167,22 @@ describe.skipIf(coreutilsVersion === undefined)('spindle sha256sum against coreu
       }
     });
 
+    it('a NUL next to a digest reads as coreutils reads it, in each line format', () => {
+      // coreutils wants a blank right after the 64th digit (a NUL there made spindle take the
+      // name after it), and reads a tagged line's digest as a C string (a NUL after it made
+      // spindle refuse the line).
+      const digest = theirs([NAMES.one]).stdout.toString('latin1').slice(0, 64);
+      const lines: Record<string, string> = { std: `${digest}  ${NAMES.one}`, rev: `${digest} ${NAMES.one}`, tag: `SHA256 (${NAMES.one}) = ${digest}` };
+      for (const [format, line] of Object.entries(lines)) {
+        // Around the digest's ends and the line's (every position matched in a one-off sweep).
+        const L = line.length;
+        for (const at of new Set([0, 1, 63, 64, 65, 66, L - 65, L - 64, L - 1, L])) {
+          writeFileSync(join(dir, 'nul.sum'), `${line.slice(0, at)}\0${line.slice(at)}\n`);
+          same(['-c', '-w', 'nul.sum']);
+        }
+      }
+    });
+
     it('reports corrupted files as FAILED with the summary warning, exit 1', () => {
       writeFileSync(join(dir, 'victim-1'), 'original');
       writeFileSync(join(dir, 'victim-2'), 'original');

@@ -110,10 +110,12 @@ export class ChecksumLineParser {
     }
 
     if (s.length - i < MIN_LINE + (at(i) === 0x5c ? 1 : 0)) return undefined;
+    // Exactly 64 hex digits, then a blank: a NUL there is not one (coreutils looks at the byte
+    // after the 64th, and its hex check then stops at the first NUL).
     const digestStart = i;
-    while (at(i) !== 0 && !isWhite(at(i))) i++;
-    if (i === s.length) return undefined; // the digest must be followed by a blank
-    const hex = validHex(s.subarray(digestStart, i));
+    i += HEX_DIGITS;
+    if (!isWhite(at(i))) return undefined;
+    const hex = validHex(cString(s.subarray(digestStart, i)));
     i++;
     if (hex === undefined) return undefined;
 
@@ -145,6 +147,7 @@ function splitTagged(s: Buffer, escaped: boolean): { hex: string; name: Buffer }
   if (s[i] !== 0x3d) return undefined; // '='
   i++;
   while (i < s.length && isWhite(s[i]!)) i++;
-  const hex = validHex(s.subarray(i));
+  // The digest is a C string: it ends at a NUL, as in coreutils.
+  const hex = validHex(cString(s.subarray(i)));
   return hex === undefined ? undefined : { hex, name };
 }
