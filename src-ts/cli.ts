@@ -26,11 +26,34 @@ A progress bar is drawn on stderr when it is a terminal; --progress forces it, -
 class UsageError extends Error {}
 
 function parseBound(text: string, name: string): number {
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isInteger(value) || value < 0 || value > 2 ** 53) {
+  const value = exactInteger(text);
+  if (value === undefined || value < 0n || value > 2n ** 53n) {
     throw new UsageError(`${name} must be an integer in [0, 2^53], got '${text}'`);
   }
-  return value;
+  return Number(value);
+}
+
+/**
+ * The integer a number written as JS writes them (decimal with an optional fraction and
+ * exponent, or 0x/0o/0b) stands for, exactly; undefined for anything else or a non-integer.
+ * Number() alone rounds: '9007199254740993' read as 2^53 and was accepted.
+ */
+function exactInteger(text: string): bigint | undefined {
+  const t = text.trim();
+  if (/^0[xX][0-9a-fA-F]+$|^0[oO][0-7]+$|^0[bB][01]+$/.test(t)) return BigInt(t);
+  const m = /^\+?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(t);
+  if (m === null) return undefined;
+  const [, whole = '', fraction = '', exponent = '0'] = m;
+  if (whole === '' && fraction === '') return undefined;
+  const digits = (whole + fraction).replace(/^0+/, '');
+  if (digits === '') return 0n;
+  // The value is digits * 10^scale; anything beyond 10^20 is out of range whatever it is.
+  const scale = Number(exponent) - fraction.length;
+  const significant = digits.replace(/0+$/, '');
+  const zeros = digits.length - significant.length;
+  if (scale + zeros < 0) return undefined; // a fraction is left
+  if (digits.length + scale > 20) return 10n ** 21n;
+  return scale >= 0 ? BigInt(digits) * 10n ** BigInt(scale) : BigInt(digits.slice(0, digits.length + scale));
 }
 
 type BackendChoice = 'auto' | 'native' | 'worker';

@@ -173,7 +173,7 @@ describe.skipIf(coreutilsVersion === undefined)('spindle sha256sum against coreu
       // spindle refuse the line).
       const digest = theirs([NAMES.one]).stdout.toString('latin1').slice(0, 64);
       const lines: Record<string, string> = { std: `${digest}  ${NAMES.one}`, rev: `${digest} ${NAMES.one}`, tag: `SHA256 (${NAMES.one}) = ${digest}` };
-      for (const [format, line] of Object.entries(lines)) {
+      for (const line of Object.values(lines)) {
         // Around the digest's ends and the line's (every position matched in a one-off sweep).
         const L = line.length;
         for (const at of new Set([0, 1, 63, 64, 65, 66, L - 65, L - 64, L - 1, L])) {
