@@ -177,6 +177,32 @@ describe.each(backends)('conformance on the $name backend', ({ name, capabilitie
       expect(arrays.map((a) => Array.from(a))).toEqual([[1, 2, 3], [8, 9]]);
     });
 
+    // Node 22 has ArrayBuffer.prototype.transfer() and did not stop it for a buffer marked
+    // untransferable: it freed the memory a native sort was writing (SIGSEGV). Node 18 and 20
+    // have no transfer(); the matrix runs this on 22 and 24.
+    const transferable = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function';
+    (transferable ? it : it.skip)('an ordinary array given to sort or argsort stays where it is: its transfer() throws, even while the sort runs', async () => {
+      const pool = open();
+      const n = 1 << 20;
+      const array = new Float64Array(n);
+      for (let i = 0; i < n; i++) array[i] = Math.random();
+      const want = array.slice().sort();
+      const buffer = array.buffer as ArrayBuffer & { transfer(length?: number): ArrayBuffer; transferToFixedLength(length?: number): ArrayBuffer };
+      const sorting = pool.apply(kernels.sort, [array]);
+      expect(() => buffer.transfer(8)).toThrow(TypeError);
+      expect(() => buffer.transferToFixedLength()).toThrow(TypeError);
+      expect(await sorting).toBe(array);
+      let mismatches = 0;
+      for (let i = 0; i < n; i++) if (array[i] !== want[i]) mismatches++;
+      expect(mismatches).toBe(0);
+      const keys = Int32Array.from([3, 1, 2]);
+      expect(Array.from(await pool.apply(kernels.argsort, [keys]))).toEqual([1, 2, 0]);
+      expect(() => (keys.buffer as typeof buffer).transfer()).toThrow(TypeError);
+      // Buffers spindle never took are untouched by the guard.
+      const other = new ArrayBuffer(16) as typeof buffer;
+      expect(other.transfer(8).byteLength).toBe(8);
+    });
+
     it('map and starmap return results in input order', async () => {
       const pool = open();
       const items = range(Math.min(10_000, capabilities.manyTasks));

@@ -10,8 +10,8 @@
 // - Native backend: sorts the array where it is, without a copy. A SharedArrayBuffer can be
 //   neither detached nor shrunk. An ordinary ArrayBuffer could be transferred away while pool
 //   threads write it, and N-API cannot keep a transferred buffer's memory alive, so the call marks
-//   it untransferable (worker_threads.markAsUntransferable, permanent): a later postMessage or
-//   structuredClone that lists it copies it instead of moving it. Resizable ArrayBuffers (which
+//   it untransferable (untransferable.ts, permanent): a later postMessage or structuredClone
+//   that lists it copies it instead of moving it, and its transfer() throws. Resizable ArrayBuffers (which
 //   can shrink under the sort) and detached ones are TypeErrors.
 // - Worker backend: an array over a SharedArrayBuffer is sorted in place, by every worker at once
 //   from PARALLEL_MIN elements when the pool has several (split, nextRound: sort-parallel.ts),
@@ -19,12 +19,12 @@
 //   the pool's thread and sorted there likewise, and copied back once sorted; a smaller one is
 //   cloned to one worker, and the sorted clone written back into the caller's array
 //   (fromWorker) before the call resolves. argsort likewise, its indices moved back, not cloned.
-import { markAsUntransferable } from 'node:worker_threads';
 import { isSharedArrayBuffer } from 'node:util/types';
 import { checkArity, describe, intrinsicGetter, isDetached, viewRange } from './args.js';
 import { isSortPart, nextSortRound, runSortPart, splitArgsort, splitSort } from './sort-parallel.js';
 import { argsortTwin, CONSTRUCTORS, copyElements, keyBytes, sortTwin, SortType, type SortableArray } from './sort-twin.js';
 import { defineKernel } from './types.js';
+import { markUntransferable } from './untransferable.js';
 
 export type { SortableArray } from './sort-twin.js';
 
@@ -70,7 +70,7 @@ function checkBuffer(kernel: string, buffer: ArrayBufferLike, length: number): v
   if (isResizable?.call(buffer) === true) {
     throw new TypeError(`${kernel}: array's ArrayBuffer is resizable, and a sort in progress must not see it shrink; sort a fixed-length copy (array.slice())`);
   }
-  if (length > 1) markAsUntransferable(buffer);
+  if (length > 1) markUntransferable(buffer as ArrayBuffer);
 }
 
 function checkArray(kernel: string, args: readonly unknown[]): [SortableArray, SortType] {
