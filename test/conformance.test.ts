@@ -488,6 +488,15 @@ describe.each(backends)('conformance on the $name backend', ({ name, capabilitie
       await pool.starmap(countPrimes, [[0, 1e5], [1e5, 3e5]], { progress: mapped });
       expect(mapped.value).toBe(3e5);
     });
+
+    it('a progress counter already beyond 2^53 takes the progress, and the call succeeds', async () => {
+      // The JS twins (worker backend) and the queue client added progress as numbers, which
+      // throws past 2^53: every call with such a counter failed there, as the native one did not.
+      const pool = open();
+      const progress = new SharedCounter(2n ** 53n);
+      expect(await pool.apply(countPrimes, [0, 1e6], { progress })).toBe(78498);
+      expect(progress.bigint).toBe(2n ** 53n + 1_000_000n);
+    });
   });
 
   describe('bad arguments', () => {

@@ -42,7 +42,7 @@ import { performance } from 'node:perf_hooks';
 import workerThreads, { receiveMessageOnPort, workerData, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { kernels } from '../kernels/index.js';
 import type { Kernel, KernelContext } from '../kernels/types.js';
-import { SharedCounter } from '../shared/counter.js';
+import { addProgress, SharedCounter } from '../shared/counter.js';
 import { taskRuntimeKeys, type TaskContext } from '../task.js';
 import {
   decodeArgs,
@@ -167,7 +167,7 @@ class TaskRun implements KernelContext {
   }
 
   progress(units: number): void {
-    this.counter?.add(units);
+    if (this.counter !== undefined) addProgress(this.counter, units);
   }
 }
 

@@ -27,6 +27,17 @@ const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 /** @internal The BigInt64Array view over the value; native kernels receive this view. */
 export const kView = Symbol.for('spindle.counter.view');
 
+/**
+ * @internal Adds `units` of work done to a progress counter, whatever its value: as a bigint, so
+ * that a counter already beyond ±2^53 (which `add(number)` reports with a RangeError after
+ * adding) takes progress as the native kernels give it, and the work reporting it goes on.
+ * Units that are not a safe integer get add()'s own error.
+ */
+export function addProgress(counter: SharedCounter, units: number): void {
+  if (Number.isSafeInteger(units)) counter.add(BigInt(units));
+  else counter.add(units);
+}
+
 /** @internal A signed 64-bit integer from a safe-integer number or an in-range bigint. */
 export function toInt64(v: unknown, where: string, name: string): bigint {
   if (typeof v === 'bigint') {

@@ -18,6 +18,7 @@ import type { Queue, QueueEvents } from 'bullmq';
 import { Outcome, resultOfCopy, type Backend, type Dispatch } from '../backend.js';
 import { describeConnection, loadBullmq, readyWithin, redisOptions, type QueueConnection } from './bullmq.js';
 import { encodeCall, errorFromReason, readResult, reasonRunMs, taskName, WIRE_VERSION, type JobData } from './wire.js';
+import { addProgress } from '../../shared/counter.js';
 
 export interface QueueBackendOptions {
   queue: string;
@@ -304,7 +305,7 @@ export class QueueBackend implements Backend {
     slot.heard = Date.now();
     // A re-run job reports from 0 again; the counter keeps the most reported, never counts twice.
     if (data > slot.progressSeen) {
-      d.progress.add(data - slot.progressSeen);
+      addProgress(d.progress, data - slot.progressSeen);
       slot.progressSeen = data;
     }
   }
