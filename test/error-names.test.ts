@@ -51,6 +51,21 @@ describe.each(availableBackends())('$name backend', ({ make }) => {
     }
   });
 
+  it('sha256 of a DataView over a detached buffer names the argument, as for any other view', async () => {
+    // A DataView's own getters throw there (V8's "Cannot perform DataView.prototype.byteOffset
+    // on a detached ArrayBuffer" came through, naming neither sha256 nor data).
+    const pool = make({ size: 1 });
+    const ab = new ArrayBuffer(16);
+    const view = new DataView(ab, 4);
+    structuredClone(ab, { transfer: [ab] });
+    try {
+      await expect(pool.apply(kernels.sha256, [view])).rejects.toThrow(expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(/^sha256: data is a view over a detached ArrayBuffer/) }));
+      await expect(pool.map(kernels.sha256, [view])).rejects.toThrow(/^map: items\[0\]: sha256: data is a view over a detached ArrayBuffer/);
+    } finally {
+      await pool.terminate();
+    }
+  });
+
   it("a generator's own error passes through map as it is", async () => {
     const pool = make({ size: 1 });
     class Mine extends Error {}

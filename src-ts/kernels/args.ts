@@ -55,7 +55,15 @@ const dataViewByteLength = intrinsicGetter<number>(DataView.prototype, 'byteLeng
 /** A TypedArray's or DataView's buffer and byte range as the engine holds them (see intrinsicGetter). */
 export function viewRange(view: ArrayBufferView): { buffer: ArrayBufferLike; byteOffset: number; byteLength: number } {
   if (!isTypedArray(view)) {
-    return { buffer: dataViewBuffer.call(view), byteOffset: dataViewByteOffset.call(view), byteLength: dataViewByteLength.call(view) };
+    const buffer = dataViewBuffer.call(view);
+    try {
+      return { buffer, byteOffset: dataViewByteOffset.call(view), byteLength: dataViewByteLength.call(view) };
+    } catch {
+      // A DataView's getters throw where a TypedArray's read 0: over a detached buffer, or out of
+      // a resizable one that shrank. Read as a TypedArray is, so the caller's own checks (a
+      // detached buffer's TypeError, naming the argument) apply to both alike.
+      return { buffer, byteOffset: 0, byteLength: 0 };
+    }
   }
   return { buffer: typedBuffer.call(view), byteOffset: typedByteOffset.call(view), byteLength: typedByteLength.call(view) };
 }
