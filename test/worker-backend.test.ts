@@ -91,6 +91,24 @@ describe('users\' JS tasks', () => {
     await pool.join();
   });
 
+  it("a caller's object that has the shared-handle marker's key travels as sent, both ways", async () => {
+    // The worker protocol marks shared handles (and kernels' Buffers) in band: such an object
+    // once arrived as an Array, a Buffer or an error, depending on what its key said.
+    const pool = workerPool({ size: 1 });
+    const marked = [
+      { __spindle_shared__: 'Array', values: [1, 2, 3] },
+      { __spindle_shared__: 'Buffer', bytes: new Uint8Array([1, 2]) },
+      { __spindle_shared__: 'SharedCounter', buffer: new SharedArrayBuffer(8), byteOffset: 0 },
+      { __spindle_shared__: 'Escaped', value: 'not mine' },
+    ];
+    try {
+      for (const value of marked) expect(await pool.apply(js('later'), [value, 0])).toEqual(value);
+      expect(await pool.starmap(js('later'), marked.map((value) => [value, 0]), { chunkSize: 2 })).toEqual(marked);
+    } finally {
+      await pool.terminate();
+    }
+  });
+
   it('an argument getter that terminates the pool while the arguments are cloned: every call and terminate() settle', async () => {
     // terminate() then settled the tasks being posted, which the post went on to hold as well:
     // settled twice, the pool's count of live tasks never reached zero, and terminate() hung.

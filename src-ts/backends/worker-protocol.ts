@@ -386,8 +386,22 @@ export function decodeError(e: EncodedError): Error {
 // results that are shared handles travel as { [SHARED_MARK]: kind, buffer, byteOffset } and are
 // revived with Kind.from(buffer, byteOffset): the same memory, a live object again. Handles
 // nested deeper inside an argument arrive as plain objects; pass them as arguments of their own.
+// A caller's own top-level object that has the marker's key travels wrapped as ESCAPED_MARK, so
+// it arrives as it was sent (it once arrived as whatever its key named: an Array, a Buffer, or
+// an error).
 
 const SHARED_MARK = '__spindle_shared__';
+const ESCAPED_MARK = 'Escaped';
+
+/** Whether `value` is an object with an own key that reads as the marker's (a Proxy whose trap throws: no). */
+function hasMarkKey(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  try {
+    return Object.hasOwn(value, SHARED_MARK);
+  } catch {
+    return false;
+  }
+}
 
 interface SharedMarker {
   [SHARED_MARK]: string;
@@ -405,7 +419,7 @@ const revivers: Record<SharedKindName, (buffer: SharedArrayBuffer, byteOffset: n
 /** The value as it travels: a marker for a shared handle, else itself. */
 export function encodeValue(value: unknown): unknown {
   const kind = brandOf(value);
-  if (kind === undefined) return value;
+  if (kind === undefined) return hasMarkKey(value) ? { [SHARED_MARK]: ESCAPED_MARK, value } : value;
   const handle = value as { buffer: SharedArrayBuffer; byteOffset?: number };
   const marker: SharedMarker = { [SHARED_MARK]: kind, buffer: handle.buffer, byteOffset: handle.byteOffset ?? 0 };
   return marker;
@@ -414,7 +428,7 @@ export function encodeValue(value: unknown): unknown {
 /** The argument tuple as it travels; the same array when it holds no shared handle. */
 export function encodeArgs(args: readonly unknown[]): readonly unknown[] {
   for (let i = 0; i < args.length; i++) {
-    if (brandOf(args[i]) !== undefined) return args.map(encodeValue);
+    if (brandOf(args[i]) !== undefined || hasMarkKey(args[i])) return args.map(encodeValue);
   }
   return args;
 }
@@ -446,6 +460,7 @@ export function decodeValue(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
   const mark = (value as Partial<SharedMarker>)[SHARED_MARK];
   if (mark === undefined) return value;
+  if (mark === ESCAPED_MARK) return (value as { value: unknown }).value;
   if (mark === BUFFER_MARK) {
     const bytes = (value as { bytes: Uint8Array }).bytes;
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
