@@ -341,6 +341,9 @@ describe('SharedValue', () => {
     expect(() => new SharedValue(1 as never)).toThrow(/type must be/);
     expect(() => new SharedValue('toString' as never)).toThrow(TypeError);
     expect(() => new SharedValue('f64', '1' as never)).toThrow(/initial must be a number/);
+    // null is not "no initial value" (it was stored as 0), as for SharedCounter.
+    expect(() => new SharedValue('f64', null as never)).toThrow(/initial must be a number/);
+    expect(() => new SharedCounter(null as never)).toThrow(TypeError);
     expect(() => new SharedValue('i32', 1n as never)).toThrow(TypeError);
     expect(() => new SharedValue('i64', '1' as never)).toThrow(TypeError);
   });

@@ -81,7 +81,7 @@ export class SharedValue<T extends SharedValueType = SharedValueType> {
     header[0] = VALUE_TAG;
     header[TYPE_OFFSET / 4] = TYPE_CODES[type];
     attach(this, buffer, type);
-    this.store(initial ?? 0, 'new SharedValue', 'initial');
+    this.store(initial === undefined ? 0 : initial, 'new SharedValue', 'initial'); // null is a TypeError, as for SharedCounter
   }
 
   /**
