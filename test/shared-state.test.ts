@@ -525,6 +525,16 @@ describe('Lock', () => {
     await expect(lock.withLock(() => Promise.reject(boom))).rejects.toBe(boom);
     expect(lock.held).toBe(false);
     await expect(lock.withLock(5 as never)).rejects.toThrow(TypeError);
+    // fn force-releases, then throws: its own error, not the release's LockOwnershipError.
+    await expect(
+      lock.withLock(() => {
+        lock.forceRelease();
+        throw boom;
+      }),
+    ).rejects.toBe(boom);
+    expect(lock.held).toBe(false);
+    // fn force-releases and returns: the release's LockOwnershipError says the lock was lost.
+    await expect(lock.withLock(() => lock.forceRelease())).rejects.toBeInstanceOf(LockOwnershipError);
   });
 
   it('withLock with a timeout rejects with a TimeoutError without calling fn', async () => {

@@ -223,11 +223,21 @@ export class Lock {
     if (!(await this.acquireAsync(timeoutMs))) {
       throw new TimeoutError(`Lock.withLock: the lock was not acquired within ${timeoutMs} ms`);
     }
+    let result: Awaited<R>;
     try {
-      return await fn();
-    } finally {
-      this.release();
+      result = await fn();
+    } catch (error) {
+      // fn's own error is the one to report: a release that fails too (fn force-released the
+      // lock) must not replace it.
+      try {
+        this.release();
+      } catch {
+        // see above
+      }
+      throw error;
     }
+    this.release();
+    return result;
   }
 
   /**
