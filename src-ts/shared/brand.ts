@@ -56,7 +56,17 @@ const sharedByteLength = intrinsicGetter<number>(SharedArrayBuffer.prototype, 'b
 
 /** Whether `buffer` is a SharedArrayBuffer of `bytes` bytes (read as the engine holds it). */
 export function isSharedOfSize(buffer: unknown, bytes: number): buffer is SharedArrayBuffer {
-  return isSharedArrayBuffer(buffer) && sharedByteLength.call(buffer) === bytes;
+  return isSharedArrayBuffer(buffer) && sharedByteLength.call(buffer) === bytes && !isGrowableShared(buffer);
+}
+
+const sharedGrowable = intrinsicGetter<boolean>(SharedArrayBuffer.prototype, 'growable');
+
+/**
+ * Whether `buffer` is a growable SharedArrayBuffer (absent before Node 20's growable ones: none
+ * is). A handle's buffer must keep its size: one that grew would no longer be the handle's shape.
+ */
+export function isGrowableShared(buffer: SharedArrayBuffer): boolean {
+  return sharedGrowable?.call(buffer) === true;
 }
 
 /** Whether `view` is a view of `bytes` bytes at `byteOffset` in `buffer`, as the engine holds it. */

@@ -12,7 +12,7 @@
 // never look at the tag.
 
 import { isBigInt64Array } from 'node:util/types';
-import { brand, fixedOwn, hasBrand, isSharedOfSize, isViewAt, registerShape } from './brand.js';
+import { brand, fixedOwn, hasBrand, isGrowableShared, isSharedOfSize, isViewAt, registerShape } from './brand.js';
 import { describe } from '../kernels/args.js';
 
 const BYTES = 128;
@@ -95,6 +95,9 @@ export class SharedCounter {
   static from(buffer: SharedArrayBuffer): SharedCounter {
     if (!(buffer instanceof SharedArrayBuffer)) {
       throw new TypeError(`SharedCounter.from: buffer must be a SharedArrayBuffer, got ${describe(buffer)}`);
+    }
+    if (isGrowableShared(buffer)) {
+      throw new TypeError(`SharedCounter.from: buffer is a growable SharedArrayBuffer; a SharedCounter's buffer keeps its size (once grown it would no longer be one)`);
     }
     if (buffer.byteLength !== BYTES || new Int32Array(buffer, 0, 1)[0] !== COUNTER_TAG) {
       throw new TypeError(`SharedCounter.from: buffer is not a SharedCounter's buffer (${buffer.byteLength} bytes)`);

@@ -22,7 +22,7 @@
 // lock.
 
 import { isBigInt64Array, isInt32Array, isUint32Array } from 'node:util/types';
-import { brand, brandOf, fixedOwn, hasBrand, isSharedOfSize, isViewAt, registerShape } from './brand.js';
+import { brand, brandOf, fixedOwn, hasBrand, isGrowableShared, isSharedOfSize, isViewAt, registerShape } from './brand.js';
 import { describe } from '../kernels/args.js';
 import { int64ToNumber, toInt64 } from './counter.js';
 import { Lock, LOCK_WORD_OFFSET, VALUE_TAG } from './lock.js';
@@ -96,6 +96,9 @@ export class SharedValue<T extends SharedValueType = SharedValueType> {
   static from(buffer: SharedArrayBuffer): SharedValue {
     if (!(buffer instanceof SharedArrayBuffer)) {
       throw new TypeError(`SharedValue.from: buffer must be a SharedArrayBuffer, got ${describe(buffer)}`);
+    }
+    if (isGrowableShared(buffer)) {
+      throw new TypeError(`SharedValue.from: buffer is a growable SharedArrayBuffer; a SharedValue's buffer keeps its size (once grown it would no longer be one)`);
     }
     const header = buffer.byteLength === BYTES ? new Int32Array(buffer, 0, 2) : undefined;
     const type = header?.[0] === VALUE_TAG ? TYPE_NAMES.find((t) => TYPE_CODES[t] === header[TYPE_OFFSET / 4]) : undefined;
