@@ -393,9 +393,18 @@ export function decodeError(e: EncodedError): Error {
 const SHARED_MARK = '__spindle_shared__';
 const ESCAPED_MARK = 'Escaped';
 
-/** Whether `value` is an object with an own key that reads as the marker's (a Proxy whose trap throws: no). */
+/** The markers this module made (a kernel's Buffer result, on its way out): not escaped again. */
+const ownMarkers = new WeakSet<object>();
+
+/** `marker`, registered as one of this module's own. */
+function own<T extends object>(marker: T): T {
+  ownMarkers.add(marker);
+  return marker;
+}
+
+/** Whether `value` is a caller's object with an own key that reads as the marker's (a Proxy whose trap throws: no). */
 function hasMarkKey(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null) return false;
+  if (typeof value !== 'object' || value === null || ownMarkers.has(value)) return false;
   try {
     return Object.hasOwn(value, SHARED_MARK);
   } catch {
@@ -444,7 +453,7 @@ const BUFFER_MARK = 'Buffer';
 const ARRAY_MARK = 'Array';
 
 function encodeBuffer(value: unknown): unknown {
-  return Buffer.isBuffer(value) ? { [SHARED_MARK]: BUFFER_MARK, bytes: value } : value;
+  return Buffer.isBuffer(value) ? own({ [SHARED_MARK]: BUFFER_MARK, bytes: value }) : value;
 }
 
 /** A kernel's result as it travels: a single result, or (batch) the array of a chunk's results. */
@@ -452,7 +461,7 @@ export function encodeKernelResult(value: unknown, batch: boolean): unknown {
   if (!batch) return encodeBuffer(value);
   const results = value as unknown[];
   if (!results.some((r) => Buffer.isBuffer(r))) return results;
-  return { [SHARED_MARK]: ARRAY_MARK, values: results.map(encodeBuffer) };
+  return own({ [SHARED_MARK]: ARRAY_MARK, values: results.map(encodeBuffer) });
 }
 
 /** Revives a value encodeValue() or encodeKernelResult() produced. */
