@@ -91,6 +91,26 @@ describe('users\' JS tasks', () => {
     await pool.join();
   });
 
+  it('an imap read to the end finishes when another imap on a one-worker pool is broken off', async () => {
+    // Cancelling a chunk still in a worker's outbox freed its place but assigned nothing to it:
+    // the other imap's next chunk, waiting for a place, waited for good (and so did join()).
+    const pool = workerPool({ size: 1 });
+    const within = <T>(promise: Promise<T>): Promise<T | 'stalled'> => Promise.race([promise, new Promise<'stalled'>((resolve) => setTimeout(() => resolve('stalled'), 5000))]);
+    const all = (async () => {
+      const out: number[] = [];
+      for await (const x of pool.imap(js('double'), [1, 2], { window: 1 })) out.push(x as number);
+      return out;
+    })();
+    const broken = (async () => {
+      for await (const x of pool.imap(js('double'), [10, 20], { window: 2 })) return x;
+      return undefined;
+    })();
+    expect(await within(all)).toEqual([2, 4]);
+    expect(await within(broken)).toBe(20);
+    pool.close();
+    expect(await within(pool.join())).toBeUndefined();
+  });
+
   it("a caller's object that has the shared-handle marker's key travels as sent, both ways", async () => {
     // The worker protocol marks shared handles (and kernels' Buffers) in band: such an object
     // once arrived as an Array, a Buffer or an error, depending on what its key said.

@@ -1158,7 +1158,12 @@ export class WorkerBackend implements Backend {
       this.retireIfDone(slot);
       this.loadChanged(slot);
       d.backendSlot = undefined;
-      queueMicrotask(() => this.settle(d, Outcome.Cancelled, undefined));
+      // Its place is free: a pending task may take it (without this, one waited for good when
+      // nothing else ran on the pool to assign it: an imap stalled after another was broken off).
+      queueMicrotask(() => {
+        this.settle(d, Outcome.Cancelled, undefined);
+        this.assign();
+      });
       return;
     }
     const seq = slot.seqOf(d);
