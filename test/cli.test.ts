@@ -13,6 +13,14 @@ describe('spindle CLI', () => {
     expect(out.stdout).toMatch(/^664579 primes below 1e7\n\d+\.\d{3} s on \d+ threads? \(native backend\)\n$/);
   });
 
+  it('primes reads bounds written as JS writes numbers, exactly', () => {
+    for (const [hi, count] of [['0x64', 25], ['1.5e1', 6], ['120e-1', 5], ['+100', 25], ['100.000', 25]] as const) {
+      const out = spindle('primes', hi);
+      expect(out.status, hi).toBe(0);
+      expect(out.stdout.split(' ')[0], hi).toBe(String(count));
+    }
+  });
+
   it('primes LO HI counts a window, with --threads', () => {
     const out = spindle('primes', '10', '20', '--threads', '1');
     expect(out.status).toBe(0);
@@ -26,6 +34,10 @@ describe('spindle CLI', () => {
     [['primes', 'abc'], /HI must be an integer/],
     [['primes', '20', '10'], /LO must be <= HI/],
     [['primes', '1e20'], /HI must be an integer in \[0, 2\^53\]/],
+    // Read exactly: Number() rounded these to 2^53 (accepted) and to 0.
+    [['primes', '9007199254740993'], /HI must be an integer in \[0, 2\^53\], got '9007199254740993'/],
+    [['primes', '9.007199254740993e15'], /HI must be an integer/],
+    [['primes', '1e-400'], /HI must be an integer/],
     [['primes', '10', '--threads', '0'], /--threads must be/],
     [['frobnicate'], /unknown command 'frobnicate'/],
     [['primes', '10', '--backend', 'gpu'], /--backend must be auto, native or worker/],
