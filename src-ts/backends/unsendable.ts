@@ -8,6 +8,7 @@
 // failed, never on the way to a worker. A detached buffer in a transfer list is the exception:
 // postMessage takes it silently (the worker would get an empty buffer), so it is looked for first.
 
+import { isDetached } from '../kernels/args.js';
 import { type Dispatch } from './backend.js';
 import { encodeValue, reasonOf } from './worker-protocol.js';
 
@@ -49,8 +50,7 @@ const DETACHED = 'the ArrayBuffer is detached (transferred away since the call)'
 export function detachedIn(transfer: readonly unknown[]): number {
   for (let j = 0; j < transfer.length; j++) {
     const item = transfer[j];
-    // A detached buffer has byteLength 0: only those are tried.
-    if (item instanceof ArrayBuffer && item.byteLength === 0 && isDetached(item)) return j;
+    if (item instanceof ArrayBuffer && isDetached(item)) return j;
   }
   return -1;
 }
@@ -69,11 +69,3 @@ function cloneProblem(value: unknown): string | undefined {
   }
 }
 
-function isDetached(buffer: ArrayBuffer): boolean {
-  try {
-    new Uint8Array(buffer);
-    return false;
-  } catch {
-    return true;
-  }
-}

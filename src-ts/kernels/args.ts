@@ -80,3 +80,13 @@ export function isDetached(buffer: ArrayBufferLike): boolean {
     return true;
   }
 }
+
+const sharedGrowable = intrinsicGetter<boolean>(SharedArrayBuffer.prototype, 'growable');
+
+/**
+ * Whether `buffer` is a growable SharedArrayBuffer, read through the built-in getter (absent
+ * before Node 20's growable ones: then none is).
+ */
+export function isGrowableShared(buffer: SharedArrayBuffer): boolean {
+  return sharedGrowable?.call(buffer) === true;
+}

@@ -20,7 +20,7 @@
 //   cloned to one worker, and the sorted clone written back into the caller's array
 //   (fromWorker) before the call resolves. argsort likewise, its indices moved back, not cloned.
 import { isSharedArrayBuffer } from 'node:util/types';
-import { checkArity, describe, intrinsicGetter, isDetached, viewRange } from './args.js';
+import { checkArity, describe, intrinsicGetter, isDetached, isGrowableShared, viewRange } from './args.js';
 import { isSortPart, nextSortRound, runSortPart, splitArgsort, splitSort } from './sort-parallel.js';
 import { argsortTwin, CONSTRUCTORS, copyElements, keyBytes, sortTwin, SortType, type SortableArray } from './sort-twin.js';
 import { defineKernel } from './types.js';
@@ -40,7 +40,6 @@ const TYPES = new Map<string, SortType>(CONSTRUCTORS.map((ctor, type) => [ctor.n
 const toStringTag = intrinsicGetter<string | undefined>(Object.getPrototypeOf(Int8Array.prototype) as object, Symbol.toStringTag)!;
 /** Absent where Node has no resizable ArrayBuffers (then none is). */
 const isResizable = intrinsicGetter<boolean>(ArrayBuffer.prototype, 'resizable');
-const isGrowable = intrinsicGetter<boolean>(SharedArrayBuffer.prototype, 'growable');
 
 /** The elements of `array` (of element type `type`), as the engine holds them. */
 function lengthOf(array: SortableArray, type: SortType): number {
@@ -101,7 +100,7 @@ const callerArrays = new WeakMap<SortableArray, SortableArray>();
 function kernelView(array: SortableArray, type: SortType, buffer: ArrayBufferLike, byteOffset: number, length: number): SortableArray {
   const ctor = CONSTRUCTORS[type]!;
   const plain = Object.getPrototypeOf(array) === ctor.prototype && !hasOwnView(array);
-  if (plain && !(isSharedArrayBuffer(buffer) && isGrowable?.call(buffer) === true)) return array;
+  if (plain && !(isSharedArrayBuffer(buffer) && isGrowableShared(buffer))) return array;
   const view = new ctor(buffer, byteOffset, length);
   callerArrays.set(view, array);
   return view;

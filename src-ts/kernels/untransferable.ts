@@ -33,7 +33,8 @@ function transferIgnoresMark(): boolean {
   }
 }
 
-const needsGuard = transferIgnoresMark();
+/** transferIgnoresMark(), probed at the first mark rather than when the module loads. */
+let needsGuard: boolean | undefined;
 
 function guardTransfers(): void {
   guarded = true;
@@ -61,6 +62,7 @@ function guardTransfers(): void {
  */
 export function markUntransferable(buffer: ArrayBuffer): void {
   markAsUntransferable(buffer);
+  needsGuard ??= transferIgnoresMark();
   if (!needsGuard) return;
   marked.add(buffer);
   if (!guarded) guardTransfers();

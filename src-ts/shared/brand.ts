@@ -11,7 +11,7 @@
 // SharedArrayBuffer of the right size, checked by the shape each class registers here.
 
 import { isSharedArrayBuffer } from 'node:util/types';
-import { intrinsicGetter, viewRange } from '../kernels/args.js';
+import { intrinsicGetter, isGrowableShared, viewRange } from '../kernels/args.js';
 
 const kBrand = Symbol.for('spindle.shared.kind');
 
@@ -59,15 +59,6 @@ export function isSharedOfSize(buffer: unknown, bytes: number): buffer is Shared
   return isSharedArrayBuffer(buffer) && sharedByteLength.call(buffer) === bytes && !isGrowableShared(buffer);
 }
 
-const sharedGrowable = intrinsicGetter<boolean>(SharedArrayBuffer.prototype, 'growable');
-
-/**
- * Whether `buffer` is a growable SharedArrayBuffer (absent before Node 20's growable ones: none
- * is). A handle's buffer must keep its size: one that grew would no longer be the handle's shape.
- */
-export function isGrowableShared(buffer: SharedArrayBuffer): boolean {
-  return sharedGrowable?.call(buffer) === true;
-}
 
 /** Whether `view` is a view of `bytes` bytes at `byteOffset` in `buffer`, as the engine holds it. */
 export function isViewAt(view: unknown, buffer: SharedArrayBuffer, byteOffset: number, bytes: number): boolean {

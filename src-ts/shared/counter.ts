@@ -12,8 +12,8 @@
 // never look at the tag.
 
 import { isBigInt64Array } from 'node:util/types';
-import { brand, fixedOwn, hasBrand, isGrowableShared, isSharedOfSize, isViewAt, registerShape } from './brand.js';
-import { describe } from '../kernels/args.js';
+import { brand, fixedOwn, hasBrand, isSharedOfSize, isViewAt, registerShape } from './brand.js';
+import { describe, isGrowableShared } from '../kernels/args.js';
 
 const BYTES = 128;
 const VALUE_OFFSET = 64;

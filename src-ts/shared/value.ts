@@ -22,8 +22,8 @@
 // lock.
 
 import { isBigInt64Array, isInt32Array, isUint32Array } from 'node:util/types';
-import { brand, brandOf, fixedOwn, hasBrand, isGrowableShared, isSharedOfSize, isViewAt, registerShape } from './brand.js';
-import { describe } from '../kernels/args.js';
+import { brand, brandOf, fixedOwn, hasBrand, isSharedOfSize, isViewAt, registerShape } from './brand.js';
+import { describe, isGrowableShared } from '../kernels/args.js';
 import { int64ToNumber, toInt64 } from './counter.js';
 import { Lock, LOCK_WORD_OFFSET, VALUE_TAG } from './lock.js';
 
