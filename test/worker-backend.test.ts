@@ -191,6 +191,24 @@ describe('users\' JS tasks', () => {
     expect(() => pool.applyAsync(js('byteLength'), [new SharedArrayBuffer(8)], { transfer: [new SharedArrayBuffer(8) as never] })).toThrow(/options\.transfer\[0\]/);
     expect(await pool.apply(js('add'), [20, 22])).toBe(42);
   });
+
+  it('withTransfer() results arrive as their values from map, starmap and the imap family too, sync and async', async () => {
+    const pool = workerPool({ size: 1 });
+    const fills = (values: unknown[]) => values.map((v) => (v instanceof Uint8Array && v.length === 8 && v.every((b) => b === v[0]) ? v[0] : v));
+    const items: [number, number][] = [[8, 1], [8, 2], [8, 3], [8, 4]];
+    for (const name of ['makeBuffer', 'makeBufferLater'] as const) {
+      for (const chunkSize of [1, 3]) {
+        expect(fills(await pool.starmap(js(name), items, { chunkSize }))).toEqual([1, 2, 3, 4]);
+        const ordered: unknown[] = [];
+        for await (const value of pool.istarmap(js(name), items, { chunkSize })) ordered.push(value);
+        expect(fills(ordered)).toEqual([1, 2, 3, 4]);
+        const unordered: unknown[] = [];
+        for await (const value of pool.istarmapUnordered(js(name), items, { chunkSize })) unordered.push(value);
+        expect(fills(unordered).sort()).toEqual([1, 2, 3, 4]);
+      }
+      expect(fills(await pool.map(js(name), [8, 8], { chunkSize: 2 }))).toEqual([0, 0]);
+    }
+  });
 });
 
 describe('shared state across workers', () => {

@@ -369,10 +369,9 @@ function reply(seq: number, status: number, value: unknown): void {
   let transfer: TransferListItem[] | undefined;
   try {
     if (status === STATUS_OK) {
-      if (typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[taskRuntimeKeys.transferKey] === true) {
-        const wrapped = value as { value: unknown; transferList: TransferListItem[] };
-        transfer = [...wrapped.transferList];
-        value = wrapped.value;
+      if (isTransferred(value)) {
+        transfer = [];
+        value = unwrapTransfer(value, transfer);
       }
       value = encodeValue(value);
     } else if (status === STATUS_ERROR) {
@@ -634,24 +633,45 @@ function startJsTask(run: TaskRun, context: JsTaskContext, fn: (...args: unknown
       finishJsTask(seq, context, STATUS_OK, value);
       return undefined;
     }
-    // A chunk: its calls run in order; an async call makes the rest of the chunk async.
+    // A chunk: its calls run in order; an async call makes the rest of the chunk async. Each
+    // call may return withTransfer(...): its value takes its place, and the chunk's reply moves
+    // every call's buffers.
     const out = new Array<unknown>(payload.length);
+    const moved: TransferListItem[] = [];
     for (let i = 0; i < payload.length && !context.cancelled(); i++) {
       const value = reflectApply(fn, context, decodeArgs(payload[i] as unknown[]));
-      if (isThenable(value)) return settleLater(seq, context, runChunkAsync(fn, context, payload, out, i, value));
-      out[i] = value;
+      if (isThenable(value)) return settleLater(seq, context, runChunkAsync(fn, context, payload, out, moved, i, value));
+      out[i] = unwrapTransfer(value, moved);
     }
-    finishJsTask(seq, context, STATUS_OK, out);
+    finishJsTask(seq, context, STATUS_OK, chunkResult(out, moved));
   } catch (error) {
     finishJsTask(seq, context, STATUS_ERROR, error);
   }
   return undefined;
 }
 
-async function runChunkAsync(fn: (...args: unknown[]) => unknown, context: JsTaskContext, payload: unknown[], out: unknown[], from: number, first: PromiseLike<unknown>): Promise<unknown[]> {
-  out[from] = await first;
-  for (let i = from + 1; i < payload.length && !context.cancelled(); i++) out[i] = await reflectApply(fn, context, decodeArgs(payload[i] as unknown[]));
-  return out;
+async function runChunkAsync(fn: (...args: unknown[]) => unknown, context: JsTaskContext, payload: unknown[], out: unknown[], moved: TransferListItem[], from: number, first: PromiseLike<unknown>): Promise<unknown> {
+  out[from] = unwrapTransfer(await first, moved);
+  for (let i = from + 1; i < payload.length && !context.cancelled(); i++) out[i] = unwrapTransfer(await reflectApply(fn, context, decodeArgs(payload[i] as unknown[])), moved);
+  return chunkResult(out, moved);
+}
+
+/** A withTransfer() result's value, its transfer list added to `moved`; any other value as it is. */
+function unwrapTransfer(value: unknown, moved: TransferListItem[]): unknown {
+  if (!isTransferred(value)) return value;
+  const list = value.transferList;
+  // Indexed, not push(): see the builtins at the top.
+  for (let i = 0; i < list.length; i++) moved[moved.length] = list[i]!;
+  return value.value;
+}
+
+/** A chunk's results, wrapped as withTransfer() wraps one result when its calls moved buffers: reply() moves them. */
+function chunkResult(out: unknown[], moved: TransferListItem[]): unknown {
+  return moved.length === 0 ? out : { [taskRuntimeKeys.transferKey]: true, value: out, transferList: moved };
+}
+
+function isTransferred(value: unknown): value is { value: unknown; transferList: readonly TransferListItem[] } {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[taskRuntimeKeys.transferKey] === true;
 }
 
 function settleLater(seq: number, context: JsTaskContext, promise: Promise<unknown>): Promise<void> {
