@@ -321,6 +321,40 @@ describe('worker lifecycle', () => {
     for (const n of perThread.values()) expect(n).toBeLessThanOrEqual(3);
   });
 
+  it('a call given transfer runs where it was posted: never moved to another worker, so never left without its buffers', async () => {
+    const moved = (pool: Pool, n: number) =>
+      Array.from({ length: n }, () => {
+        const buffer = new ArrayBuffer(16);
+        return pool.apply(js('byteLength'), [buffer], { transfer: [buffer] }).then(
+          (length) => length,
+          (error: Error) => `${error.name}: ${error.message}`,
+        );
+      });
+    // Behind a task that kills its worker: they wait for the replacement (they used to be posted
+    // ahead to the dying worker, which took their buffers, and fail with a TypeError about them).
+    const crashing = workerPool({ size: 1 });
+    for (let i = 0; i < 300; i++) await crashing.apply(js('add'), [i, 1]); // short tasks: it posts ahead
+    const crash = crashing.apply(js('exit'), [3]).catch((e: Error) => e.name);
+    const behindCrash = moved(crashing, 20);
+    expect(await crash).toBe('WorkerCrashError');
+    expect(await Promise.all(behindCrash)).toEqual(Array(20).fill(16));
+    // Beside a worker stuck in a task: the idle worker runs them all (none was taken back).
+    const stuck = workerPool({ size: 2 });
+    await Promise.all([stuck.apply(js('add'), [1, 1]), stuck.apply(js('add'), [1, 1])]);
+    const spin = stuck.apply(js('spinForever'), [], { timeout: 1500 }).catch((e: Error) => e.name);
+    expect(await Promise.all(moved(stuck, 100))).toEqual(Array(100).fill(16));
+    expect(await spin).toBe('TimeoutError');
+    // With two places per worker it is posted beside a running task; if that task takes the
+    // worker down before this one starts, its buffers are gone: it fails, saying so.
+    const shared = workerPool({ size: 1, concurrentTasksPerWorker: 2 });
+    await shared.apply(js('add'), [1, 1]);
+    const spinning = shared.apply(js('spinForever'), [], { timeout: 500 }).catch((e: Error) => e.name);
+    const [lost] = moved(shared, 1);
+    expect(await spinning).toBe('TimeoutError');
+    expect(await lost).toMatch(/^WorkerCrashError: the worker this task was posted to died before starting it, and the buffers it moved there \(options\.transfer\) went with it/);
+    expect(await Promise.all(moved(shared, 3))).toEqual([16, 16, 16]);
+  });
+
   it('a worker that calls process.exit rejects its task with WorkerCrashError and is replaced', async () => {
     const pool = workerPool({ size: 1 });
     const first = await pool.apply(js('whoAmI'), []);

@@ -195,19 +195,26 @@ export class WorkerSlot {
 
   /**
    * Takes back up to `max` held tasks the worker has not claimed, newest first; returns them
-   * oldest first. Stops at the first claimed one: every older task is claimed too.
+   * oldest first. Stops at the first claimed one (every older task is claimed too), and at a
+   * task with a transfer list: its buffers moved with the message, so this worker must run it.
    */
   takeBack(max: number): Dispatch[] {
     const taken: Dispatch[] = [];
     let seq = this.nextSeq - 1;
+    let pinned = false;
     for (; seq >= this.tailSeq && taken.length < max; seq--) {
       const i = seq & CLAIM_MASK;
-      if (this.heldTask[i] === undefined || this.heldSeq[i] !== seq) continue;
+      const d = this.heldTask[i];
+      if (d === undefined || this.heldSeq[i] !== seq) continue;
+      if (d.transfer !== undefined) {
+        pinned = true;
+        break;
+      }
       if (!this.claims.takeBack(seq)) break;
       taken.push(this.release(seq)!);
     }
     // Stopped at a claimed task or at the end, not at `max`: every task still held is claimed.
-    if (taken.length < max) this.claimedThrough = this.nextSeq - 1;
+    if (taken.length < max && !pinned) this.claimedThrough = this.nextSeq - 1;
     return taken.reverse();
   }
 

@@ -165,6 +165,15 @@ function asError(value: unknown): Error {
   return new Error(`the worker threw ${typeof value === 'string' ? JSON.stringify(value) : reasonOf(value)}`, { cause: value });
 }
 
+/**
+ * The error for a task given a transfer list whose worker died before starting it: the buffers
+ * moved with the message, so no other worker can run it. `crash` says what the worker died of.
+ */
+function lostTransfer(crash: WorkerCrashError): WorkerCrashError {
+  const message = `the worker this task was posted to died before starting it, and the buffers it moved there (options.transfer) went with it; ${crash.message}`;
+  return new WorkerCrashError(message, { cause: crash.cause, code: crash.code });
+}
+
 /** A task settled by settleAll(): the task, its outcome and the value that goes with it. */
 type Ending = [Dispatch, Outcome, unknown];
 const NOTHING_THROWN = Symbol('nothing thrown');
@@ -552,7 +561,11 @@ export class WorkerBackend implements Backend {
     for (const [seq, d] of slot.releaseAll()) {
       if (this.state === 'terminating') ended.push([d, Outcome.Cancelled, undefined]);
       else if (slot.cancelledSeqs.has(seq)) ended.push([d, Outcome.Cancelled, undefined]); // settled for its caller: never run again
-      else if (!slot.claims.wasClaimed(seq)) requeue.push(d); // never started: another worker runs it
+      else if (!slot.claims.wasClaimed(seq)) {
+        // Never started: another worker runs it, unless its transferred buffers went with this one.
+        if (d.transfer === undefined) requeue.push(d);
+        else ended.push([d, Outcome.Error, lostTransfer(crash())]);
+      }
       else if (seq === slot.killedFor) ended.push([d, Outcome.Cancelled, undefined]);
       else if (!slot.claims.wasFinished(seq)) {
         blamed = true;
@@ -910,7 +923,9 @@ export class WorkerBackend implements Backend {
       let slot: WorkerSlot | undefined;
       for (const candidate of this.slots) {
         const load = candidate.load;
-        if (candidate.retiring || candidate.stopping || !candidate.alive || load >= depth || (slot !== undefined && load >= slot.load)) continue;
+        // A task with a transfer list goes only where it starts at once: once posted, its
+        // buffers have moved into that worker's message, and it can never be taken back.
+        if (candidate.retiring || candidate.stopping || !candidate.alive || load >= (d.transfer === undefined ? depth : candidate.concurrency) || (slot !== undefined && load >= slot.load)) continue;
         if (this.isStuck(candidate, now, patience) || candidate.room() <= candidate.outbox.length) continue;
         slot = candidate;
       }
