@@ -29,6 +29,7 @@ import {
   checkCallOptions,
   checkChunkOptions,
   checkPoolOptions,
+  snapshotPoolOptions,
   runnableOf,
   checkTransfer,
   MAX_POOL_SIZE,
@@ -206,6 +207,7 @@ export class Pool extends EventEmitter {
 
   constructor(options?: PoolOptions) {
     super();
+    options = snapshotPoolOptions(options);
     checkPoolOptions(options);
     const size = options?.size ?? Math.min(availableParallelism(), MAX_POOL_SIZE);
     const backend =

@@ -47,3 +47,42 @@ describe.each(availableBackends())('$name backend', ({ make }) => {
     }
   });
 });
+
+describe('Pool options', () => {
+  it('are read once each, resourceLimits too: a getter that answers differently later changes nothing', async () => {
+    const reads: Record<string, number> = {};
+    const fickle = <T>(target: object, key: string, first: T, later: unknown) => {
+      reads[key] = 0;
+      Object.defineProperty(target, key, {
+        enumerable: true,
+        get() {
+          reads[key]!++;
+          return reads[key] === 1 ? first : later;
+        },
+      });
+    };
+    const options = {};
+    const resourceLimits = {};
+    fickle(options, 'backend', 'worker', 'bogus');
+    fickle(options, 'size', 1, 1e9);
+    fickle(options, 'maxQueue', 10, 'abc');
+    fickle(options, 'onQueueFull', 'reject', 'sometimes');
+    fickle(options, 'concurrentTasksPerWorker', 1, 5000);
+    fickle(options, 'closeTimeout', 1000, -1);
+    fickle(options, 'cancelGrace', 1000, -1);
+    // Below 1 MB Node cannot start a worker and ends the whole process: this one stays at 4.
+    fickle(resourceLimits, 'stackSizeMb', 4, 4);
+    fickle(options, 'resourceLimits', resourceLimits, { stackSizeMb: 0.1 });
+    fickle(options, 'execArgv', [], ['--bogus-flag']);
+    const { Pool } = await import('../src-ts/pool.js');
+    const pool = new Pool(options as never);
+    try {
+      expect(pool.backend).toBe('worker');
+      expect(pool.size).toBe(1);
+      expect(await pool.apply(kernels.noop, [7])).toBe(7);
+      for (const key of Object.keys(reads)) expect({ key, reads: reads[key] }).toEqual({ key, reads: 1 });
+    } finally {
+      await pool.terminate();
+    }
+  });
+});

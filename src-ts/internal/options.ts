@@ -227,6 +227,37 @@ function checkFunction(where: string, name: string, v: unknown): void {
   if (typeof v !== 'function') throw new TypeError(`${where}: ${name} must be a function, got ${describe(v)}`);
 }
 
+/**
+ * The Pool options as plain data, each read once (resourceLimits, env, argv and execArgv too):
+ * checked and used from this copy only, so a getter that answers differently on a second read
+ * cannot slip a value past the checks (a stack too small for Node to start a worker ended the
+ * process). Unknown names are refused here, on the caller's object.
+ */
+export function snapshotPoolOptions(options: unknown): PoolOptions | undefined {
+  if (options === undefined) return undefined;
+  checkObject('Pool', 'options', options);
+  rejectUnknownOptions('Pool', options, POOL_OPTIONS);
+  const copy: Record<string, unknown> = {};
+  for (const key of POOL_OPTIONS.names) {
+    const value = (options as Record<string, unknown>)[key];
+    if (value !== undefined) copy[key] = value;
+  }
+  const limits = copy['resourceLimits'];
+  if (isPlainishObject(limits)) {
+    const unknown = findUnknownOption(limits, RESOURCE_LIMITS);
+    if (unknown !== undefined) throw unknownOptionError('Pool', unknown, RESOURCE_LIMITS, { parent: 'resourceLimits' });
+    const limitsCopy: Record<string, unknown> = {};
+    for (const name of RESOURCE_LIMITS.names) {
+      const mb = (limits as Record<string, unknown>)[name];
+      if (mb !== undefined) limitsCopy[name] = mb;
+    }
+    copy['resourceLimits'] = limitsCopy;
+  }
+  for (const key of ['argv', 'execArgv'] as const) if (Array.isArray(copy[key])) copy[key] = Array.from(copy[key] as unknown[]);
+  if (copy['env'] !== SHARE_ENV && isPlainishObject(copy['env'])) copy['env'] = { ...copy['env'] };
+  return copy as PoolOptions;
+}
+
 export function checkPoolOptions(options: unknown): asserts options is PoolOptions | undefined {
   if (options === undefined) return;
   checkObject('Pool', 'options', options);
