@@ -288,6 +288,7 @@ export class ImapIterator<R> implements AsyncIterableIterator<R>, Job, ChunkOwne
   }
 
   private readonly onStep = (step: IteratorResult<unknown>): void => {
+    if (!this.awaitingStep) return; // abandoned by stopSource(): the iterator is done with the source
     this.awaitingStep = false;
     if (this.stopPulling) {
       this.pullEnded();
@@ -298,6 +299,7 @@ export class ImapIterator<R> implements AsyncIterableIterator<R>, Job, ChunkOwne
   };
 
   private readonly onStepError = (error: unknown): void => {
+    if (!this.awaitingStep) return; // abandoned by stopSource()
     this.awaitingStep = false;
     this.sourceFailed(error);
     this.pullEnded();
@@ -369,14 +371,24 @@ export class ImapIterator<R> implements AsyncIterableIterator<R>, Job, ChunkOwne
    * No more pulls. The source is closed by the pull loop, so never from inside the scheduler;
    * but while the source has not answered a next() (an async source that has nothing yet: an
    * events.on() iterator, a socket), it may never answer, so its return() is called in a
-   * microtask rather than when it answers (such sources answer a pending next() on return()).
+   * microtask rather than when it answers (such sources answer a pending next() on return()),
+   * and the pending step is abandoned there: its answer, if it ever comes, is ignored, and the
+   * pool is not held for it (an async generator suspended in an await queues return() behind
+   * that await, and join() waited for ever).
    */
   private stopSource(): void {
     if (this.stopPulling) return;
     this.stopPulling = true;
-    if (this.awaitingStep) queueMicrotask(() => this.closeSource());
+    if (this.awaitingStep) queueMicrotask(this.abandonStep);
     else if (!this.pulling && this.sourceState === OPEN) this.schedulePull();
   }
+
+  private readonly abandonStep = (): void => {
+    this.closeSource();
+    if (!this.awaitingStep) return; // it answered meanwhile, and pullEnded() ran
+    this.awaitingStep = false;
+    this.pullEnded();
+  };
 
   /** Calls the source's return() if it may still yield. Its errors are not the consumer's concern. */
   private closeSource(): void {

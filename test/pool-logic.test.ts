@@ -739,6 +739,50 @@ describe('lifecycle', () => {
     expect(joined.settlements).toBe(1);
     expect(pool.stats().submitted).toBeLessThan(6);
   });
+
+  it.each(['break', 'abort', 'timeout', 'a failed chunk'])(
+    'an imap ended (%s) while its async source has not answered a next() releases join(): the pending step is abandoned',
+    async (how) => {
+      const { backend, pool } = setup({ capacity: 4 });
+      let answered = false;
+      let closed = false;
+      // Two items, then silence (a socket gone quiet): an async generator suspended in an await
+      // queues return() behind it, so the source answers neither.
+      async function* quiet() {
+        try {
+          yield 1;
+          yield 2;
+          await new Promise(() => {});
+          answered = true;
+        } finally {
+          closed = true;
+        }
+      }
+      const controller = new AbortController();
+      const iterator = pool.imap(noop, quiet(), how === 'abort' ? { signal: controller.signal } : how === 'timeout' ? { timeout: 50 } : {});
+      const first = iterator.next();
+      first.catch(() => {}); // read below
+      for (let i = 0; i < 5; i++) {
+        await tick();
+        if (how === 'a failed chunk' && backend.live.size > 0) backend.fail([...backend.live][0]!, new Error('chunk failed'));
+        else backend.completeAll();
+      }
+      if (how === 'a failed chunk') await expect(first).rejects.toThrow('chunk failed');
+      else expect(await first).toEqual({ done: false, value: 1 });
+      if (how === 'break') await iterator.return!();
+      if (how === 'abort') controller.abort();
+      if (how === 'timeout') await new Promise((resolve) => setTimeout(resolve, 80));
+      pool.close();
+      const joined = track(pool.join());
+      for (let i = 0; i < 5; i++) {
+        backend.completeAll();
+        await tick();
+      }
+      expect(joined.settlements).toBe(1);
+      expect(joined.error).toBeUndefined();
+      expect(answered || closed).toBe(false);
+    },
+  );
 });
 
 describe('map and starmap', () => {
