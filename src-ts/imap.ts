@@ -52,6 +52,9 @@ export interface ImapSettings {
   attempts: number | undefined;
 }
 
+/** Items a synchronous source gives in one turn of the event loop, at most (see pull()). */
+const PULL_TURN_ITEMS = 65_536;
+
 function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
   return typeof (v as PromiseLike<unknown> | null)?.then === 'function';
 }
@@ -259,10 +262,20 @@ export class ImapIterator<R> implements AsyncIterableIterator<R>, Job, ChunkOwne
 
   private readonly runPull = (): void => this.pull();
 
-  /** Pulls and submits while the window has room. `pulling` is true on entry. */
+  /**
+   * Pulls and submits while the window has room. `pulling` is true on entry. A synchronous
+   * source is pulled at most PULL_TURN_ITEMS at a time before the loop goes on in a later turn
+   * of the event loop: filling a huge chunk from an endless generator froze the process, its
+   * timeout and signal with it.
+   */
   private pull(): void {
     const { window } = this.settings;
+    let pulled = 0;
     while (!this.stopPulling && this.sourceState === OPEN && this.blocked === undefined) {
+      if (++pulled > PULL_TURN_ITEMS) {
+        setImmediate(this.runPull);
+        return;
+      }
       const outstanding = this.chunks.length + (this.settings.ordered ? 0 : this.live.size);
       if (this.building.length === 0 && outstanding >= window) break;
       let step: IteratorResult<unknown> | Promise<IteratorResult<unknown>>;

@@ -740,6 +740,33 @@ describe('lifecycle', () => {
     expect(pool.stats().submitted).toBeLessThan(6);
   });
 
+  it('an imap filling a huge chunk from an endless synchronous source leaves the event loop live: its timeout fires', async () => {
+    const { pool } = setup({ capacity: 4 });
+    let pulled = 0;
+    let closed = false;
+    function* endless() {
+      try {
+        for (;;) {
+          pulled++;
+          yield 1;
+        }
+      } finally {
+        closed = true;
+      }
+    }
+    let timerRan = false;
+    setTimeout(() => (timerRan = true), 20);
+    const iterator = pool.imap(noop, endless(), { chunkSize: 2 ** 40, timeout: 100 });
+    await expect(iterator.next()).rejects.toBeInstanceOf(TimeoutError);
+    expect(timerRan).toBe(true);
+    await tick();
+    await tick();
+    expect(closed).toBe(true);
+    const after = pulled;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(pulled).toBe(after);
+  });
+
   it.each(['break', 'abort', 'timeout', 'a failed chunk'])(
     'an imap ended (%s) while its async source has not answered a next() releases join(): the pending step is abandoned',
     async (how) => {
