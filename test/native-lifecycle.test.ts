@@ -49,6 +49,26 @@ describe('native backend inside worker_threads', () => {
   });
 });
 
+describe('native pools side by side', () => {
+  it("a pool's calls never wait for another pool's long calls, though the process started only the first pool's threads", async () => {
+    await using busy = new Pool({ backend: 'native', size: 2 });
+    await using other = new Pool({ backend: 'native', size: 2 });
+    const controller = new AbortController();
+    // Two calls that run for minutes: every thread the first pool started is theirs.
+    const long = [0, 1].map(() => busy.apply(kernels.countPrimes, [0, 1e13], { signal: controller.signal }).catch((e: Error) => e.name));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(busy.stats().running).toBe(2);
+    const started = performance.now();
+    expect(await other.apply(kernels.countPrimes, [0, 1e6])).toBe(78498);
+    expect(await Promise.all([1, 2, 3, 4].map((x) => other.apply(kernels.noop, [x])))).toEqual([1, 2, 3, 4]);
+    // It used to wait for the long calls to end (a 9.7 s call held up a noop for 9.7 s).
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(busy.stats().running).toBe(2);
+    controller.abort();
+    expect(await Promise.all(long)).toEqual(['AbortError', 'AbortError']);
+  });
+});
+
 describe('native backend and process exit', () => {
   const run = (mode: string) =>
     spawnSync(process.execPath, [fixture('exit-while-busy.mjs'), mode], { encoding: 'utf8', timeout: 20_000 });

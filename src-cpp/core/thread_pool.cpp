@@ -131,6 +131,7 @@ void ThreadPool::submit(const Submission* submissions, size_t count) {
       make_ready_if_startable(lane);
     }
     to_wake = std::min<size_t>(startable_added, sleepers_);
+    if (startable_added > 0) grow_for_lanes();
   }
   // Wake only parked threads, and only as many as there are tickets they may start; spinning
   // threads see any_ready_ change by themselves.
@@ -139,6 +140,22 @@ void ThreadPool::submit(const Submission* submissions, size_t count) {
   } else if (to_wake > 1) {
     wake_.notify_all();
   }
+}
+
+void ThreadPool::grow_for_lanes() {
+  // Every thread busy or spoken for: a lane below its cap would wait for another lane's calls
+  // to end (a long countPrimes in one Pool held up every call of the next). Start a thread
+  // for each ticket that may start and has none; the default lane (the core's tests) only
+  // gets what reserve() started.
+  if (stopping_) return;
+  size_t wanted = active_;
+  for (Lane* lane = ready_head_; lane != nullptr; lane = lane->next_ready) {
+    if (lane != default_lane_) wanted += lane->startable_count();
+  }
+  wanted = std::min<size_t>(wanted, kMaxThreads);
+  if (wanted <= threads_.size()) return;
+  while (threads_.size() < wanted) threads_.emplace_back([this] { worker_loop(); });
+  thread_count_.store(static_cast<unsigned>(threads_.size()), std::memory_order_release);
 }
 
 void ThreadPool::make_ready_if_startable(Lane* lane) {
@@ -161,6 +178,7 @@ Job* ThreadPool::take_ticket(Lane*& lane) {
   first->listed = false;
   Job* job = first->pop();
   first->max_active = std::max(first->max_active, ++first->active);
+  ++active_;
   make_ready_if_startable(first);  // to the back: lanes take turns
   any_ready_.store(ready_head_ != nullptr, std::memory_order_release);
   lane = first;
@@ -177,6 +195,7 @@ Job* ThreadPool::next_ticket(Lane*& lane, int64_t busy_ns, bool& poll) {
     // Added here, under the lock this thread takes anyway, rather than with an atomic per ticket.
     lane->busy_ns += busy_ns;
     --lane->active;
+    --active_;
     make_ready_if_startable(lane);
     free_if_done(lane);
     lane = nullptr;

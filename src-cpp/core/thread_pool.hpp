@@ -16,8 +16,10 @@
 // lane is a FIFO of its tickets; the lanes that have a ticket and room under their cap wait,
 // in turn, in the ready list. A thread takes the first ticket of the first ready lane, then puts
 // that lane at the back of the ready list if it is still ready, so lanes share threads round
-// robin and a capped lane never holds up another: no thread idles while any lane has a ticket
-// it may start.
+// robin: no thread idles while any lane has a ticket it may start. And a lane never waits for
+// another: a ticket runs its job to the end, so when every thread is busy and a lane below its
+// cap has a ticket, submit() starts a thread for it (grow_for_lanes). The threads then number at
+// most the sum of the caps of the lanes busy at once, and share the cores as processes would.
 //
 // A thread that runs out of tickets spins briefly before it parks on the condvar, because waking
 // a parked thread costs 5-40 µs on a VM while a burst of small tasks arrives every microsecond.
@@ -103,6 +105,9 @@ class ThreadPool {
   Job* take_ticket(Lane*& lane);
   // Frees a closed lane once nothing refers to it.
   void free_if_done(Lane* lane);
+  // Starts threads while fewer exist than tickets running plus tickets of capped lanes that may
+  // start: so a lane always gets up to its cap, however busy other lanes keep the others.
+  void grow_for_lanes();
 
   mutable std::mutex mutex_;      // guards every Lane, ready_head_/ready_tail_, sleepers_, threads_, stopping_
   std::condition_variable wake_;  // signalled when a lane becomes ready or on shutdown
@@ -111,6 +116,7 @@ class ThreadPool {
   Lane* ready_tail_ = nullptr;
   std::vector<std::thread> threads_;  // joined only by shutdown(); shared() leaks them
   unsigned sleepers_ = 0;             // threads parked in wake_.wait
+  size_t active_ = 0;                 // threads running a ticket: the sum of every lane's active
   bool stopping_ = false;
   // Whether the ready list is non-empty, mirrored so that spinning threads can poll without
   // taking the lock.

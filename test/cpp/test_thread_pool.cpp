@@ -473,6 +473,50 @@ TEST_CASE("a lane at its cap holds up no other lane, and no thread idles while o
   pool.shutdown();
 }
 
+TEST_CASE("a lane never waits for another lane's long jobs: a thread starts for it when every thread is busy") {
+  ThreadPool pool;
+  pool.reserve(2);  // as the first Pool({ size: 2 }) does
+  RecordingSink sink;
+  ThreadPool::Lane* busy = pool.open_lane(2);
+  ThreadPool::Lane* other = pool.open_lane(2);
+  std::atomic<bool> first{false}, second{false};
+  Job* blockers[2] = {make_job(sink, 1, nullptr, std::make_unique<UntilCancelledCall>(&first)),
+                      make_job(sink, 2, nullptr, std::make_unique<UntilCancelledCall>(&second))};
+  pool.submit(blockers[0], 1, busy);
+  pool.submit(blockers[1], 1, busy);
+  while (!first.load() || !second.load()) std::this_thread::yield();
+  // Both threads are held by `busy`: `other`'s calls run anyway, two at a time, on new threads.
+  Concurrency in_other;
+  for (int i = 0; i < 20; ++i) {
+    Job* job = make_job(sink, 10 + i, nullptr, std::make_unique<HoldingCall>(&in_other, 1, 500us));
+    pool.submit(job, 1, other);
+    job->release();
+  }
+  sink.wait_for(20);
+  CHECK(in_other.units.load() == 20);
+  CHECK(in_other.max.load() == 2);
+  CHECK(pool.thread_count() == 4);  // the sum of the busy lanes' caps, no more
+  // The default lane (the core's own, uncapped) gets only what reserve() started.
+  std::atomic<bool> third{false};
+  Concurrency in_default;
+  Job* queued = make_job(sink, 100, nullptr, std::make_unique<HoldingCall>(&in_default, 1, 0us));
+  Job* blocker3 = make_job(sink, 3, nullptr, std::make_unique<UntilCancelledCall>(&third));
+  pool.submit(blocker3, 1, busy);  // busy is at its cap: waits
+  for (auto* b : blockers) b->cancel();
+  while (!third.load()) std::this_thread::yield();
+  CHECK(pool.thread_count() == 4);
+  blocker3->cancel();
+  pool.submit(queued, 1, nullptr);
+  sink.wait_for(24);
+  CHECK(in_default.units.load() == 1);
+  for (auto* b : blockers) b->release();
+  blocker3->release();
+  queued->release();
+  pool.close_lane(busy);
+  pool.close_lane(other);
+  pool.shutdown();
+}
+
 TEST_CASE("a lane closed with tickets queued still runs them, then goes") {
   ThreadPool pool;
   pool.reserve(3);
