@@ -2,12 +2,13 @@
 // and libc, and the fallback (with a reason) when the .node file is missing or corrupt.
 
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chooseAddon, detectLibc, explainLoadFailure, pickPrebuild, resolveAddon, type Target } from '../src-ts/backends/addon.js';
+import { truncatedElf } from '../src-ts/backends/elf-check.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const glibc: Target = { platform: 'linux', arch: 'x64', libc: 'glibc' };
@@ -92,7 +93,7 @@ describe('resolving the addon', () => {
   });
 
   /** A copy of the built package whose addon is `addon` (a file's contents) or absent. */
-  function packageWith(name: string, addon: string | undefined): string {
+  function packageWith(name: string, addon: string | Buffer | undefined): string {
     const dir = join(scratch, name);
     mkdirSync(dir);
     cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
@@ -152,6 +153,42 @@ describe('resolving the addon', () => {
     expect(result.info.reason).toBe(
       `${file} needs GLIBC_2.99, newer than this system's glibc ${glibc}: compile the addon here with \`npx spindle build-addon\` (README: Installing the package)`,
     );
+  });
+
+  it('falls back, saying the file is damaged, when the .node file is cut short (dlopen mapped past its end: SIGBUS)', () => {
+    const real = readFileSync(resolveAddon(ROOT));
+    expect(truncatedElf(resolveAddon(ROOT))).toBeUndefined();
+    expect(truncatedElf(join(ROOT, 'package.json'))).toBeUndefined(); // not ELF: the loader's to judge
+    for (const length of [100, 100_000, real.length - 1]) {
+      const result = backendOf(packageWith(`cut-${length}`, real.subarray(0, length)));
+      expect(result).toMatchObject({ backend: 'worker', primes: 168, info: { native: false } });
+      expect(result.info.reason).toMatch(new RegExp(`spindle(\\.\\w+)?\\.node is damaged: it is ${length} bytes, but its ELF headers describe at least \\d+ \\(an interrupted copy or build\\?\\); reinstall spindle, or compile the addon with \`npx spindle build-addon\``));
+    }
+  });
+
+  /** backendInfo() in a child process whose SPINDLE_ADDON is `value`, run in `cwd`. */
+  function infoWithAddon(value: string, cwd = ROOT): { native: boolean; backend: string; reason?: string } {
+    const script = `import { backendInfo } from ${JSON.stringify(join(ROOT, 'dist', 'index.js'))}; console.log(JSON.stringify(backendInfo()));`;
+    const out = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd, encoding: 'utf8', env: { ...process.env, SPINDLE_ADDON: value }, timeout: 30_000 });
+    expect(out.stderr).toBe('');
+    return JSON.parse(out.stdout);
+  }
+
+  it('SPINDLE_ADDON may be relative to the working directory, and must name a spindle .node file', () => {
+    const path = resolveAddon(ROOT);
+    expect(infoWithAddon(relative(scratch, path), scratch)).toMatchObject({ native: true, backend: 'native' });
+    // A .js file would be run by require(): it is refused unread.
+    const script = join(scratch, 'addon.js');
+    writeFileSync(script, `require('fs').writeFileSync(${JSON.stringify(join(scratch, 'ran'))}, '')`);
+    expect(infoWithAddon(script)).toMatchObject({ native: false, backend: 'worker', reason: `SPINDLE_ADDON names ${script}, which is not a .node file` });
+    expect(existsSync(join(scratch, 'ran'))).toBe(false);
+  });
+
+  it.runIf(process.platform === 'linux' && process.arch === 'x64')('a .node file that is not spindle\'s is the reason, not a TypeError later', () => {
+    const foreign = join(ROOT, 'node_modules', '@napi-rs', 'nice-linux-x64-gnu', 'nice.linux-x64-gnu.node');
+    if (!existsSync(foreign)) return;
+    const info = infoWithAddon(foreign);
+    expect(info).toMatchObject({ native: false, backend: 'worker', reason: `${foreign} is not a spindle addon of this version (it has no kernels() export)` });
   });
 
   it('SPINDLE_ADDON names the binary to load, and a wrong name is the reason', () => {

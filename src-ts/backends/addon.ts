@@ -15,7 +15,8 @@
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { truncatedElf } from './elf-check.js';
 import { fileURLToPath } from 'node:url';
 
 /** The addon's exports (src-cpp/addon/module.cpp). */
@@ -51,6 +52,12 @@ export interface Addon {
   sortPath(): string;
   readonly napiVersion: number;
 }
+
+/** The functions loadAddon() checks a loaded file for: any other addon (or an older spindle's) is no use. */
+const ADDON_FUNCTIONS = [
+  'kernels', 'start', 'submit', 'submitPacked', 'submitBatch', 'cancel', 'openLane', 'closeLane', 'laneStats', 'reserve', 'threadCount',
+  'pending', 'cpuFeatures', 'sha256Path', 'sortPath',
+] as const satisfies readonly (keyof Addon)[];
 
 export type AddonLoad =
   | { ok: true; addon: Addon; path: string; why: string }
@@ -195,8 +202,12 @@ export interface AddonChoice {
 export function chooseAddon(root: string | (() => string), given?: Target): AddonChoice {
   const override = process.env.SPINDLE_ADDON;
   if (override !== undefined && override !== '') {
-    if (!existsSync(override)) throw new Error(`SPINDLE_ADDON names ${override}, which does not exist`);
-    return { path: override, why: 'SPINDLE_ADDON names it' };
+    // Relative to the working directory, as the shell that set it meant; and only a .node
+    // file: require() would run a .js or parse a .json one.
+    const path = resolve(override);
+    if (!existsSync(path)) throw new Error(`SPINDLE_ADDON names ${override}, which does not exist`);
+    if (!path.endsWith('.node')) throw new Error(`SPINDLE_ADDON names ${override}, which is not a .node file`);
+    return { path, why: 'SPINDLE_ADDON names it' };
   }
   if (typeof root === 'function') root = root();
   const built = join(root, 'build', 'Release', 'spindle.node');
@@ -254,8 +265,13 @@ export function loadAddon(): AddonLoad {
   try {
     choice = chooseAddon(packageRoot);
     const { path, why } = choice;
+    const truncated = truncatedElf(path);
+    if (truncated !== undefined) throw new Error(`${path} is damaged: ${truncated}; reinstall spindle, or compile the addon with \`${BUILD_ADDON_COMMAND}\``);
     // A require of its own, for the absolute path: this module may have no URL to make one from.
-    cached = { ok: true, addon: createRequire(path)(path) as Addon, path, why };
+    const addon = createRequire(path)(path) as Addon;
+    const missing = ADDON_FUNCTIONS.find((name) => typeof (addon as unknown as Record<string, unknown> | null)?.[name] !== 'function');
+    if (missing !== undefined) throw new Error(`${path} is not a spindle addon of this version (it has no ${missing}() export)`);
+    cached = { ok: true, addon, path, why };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     cached = {
