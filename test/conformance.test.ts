@@ -5,6 +5,7 @@
 
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
 import { threadId } from 'node:worker_threads';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AsyncResult } from '../src-ts/async-result.js';
@@ -201,6 +202,45 @@ describe.each(backends)('conformance on the $name backend', ({ name, capabilitie
       // Buffers spindle never took are untouched by the guard.
       const other = new ArrayBuffer(16) as typeof buffer;
       expect(other.transfer(8).byteLength).toBe(8);
+    });
+
+    (transferable ? it : it.skip)("an array made in another realm (vm) stays where it is too: its realm's transfer() throws while the sort runs", async () => {
+      const pool = open();
+      const array = runInNewContext('Float64Array.from({ length: 1 << 20 }, Math.random)') as Float64Array;
+      const want = Array.from(array).sort((a, b) => a - b);
+      const sorting = pool.apply(kernels.sort, [array]);
+      // Its buffer's prototype is the other realm's ArrayBuffer.prototype (SIGSEGV on Node 22).
+      // The other realm's TypeError where V8 refuses (Node 24), spindle's elsewhere: matched by message.
+      expect(() => (array.buffer as ArrayBuffer & { transfer(length?: number): ArrayBuffer }).transfer(8)).toThrow(/not detachable/);
+      expect(await sorting).toBe(array);
+      expect(Array.from(array)).toEqual(want);
+    });
+
+    const byteStreams = typeof (globalThis as { ReadableByteStreamController?: unknown }).ReadableByteStreamController === 'function';
+    (byteStreams ? it : it.skip)("a byte stream's enqueue() and a BYOB read() refuse a sorted array's buffer, as Node 24 does: they detached it (SIGSEGV on Node 20 and 22)", async () => {
+      const pool = open();
+      const array = Float64Array.from([3, 1, 2]);
+      await pool.apply(kernels.sort, [array]);
+      expect(() => new ReadableStream({ type: 'bytes', start: (controller) => controller.enqueue(new Uint8Array(array.buffer)) })).toThrow(TypeError);
+      const reader = new ReadableStream({ type: 'bytes' }).getReader({ mode: 'byob' });
+      await expect((async () => reader.read(new Uint8Array(array.buffer)))()).rejects.toThrow(TypeError);
+      expect(Array.from(array)).toEqual([1, 2, 3]);
+      // Streams of other buffers are untouched.
+      const other = new Uint8Array([7, 8]);
+      const stream = new ReadableStream({ type: 'bytes', start: (controller) => (controller.enqueue(other), controller.close()) });
+      expect(Array.from((await stream.getReader().read()).value!)).toEqual([7, 8]);
+    });
+
+    it('a view of a WebAssembly.Memory sorts in place, and the memory grows afterwards (Node 24 aborted on grow())', async () => {
+      const pool = open();
+      const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer; grow(pages: number): number } } }).WebAssembly;
+      const memory = new wasm.Memory({ initial: 1, maximum: 4 });
+      const view = new Float64Array(memory.buffer, 0, 4);
+      view.set([4, 2, 3, 1]);
+      expect(Array.from((await pool.apply(kernels.sort, [view])) as Float64Array)).toEqual([1, 2, 3, 4]);
+      expect(Array.from(await pool.apply(kernels.argsort, [new Float64Array(memory.buffer, 8, 3)]))).toEqual([0, 1, 2]);
+      expect(memory.grow(1)).toBe(1);
+      expect(new Float64Array(memory.buffer, 0, 4)).toEqual(Float64Array.from([1, 2, 3, 4]));
     });
 
     it('map and starmap return results in input order', async () => {

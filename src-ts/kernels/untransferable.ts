@@ -1,52 +1,75 @@
 // Keeping an ordinary ArrayBuffer where it is while native threads work in its memory.
 //
 // worker_threads.markAsUntransferable makes postMessage and structuredClone copy a buffer
-// instead of moving it, and from Node 24 on it also makes ArrayBuffer.prototype.transfer() and
-// transferToFixedLength() throw ("not detachable"). Node 21-23 (and Node 20 behind
-// --harmony-rab-gsab-transfer) have those two methods but do not stop them for a marked buffer:
-// transfer() then frees the memory a native sort was writing, and the process died (SIGSEGV,
-// seen on Node 22). N-API has no way to keep a buffer's memory alive, so on those runtimes this
-// module wraps the two methods of this realm's ArrayBuffer.prototype, once, the first time a
-// buffer is marked: for a buffer spindle marked they throw the TypeError Node 24 throws, and
-// for any other buffer they are the original methods. What is not covered: code that took the
-// original methods before the first mark (a reference kept from before spindle marked anything).
+// instead of moving it, and from Node 24 on V8 itself refuses to detach it: transfer(),
+// transferToFixedLength() and web streams throw ("not detachable"). Before Node 24 the mark
+// stops only postMessage and structuredClone: Node 21-23's transfer() (Node 20's behind
+// --harmony-rab-gsab-transfer) and the web streams of Node 20-23 (a byte stream's enqueue(), a
+// BYOB read()) detach a marked buffer, which freed the memory a native sort was writing (the
+// process died of SIGSEGV). N-API has no way to keep a buffer's memory alive, so on those
+// runtimes this module wraps those methods, once, the first time a buffer is marked (the
+// transfer methods of each realm whose buffer it marks): for a buffer spindle marked they throw
+// the TypeError Node 24 throws, and for any other they are the original methods. What is not
+// covered: code that took the original methods before the first mark, another realm's
+// methods applied to a buffer of this one, and Node's own internal callers of those stream
+// paths (README: "What a call does with your buffer").
 import { markAsUntransferable } from 'node:worker_threads';
 
 type TransferMethod = (this: ArrayBuffer, newLength?: number) => ArrayBuffer;
 const METHODS = ['transfer', 'transferToFixedLength'] as const;
 
-/** Buffers marked here, on a runtime whose transfer() ignores the mark. */
+/** Buffers marked here, on a runtime where the mark does not stop every JS-reachable detach. */
 const marked = new WeakSet<ArrayBuffer>();
-let guarded = false;
+/** ArrayBuffer prototypes (one per realm) whose transfer methods are wrapped. */
+const guardedPrototypes = new WeakSet<object>();
+let streamsGuarded = false;
 
-/** Whether this runtime's ArrayBuffer.prototype.transfer() moves a buffer markAsUntransferable marked. */
-function transferIgnoresMark(): boolean {
+/** Whether this runtime's ArrayBuffer.prototype.transfer() refuses a buffer markAsUntransferable marked (Node 24 on). */
+function transferHonoursMark(): boolean {
   const transfer = (ArrayBuffer.prototype as { transfer?: TransferMethod }).transfer;
   if (typeof transfer !== 'function') return false;
   const probe = new ArrayBuffer(8);
   markAsUntransferable(probe);
   try {
     transfer.call(probe);
-    return true;
-  } catch {
     return false;
+  } catch {
+    return true;
   }
 }
 
-/** transferIgnoresMark(), probed at the first mark rather than when the module loads. */
-let needsGuard: boolean | undefined;
+/** transferHonoursMark(), probed at the first mark rather than when the module loads. */
+let honoured: boolean | undefined;
 
-function guardTransfers(): void {
-  guarded = true;
-  const proto = ArrayBuffer.prototype as unknown as Record<string, unknown>;
+/**
+ * Whether JS cannot detach `buffer` at all (a WebAssembly.Memory's): transfer() checks that
+ * before it allocates, so a length no allocation can meet tells, and moves nothing.
+ */
+function notDetachable(buffer: ArrayBuffer): boolean {
+  try {
+    (ArrayBuffer.prototype as unknown as { transfer: TransferMethod }).transfer.call(buffer, Number.MAX_SAFE_INTEGER);
+  } catch (error) {
+    return error instanceof TypeError;
+  }
+  return false;
+}
+
+function notDetachableError(what: string): TypeError {
+  return new TypeError(`${what}: this ArrayBuffer is not detachable (spindle's native threads may be using its memory)`);
+}
+
+/** Wraps `proto`'s transfer methods (a realm's ArrayBuffer.prototype): for a marked buffer they throw. */
+function guardTransfers(proto: Record<string, unknown>): void {
+  guardedPrototypes.add(proto);
   for (const name of METHODS) {
     const original = proto[name];
     if (typeof original !== 'function') continue;
-    const descriptor = Object.getOwnPropertyDescriptor(proto, name)!;
+    const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+    if (descriptor === undefined) continue;
     // A method (no prototype, not a constructor), named and sized as the original.
     const wrapped = {
       [name](this: ArrayBuffer, ...args: unknown[]): ArrayBuffer {
-        if (marked.has(this)) throw new TypeError(`ArrayBuffer.prototype.${name}: this ArrayBuffer is not detachable (spindle's native threads may be using its memory)`);
+        if (marked.has(this)) throw notDetachableError(`ArrayBuffer.prototype.${name}`);
         return Reflect.apply(original as TransferMethod, this, args) as ArrayBuffer;
       },
     }[name]!;
@@ -56,14 +79,54 @@ function guardTransfers(): void {
 }
 
 /**
+ * Wraps the web streams methods that detach a caller's buffer (a byte stream's enqueue(), a
+ * BYOB read() and respondWithNewView()): before Node 24 they detach it by an internal path the
+ * mark does not reach, and a native sort went on writing the freed memory (SIGSEGV on Node 20
+ * and 22). For a view of a marked buffer they throw, as Node 24 does.
+ */
+function guardStreams(): void {
+  streamsGuarded = true;
+  const targets: [unknown, string][] = [
+    [(globalThis as Record<string, unknown>)['ReadableByteStreamController'], 'enqueue'],
+    [(globalThis as Record<string, unknown>)['ReadableStreamBYOBReader'], 'read'],
+    [(globalThis as Record<string, unknown>)['ReadableStreamBYOBRequest'], 'respondWithNewView'],
+  ];
+  for (const [owner, name] of targets) {
+    const proto = (owner as { prototype?: Record<string, unknown> } | undefined)?.prototype;
+    const original = proto?.[name];
+    if (proto === undefined || typeof original !== 'function') continue;
+    const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+    if (descriptor === undefined) continue;
+    const where = `${(owner as { name: string }).name}.prototype.${name}`;
+    const wrapped = {
+      [name](this: unknown, ...args: unknown[]): unknown {
+        const view = args[0];
+        if (ArrayBuffer.isView(view) && marked.has(view.buffer as ArrayBuffer)) throw notDetachableError(where);
+        return Reflect.apply(original as (...a: unknown[]) => unknown, this, args);
+      },
+    }[name]!;
+    Object.defineProperty(wrapped, 'length', { value: (original as () => unknown).length });
+    Object.defineProperty(proto, name, { ...descriptor, value: wrapped });
+  }
+}
+
+/**
  * Marks an ordinary ArrayBuffer so that nothing moves its memory away while native threads use
  * it: permanent, as markAsUntransferable is (postMessage and structuredClone copy it; transfer()
- * throws a TypeError).
+ * throws a TypeError). A buffer JS cannot detach at all (a WebAssembly.Memory's) is left
+ * unmarked on Node 24: marked, its memory's next grow() aborted the process there.
  */
 export function markUntransferable(buffer: ArrayBuffer): void {
+  honoured ??= transferHonoursMark();
+  if (honoured) {
+    if (!notDetachable(buffer)) markAsUntransferable(buffer);
+    return;
+  }
   markAsUntransferable(buffer);
-  needsGuard ??= transferIgnoresMark();
-  if (!needsGuard) return;
   marked.add(buffer);
-  if (!guarded) guardTransfers();
+  if (!guardedPrototypes.has(ArrayBuffer.prototype)) guardTransfers(ArrayBuffer.prototype as unknown as Record<string, unknown>);
+  // A buffer made in another realm (vm) has that realm's prototype and methods.
+  const own = Object.getPrototypeOf(buffer) as Record<string, unknown> | null;
+  if (own !== null && !guardedPrototypes.has(own)) guardTransfers(own);
+  if (!streamsGuarded) guardStreams();
 }
