@@ -20,7 +20,7 @@ import type { TimeSummary } from './internal/histogram.js';
 import { openBackend } from './backends/select.js';
 import { PoolClosedError, QueueFullError } from './errors.js';
 import { ImapIterator } from './imap.js';
-import { describe } from './kernels/args.js';
+import { describe, isArray } from './kernels/args.js';
 import type { ArgsOf, ResultOf, Runnable, Task } from './kernels/types.js';
 import { allCalls, closeQuietly, openSource, ownCopy } from './internal/items.js';
 import { MapJob } from './internal/map-job.js';
@@ -450,7 +450,7 @@ export class Pool extends EventEmitter {
   #validate(method: string, task: unknown, args: unknown, options: ApplyOptions | undefined): [Runnable, readonly unknown[]] {
     this.#checkOpen(method);
     const runnable = runnableOf(method, task, this.backend);
-    if (!Array.isArray(args)) throw new TypeError(`${method}: args must be an array of the task's arguments, got ${describe(args)}`);
+    if (!isArray(args)) throw new TypeError(`${method}: args must be an array of the task's arguments, got ${describe(args)}`);
     checkCallOptions(method, options, this.backend);
     checkTransfer(method, options);
     const validated = runnable.validate(ownCopy(args, `${method}: args`));

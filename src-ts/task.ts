@@ -6,7 +6,7 @@ import { markGenuine } from './internal/genuine.js';
 import type { TransferListItem } from 'node:worker_threads';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { describe } from './kernels/args.js';
+import { describe, isArray } from './kernels/args.js';
 import type { JsTask } from './kernels/types.js';
 
 /** What a running JS task can see of its call: `this` inside the task function, or `taskContext()`. */
@@ -84,7 +84,7 @@ export interface TransferredResult<T> {
  * contains) to the caller instead of copying it. The caller receives `value`.
  */
 export function withTransfer<T>(value: T, transferList: readonly TransferListItem[]): T {
-  if (!Array.isArray(transferList)) throw new TypeError(`withTransfer: transferList must be an array, got ${describe(transferList)}`);
+  if (!isArray(transferList)) throw new TypeError(`withTransfer: transferList must be an array, got ${describe(transferList)}`);
   const wrapped: TransferredResult<T> = { [transferKey]: true, value, transferList };
   // Typed as T so that a task's declared result type stays what the caller receives.
   return wrapped as unknown as T;

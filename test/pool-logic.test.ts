@@ -1215,6 +1215,26 @@ describe('AsyncResult and callbacks', () => {
 });
 
 describe('validation', () => {
+  it("names a revoked Proxy, an async iterable or an object with hostile getters, and never runs their code to do it", async () => {
+    const { pool } = setup();
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const hostile = {
+      get constructor(): never {
+        throw new Error('the getter ran');
+      },
+    };
+    await expect(pool.apply(noop, proxy as never)).rejects.toThrow(/^apply: args must be an array of the task's arguments, got a Proxy$/);
+    await expect(pool.map(noop, proxy as never)).rejects.toThrow(/^map: items could not be read: /);
+    await expect(pool.map(noop, [1], { chunkSize: proxy as never })).rejects.toThrow(/^map: options\.chunkSize must be a number, got a Proxy$/);
+    await expect(pool.apply(noop, [hostile as never])).rejects.toThrow(/^noop: x must be a number, got an object \(Object\)$/);
+    expect(() => pool.applyAsync(noop, [1]).get(hostile as never)).toThrow(TypeError);
+    async function* lines() {
+      yield 1;
+    }
+    await expect(pool.map(noop, lines() as never)).rejects.toThrow(/^map: items must be an iterable or an array-like, got an async iterable/);
+  });
+
   it('rejects bad pool options with a message naming the option', () => {
     const backend = new ManualBackend();
     const make = (options: unknown) => () => createPoolWithBackend(backend, options as PoolOptions);

@@ -1,3 +1,4 @@
+import { runInNewContext } from 'node:vm';
 // kernels.sort and kernels.argsort on every backend, and the JS twin directly, against V8's own
 // TypedArray.prototype.sort() as the oracle (element by element under Object.is): every element
 // type; random bits (NaNs of every payload and sign, subnormals), sorted, reversed, all-equal,
@@ -138,6 +139,18 @@ describe('bad input', () => {
     expectTypeError([new ArrayBuffer(8)], /array must be a TypedArray, got an object \(ArrayBuffer\)/);
     expectTypeError([], /takes 1 argument \(array\), got 0/);
     expectTypeError([new Float64Array(1), 1], /takes 1 argument \(array\), got 2/);
+  });
+  it('look-alikes and strangers are named for what they are, and their own code never runs while the message is made', () => {
+    expectTypeError([new Proxy(new Float64Array(2), {})], /array must be a TypedArray, got a Proxy/);
+    expectTypeError([Object.create(Float64Array.prototype)], /array must be a TypedArray, got an object \(Float64Array\)/);
+    expectTypeError([runInNewContext('new DataView(new ArrayBuffer(8))')], /got a DataView \(it has no element type\)/);
+    const hostile = Object.create(null, { constructor: { get: () => { throw new Error('ran the getter'); } } });
+    expectTypeError([hostile], /array must be a TypedArray, got an object \(no prototype\)/);
+    const revocable = Proxy.revocable({}, {});
+    revocable.revoke();
+    expectTypeError([revocable.proxy], /array must be a TypedArray, got a Proxy/);
+    const Float16 = (globalThis as { Float16Array?: new (n: number) => object }).Float16Array;
+    if (Float16 !== undefined) expectTypeError([new Float16(2)], /array is a Float16Array, which sort does not take \(yet\); sort a Float32Array\.from\(array\)/);
   });
   it('a detached buffer and a resizable one', () => {
     const detached = new Float64Array(4);

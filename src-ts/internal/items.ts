@@ -2,7 +2,7 @@
 // own error class and message, prefixed with where the item was: "map: items[3]: countPrimes:
 // lo must be ...".
 
-import { describe } from '../kernels/args.js';
+import { describe, isArray } from '../kernels/args.js';
 import type { Runnable } from '../kernels/types.js';
 
 /** The name of the input argument, as the methods document it. */
@@ -12,7 +12,7 @@ export function inputName(spread: boolean): string {
 
 /** One item's normalized arguments: [item] for map, the item itself for starmap. */
 export function itemArgs(method: string, kernel: Runnable, item: unknown, index: number, spread: boolean): unknown[] {
-  if (spread && !Array.isArray(item)) {
+  if (spread && !isArray(item)) {
     throw new TypeError(`${method}: tuples[${index}] must be an array of arguments, got ${describe(item)}`);
   }
   try {
@@ -62,11 +62,13 @@ function checkItemCount(method: string, spread: boolean, n: number): void {
 /** Every item's arguments, validated before anything is queued. */
 export function allCalls(method: string, kernel: Runnable, items: unknown, spread: boolean): unknown[][] {
   let list: ArrayLike<unknown>;
-  if (Array.isArray(items)) {
+  // What the input is, read through readInput too: a revoked Proxy throws at the first read.
+  const iterable = !isArray(items) && items !== null && items !== undefined && readInput(method, spread, () => typeof (items as Iterable<unknown>)[Symbol.iterator] === 'function');
+  if (isArray(items)) {
     list = items;
-  } else if (items !== null && items !== undefined && typeof (items as Iterable<unknown>)[Symbol.iterator] === 'function') {
+  } else if (iterable) {
     list = readInput(method, spread, () => Array.from(items as Iterable<unknown>));
-  } else if (typeof items === 'object' && items !== null && typeof (items as ArrayLike<unknown>).length === 'number') {
+  } else if (typeof items === 'object' && items !== null && readInput(method, spread, () => typeof (items as ArrayLike<unknown>).length === 'number')) {
     const arrayLike = items as ArrayLike<unknown>;
     list = readInput(method, spread, () => {
       // As Array.from reads it (ToLength), but once: the count checked is the count copied.
@@ -78,7 +80,9 @@ export function allCalls(method: string, kernel: Runnable, items: unknown, sprea
       return copy;
     });
   } else {
-    throw new TypeError(`${method}: ${inputName(spread)} must be an iterable or an array-like, got ${describe(items)}`);
+    const what = describe(items);
+    const hint = what === 'an async iterable' ? ' (the imap family takes one)' : '';
+    throw new TypeError(`${method}: ${inputName(spread)} must be an iterable or an array-like, got ${what}${hint}`);
   }
   // The length read once: an item's getter may shrink the array while it is read.
   const n = list.length;

@@ -8,7 +8,7 @@
 import { isGenuine } from './genuine.js';
 import { isAbortSignal } from './watch.js';
 import type { ResourceLimits, TransferListItem } from 'node:worker_threads';
-import { describe } from '../kernels/args.js';
+import { describe, isArray } from '../kernels/args.js';
 import { kernels } from '../kernels/index.js';
 import type { JsTask, Runnable } from '../kernels/types.js';
 import { MessagePort, SHARE_ENV } from 'node:worker_threads';
@@ -253,7 +253,7 @@ export function snapshotPoolOptions(options: unknown): PoolOptions | undefined {
     }
     copy['resourceLimits'] = limitsCopy;
   }
-  for (const key of ['argv', 'execArgv'] as const) if (Array.isArray(copy[key])) copy[key] = Array.from(copy[key] as unknown[]);
+  for (const key of ['argv', 'execArgv'] as const) if (isArray(copy[key])) copy[key] = Array.from(copy[key] as unknown[]);
   if (copy['env'] !== SHARE_ENV && isPlainishObject(copy['env'])) copy['env'] = { ...copy['env'] };
   return copy as PoolOptions;
 }
@@ -282,7 +282,7 @@ export function checkPoolOptions(options: unknown): asserts options is PoolOptio
       throw new TypeError(`Pool: options.initializer must be a task() handle, got ${describe(o.initializer)}`);
     }
   }
-  if (o.initArgs !== undefined && !Array.isArray(o.initArgs)) {
+  if (o.initArgs !== undefined && !isArray(o.initArgs)) {
     throw new TypeError(`Pool: options.initArgs must be an array, got ${describe(o.initArgs)}`);
   }
   if (o.maxTasksPerWorker !== undefined) checkPositiveInteger('Pool', 'options.maxTasksPerWorker', o.maxTasksPerWorker);
@@ -331,9 +331,9 @@ function checkWorkerControls(o: PoolOptions): void {
   if (o.env !== undefined && o.env !== SHARE_ENV && !isPlainishObject(o.env)) {
     throw new TypeError(`Pool: options.env must be an object of environment variables or worker_threads' SHARE_ENV, got ${describe(o.env)}`);
   }
-  if (o.argv !== undefined && !Array.isArray(o.argv)) throw new TypeError(`Pool: options.argv must be an array, got ${describe(o.argv)}`);
+  if (o.argv !== undefined && !isArray(o.argv)) throw new TypeError(`Pool: options.argv must be an array, got ${describe(o.argv)}`);
   if (o.execArgv !== undefined) {
-    if (!Array.isArray(o.execArgv)) throw new TypeError(`Pool: options.execArgv must be an array of strings, got ${describe(o.execArgv)}`);
+    if (!isArray(o.execArgv)) throw new TypeError(`Pool: options.execArgv must be an array of strings, got ${describe(o.execArgv)}`);
     const i = o.execArgv.findIndex((flag) => typeof flag !== 'string');
     if (i >= 0) throw new TypeError(`Pool: options.execArgv[${i}] must be a string, got ${describe(o.execArgv[i])}`);
   }
@@ -375,7 +375,7 @@ const MIN_STACK_MB = 1;
 
 /** An object that is not an array (nor null): what an options-like map of names can be. */
 function isPlainishObject(v: unknown): v is object {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+  return typeof v === 'object' && v !== null && !isArray(v);
 }
 
 /** The options that only the worker backend can honour. */
@@ -426,7 +426,7 @@ export function runnableOf(method: string, task: unknown, backend: 'native' | 'w
 /** apply/applyAsync/submit's `transfer`: an array of transferable objects. */
 export function checkTransfer(method: string, o: ApplyOptions | undefined): void {
   if (o?.transfer === undefined) return;
-  if (!Array.isArray(o.transfer)) throw new TypeError(`${method}: options.transfer must be an array, got ${describe(o.transfer)}`);
+  if (!isArray(o.transfer)) throw new TypeError(`${method}: options.transfer must be an array, got ${describe(o.transfer)}`);
   for (let i = 0; i < o.transfer.length; i++) {
     const item: unknown = o.transfer[i];
     if (!(item instanceof ArrayBuffer) && !(item instanceof MessagePort)) {

@@ -1,18 +1,56 @@
 // Argument checks shared by kernel descriptors. Each throws a TypeError (wrong kind of value)
 // or RangeError (right kind, bad value) whose message names the kernel and the argument.
-import { isTypedArray } from 'node:util/types';
+import { isProxy, isTypedArray } from 'node:util/types';
 
+/**
+ * A value as an error message names it. Never throws and runs none of the value's own code
+ * (a getter, a Proxy trap): a message about a bad argument must not turn into the argument's
+ * own error.
+ */
 export function describe(v: unknown): string {
   if (v === null) return 'null';
   if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return `${typeof v} ${String(v)}`;
   if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
+  if (typeof v !== 'object') return typeof v;
+  if (isProxy(v)) return 'a Proxy';
   if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'object') return `an object (${(v as object).constructor?.name ?? 'no prototype'})`;
-  return typeof v;
+  if (isAsyncIterable(v)) return 'an async iterable';
+  const name = constructorName(v);
+  return `an object (${name === undefined ? 'no prototype' : name === '' ? 'anonymous class' : name})`;
+}
+
+/** Array.isArray, false for a revoked Proxy (where Array.isArray throws the engine's own TypeError). */
+export function isArray(v: unknown): v is unknown[] {
+  try {
+    return Array.isArray(v);
+  } catch {
+    return false;
+  }
+}
+
+/** The name of `v`'s constructor, read from its prototype chain's own data properties only. */
+function constructorName(v: object): string | undefined {
+  for (let proto = Object.getPrototypeOf(v) as object | null; proto !== null; proto = Object.getPrototypeOf(proto) as object | null) {
+    const descriptor = Object.getOwnPropertyDescriptor(proto, 'constructor');
+    if (descriptor === undefined) continue;
+    const ctor: unknown = descriptor.value;
+    if (typeof ctor !== 'function') return undefined;
+    const name = Object.getOwnPropertyDescriptor(ctor, 'name')?.value as unknown;
+    return typeof name === 'string' ? name : '';
+  }
+  return undefined;
+}
+
+function isAsyncIterable(v: object): boolean {
+  for (let proto: object | null = v; proto !== null; proto = Object.getPrototypeOf(proto) as object | null) {
+    const descriptor = Object.getOwnPropertyDescriptor(proto, Symbol.asyncIterator);
+    if (descriptor !== undefined) return typeof descriptor.value === 'function';
+  }
+  return false;
 }
 
 export function checkArity(kernel: string, args: readonly unknown[], min: number, max: number, names: string): void {
-  if (!Array.isArray(args)) throw new TypeError(`${kernel}: args must be an array, got ${describe(args)}`);
+  if (!isArray(args)) throw new TypeError(`${kernel}: args must be an array, got ${describe(args)}`);
   if (args.length < min || args.length > max) {
     const want = min === max ? `${min}` : `${min} to ${max}`;
     throw new TypeError(`${kernel} takes ${want} argument${max === 1 ? '' : 's'} (${names}), got ${args.length}`);

@@ -3,7 +3,7 @@
 // because it travels to C++ with the other arguments (the addon takes numbers, not strings);
 // C++ ignores it and returns raw bytes, which fromBytes() encodes on the pool's thread.
 
-import { describe } from './args.js';
+import { describe, isArray } from './args.js';
 import { findUnknownOption, OptionNames, unknownOptionError } from '../internal/option-names.js';
 
 export type DigestEncoding = 'hex' | 'base64' | 'buffer';
@@ -26,7 +26,7 @@ const DIGEST_OPTIONS = new OptionNames(['encoding']);
 
 export function checkDigestOptions(kernel: string, options: unknown): number {
   if (options === undefined) return HEX;
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+  if (typeof options !== 'object' || options === null || isArray(options)) {
     throw new TypeError(`${kernel}: options must be an object like { encoding: 'hex' }, got ${describe(options)}`);
   }
   const unknown = findUnknownOption(options, DIGEST_OPTIONS);

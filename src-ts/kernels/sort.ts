@@ -19,8 +19,8 @@
 //   the pool's thread and sorted there likewise, and copied back once sorted; a smaller one is
 //   cloned to one worker, and the sorted clone written back into the caller's array
 //   (fromWorker) before the call resolves. argsort likewise, its indices moved back, not cloned.
-import { isSharedArrayBuffer } from 'node:util/types';
-import { checkArity, describe, intrinsicGetter, isDetached, isGrowableShared, viewRange } from './args.js';
+import { isDataView, isProxy, isSharedArrayBuffer } from 'node:util/types';
+import { checkArity, describe, isArray, intrinsicGetter, isDetached, isGrowableShared, viewRange } from './args.js';
 import { isSortPart, nextSortRound, runSortPart, splitArgsort, splitSort } from './sort-parallel.js';
 import { argsortTwin, CONSTRUCTORS, copyElements, keyBytes, sortTwin, SortType, type SortableArray } from './sort-twin.js';
 import { defineKernel } from './types.js';
@@ -48,14 +48,18 @@ function lengthOf(array: SortableArray, type: SortType): number {
 
 /** The element type of a genuine TypedArray (a Buffer is a Uint8Array), by its internal tag. */
 function typeOf(kernel: string, array: unknown): SortType {
-  if (Array.isArray(array)) {
+  if (isProxy(array)) throw new TypeError(`${kernel}: array must be a TypedArray, got a Proxy`);
+  if (isArray(array)) {
     throw new TypeError(`${kernel}: array must be a TypedArray, got a plain Array; sort numbers as Float64Array.from(array) (or another TypedArray)`);
   }
-  if (array instanceof DataView) {
+  if (isDataView(array)) {
     throw new TypeError(`${kernel}: array must be a TypedArray, got a DataView (it has no element type); view its bytes as the type they hold, e.g. new Float64Array(view.buffer, view.byteOffset, view.byteLength / 8)`);
   }
   const tag = ArrayBuffer.isView(array) ? toStringTag.call(array) : undefined;
   const type = tag === undefined ? undefined : TYPES.get(tag);
+  if (tag === 'Float16Array') {
+    throw new TypeError(`${kernel}: array is a Float16Array, which sort does not take (yet); sort a Float32Array.from(array) and copy it back`);
+  }
   if (type === undefined) throw new TypeError(`${kernel}: array must be a TypedArray, got ${describe(array)}`);
   return type;
 }
