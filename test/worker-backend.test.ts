@@ -391,6 +391,17 @@ describe('worker lifecycle', () => {
     pool.close();
     await pool.join();
   });
+
+  it('workers that die after their initializer, before answering any task, count as dying at start: an idle pool does not respawn them forever', async () => {
+    const pool = workerPool({ size: 1, initializer: js('initLeavesTimerBomb') });
+    let started = 0;
+    pool.on('workerCreate', () => started++);
+    pool.on('error', () => {});
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(started).toBeLessThanOrEqual(3);
+    expect(pool.stats().backendInfo.broken).toMatch(/keep dying before they can run a task.*a timer the initializer left behind/);
+    await expect(pool.apply(js('add'), [1, 1])).rejects.toBeInstanceOf(WorkerCrashError);
+  });
 });
 
 describe('two-stage cancellation', () => {

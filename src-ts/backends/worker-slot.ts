@@ -56,6 +56,8 @@ export class WorkerSlot {
   /** Tasks assigned here and not taken back or cancelled unstarted: those it runs, for maxTasksPerWorker. */
   assigned = 0;
   ready = false;
+  /** Whether a reply to a task came from it: a worker that never answered one counts as a failed start if it dies. */
+  answered = false;
   /**
    * Has its maxTasksPerWorker tasks: takes no new ones, and the pool stops it once it is ready
    * and has answered them all. It still counts within `size` until it has exited.

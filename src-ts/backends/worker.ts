@@ -467,7 +467,6 @@ export class WorkerBackend implements Backend {
       slot.ready = true;
       slot.lastProgressAt = performance.now();
       slot.markStarted();
-      this.startupFailures = 0;
       this.retireIfDone(slot);
       this.balance(slot);
       // Its idle clock starts now if it was given nothing.
@@ -487,6 +486,12 @@ export class WorkerBackend implements Backend {
       this.taskMicros = this.taskMicros < 0 ? perTask : 0.7 * this.taskMicros + 0.3 * perTask;
     }
     slot.lastProgressAt = performance.now();
+    if (!slot.answered && count > 0) {
+      // The first reply, not READY, shows that workers start well: a worker whose initializer
+      // left a timer that kills it after READY was replaced for ever, idle or not.
+      slot.answered = true;
+      this.startupFailures = 0;
+    }
     let firstError: unknown;
     for (let i = 2; i < message.length; i += RESULT_STRIDE) {
       // Matched by sequence number: a reply names its task, whatever order replies come in.
@@ -591,7 +596,7 @@ export class WorkerBackend implements Backend {
     const thrown = this.settleAll(ended);
     slot.markExited();
     this.reportExit(slot, code, blamed);
-    if (this.state !== 'terminating') this.replaceExited(slot, code);
+    if (this.state !== 'terminating') this.replaceExited(slot, code, blamed);
     if (thrown !== NOTHING_THROWN) throw thrown;
   }
 
@@ -617,9 +622,12 @@ export class WorkerBackend implements Backend {
   }
 
   /** After `slot`'s worker exited: counts a failed start, and starts its replacement. */
-  private replaceExited(slot: WorkerSlot, code: number): void {
-    // Retiring is no excuse: a worker handed its last task before it was ready still died at start.
-    if (!slot.ready && !slot.stopping && this.state === 'open' && this.broken === undefined) {
+  private replaceExited(slot: WorkerSlot, code: number, blamed: boolean): void {
+    // Retiring is no excuse: a worker handed its last task before it was ready still died at
+    // start. Nor is being ready: one that died of an error no task was blamed for, before it
+    // answered any task, died of its start (its initializer's timer, say).
+    const diedStarting = !slot.ready || (!slot.answered && !blamed);
+    if (diedStarting && !slot.stopping && this.state === 'open' && this.broken === undefined) {
       this.startFailed(slot.crash !== undefined ? slot.crash.message : `the last one exited with code ${code}`, slot.crash);
     }
     // Broken: what this worker left unanswered fails too.
