@@ -133,6 +133,23 @@ describe('concurrentTasksPerWorker: tasks at once', () => {
   });
 });
 
+describe('concurrentTasksPerWorker: a long task beside many short ones', () => {
+  it('one long task does not cut its worker off: thousands of short tasks pass beside it through its free place', async () => {
+    // Each posted task takes a cell of the worker's claim table (1024): the long task pins
+    // its cell, and the short ones used to stop once they had gone round to it (call 1024
+    // waited for the long task to end).
+    const { pool: p } = pool({ size: 1, concurrentTasksPerWorker: 2 });
+    const controller = new AbortController();
+    const long = p.apply(cooperative, [600_000, 0], { signal: controller.signal }).catch((e: Error) => e.name);
+    for (let i = 0; i < 2500; i++) expect(await p.apply(kernels.noop, [i])).toBe(i);
+    const burst = await Promise.all(Array.from({ length: 3000 }, (_, i) => p.apply(kernels.noop, [i])));
+    expect(burst).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+    expect(p.stats().running).toBe(1);
+    controller.abort();
+    expect(await long).toBe('AbortError');
+  });
+});
+
 describe('concurrentTasksPerWorker: cancellation, timeouts and crashes', () => {
   it('cancelling one of several running tasks stops that one alone when it cooperates', async () => {
     const { pool: p, exits } = pool({ size: 1, concurrentTasksPerWorker: 3, cancelGrace: 2000 });

@@ -34,8 +34,12 @@ export class WorkerSlot {
   readonly cancelledSeqs = new Set<number>();
   /**
    * Posted tasks with no reply yet that the pool has not taken back, at index seq & mask
-   * (heldSeq says whose the cell is). Their sequence numbers lie in [tailSeq, nextSeq), a span
-   * kept below CLAIM_SLOTS so that no cell (here or in the claim table) is reused while held.
+   * (heldSeq says whose the cell is). No cell (here or in the claim table) is reused while held:
+   * a sequence number whose cell is held is skipped, never posted (nextFreeSeq), so one task
+   * that runs for long (with concurrentTasksPerWorker > 1) pins only its own cell. Before, the
+   * span from the oldest held task to the next was kept below CLAIM_SLOTS, and a worker running
+   * one long task took no new one after 1023 short ones. Held sequence numbers are at least
+   * tailSeq (a lower bound, advanced lazily).
    */
   private readonly heldTask = new Array<Dispatch | undefined>(CLAIM_SLOTS);
   private readonly heldSeq = new Float64Array(CLAIM_SLOTS);
@@ -148,19 +152,37 @@ export class WorkerSlot {
     return d;
   }
 
-  /** The sequence number under which `d` is held, or 0. O(span): for cancellations only. */
+  /** The sequence number under which `d` is held, or 0. O(CLAIM_SLOTS): for cancellations only. */
   seqOf(d: Dispatch): number {
-    for (let seq = this.tailSeq; seq < this.nextSeq; seq++) {
-      const i = seq & CLAIM_MASK;
-      if (this.heldTask[i] === d && this.heldSeq[i] === seq) return seq;
-    }
-    return 0;
+    const i = this.heldTask.indexOf(d);
+    return i < 0 ? 0 : this.heldSeq[i]!;
   }
 
-  /** How many more tasks may be posted before the span would reach CLAIM_SLOTS. */
+  /** How many more tasks may be posted now: the free cells. */
   room(): number {
-    while (this.tailSeq < this.nextSeq && this.heldTask[this.tailSeq & CLAIM_MASK] === undefined) this.tailSeq++;
-    return CLAIM_SLOTS - (this.nextSeq - this.tailSeq);
+    return CLAIM_SLOTS - this.heldCount;
+  }
+
+  /** The first sequence number after `seq` whose cell is free: the next one to post. */
+  nextFreeSeq(seq: number): number {
+    let next = seq + 1;
+    while (this.heldTask[next & CLAIM_MASK] !== undefined) next++;
+    return next;
+  }
+
+  /** The held tasks' sequence numbers, oldest first (walking the cells, not the span: a long-held task may be far behind). */
+  private heldSeqs(): number[] {
+    const seqs: number[] = [];
+    for (let i = 0; i < CLAIM_SLOTS; i++) if (this.heldTask[i] !== undefined) seqs.push(this.heldSeq[i]!);
+    return seqs.sort((a, b) => a - b);
+  }
+
+  /** Advances tailSeq past sequence numbers no longer held, as far as the oldest held task. */
+  private advanceTail(): void {
+    // Each number is passed once over the slot's life: amortized O(1) per task.
+    for (let i = this.tailSeq & CLAIM_MASK; this.tailSeq < this.nextSeq; i = ++this.tailSeq & CLAIM_MASK) {
+      if (this.heldTask[i] !== undefined && this.heldSeq[i] === this.tailSeq) break;
+    }
   }
 
   /**
@@ -204,7 +226,12 @@ export class WorkerSlot {
     const taken: Dispatch[] = [];
     let seq = this.nextSeq - 1;
     let pinned = false;
-    for (; seq >= this.tailSeq && taken.length < max; seq--) {
+    // Unclaimed tasks are the newest (the worker claims in order), all within the last
+    // CLAIM_SLOTS numbers: older held ones are claimed (a long task pinning its cell).
+    this.advanceTail();
+    const oldest = Math.max(this.tailSeq, this.nextSeq - CLAIM_SLOTS);
+    if (oldest > this.tailSeq) pinned = true; // not walked to the end: nothing said of the rest
+    for (; seq >= oldest && taken.length < max; seq--) {
       const i = seq & CLAIM_MASK;
       const d = this.heldTask[i];
       if (d === undefined || this.heldSeq[i] !== seq) continue;
@@ -229,9 +256,7 @@ export class WorkerSlot {
    */
   releaseFinished(): [number, Dispatch, unknown][] {
     const found: [number, Dispatch, unknown][] = [];
-    for (let seq = this.tailSeq; seq < this.nextSeq; seq++) {
-      const i = seq & CLAIM_MASK;
-      if (this.heldTask[i] === undefined || this.heldSeq[i] !== seq) continue;
+    for (const seq of this.heldSeqs()) {
       const kept = this.claims.keptResult(seq);
       if (kept.kept) found.push([seq, this.release(seq)!, kept.value]);
     }
@@ -241,10 +266,7 @@ export class WorkerSlot {
   /** Every held task with its sequence number, oldest first, released: for a worker that is gone. */
   releaseAll(): [number, Dispatch][] {
     const all: [number, Dispatch][] = [];
-    for (let seq = this.tailSeq; seq < this.nextSeq; seq++) {
-      const d = this.release(seq);
-      if (d !== undefined) all.push([seq, d]);
-    }
+    for (const seq of this.heldSeqs()) all.push([seq, this.release(seq)!]);
     return all;
   }
 

@@ -1063,7 +1063,9 @@ export class WorkerBackend implements Backend {
     const records: unknown[] = [];
     const transfer: TransferListItem[] = [];
     const sendable: Dispatch[] = [];
-    const first = slot.nextSeq;
+    // Each task's sequence number: the next whose cell no held task occupies (see WorkerSlot).
+    const seqs: number[] = [];
+    let last = slot.nextSeq - 1;
     for (const d of tasks) {
       const ref = d.kernel.kind === 'kernel' ? d.kernel.name : this.defOf(d.kernel);
       if (d.transfer !== undefined && detachedIn(d.transfer) >= 0) {
@@ -1079,7 +1081,9 @@ export class WorkerBackend implements Backend {
         this.failUnsendable(slot, d, error);
         continue;
       }
-      records.push(first + sendable.length, ref, d.batch ? 1 : 0, payload, d.progress === undefined ? null : d.progress.buffer);
+      last = slot.nextFreeSeq(last);
+      records.push(last, ref, d.batch ? 1 : 0, payload, d.progress === undefined ? null : d.progress.buffer);
+      seqs.push(last);
       sendable.push(d);
       if (d.transfer !== undefined) for (const t of d.transfer) transfer.push(t);
     }
@@ -1087,7 +1091,7 @@ export class WorkerBackend implements Backend {
     const defs = slot.knownDefs < this.defs.length ? this.defs.slice(slot.knownDefs).map((t, i) => [slot.knownDefs + i, t.module, t.exportName]) : undefined;
     if (sendable.length === 0) return;
     // Offered before the post: the worker may claim a task the moment the message is out.
-    for (let i = 0; i < sendable.length; i++) slot.claims.offer(first + i);
+    for (const seq of seqs) slot.claims.offer(seq);
     try {
       if (transfer.length === 0) slot.port.postMessage({ defs, tasks: records });
       else slot.port.postMessage({ defs, tasks: records }, transfer);
@@ -1111,8 +1115,10 @@ export class WorkerBackend implements Backend {
     if (this.terminating()) return;
     slot.knownDefs = this.defs.length;
     const now = performance.now();
-    for (const d of sendable) {
-      const seq = slot.nextSeq++;
+    slot.nextSeq = last + 1;
+    for (let i = 0; i < sendable.length; i++) {
+      const d = sendable[i]!;
+      const seq = seqs[i]!;
       if (d.backendSlot === slot) slot.hold(seq, d, now);
       else slot.claims.takeBack(seq); // it starts nothing, if the worker has not claimed it yet
     }
