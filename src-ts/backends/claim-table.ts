@@ -26,15 +26,15 @@
 // Ownership: the pool's thread writes token(seq) (offer) and takes back (token -> 0); the worker
 // only claims (token -> -token) and finishes (-token -> done). The pool may offer seq only while
 // no earlier task in the same cell (seq - SLOTS, ...) is still unanswered and not taken back: it
-// keeps the span between its oldest such task and its next sequence number below SLOTS. The
-// worker claims in sequence order (it may finish in any order: several tasks may be in flight)
+// skips a sequence number whose cell is held (WorkerSlot.nextFreeSeq), so one long task pins
+// its own cell and nothing else. The worker claims in sequence order (it may finish in any order: several tasks may be in flight)
 // and finishes a task before its reply leaves, so a cell is never reused before it is done.
 
 // Taken when this module loads, before any task's module: a task that rewrites Atomics in its
 // worker must not turn every later claim into a silent skip (its calls would never settle).
 const { load, store, compareExchange } = Atomics;
 
-/** Cells per worker; more than any worker ever holds (see WorkerBackend's depth()). */
+/** Cells per worker: the most tasks a worker may hold unanswered at once (WorkerSlot.room()). */
 export const CLAIM_SLOTS = 1024;
 export const CLAIM_MASK = CLAIM_SLOTS - 1;
 /** Tokens are positive Int32s; sequence numbers wrap around here, far beyond any span. */
