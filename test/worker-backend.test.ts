@@ -57,6 +57,8 @@ describe('users\' JS tasks', () => {
     expect(await pool.apply(task(new URL('./fixtures/tasks/cjs.cjs', import.meta.url), 'multiply'), [6, 7])).toBe(42);
     expect(await pool.apply(task(new URL('./fixtures/tasks/cjs.cjs', import.meta.url), 'asyncUpper'), ['abc'])).toBe('ABC');
     expect(await pool.apply(task(new URL('./fixtures/tasks/cjs-default.cjs', import.meta.url)), [5])).toBe(-5);
+    // Compiled from an ES module by tsc or Babel: exports.__esModule and exports.default.
+    expect(await pool.apply(task(new URL('./fixtures/tasks/cjs-esmodule.cjs', import.meta.url)), [6])).toBe(-6);
   });
 
   it('keeps the name, message and code of errors thrown in tasks, sync or async', async () => {

@@ -330,6 +330,12 @@ async function loadFunction(def: { module: string; exportName: string }): Promis
       fn = (exportsObject as Record<string, unknown>)[def.exportName];
     }
   }
+  // A CommonJS module compiled from an ES one (tsc, Babel: exports.__esModule and
+  // exports.default = fn): its default export is module.exports.default, as bundlers read it.
+  if (def.exportName === 'default' && typeof fn === 'object' && fn !== null && (fn as Record<string, unknown>)['__esModule'] === true) {
+    const inner = (fn as Record<string, unknown>)['default'];
+    if (typeof inner === 'function') fn = inner;
+  }
   if (fn === undefined) throw new TypeError(`task module ${def.module} has no export named '${def.exportName}'`);
   if (typeof fn !== 'function') throw new TypeError(`task export '${def.exportName}' of ${def.module} is not a function (it is ${typeof fn})`);
   return fn as (...args: unknown[]) => unknown;
