@@ -396,6 +396,36 @@ describe.skipIf(coreutilsVersion === undefined)('spindle sha256sum against coreu
         rmSync(fifo, { force: true });
       }
     });
+
+    it('-c on a FIFO with a progress bar exits once its results are printed', async () => {
+      // Sizing the bar opened the list a second time; on a FIFO whose writer had written and
+      // gone, that open waited for another writer for ever, after the results were printed.
+      const fifo = join(dir, 'list.fifo');
+      spawnSync('mkfifo', [fifo]);
+      writeFileSync(join(dir, 'list-fifo.sum'), sumsOf([NAMES.one, NAMES.space]));
+      try {
+        for (const progress of ['--no-progress', '--progress']) {
+          const writer = spawn('sh', ['-c', 'cat list-fifo.sum > list.fifo'], { cwd: dir });
+          const wrote = new Promise<number | null>((resolve) => writer.on('exit', resolve));
+          const ours = spawn(process.execPath, [bin, 'sha256sum', progress, '-c', 'list.fifo'], { cwd: dir, env: { ...process.env, LC_ALL: 'C.UTF-8' } });
+          let stdout = '';
+          ours.stdout.setEncoding('latin1').on('data', (chunk: string) => (stdout += chunk));
+          const status = await new Promise<number | null | 'hung'>((resolve) => {
+            const timer = setTimeout(() => resolve('hung'), 10_000);
+            ours.on('exit', (code) => {
+              clearTimeout(timer);
+              resolve(code);
+            });
+          });
+          ours.kill('SIGKILL');
+          writer.kill();
+          await wrote;
+          expect({ progress, stdout, status }).toEqual({ progress, stdout: `${NAMES.one}: OK\n${NAMES.space}: OK\n`, status: 0 });
+        }
+      } finally {
+        rmSync(fifo, { force: true });
+      }
+    });
   });
 
   describe('backends and progress', () => {

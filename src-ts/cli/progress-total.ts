@@ -1,6 +1,7 @@
 // What a progress bar counts up to: the total size of the files a run will hash, found in the
 // background while hashing has already started.
 
+import { constants } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { ChecksumLineParser } from './checksum-lines.js';
 import { FileChunks } from './chunk-source.js';
@@ -36,11 +37,17 @@ export async function totalSize(names: Iterable<Buffer> | AsyncIterable<Buffer>,
  * while the check itself streams the list. Only a regular file can be read twice; for anything
  * else (a pipe, a terminal) nothing is yielded. Read errors end the list quietly: the check
  * reports them.
+ *
+ * The file is stat'ed before it is opened, and anything but a regular file is never opened
+ * here: a second open of a named FIFO whose writer had already written and gone waited for
+ * another writer, for ever, on a libuv thread, so the run printed its results and never exited.
+ * O_NONBLOCK keeps one that became a FIFO after the stat from waiting either.
  */
 export async function* listedNames(file: string): AsyncGenerator<Buffer, void, undefined> {
   let handle;
   try {
-    handle = await open(file, 'r');
+    if (!(await stat(file)).isFile()) return;
+    handle = await open(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
     if (!(await handle.stat()).isFile()) return;
     const parser = new ChecksumLineParser();
     for await (const line of readLines(new FileChunks(handle))) {
