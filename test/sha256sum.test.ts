@@ -348,6 +348,32 @@ describe.skipIf(coreutilsVersion === undefined)('spindle sha256sum against coreu
       expect({ stdout: actual.stdout.toString('latin1'), status: actual.status }).toEqual({ stdout: expected.stdout.toString('latin1'), status: 0 });
     });
 
+    it.each(['native', 'worker'])('a pipe named twice is read once, in argument order: the first gets everything, the second nothing (%s backend)', (backend) => {
+      // "-" and /dev/stdin (or /dev/stdin twice) were read at once, each getting part of the data.
+      // Through `cat |`: standard input must be a pipe (spawn's is a socket, which /dev/stdin cannot open).
+      const env = { SPINDLE_BACKEND: backend };
+      writeFileSync(join(dir, 'piped.bin'), randomBytes(3 * 1024 * 1024 + 3));
+      const piped = (command: string[], args: string[]): Run => run('sh', ['-c', 'cat piped.bin | "$@"', 'sh', ...command, ...args], { env });
+      const both = (args: string[]): Run => {
+        const expected = piped(['sha256sum'], args);
+        const actual = piped([process.execPath, bin, 'sha256sum'], args);
+        expect({ stdout: actual.stdout.toString('latin1'), stderr: normalize(actual.stderr), status: actual.status }).toEqual({
+          stdout: expected.stdout.toString('latin1'),
+          stderr: expected.stderr,
+          status: expected.status,
+        });
+        return actual;
+      };
+      const all = theirs(['piped.bin']).stdout.toString('latin1').slice(0, 64);
+      const none = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+      expect(both(['-', '/dev/stdin']).stdout.toString()).toBe(`${all}  -\n${none}  /dev/stdin\n`);
+      expect(both(['/dev/stdin', '/dev/stdin']).stdout.toString()).toBe(`${all}  /dev/stdin\n${none}  /dev/stdin\n`);
+      expect(both(['/dev/stdin', '-']).stdout.toString()).toBe(`${all}  /dev/stdin\n${none}  -\n`);
+      both([NAMES.one, '/dev/stdin', '/dev/null', NAMES.big, '-', '/dev/stdin', NAMES.space]);
+      writeFileSync(join(dir, 'stdin-twice.sum'), `${all}  /dev/stdin\n${none}  /dev/stdin\n`);
+      expect(both(['-c', 'stdin-twice.sum']).stdout.toString()).toBe('/dev/stdin: OK\n/dev/stdin: OK\n');
+    });
+
     it('a FIFO is read once its writer comes, and the other files do not wait for it', async () => {
       const fifo = join(dir, 'late.fifo');
       spawnSync('mkfifo', [fifo]);

@@ -12,6 +12,8 @@
 //
 // FIFOs and character devices (`<(cmd)`, /dev/null) are read on the main thread too: the
 // pool refuses them, so that no pool thread can wait in open() for a writer (special-file.ts).
+// They and "-" are read one at a time, in argument order, as coreutils reads them: one pipe
+// named twice gives the first all its data and the second none.
 //
 // Standard input ("-", or no FILE) is a stream: it is read on the main thread and hashed there
 // as it arrives with node:crypto, which never holds more than one chunk, however long the
@@ -138,6 +140,10 @@ class Run {
   readonly out: Output;
   private readonly stdin: StdinReader;
   private poolInstance: Pool | undefined = undefined;
+  /** Settles once the last name given to hash() has been placed: sent to the pool or queued on `serial`. */
+  private admitted: Promise<void> = Promise.resolve();
+  /** Settles once the last read of "-" or a special file queued so far is done. */
+  private serial: Promise<unknown> = Promise.resolve();
   private readonly progress = new SharedCounter(0);
   private bar: ProgressBar | undefined = undefined;
   /** Numbers progress phases, so that a bar whose total arrives after its phase ended never starts. */
@@ -291,14 +297,41 @@ class Run {
 
   // ---- Shared ----------------------------------------------------------------------------
 
-  /** The lowercase hex digest of a file, or of the rest of standard input for "-". */
-  private async hash(name: Name): Promise<string> {
-    if (isStdin(name)) return this.stdin.hash(this.progress);
-    // A FIFO or a character device is read here, opened once (see special-file.ts); one that
-    // became one after the stat is refused by the pool and read here all the same.
-    if (await isSpecialFile(name)) return hashSpecialFile(name, this.progress);
-    const hashed = this.pool().apply(kernels.sha256File, [name], this.wantsProgress ? { progress: this.progress } : undefined) as Promise<string>;
-    return hashed.catch((error: unknown) => (isRefusedSpecialFile(error) ? hashSpecialFile(name, this.progress) : Promise.reject(error)));
+  /**
+   * The lowercase hex digest of a file, or of the rest of standard input for "-". Regular files
+   * go to the pool, in parallel. Everything else ("-", FIFOs, /dev/stdin on a pipe, character
+   * devices) is read here, one after the other in argument (or list) order, each once the one
+   * before it has reached its end, as coreutils reads them: a pipe named twice ("- /dev/stdin",
+   * a FIFO given twice) gives the first all its data and the second none. Read at once, the two
+   * readers split the data between them and both digests were wrong.
+   */
+  private hash(name: Name): Promise<string> {
+    // Files are stat'ed in parallel but take their place in the serial queue in order: each
+    // waits for the one before it to be placed (or sent to the pool) before placing itself.
+    const previous = this.admitted;
+    const placed = (async (): Promise<{ read: Promise<string> | undefined }> => {
+      const special = isStdin(name) || (await isSpecialFile(name));
+      await previous;
+      // Synchronous from here to the return: placed before the next name can be.
+      return { read: special ? this.readSerially(name) : undefined };
+    })();
+    this.admitted = placed.then(
+      () => {},
+      () => {},
+    );
+    return placed.then(({ read }) => {
+      if (read !== undefined) return read;
+      const hashed = this.pool().apply(kernels.sha256File, [name], this.wantsProgress ? { progress: this.progress } : undefined) as Promise<string>;
+      // One that became a FIFO or device after the stat is refused by the pool and read here.
+      return hashed.catch((error: unknown) => (isRefusedSpecialFile(error) ? this.readSerially(name) : Promise.reject(error)));
+    });
+  }
+
+  /** Reads "-" or a special file on the main thread once every earlier such read is done. */
+  private readSerially(name: Name): Promise<string> {
+    const turn = this.serial.then(() => (isStdin(name) ? this.stdin.hash(this.progress) : hashSpecialFile(name, this.progress)));
+    this.serial = turn.catch(() => {});
+    return turn;
   }
 
   private pool(): Pool {

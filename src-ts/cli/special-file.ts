@@ -2,8 +2,9 @@
 // character devices such as /dev/null. The pool's sha256File refuses them (EINVAL from open) so
 // that nothing can park a pool thread in open() or read() for good. coreutils hashes them, so
 // the command reads them itself, here on the event loop, just as it reads standard input: a FIFO
-// waits for its writer and /dev/zero never ends, exactly as with coreutils, but only this one
-// file waits, and the pool's threads stay free for the others.
+// waits for its writer and /dev/zero never ends, exactly as with coreutils; the regular files
+// go on hashing on the pool meanwhile. These files and standard input are read one after the
+// other, in argument order (sha256sum.ts), so that a pipe named twice is read as coreutils reads it.
 
 import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
