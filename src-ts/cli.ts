@@ -7,6 +7,7 @@ import { kernels, Pool, SharedCounter } from './index.js';
 import { sha256sum } from './cli/sha256sum.js';
 import { info } from './cli/info.js';
 import { buildAddon } from './cli/build-addon.js';
+import { stdoutStatus, writeStdout } from './cli/stdout.js';
 import { ProgressBar } from './progress-bar.js';
 
 const USAGE = `Usage:
@@ -116,8 +117,8 @@ async function primes(argv: string[]): Promise<void> {
   }
   const seconds = (performance.now() - start) / 1000;
   const range = positional.length === 1 ? `below ${positional[0]}` : `in [${positional[0]}, ${positional[1]})`;
-  process.stdout.write(`${count} primes ${range}\n`);
-  process.stdout.write(`${seconds.toFixed(3)} s on ${size} thread${size === 1 ? '' : 's'} (${pool.backend} backend)\n`);
+  writeStdout(`${count} primes ${range}\n`);
+  writeStdout(`${seconds.toFixed(3)} s on ${size} thread${size === 1 ? '' : 's'} (${pool.backend} backend)\n`);
 }
 
 async function version(): Promise<string> {
@@ -143,12 +144,12 @@ async function main(argv: string[]): Promise<number> {
       return buildAddon(rest);
     case '--version':
     case '-v':
-      process.stdout.write(`${await version()}\n`);
+      writeStdout(`${await version()}\n`);
       return 0;
     case undefined:
     case '--help':
     case '-h':
-      process.stdout.write(USAGE + '\n');
+      writeStdout(USAGE + '\n');
       return command === undefined ? 2 : 0;
     default:
       throw new UsageError(`unknown command '${command}'`);
@@ -156,8 +157,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
+  async (code) => {
+    // A failed write to stdout (a closed pipe, /dev/full) ends with status 1; see cli/stdout.ts.
+    process.exitCode = await stdoutStatus(code);
   },
   (error: unknown) => {
     if (error instanceof UsageError) {

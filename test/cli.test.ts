@@ -75,6 +75,23 @@ describe('spindle CLI', () => {
     expect(primes.stdout).toMatch(/^78498 primes below 1e6\n.*\(worker backend\)\n$/);
   });
 
+  describe('a failed write to stdout ends the command with status 1, never a stack trace', () => {
+    // Through a shell, so that stdout is the pipe or device itself, as for a user.
+    const commands: [string, string[]][] = [['primes 10', ['primes', '10']], ['info', ['info']], ['--help', ['--help']], ['--version', ['--version']], ['(no arguments)', []], ['serve --help', ['serve', '--help']]];
+
+    it.each(commands)('into a closed pipe: silent, status 1 (spindle %s)', (_label, args) => {
+      // The reader closes its end at once, before node has started, so every write meets EPIPE.
+      const script = 'exec 3>&2; { "$@" 2>&3; echo "status $?" >&3; } | (exec 0<&-; sleep 0.5)';
+      const out = spawnSync('sh', ['-c', script, 'sh', process.execPath, bin, ...args], { encoding: 'utf8', timeout: 60_000 });
+      expect({ stderr: out.stderr, status: out.status }).toEqual({ stderr: 'status 1\n', status: 0 });
+    });
+
+    it.each(commands)('into /dev/full: one line "spindle: write error: <reason>", status 1 (spindle %s)', (_label, args) => {
+      const out = spawnSync('sh', ['-c', '"$@" >/dev/full', 'sh', process.execPath, bin, ...args], { encoding: 'utf8', timeout: 60_000 });
+      expect({ stdout: out.stdout, stderr: out.stderr, status: out.status }).toEqual({ stdout: '', stderr: 'spindle: write error: No space left on device\n', status: 1 });
+    });
+  });
+
   it('info names the backend, where the addon came from, threads and CPU features', () => {
     const out = spindle('info');
     expect(out.status).toBe(0);

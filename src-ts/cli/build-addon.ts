@@ -21,6 +21,7 @@ import { copyFileSync, existsSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
 import { packageRoot } from '../backends/addon.js';
+import { writeStdout } from './stdout.js';
 
 /** node-gyp's entry script: beside spindle, bundled with the npm that runs us, or next to this node. */
 export function findNodeGyp(root: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -61,7 +62,7 @@ prebuild. Run it where no prebuild fits; \`spindle info\` says whether one did.`
 
 export function buildAddon(argv: string[]): number {
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(USAGE + '\n');
+    writeStdout(USAGE + '\n');
     return 0;
   }
   if (argv.length > 0) {
@@ -103,6 +104,6 @@ export function buildAddon(argv: string[]): number {
     process.stderr.write(`spindle build-addon: built ${built}, but it does not load: ${check.stderr.trim().split('\n')[0]}\n`);
     return 1;
   }
-  process.stdout.write(`built ${built} (kernels: ${check.stdout.trim()}); spindle loads it from now on\n`);
+  writeStdout(`built ${built} (kernels: ${check.stdout.trim()}); spindle loads it from now on\n`);
   return 0;
 }

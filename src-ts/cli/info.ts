@@ -4,6 +4,7 @@
 
 import { availableParallelism } from 'node:os';
 import { backendInfo } from '../backends/select.js';
+import { writeStdout } from './stdout.js';
 
 export function info(): number {
   const b = backendInfo();
@@ -13,6 +14,6 @@ export function info(): number {
   lines.push(`threads       ${availableParallelism()} available${b.native ? `, ${b.threads} native started` : ''}`);
   if (b.native) lines.push(`cpu features  ${b.cpuFeatures}`, `sha256 path   ${b.sha256Path}`, `sort path     ${b.sortPath}`, `node-api      ${b.napiVersion}`);
   lines.push(`node          ${process.version} (${process.platform}-${process.arch})`);
-  process.stdout.write(lines.join('\n') + '\n');
+  writeStdout(lines.join('\n') + '\n');
   return 0;
 }

@@ -6,6 +6,7 @@
 
 import { Pool } from '../pool.js';
 import { serve } from '../serve/serve.js';
+import { writeStdout } from './stdout.js';
 
 export const SERVE_USAGE = `Usage: spindle serve --queue NAME --redis URL [OPTION]...
 Runs the jobs of a spindle queue pool (new Pool({ backend: 'queue', queue, connection })).
@@ -92,7 +93,7 @@ function parse(argv: string[]): ServeArgs {
 /** Runs the server; resolves with the exit code once it has closed. */
 export async function serveCommand(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(SERVE_USAGE + '\n');
+    writeStdout(SERVE_USAGE + '\n');
     return 0;
   }
   let args: ServeArgs;
