@@ -92,6 +92,29 @@ describe('spindle CLI', () => {
     });
   });
 
+  it('a SPINDLE_BACKEND that names no backend: info and backendInfo() say so, without throwing', () => {
+    // info said "backend native" and nothing else, though every Pool then threw.
+    const message = `the environment variable SPINDLE_BACKEND must be 'native', 'worker' or 'auto', got "bogus"`;
+    const env = { ...process.env, SPINDLE_BACKEND: 'bogus' };
+    const out = spawnSync(process.execPath, [bin, 'info'], { encoding: 'utf8', timeout: 60_000, env });
+    expect({ status: out.status, stderr: out.stderr, head: out.stdout.split('\n').slice(0, 2) }).toEqual({
+      status: 0,
+      stderr: '',
+      head: ['backend       native', `warning       ${message}: every Pool on backend 'auto' throws this`],
+    });
+    const index = new URL('../dist/index.js', import.meta.url).href;
+    const script = `const { backendInfo, Pool } = await import(${JSON.stringify(index)});
+      const info = backendInfo();
+      let error; try { new Pool({ size: 1 }); } catch (e) { error = e.message; }
+      console.log(JSON.stringify({ backend: info.backend, override: info.override, overrideError: info.overrideError, poolError: error }));`;
+    const api = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, env });
+    expect(JSON.parse(api.stdout)).toEqual({ backend: 'native', overrideError: message, poolError: message });
+    // A good value, or none: no warning.
+    expect(spindle('info').stdout).not.toMatch(/^warning/m);
+    const worker = spawnSync(process.execPath, [bin, 'info'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, SPINDLE_BACKEND: 'worker' } });
+    expect(worker.stdout).toMatch(/^backend       worker \(SPINDLE_BACKEND\)\n(?!warning)/);
+  });
+
   it('info names the backend, where the addon came from, threads and CPU features', () => {
     const out = spindle('info');
     expect(out.status).toBe(0);

@@ -26,6 +26,12 @@ export interface BackendInfo {
   workerReason?: string;
   /** Set when the SPINDLE_BACKEND environment variable decided `backend`. */
   override?: 'native' | 'worker';
+  /**
+   * Set when SPINDLE_BACKEND holds a value that names no backend: the error (one line) that every
+   * Pool left on backend 'auto' throws until it is fixed. `backend` is then what 'auto' would pick
+   * without the variable.
+   */
+  overrideError?: string;
   /** Where the addon was loaded from. */
   path?: string;
   /** Why that file: SPINDLE_ADDON, compiled here (build/Release), or the prebuild for this platform and libc. */
@@ -65,13 +71,15 @@ export function backendInfo(): BackendInfo {
   const load = loadAddon();
   const worker = workerRuntime();
   let override: 'native' | 'worker' | undefined;
+  let overrideError: string | undefined;
   try {
     override = environmentChoice();
-  } catch {
+  } catch (error) {
     override = undefined;
+    overrideError = (error as Error).message;
   }
   const backend = override ?? (load.ok ? 'native' : worker.ok ? 'worker' : 'none');
-  const overridden = override === undefined ? {} : { override };
+  const overridden = override !== undefined ? { override } : overrideError !== undefined ? { overrideError } : {};
   const workerFields = worker.ok ? { worker: true } : { worker: false, workerReason: worker.reason };
   if (!load.ok) return { backend, native: false, reason: load.reason, ...workerFields, ...overridden };
   return {

@@ -9,6 +9,7 @@ import { writeStdout } from './stdout.js';
 export function info(): number {
   const b = backendInfo();
   const lines = [`backend       ${b.backend}${b.override !== undefined ? ' (SPINDLE_BACKEND)' : ''}`];
+  if (b.overrideError !== undefined) lines.push(`warning       ${b.overrideError}: every Pool on backend 'auto' throws this`);
   if (b.native) lines.push(`addon         ${b.path}`, `chosen        ${b.why}`);
   else lines.push(`addon         not loaded: ${b.reason}`);
   lines.push(`threads       ${availableParallelism()} available${b.native ? `, ${b.threads} native started` : ''}`);
