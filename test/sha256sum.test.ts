@@ -462,6 +462,21 @@ describe.skipIf(coreutilsVersion === undefined)('spindle sha256sum against coreu
       same(['-c', 'worker.sum'], { env });
     });
 
+    it('a pool that cannot be made is one error, "spindle: <message>", exit 1, not a failure per file', () => {
+      // It was made on first use, so each file reported it as its own read error ("FAILED open or read" under -c).
+      writeFileSync(join(dir, 'no-pool.sum'), sumsOf([NAMES.one, NAMES.space]));
+      const cases: [NodeJS.ProcessEnv, string][] = [
+        [{ SPINDLE_BACKEND: 'bogus' }, `the environment variable SPINDLE_BACKEND must be 'native', 'worker' or 'auto', got "bogus"`],
+        [{ SPINDLE_BACKEND: 'native', SPINDLE_ADDON: '/nonexistent.node' }, `spindle's native addon did not load (SPINDLE_ADDON names /nonexistent.node, which does not exist): use backend 'worker' or 'auto'`],
+      ];
+      for (const [env, message] of cases) {
+        for (const args of [[NAMES.one, NAMES.space], ['-c', 'no-pool.sum'], [NAMES.one, '-', '/dev/null']]) {
+          const out = ours(args, { env, input: 'x' });
+          expect({ args, stdout: out.stdout.toString(), stderr: out.stderr, status: out.status }).toEqual({ args, stdout: '', stderr: `spindle: ${message}\n`, status: 1 });
+        }
+      }
+    });
+
     it('--progress draws a bar on stderr that ends at 100%; the output is unchanged', () => {
       // Enough data that the bar outlives its 250 ms delay even with SHA-NI on several threads.
       const big = join(dir, 'progress.bin');

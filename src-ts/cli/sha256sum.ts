@@ -85,6 +85,15 @@ export async function sha256sum(argv: readonly string[], io: Partial<Sha256sumIO
   }
   const run = new Run(parsed.options, full);
   try {
+    run.openPool();
+  } catch (error) {
+    // A pool that cannot be made (a bad SPINDLE_BACKEND, an addon that does not load where the
+    // native backend is asked for) is the run's one error, as for `spindle primes`: it was
+    // reported once per file, as if each file could not be read.
+    full.stderr.write(`spindle: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+  try {
     const ok = parsed.options.check ? await run.checkAll() : await run.digestAll();
     return await endOfRun(run.out, full.stderr, stderrState, ok);
   } finally {
@@ -135,7 +144,7 @@ class ListReadError extends Error {
   }
 }
 
-/** One run of the command: its options, streams, pool (made on first use) and progress bar. */
+/** One run of the command: its options, streams, pool (made before hashing starts: openPool) and progress bar. */
 class Run {
   readonly out: Output;
   private readonly stdin: StdinReader;
@@ -334,9 +343,13 @@ class Run {
     return turn;
   }
 
+  /** Makes the pool, before any file is hashed; throws what new Pool() throws. */
+  openPool(): void {
+    this.poolInstance = new Pool({ size: this.size });
+  }
+
   private pool(): Pool {
-    this.poolInstance ??= new Pool({ size: this.size });
-    return this.poolInstance;
+    return this.poolInstance!;
   }
 
   /** "<program>: <message>" on stderr, after everything written to stdout before it. */
