@@ -7,7 +7,7 @@
 // later versions changed their output run only against 9.1.
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -475,6 +475,30 @@ describe.skipIf(coreutilsVersion === undefined)('spindle sha256sum against coreu
           expect({ args, stdout: out.stdout.toString(), stderr: out.stderr, status: out.status }).toEqual({ args, stdout: '', stderr: `spindle: ${message}\n`, status: 1 });
         }
       }
+    });
+
+    it('--jobs=N on the worker backend starts workers as files need them, not all N up front', () => {
+      // All N started at once: --jobs=64 cost 460 MB for one file, --jobs=1024 5.6 GB for two.
+      // A preload counts the Workers the command constructs.
+      const counter = join(dir, 'count-workers.cjs');
+      const countFile = join(dir, 'workers-started');
+      writeFileSync(
+        counter,
+        `const wt = require('node:worker_threads');
+        if (wt.isMainThread) {
+          let started = 0;
+          const Base = wt.Worker;
+          wt.Worker = class extends Base { constructor(...args) { super(...args); started++; } };
+          require('node:module').syncBuiltinESMExports();
+          process.on('exit', () => require('node:fs').writeFileSync(process.env.COUNT_FILE, String(started)));
+        }`,
+      );
+      const files = [NAMES.one, NAMES.space];
+      const out = run(process.execPath, ['-r', counter, bin, 'sha256sum', '--jobs=64', ...files], { env: { SPINDLE_BACKEND: 'worker', COUNT_FILE: countFile } });
+      expect({ stdout: out.stdout.toString('latin1'), stderr: out.stderr, status: out.status }).toEqual({ stdout: theirs(files).stdout.toString('latin1'), stderr: '', status: 0 });
+      const started = Number(readFileSync(countFile, 'utf8'));
+      expect(started).toBeGreaterThanOrEqual(1);
+      expect(started).toBeLessThanOrEqual(files.length);
     });
 
     it('--progress draws a bar on stderr that ends at 100%; the output is unchanged', () => {

@@ -23,6 +23,7 @@
 
 import { open, type FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { backendInfo } from '../backends/select.js';
 import { kernels } from '../kernels/index.js';
 import { Pool } from '../pool.js';
 import { ProgressBar } from '../progress-bar.js';
@@ -343,9 +344,14 @@ class Run {
     return turn;
   }
 
-  /** Makes the pool, before any file is hashed; throws what new Pool() throws. */
+  /**
+   * Makes the pool, before any file is hashed; throws what new Pool() throws. On the worker
+   * backend workers start only as files need them (minSize 0): all --jobs of them started up
+   * front, so --jobs=1024 cost 5.6 GB for two files. Native threads are cheap and stay as they were.
+   */
   openPool(): void {
-    this.poolInstance = new Pool({ size: this.size });
+    const worker = backendInfo().backend === 'worker';
+    this.poolInstance = new Pool(worker ? { size: this.size, minSize: 0 } : { size: this.size });
   }
 
   private pool(): Pool {
