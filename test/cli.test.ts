@@ -115,6 +115,29 @@ describe('spindle CLI', () => {
     expect(worker.stdout).toMatch(/^backend       worker \(SPINDLE_BACKEND\)\n(?!warning)/);
   });
 
+  it.each([
+    ['--connect-timeout', '2147483648'],
+    ['--stalled-interval', '2147483648'],
+    ['--lock-duration', '1e300'],
+  ])('serve rejects %s %s, past what a timer can wait, with a usage error (exit 2)', (flag, value) => {
+    // Node runs a timer longer than 2^31-1 ms after 1 ms: the connect timeout gave up at once,
+    // and the stalled check ran every millisecond.
+    const out = spindle('serve', '--queue', 'q', '--redis', 'redis://127.0.0.1:1', flag, value);
+    expect({ status: out.status, stdout: out.stdout, first: out.stderr.split('\n')[0] }).toEqual({
+      status: 2,
+      stdout: '',
+      first: `spindle serve: ${flag} must be at most 2147483647 (ms, 2^31-1), got '${value}'`,
+    });
+    expect(out.stderr).toContain('Usage: spindle serve');
+  });
+
+  it('serve takes 2^31-1 ms, the longest a timer can wait', () => {
+    // Past parsing: the (closed) Redis port is what fails, after the connect timeout.
+    const out = spindle('serve', '--queue', 'q', '--redis', 'redis://127.0.0.1:1', '--lock-duration', '2147483647', '--stalled-interval=2147483647', '--connect-timeout', '300');
+    expect({ status: out.status, stdout: out.stdout }).toEqual({ status: 1, stdout: '' });
+    expect(out.stderr).toMatch(/^spindle serve: cannot reach Redis for queue 'q' on Redis at 127\.0\.0\.1:1 within 300 ms/);
+  });
+
   it('info names the backend, where the addon came from, threads and CPU features', () => {
     const out = spindle('info');
     expect(out.status).toBe(0);

@@ -16,7 +16,7 @@ Runs the jobs of a spindle queue pool (new Pool({ backend: 'queue', queue, conne
   --size N                jobs run at once: the local pool's threads or workers
   --tasks FILE            a task module whose exported functions clients may run (repeatable);
                           clients name them by file name and export: task('./tasks.js', 'resize')
-  --lock-duration MS      BullMQ lock duration (default 30000)
+  --lock-duration MS      BullMQ lock duration (default 30000); MS options take at most 2^31-1
   --stalled-interval MS   how often stalled jobs are looked for (default 30000)
   --connect-timeout MS    give up (exit 1) if Redis cannot be reached by then (default 10000)`;
 
@@ -36,6 +36,16 @@ interface ServeArgs {
 function positiveInteger(flag: string, text: string | undefined): number {
   const n = Number(text);
   if (text === undefined || !Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got '${text ?? ''}'`);
+  return n;
+}
+
+/** The longest delay Node's timers take (2^31-1 ms, about 24.8 days); a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A millisecond option: a positive integer that a timer can wait for, at most 2^31-1. */
+function milliseconds(flag: string, text: string | undefined): number {
+  const n = positiveInteger(flag, text);
+  if (n > MAX_TIMER_MS) throw new UsageError(`${flag} must be at most 2147483647 (ms, 2^31-1), got '${text ?? ''}'`);
   return n;
 }
 
@@ -73,13 +83,13 @@ function parse(argv: string[]): ServeArgs {
         out.tasks.push(value);
         break;
       case '--lock-duration':
-        out.lockDuration = positiveInteger('--lock-duration', value);
+        out.lockDuration = milliseconds('--lock-duration', value);
         break;
       case '--stalled-interval':
-        out.stalledInterval = positiveInteger('--stalled-interval', value);
+        out.stalledInterval = milliseconds('--stalled-interval', value);
         break;
       case '--connect-timeout':
-        out.connectTimeout = positiveInteger('--connect-timeout', value);
+        out.connectTimeout = milliseconds('--connect-timeout', value);
         break;
       default:
         throw new UsageError(`unknown argument '${flag}'`);
