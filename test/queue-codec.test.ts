@@ -2,7 +2,7 @@
 // name where the bad value sits, and decoding of payloads no spindle client wrote.
 
 import { describe, expect, it } from 'vitest';
-import { decode, encode } from '../src-ts/backends/queue/codec.js';
+import { decode, encode, MAX_ARRAY_LENGTH } from '../src-ts/backends/queue/codec.js';
 import { SharedCounter } from '../src-ts/shared/counter.js';
 import { Lock } from '../src-ts/shared/lock.js';
 import { SharedValue } from '../src-ts/shared/value.js';
@@ -60,6 +60,51 @@ describe('queue codec', () => {
     let deep: unknown = 1;
     for (let i = 0; i < 300; i++) deep = [deep];
     expect(() => encode(deep, 'value')).toThrow(/nested more than 200 levels deep/);
+  });
+
+  it('arrays with holes keep their holes, at the cost of the elements present; absurd lengths are a RangeError', () => {
+    // The encoder walked every index (a length of 2^32 - 1 ran it out of memory; 1e7 took 3 s)
+    // and holes came back as undefined.
+    const holes = [1, , 3, , ,]; // eslint-disable-line no-sparse-arrays
+    const back = roundTrip(holes) as unknown[];
+    expect(back).toStrictEqual(holes);
+    expect([back.length, 1 in back, 3 in back, 4 in back]).toEqual([5, false, false, false]);
+    const sparse: unknown[] = [];
+    sparse[5] = 'five';
+    sparse[2 ** 20] = { x: [undefined, , 2] }; // eslint-disable-line no-sparse-arrays
+    sparse.length = 10_000_000;
+    const started = performance.now();
+    const sparseBack = roundTrip(sparse) as unknown[];
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(sparseBack.length).toBe(10_000_000);
+    expect(Object.keys(sparseBack)).toEqual(['5', String(2 ** 20)]);
+    expect(sparseBack[2 ** 20]).toStrictEqual(sparse[2 ** 20]);
+    expect(roundTrip([undefined, undefined])).toStrictEqual([undefined, undefined]); // present undefined is not a hole
+    const huge: unknown[] = [];
+    huge.length = 2 ** 32 - 1;
+    const t = performance.now();
+    expect(() => encode(huge, 'apply: args[0]')).toThrow(RangeError);
+    expect(() => encode({ a: huge }, 'apply: args[0]')).toThrow(`apply: args[0].a cannot travel through the queue: an array of length ${2 ** 32 - 1} is longer than the ${MAX_ARRAY_LENGTH} (2^28) elements the codec carries`);
+    expect(performance.now() - t).toBeLessThan(1000);
+    // What no spindle client wrote, in the sparse form.
+    for (const [garbage, message] of [
+      [{ h: [2 ** 40, []] }, /array length that is not an integer/],
+      [{ h: [3, [[1, 'a'], [1, 'b']]] }, /an index above the one before it/],
+      [{ h: [3, [[3, 'a']]] }, /below the length/],
+      [{ h: [3, 'x'] }, /not \[length, entries\]/],
+    ] as [unknown, RegExp][]) {
+      expect(() => decode(garbage, 'x')).toThrow(message);
+    }
+  });
+
+  it('a detached ArrayBuffer, or a view over one, is a TypeError naming where it sits', () => {
+    // It was the engine's "Cannot perform Construct on a detached ArrayBuffer", naming nothing.
+    const buffer = new ArrayBuffer(8);
+    structuredClone(buffer, { transfer: [buffer] });
+    const view = new Float64Array(new ArrayBuffer(16));
+    structuredClone(view.buffer, { transfer: [view.buffer] });
+    expect(() => encode({ b: buffer }, 'value')).toThrow(/^value\.b cannot travel through the queue: a detached ArrayBuffer/);
+    expect(() => encode([view], 'value')).toThrow(/^value\[0\] cannot travel through the queue: an object \(Float64Array\) over a detached ArrayBuffer/);
   });
 
   it('a shared array met twice (no cycle) is carried twice', () => {

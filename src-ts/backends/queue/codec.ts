@@ -5,14 +5,21 @@
 // JSON in a tagged form that keeps them:
 //
 //   string, boolean, null, finite number other than -0   itself
-//   array                                                 an array of encoded items (holes read as undefined)
+//   array without holes                                   an array of encoded items
 //   anything else                                         an object with exactly one key, its tag:
+//     { h: [length, [[index, encoded], ...]] } an array with holes: its length and the elements
+//                                   present, by ascending index (what is absent stays a hole)
 //     { u: 0 } undefined            { n: 'NaN' | '-0' | 'Infinity' | '-Infinity' }
 //     { i: '123' } bigint           { d: 1700000000000 | null } Date (null: an invalid Date)
 //     { o: { key: encoded } } plain object (prototype Object.prototype or null)
 //     { m: [[k, v], ...] } Map      { s: [v, ...] } Set
 //     { B: base64 } Buffer          { a: base64 } ArrayBuffer
 //     { t: ['Float64Array', base64] } any standard typed array or DataView, by its constructor's name
+//
+// An array's cost is that of the elements it has, not of its length (a sparse array of length
+// 2^32 - 1 took the encoder to an out-of-memory crash); arrays longer than MAX_ARRAY_LENGTH are
+// refused both ways. Only an array's elements travel: its other own properties (a.x = 1), which
+// structured clone keeps, do not (finding them would cost a key list per array).
 //
 // Invariant: every JSON object in the encoded form is a tag object, so decoding never guesses.
 // Anything else (functions, symbols, class instances, Errors, cycles, SharedArrayBuffers and
@@ -33,6 +40,13 @@ type TypedName = keyof typeof TYPED_ARRAYS;
 /** Deeper than this is refused both ways: JSON.parse and the encoder recurse. */
 const MAX_DEPTH = 200;
 
+/**
+ * The longest array (its length, holes included) that travels, both ways: a RangeError names an
+ * argument longer than this. Beyond it no array's JSON would fit in one string anyway (V8's
+ * strings end at 2^29 characters), and a receiver's task would be handed a length it cannot walk.
+ */
+export const MAX_ARRAY_LENGTH = 2 ** 28;
+
 /** A value in its JSON-safe travelling form. */
 export type Encoded = null | boolean | number | string | Encoded[] | { [tag: string]: unknown };
 
@@ -45,6 +59,19 @@ function kindOf(value: unknown): string {
 
 function refuse(where: string, why: string): never {
   throw new TypeError(`${where} cannot travel through the queue: ${why}`);
+}
+
+/** True for an ArrayBuffer whose memory was transferred away (postMessage, structuredClone's transfer). */
+function isDetached(buffer: ArrayBuffer): boolean {
+  const detached = (buffer as { detached?: unknown }).detached; // Node 22 and later
+  if (typeof detached === 'boolean') return detached;
+  if (buffer.byteLength !== 0) return false;
+  try {
+    new Uint8Array(buffer);
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 /**
@@ -84,9 +111,16 @@ function encodeAt(value: unknown, where: string, path: Set<object>, depth: numbe
   }
   if (depth >= MAX_DEPTH) return refuse(where, `it is nested more than ${MAX_DEPTH} levels deep`);
   if (path.has(object)) return refuse(where, 'it contains itself (a cycle)');
+  if (ArrayBuffer.isView(object) && !(object.buffer instanceof SharedArrayBuffer) && isDetached(object.buffer)) {
+    return refuse(where, `${kindOf(object)} over a detached ArrayBuffer (its memory was transferred away) holds no bytes`);
+  }
+  // Before the SharedArrayBuffer checks, as it always was: a Buffer's bytes travel whatever memory holds them.
   if (Buffer.isBuffer(object)) return { B: object.toString('base64') };
   if (object instanceof SharedArrayBuffer) return refuse(where, 'a SharedArrayBuffer is shared memory, which cannot cross machines');
-  if (object instanceof ArrayBuffer) return { a: Buffer.from(object).toString('base64') };
+  if (object instanceof ArrayBuffer) {
+    if (isDetached(object)) return refuse(where, 'a detached ArrayBuffer (its memory was transferred away) holds no bytes');
+    return { a: Buffer.from(object).toString('base64') };
+  }
   if (ArrayBuffer.isView(object)) {
     if (object.buffer instanceof SharedArrayBuffer) return refuse(where, 'its memory is a SharedArrayBuffer, which cannot cross machines');
     const name = object.constructor.name as TypedName;
@@ -99,11 +133,7 @@ function encodeAt(value: unknown, where: string, path: Set<object>, depth: numbe
   }
   path.add(object);
   try {
-    if (Array.isArray(object)) {
-      const out: Encoded[] = new Array(object.length);
-      for (let i = 0; i < object.length; i++) out[i] = encodeAt(object[i], `${where}[${i}]`, path, depth + 1);
-      return out;
-    }
+    if (Array.isArray(object)) return encodeArray(object, where, path, depth);
     if (object instanceof Map) {
       const entries: Encoded[] = [];
       let i = 0;
@@ -133,6 +163,31 @@ function encodeAt(value: unknown, where: string, path: Set<object>, depth: numbe
   } finally {
     path.delete(object);
   }
+}
+
+/**
+ * An array as a plain JSON array while it has no hole; with holes, as { h: [length, entries] }
+ * listing the elements present. Its elements are walked while they are present, then (at the
+ * first hole) through its own keys: the cost follows the elements, never the length.
+ */
+function encodeArray(array: unknown[], where: string, path: Set<object>, depth: number): Encoded {
+  const length = array.length;
+  if (length > MAX_ARRAY_LENGTH) {
+    throw new RangeError(`${where} cannot travel through the queue: an array of length ${length} is longer than the ${MAX_ARRAY_LENGTH} (2^28) elements the codec carries`);
+  }
+  const dense: Encoded[] = [];
+  let i = 0;
+  for (; i < length && Object.hasOwn(array, i); i++) dense.push(encodeAt(array[i], `${where}[${i}]`, path, depth + 1));
+  if (i === length) return dense;
+  const entries: Encoded[] = dense.map((item, index) => [index, item]);
+  for (const key of Object.keys(array)) {
+    const index = Number(key);
+    // Own keys list the indices first, ascending; the rest (a.x = 1) are not elements.
+    if (!Number.isInteger(index) || index >= length || String(index) !== key) break;
+    if (index < i) continue; // walked already
+    entries.push([index, encodeAt(array[index], `${where}[${index}]`, path, depth + 1)]);
+  }
+  return { h: [length, entries] };
 }
 
 /** The value `encoded` stands for. Throws a TypeError naming `where` when it is not a well-formed encoding. */
@@ -205,8 +260,30 @@ function decodeAt(e: unknown, where: string, depth: number): unknown {
     }
     case 't':
       return decodeTyped(v, where);
+    case 'h':
+      return decodeSparse(v, where, depth);
   }
   return bad(where, `unknown tag '${tag}'`);
+}
+
+function decodeSparse(v: unknown, where: string, depth: number): unknown[] {
+  if (!Array.isArray(v) || v.length !== 2 || !Array.isArray(v[1])) return bad(where, 'an array with holes that is not [length, entries]');
+  const length: unknown = v[0];
+  if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > MAX_ARRAY_LENGTH) {
+    return bad(where, `an array length that is not an integer in [0, ${MAX_ARRAY_LENGTH}]`);
+  }
+  const out: unknown[] = [];
+  let last = -1;
+  for (const entry of v[1] as unknown[]) {
+    const index: unknown = Array.isArray(entry) && entry.length === 2 ? entry[0] : undefined;
+    if (typeof index !== 'number' || !Number.isInteger(index) || index <= last || index >= length) {
+      return bad(where, 'an array element that is not an [index, value] pair with an index above the one before it and below the length');
+    }
+    out[index] = decodeAt((entry as unknown[])[1], `${where}[${index}]`, depth + 1);
+    last = index;
+  }
+  out.length = length;
+  return out;
 }
 
 function decodeTyped(v: unknown, where: string): unknown {
