@@ -18,7 +18,7 @@
 
 import type { Runnable } from './kernels/types.js';
 import type { SharedCounter } from './shared/counter.js';
-import { closeQuietly, itemArgs } from './internal/items.js';
+import { closeQuietly, inputName, itemArgs } from './internal/items.js';
 import { Ring } from './internal/ring.js';
 import type { Job, Scheduler } from './internal/scheduler.js';
 import type { ChunkOwner, ChunkTask } from './internal/task.js';
@@ -350,6 +350,8 @@ export class ImapIterator<R> implements AsyncIterableIterator<R>, Job, ChunkOwne
     const position = this.itemCount++;
     try {
       args = itemArgs(method, kernel, value, position, spread);
+      // Arguments the backend cannot carry (the queue's codec) fail the imap at their item.
+      this.scheduler.backend.checkArgs?.(`${method}: ${inputName(spread)}[${position}]`, kernel, args);
     } catch (error) {
       this.submitBuilding();
       this.failure = { error };

@@ -22,7 +22,7 @@ import { PoolClosedError, QueueFullError } from './errors.js';
 import { ImapIterator } from './imap.js';
 import { describe, isArray } from './kernels/args.js';
 import type { ArgsOf, ResultOf, Runnable, Task } from './kernels/types.js';
-import { allCalls, closeQuietly, openSource, ownCopy } from './internal/items.js';
+import { allCalls, closeQuietly, inputName, openSource, ownCopy } from './internal/items.js';
 import { MapJob } from './internal/map-job.js';
 import {
   checkCallbackOptions,
@@ -489,7 +489,10 @@ export class Pool extends EventEmitter {
     this.#checkOpen(method); // reading the items ran the caller's code (see #validate)
     if (calls.length === 0) return undefined;
     const checkArgs = this.#scheduler.backend.checkArgs;
-    if (checkArgs !== undefined) for (const call of calls) checkArgs.call(this.#scheduler.backend, method, task, call);
+    if (checkArgs !== undefined) {
+      const input = `${method}: ${inputName(spread)}`;
+      for (let i = 0; i < calls.length; i++) checkArgs.call(this.#scheduler.backend, `${input}[${i}]`, task, calls[i]!);
+    }
     // Python's default: about four chunks per thread.
     const chunkSize = options?.chunkSize ?? Math.ceil(calls.length / (4 * this.#slots));
     return new MapJob(this.#scheduler, task, calls, chunkSize, options?.progress, options?.attempts);

@@ -124,7 +124,20 @@ describe.runIf(run)('queue backend', () => {
     await expect(pool.apply(kernels.increment, [new SharedCounter()])).rejects.toThrow(/SharedCounter is memory shared/);
     await expect(pool.apply(echo, [{ f: () => 1 }])).rejects.toThrow(/args\[0\]\.f cannot travel through the queue: a function/);
     expect(() => pool.applyAsync(echo, [new (class Thing {})()])).toThrow(TypeError);
-    await expect(pool.map(echo, [1, Symbol('s')])).rejects.toThrow(/map: args\[0\] cannot travel/);
+    // Map refusals name the method and the item (they said `map: args[0]` for any item, imap's too).
+    await expect(pool.map(echo, [1, Symbol('s')])).rejects.toThrow(/^map: items\[1\]: args\[0\] cannot travel/);
+    await expect(pool.starmap(echo, [[1], [2], [() => 3]])).rejects.toThrow(/^starmap: tuples\[2\]: args\[0\] cannot travel/);
+    const imapped: unknown[] = [];
+    const imapError = await (async () => {
+      for await (const value of pool.imap(echo, [1, 2, 3, () => 4, 5])) imapped.push(value);
+    })().catch((e: unknown) => e);
+    expect(String(imapError)).toMatch(/^TypeError: imap: items\[3\]: args\[0\] cannot travel through the queue: a function/);
+    expect(imapped).toEqual([1, 2, 3]);
+    // Encoded once, at the call: a change made after the call does not travel.
+    const arg = { x: 1 };
+    const sent = pool.apply(echo, [arg]);
+    arg.x = 2;
+    expect(await sent).toEqual({ x: 1 });
     const unsendable = task(QUEUE_TASKS, 'unsendable');
     await expect(pool.apply(unsendable, [])).rejects.toThrow(/the result\.buf cannot travel through the queue: a SharedArrayBuffer/);
   });

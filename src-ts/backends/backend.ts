@@ -117,9 +117,11 @@ export interface Backend {
   readonly name: 'native' | 'worker' | 'queue';
   /**
    * Optional: throws a TypeError when a validated call's arguments cannot reach this backend
-   * (the queue backend's codec), so that the call fails where it is made.
+   * (the queue backend's codec), so that the call fails where it is made. `where` names the
+   * call in the error: the method ('apply'), and for one item of a map the item too
+   * ('imap: items[3]'). A backend may keep what it made of `args` for their dispatch.
    */
-  checkArgs?(method: string, kernel: Runnable, args: readonly unknown[]): void;
+  checkArgs?(where: string, kernel: Runnable, args: readonly unknown[]): void;
   /** Threads this pool may use at once. */
   readonly size: number;
   /**

@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import type { Queue, QueueEvents } from 'bullmq';
 import { Outcome, resultOfCopy, type Backend, type Dispatch } from '../backend.js';
 import { describeConnection, loadBullmq, readyWithin, redisOptions, type QueueConnection } from './bullmq.js';
+import type { Encoded } from './codec.js';
 import { encodeCall, errorFromReason, readResult, reasonRunMs, taskName, WIRE_VERSION, type JobData } from './wire.js';
 import { addProgress } from '../../shared/counter.js';
 
@@ -99,6 +100,8 @@ export class QueueBackend implements Backend {
   #connected = false;
   /** Removals and cancel requests under way: close() lets them reach Redis before it closes the connection. */
   readonly #stopping = new Set<Promise<void>>();
+  /** Each checked call's arguments, encoded at the call (checkArgs), taken by the flush that adds its job: encoded once. */
+  readonly #encoded = new WeakMap<readonly unknown[], Encoded[]>();
 
   constructor(options: QueueBackendOptions) {
     const bull = loadBullmq('Pool');
@@ -143,9 +146,19 @@ export class QueueBackend implements Backend {
     );
   }
 
-  /** Throws the codec's TypeError for arguments that cannot travel: the Pool calls it at the call. */
-  checkArgs(method: string, kernel: Dispatch['kernel'], args: readonly unknown[]): void {
-    encodeCall(method, kernel, args);
+  /**
+   * Throws the codec's TypeError for arguments that cannot travel: the Pool calls it at the call.
+   * The encoding is kept for the flush, so the job carries the arguments as they were at the call.
+   */
+  checkArgs(where: string, kernel: Dispatch['kernel'], args: readonly unknown[]): void {
+    this.#encoded.set(args, encodeCall(where, kernel, args));
+  }
+
+  #encodedCall(method: string, kernel: Dispatch['kernel'], args: readonly unknown[]): Encoded[] {
+    const encoded = this.#encoded.get(args);
+    if (encoded === undefined) return encodeCall(method, kernel, args);
+    this.#encoded.delete(args);
+    return encoded;
   }
 
   dispatch(d: Dispatch): void {
@@ -172,7 +185,7 @@ export class QueueBackend implements Backend {
       let data: JobData;
       try {
         const method = d.batch ? 'map' : 'apply';
-        data = { v: WIRE_VERSION, task: taskName(d.kernel), batch: d.batch, calls: d.calls.map((call) => encodeCall(method, d.kernel, call)) };
+        data = { v: WIRE_VERSION, task: taskName(d.kernel), batch: d.batch, calls: d.calls.map((call) => this.#encodedCall(method, d.kernel, call)) };
       } catch (error) {
         this.#settle(slot.jobId, Outcome.Error, error);
         continue;
