@@ -1,9 +1,12 @@
 // The queue backend's fault model, with a real redis-server and real `spindle serve` processes:
 // at-least-once execution on servers, exactly-once settlement on the client.
 
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { kernels } from '../src-ts/kernels/index.js';
@@ -214,6 +217,41 @@ describe.runIf(run)('queue backend faults', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^spindle serve: cannot import task module file:\/\/\/nonexistent\/tasks\.mjs: .*\n$/);
   });
+
+  it('a client whose Redis port never answers as Redis lets its process exit after close or terminate', async () => {
+    // A port that accepts TCP and says nothing (redis:// at a TLS-only endpoint): the calls
+    // rejected and join()/terminate() resolved, but two sockets kept the process alive for ever.
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    const index = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    try {
+      for (const end of ['p.close(); await p.join();', 'await p.terminate();']) {
+        const script = `
+          import { Pool, kernels } from ${JSON.stringify(index)};
+          const p = new Pool({ backend: 'queue', queue: 'silent', connection: { host: '127.0.0.1', port: ${port}, connectTimeout: 1000 }, size: 1 });
+          console.log(await p.apply(kernels.noop, [1]).then(() => 'resolved', (e) => e.message));
+          ${end}
+          console.log('closed');`;
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+        clearTimeout(timer);
+        expect(out).toMatch(/^cannot reach Redis for queue 'silent' on Redis at 127\.0\.0\.1:\d+ within 1000 ms\nclosed\n$/);
+        expect(code, `${end} then exit`).toBe(0);
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
+  }, 60_000);
 
   it('a server that cannot reach Redis at start exits 1 with one clear line', async () => {
     const { code, stderr } = await runServer(['--queue', 'x', '--redis', 'redis://127.0.0.1:1', '--connect-timeout', '1000'], 30_000);

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeConnection, redisOptions } from '../src-ts/backends/queue/bullmq.js';
 import { AbortError, TimeoutError } from '../src-ts/errors.js';
 import { kernels } from '../src-ts/kernels/index.js';
 import { Pool } from '../src-ts/pool.js';
@@ -152,6 +153,33 @@ describe.runIf(run)('queue backend', () => {
     }
     const copy = new URL('./fixtures/queue-tasks.mjs', import.meta.url).href.replace('/fixtures/', '/fixtures/../fixtures/');
     await expect(serve({ queue: 's', connection: redis.url, pool: server.pool, tasks: [QUEUE_TASKS, copy] })).rejects.toThrow(/share the file name queue-tasks\.mjs/);
+  });
+
+  it('connection.connectTimeout must be a number of ms in [1, 2^31 - 1], for Pool and serve()', async () => {
+    // ioredis took any: calls failed at once against a Redis that was up, and -5 or Infinity
+    // killed the process with ERR_OUT_OF_RANGE from ioredis's socket timer.
+    const at = (connectTimeout: unknown) => () => new Pool({ backend: 'queue', queue: 'ct', connection: { host: '127.0.0.1', port: redis.port, connectTimeout } });
+    for (const bad of [-5, Infinity, NaN, 0, 1e12]) {
+      expect(at(bad)).toThrow(RangeError);
+      expect(at(bad)).toThrow(/^Pool: options\.connection\.connectTimeout must be a finite number of ms in \[1, 2147483647\], got /);
+    }
+    expect(at('abc')).toThrow(TypeError);
+    await expect(serve({ queue: 'ct', connection: { host: '127.0.0.1', port: redis.port, connectTimeout: -5 }, pool: server.pool })).rejects.toThrow(/^serve: options\.connection\.connectTimeout must be/);
+    const ok = new Pool({ backend: 'queue', queue: 'api', connection: { host: '127.0.0.1', port: redis.port, connectTimeout: 2000 }, size: 1 });
+    try {
+      expect(await ok.apply(noop, [5])).toBe(5);
+    } finally {
+      await ok.terminate();
+    }
+  });
+
+  it('redis:// URLs: an IPv6 literal host loses its brackets; bad percent-encoding is a TypeError', () => {
+    // getaddrinfo was asked for "[::1]" (ENOTFOUND); "%zz" was a URIError.
+    expect(redisOptions('Pool', 'redis://[::1]:6390/2')).toMatchObject({ host: '::1', port: 6390, db: 2 });
+    expect(describeConnection(redisOptions('Pool', 'redis://[::1]:6390'))).toBe('[::1]:6390');
+    expect(() => redisOptions('Pool', 'redis://u:p%zz@host')).toThrow(TypeError);
+    expect(() => redisOptions('Pool', 'redis://u:p%zz@host')).toThrow(/^Pool: options\.connection: the password in the redis:\/\/ URL is not valid percent-encoding/);
+    expect(() => new Pool({ backend: 'queue', queue: 'x', connection: 'redis://u%zz:p@host' })).toThrow(/^Pool: options\.connection: the user name/);
   });
 
   it('options: queue and connection are required with backend queue, and only there', () => {

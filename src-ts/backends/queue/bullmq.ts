@@ -32,9 +32,36 @@ export function loadBullmq(where: string): Bull {
 /** What `connection` may be: a redis:// or rediss:// URL, or ioredis options. */
 export type QueueConnection = string | Record<string, unknown>;
 
+/** The most a timeout in ms may be: Node's timers (and ioredis's socket timeout) take no more. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/**
+ * `value` checked as a timeout in ms: a finite number in [1, 2^31 - 1]. `name` names it in the
+ * TypeError or RangeError ("serve: options.connectTimeout"). ioredis takes connectTimeout
+ * unchecked: a negative or infinite one crashed the process (ERR_OUT_OF_RANGE from its socket
+ * timer), and any bad one made calls fail at once against a Redis that was up.
+ */
+export function checkTimeoutMs(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number of ms, got ${typeof value === 'string' ? JSON.stringify(value) : typeof value}`);
+  if (!Number.isFinite(value) || value < 1 || value > MAX_TIMEOUT_MS) throw new RangeError(`${name} must be a finite number of ms in [1, ${MAX_TIMEOUT_MS}], got ${value}`);
+  return value;
+}
+
+function decoded(where: string, part: string, what: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new TypeError(`${where}: options.connection: the ${what} in the redis:// URL is not valid percent-encoding (%XX)`);
+  }
+}
+
 /** Redis options for BullMQ from a URL or an options object (copied: BullMQ and ioredis add to it). */
 export function redisOptions(where: string, connection: QueueConnection): Record<string, unknown> {
-  if (typeof connection !== 'string') return { ...connection };
+  if (typeof connection !== 'string') {
+    const options = { ...connection };
+    if (options.connectTimeout !== undefined) checkTimeoutMs(`${where}: options.connection.connectTimeout`, options.connectTimeout);
+    return options;
+  }
   let url: URL;
   try {
     url = new URL(connection);
@@ -44,9 +71,11 @@ export function redisOptions(where: string, connection: QueueConnection): Record
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
     throw new TypeError(`${where}: connection must be a redis:// or rediss:// URL, got ${JSON.stringify(connection)}`);
   }
-  const options: Record<string, unknown> = { host: url.hostname || '127.0.0.1', port: url.port === '' ? 6379 : Number(url.port) };
-  if (url.username !== '') options.username = decodeURIComponent(url.username);
-  if (url.password !== '') options.password = decodeURIComponent(url.password);
+  // An IPv6 literal's hostname keeps its brackets ('[::1]'), which the resolver does not take.
+  const host = url.hostname.startsWith('[') && url.hostname.endsWith(']') ? url.hostname.slice(1, -1) : url.hostname;
+  const options: Record<string, unknown> = { host: host || '127.0.0.1', port: url.port === '' ? 6379 : Number(url.port) };
+  if (url.username !== '') options.username = decoded(where, url.username, 'user name');
+  if (url.password !== '') options.password = decoded(where, url.password, 'password');
   const db = url.pathname.replace(/^\//, '');
   if (db !== '') {
     if (!/^\d+$/.test(db)) throw new TypeError(`${where}: the database in connection ${JSON.stringify(connection)} must be a number`);
@@ -59,7 +88,26 @@ export function redisOptions(where: string, connection: QueueConnection): Record
 /** host:port for messages, never the password. */
 export function describeConnection(options: Record<string, unknown>): string {
   if (typeof options.path === 'string') return options.path;
-  return `${typeof options.host === 'string' ? options.host : '127.0.0.1'}:${typeof options.port === 'number' ? options.port : 6379}`;
+  const host = typeof options.host === 'string' ? options.host : '127.0.0.1';
+  return `${host.includes(':') ? `[${host}]` : host}:${typeof options.port === 'number' ? options.port : 6379}`;
+}
+
+/**
+ * Drops the Redis connection of a BullMQ Queue, QueueEvents or Worker at once, whatever state it
+ * is in: RedisConnection.close(true) disconnects its ioredis client before it awaits anything,
+ * where the public close() and disconnect() first await a connection that may never come.
+ * `connection` is BullMQ's own (protected) field; a Worker's blocking connection too.
+ */
+export function forceClose(base: object): void {
+  for (const field of ['connection', 'blockingConnection']) {
+    const connection = (base as Record<string, { close?: (force: boolean) => Promise<void> } | undefined>)[field];
+    if (typeof connection?.close !== 'function') continue;
+    connection.close(true).catch(() => {});
+    // A close already under way (a graceful one, stuck in ioredis's QUIT) is not forced by the
+    // call above: its ioredis client, once it had connected, is dropped directly.
+    const client = (connection as { client?: Promise<{ disconnect(): void }> }).client;
+    client?.then((c) => c.disconnect(), () => {}).catch(() => {});
+  }
 }
 
 /** Resolves when `ready` does; rejects with `message` and the last connection error once `ms` pass first. */

@@ -16,7 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue, QueueEvents } from 'bullmq';
 import { Outcome, resultOfCopy, type Backend, type Dispatch } from '../backend.js';
-import { describeConnection, loadBullmq, readyWithin, redisOptions, type QueueConnection } from './bullmq.js';
+import { describeConnection, forceClose, loadBullmq, readyWithin, redisOptions, type QueueConnection } from './bullmq.js';
 import type { Encoded } from './codec.js';
 import { encodeCall, errorFromReason, readResult, reasonRunMs, taskName, WIRE_VERSION, type JobData } from './wire.js';
 import { addProgress } from '../../shared/counter.js';
@@ -453,11 +453,12 @@ export class QueueBackend implements Backend {
         this.#queue.disconnect().catch(() => {});
       }
     } else {
-      // Connections that never reached Redis: BullMQ's close() and disconnect() wait for a
-      // connection that never comes, and never resolve. disconnect() does stop ioredis's
-      // reconnecting at once, which is all there is to release; so it is not awaited.
-      this.#events.disconnect().catch(() => {});
-      this.#queue.disconnect().catch(() => {});
+      // Connections that never reached Redis: BullMQ's Queue/QueueEvents close() and
+      // disconnect() first wait for a connection that never comes (a port that accepts TCP but
+      // never answers as Redis held the process open for ever). Their RedisConnection's
+      // close(force) drops the ioredis socket at once, before it waits for anything.
+      forceClose(this.#events);
+      forceClose(this.#queue);
     }
   }
 
