@@ -173,6 +173,36 @@ describe.runIf(run)('queue backend', () => {
     }
   });
 
+  it('serve() refuses bad lockDuration, stalledInterval, connectTimeout and tasks with errors naming them', async () => {
+    // lockDuration 0 or 'x' started a server that never completed a job; tasks as a string was
+    // imported per character; {} and [5] failed inside Node.
+    const base = { queue: 'opts', connection: redis.url, pool: server.pool };
+    const cases: [Record<string, unknown>, ErrorConstructor, RegExp][] = [
+      [{ lockDuration: 0 }, RangeError, /^serve: options\.lockDuration must be an integer number of ms in \[1, 2147483647\], got 0$/],
+      [{ lockDuration: 'x' }, TypeError, /^serve: options\.lockDuration must be an integer number of ms, got "x"$/],
+      [{ lockDuration: 1.5 }, RangeError, /options\.lockDuration/],
+      [{ stalledInterval: 0 }, RangeError, /^serve: options\.stalledInterval must be/],
+      [{ stalledInterval: -1 }, RangeError, /^serve: options\.stalledInterval must be/],
+      [{ connectTimeout: -1 }, RangeError, /^serve: options\.connectTimeout must be a finite number of ms in \[1, 2147483647\], got -1$/],
+      [{ connectTimeout: 'abc' }, TypeError, /^serve: options\.connectTimeout must be a number of ms, got "abc"$/],
+      [{ connectTimeout: Infinity }, RangeError, /^serve: options\.connectTimeout/],
+      [{ tasks: QUEUE_TASKS }, TypeError, /^serve: options\.tasks must be an array of module paths or file URLs, got the string/],
+      [{ tasks: {} }, TypeError, /^serve: options\.tasks must be an array/],
+      [{ tasks: [5] }, TypeError, /^serve: options\.tasks\[0\] must be a module path or a file URL, got number$/],
+    ];
+    for (const [extra, Class, message] of cases) {
+      const error = await serve({ ...base, ...extra } as never).then(
+        async (handle) => {
+          await handle.close();
+          return undefined;
+        },
+        (e: unknown) => e,
+      );
+      expect(error, JSON.stringify(extra)).toBeInstanceOf(Class);
+      expect((error as Error).message).toMatch(message);
+    }
+  });
+
   it('redis:// URLs: an IPv6 literal host loses its brackets; bad percent-encoding is a TypeError', () => {
     // getaddrinfo was asked for "[::1]" (ENOTFOUND); "%zz" was a URIError.
     expect(redisOptions('Pool', 'redis://[::1]:6390/2')).toMatchObject({ host: '::1', port: 6390, db: 2 });

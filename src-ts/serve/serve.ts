@@ -13,7 +13,7 @@
 import type { Job, Worker } from 'bullmq';
 import { Pool } from '../pool.js';
 import { SharedCounter } from '../shared/counter.js';
-import { describeConnection, loadBullmq, readyWithin, redisOptions, type QueueConnection } from '../backends/queue/bullmq.js';
+import { checkTimeoutMs, describeConnection, loadBullmq, MAX_TIMEOUT_MS, readyWithin, redisOptions, type QueueConnection } from '../backends/queue/bullmq.js';
 import { cancelChannel, type PubSubClient } from '../backends/queue/client.js';
 import { encode } from '../backends/queue/codec.js';
 import { failureReason, readJobData } from '../backends/queue/wire.js';
@@ -32,7 +32,7 @@ export interface ServeOptions {
   lockDuration?: number;
   /** BullMQ's stalledInterval (ms): how often this server looks for jobs whose lock expired. Default 30000. */
   stalledInterval?: number;
-  /** ms to wait for Redis at start before serve() rejects. Default 10000. */
+  /** ms to wait for Redis at start before serve() rejects. Default: the connection's connectTimeout, else 10000. */
   connectTimeout?: number;
 }
 
@@ -95,6 +95,24 @@ class Controllers {
  */
 const PROGRESS_EVERY_MS = 50;
 
+/** `value` as a timer's ms: an integer in [1, 2^31 - 1]. */
+function checkIntegerMs(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be an integer number of ms, got ${typeof value === 'string' ? JSON.stringify(value) : typeof value}`);
+  if (!Number.isInteger(value) || value < 1 || value > MAX_TIMEOUT_MS) throw new RangeError(`${name} must be an integer number of ms in [1, ${MAX_TIMEOUT_MS}], got ${value}`);
+  return value;
+}
+
+function checkTasks(tasks: unknown): readonly (string | URL)[] {
+  if (tasks === undefined) return [];
+  if (!Array.isArray(tasks)) throw new TypeError(`serve: options.tasks must be an array of module paths or file URLs, got ${typeof tasks === 'string' ? `the string ${JSON.stringify(tasks)} (wrap it in [ ])` : tasks === null ? 'null' : typeof tasks}`);
+  tasks.forEach((module: unknown, i) => {
+    if (!(typeof module === 'string' && module !== '') && !(module instanceof URL)) {
+      throw new TypeError(`serve: options.tasks[${i}] must be a module path or a file URL, got ${typeof module === 'string' ? 'an empty string' : module === null ? 'null' : typeof module}`);
+    }
+  });
+  return tasks as (string | URL)[];
+}
+
 export async function serve(options: ServeOptions): Promise<ServeHandle> {
   if (typeof options !== 'object' || options === null) throw new TypeError('serve: options must be an object with queue and connection');
   if (typeof options.queue !== 'string' || options.queue === '' || options.queue.includes(':')) {
@@ -102,9 +120,13 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   }
   if (options.pool !== undefined && !(options.pool instanceof Pool)) throw new TypeError('serve: options.pool must be a spindle Pool');
   if (options.pool?.backend === 'queue') throw new TypeError("serve: options.pool must run its tasks here (backend 'native' or 'worker'), not on another queue");
+  const tasks = checkTasks(options.tasks);
+  if (options.lockDuration !== undefined) checkIntegerMs('serve: options.lockDuration', options.lockDuration);
+  if (options.stalledInterval !== undefined) checkIntegerMs('serve: options.stalledInterval', options.stalledInterval);
+  if (options.connectTimeout !== undefined) checkTimeoutMs('serve: options.connectTimeout', options.connectTimeout);
   const bull = loadBullmq('serve');
   const connection = redisOptions('serve', options.connection);
-  const registry = await buildRegistry(options.tasks ?? []);
+  const registry = await buildRegistry(tasks);
   const ownPool = options.pool === undefined;
   const hasTasks = [...registry.values()].some((r) => r.kind === 'task');
   const pool = options.pool ?? new Pool(hasTasks ? { backend: 'worker' } : undefined);
@@ -128,7 +150,7 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   worker.on('error', (error) => {
     lastError = error;
   });
-  const timeout = options.connectTimeout ?? 10_000;
+  const timeout = options.connectTimeout ?? (connection.connectTimeout as number | undefined) ?? 10_000;
   let subscriber: PubSubClient | undefined;
   try {
     await readyWithin(worker.waitUntilReady(), timeout, () => `serve: cannot reach Redis for ${where} within ${timeout} ms${lastError === undefined ? '' : ` (${lastError.message})`}`);
