@@ -218,6 +218,36 @@ describe.runIf(run)('queue backend faults', () => {
     expect(missing.stderr).toMatch(/^spindle serve: cannot import task module file:\/\/\/nonexistent\/tasks\.mjs: .*\n$/);
   });
 
+  it('spindle serve told to stop while Redis is down exits within its bound: 1, naming the job it abandoned; 0 when idle', async () => {
+    // BullMQ's close() awaited Redis: SIGTERM did nothing, and the server stayed stuck even
+    // after Redis came back; only a second signal ended it.
+    const busy = await server(`down${++queueNo}`, ['--size', '1']);
+    const idle = await server(`down${++queueNo}`, ['--size', '1']);
+    const pool = client(`down${queueNo - 1}`);
+    const call = pool.apply(sleep, [60_000, 'late']).catch((e: unknown) => e);
+    const raw = new Queue(`down${queueNo - 1}`, { connection: { host: '127.0.0.1', port: redis.port } });
+    try {
+      await waitFor(async () => (await raw.getActiveCount()) === 1);
+    } finally {
+      await raw.close();
+    }
+    await redis.stop();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const started = Date.now();
+      const bound = new Promise<string>((resolve) => setTimeout(resolve, 20_000, 'still running 20 s after SIGTERM'));
+      const [busyCode, idleCode] = await Promise.all([Promise.race([busy.stop(), bound]), Promise.race([idle.stop(), bound])]);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(busyCode).toBe(1);
+      expect(busy.stderr()).toMatch(/\nspindle serve: Redis unreachable: closed without finishing 1 job \(another server runs it again once its lock expires\)\n$/);
+      expect(idleCode).toBe(0);
+    } finally {
+      await redis.restart();
+    }
+    await pool.terminate();
+    await call;
+  }, 60_000);
+
   it('a client whose Redis port never answers as Redis lets its process exit after close or terminate', async () => {
     // A port that accepts TCP and says nothing (redis:// at a TLS-only endpoint): the calls
     // rejected and join()/terminate() resolved, but two sockets kept the process alive for ever.

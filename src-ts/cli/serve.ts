@@ -1,8 +1,9 @@
 // `spindle serve --queue NAME --redis URL [--backend native|worker] [--size N] [--tasks FILE]...`
 //
 // Serves a BullMQ queue until SIGINT or SIGTERM, then closes gracefully: running jobs finish,
-// no new ones are taken. Start-up failures (Redis unreachable, a task module that does not
-// import) print one line and exit 1.
+// no new ones are taken. With Redis unreachable the close gives up after serve's CLOSE_WAIT_MS
+// and exits 1 saying how many jobs it abandoned (a second signal kills it at once). Start-up
+// failures (Redis unreachable, a task module that does not import) print one line and exit 1.
 
 import { Pool } from '../pool.js';
 import { serve } from '../serve/serve.js';
@@ -139,7 +140,16 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  await handle.close();
+  const { abandoned, forced } = await handle.close();
+  if (forced) {
+    // Whatever BullMQ still holds must not keep a server that was told to stop running.
+    setTimeout(() => process.exit(), 2_000).unref();
+  }
+  if (abandoned > 0) {
+    await handle.pool.terminate();
+    process.stderr.write(`spindle serve: Redis unreachable: closed without finishing ${abandoned} job${abandoned === 1 ? '' : 's'} (another server runs ${abandoned === 1 ? 'it' : 'them'} again once ${abandoned === 1 ? 'its lock expires' : 'their locks expire'})\n`);
+    return 1;
+  }
   handle.pool.close();
   await handle.pool.join();
   return 0;

@@ -13,7 +13,7 @@
 import type { Job, Worker } from 'bullmq';
 import { Pool } from '../pool.js';
 import { SharedCounter } from '../shared/counter.js';
-import { checkTimeoutMs, describeConnection, loadBullmq, MAX_TIMEOUT_MS, readyWithin, redisOptions, type QueueConnection } from '../backends/queue/bullmq.js';
+import { checkTimeoutMs, describeConnection, forceClose, loadBullmq, MAX_TIMEOUT_MS, readyWithin, redisOptions, type QueueConnection } from '../backends/queue/bullmq.js';
 import { cancelChannel, type PubSubClient } from '../backends/queue/client.js';
 import { encode } from '../backends/queue/codec.js';
 import { failureReason, readJobData } from '../backends/queue/wire.js';
@@ -36,13 +36,29 @@ export interface ServeOptions {
   connectTimeout?: number;
 }
 
+/** What close() found. */
+export interface ServeClosed {
+  /**
+   * Jobs this server had taken and not finished in Redis when close() gave up waiting (Redis
+   * unreachable): their locks expire and another server runs them again. 0 after a graceful close.
+   */
+  abandoned: number;
+  /** True when close() gave up on a graceful close (Redis unreachable) and dropped the connections. */
+  forced: boolean;
+}
+
 export interface ServeHandle {
   /** The pool running the jobs. */
   readonly pool: Pool;
   /** The names this server runs ('kernel:countPrimes', 'task:tasks.js#resize', ...). */
   readonly tasks: readonly string[];
-  /** Takes no new jobs, waits for the running ones to finish, then closes the connections (and the pool, if serve made it). */
-  close(): Promise<void>;
+  /**
+   * Takes no new jobs, waits for the running ones to finish, then closes the connections (and
+   * the pool, if serve made it). Bounded: once the running jobs are done, or while Redis is
+   * unreachable, it waits at most CLOSE_WAIT_MS (5 s) more, then aborts what still runs and
+   * drops the connections, resolving with the jobs it abandoned.
+   */
+  close(): Promise<ServeClosed>;
 }
 
 /**
@@ -95,6 +111,27 @@ class Controllers {
  */
 const PROGRESS_EVERY_MS = 50;
 
+/**
+ * How long close() waits, once this server's running jobs are done or while Redis is
+ * unreachable, before it gives up on a graceful close (BullMQ's close() awaits Redis: with Redis
+ * down it waited for ever, and a SIGTERM did nothing).
+ */
+export const CLOSE_WAIT_MS = 5_000;
+
+/**
+ * Stops a Worker whose graceful close() is stuck: with Redis unreachable it waits for ever for
+ * its blocking connection's 'end' (ioredis emits none for a client between reconnects), before
+ * it stops its lock renewal timer, which kept the process alive after everything else closed.
+ * worker.close(true) cannot help once close() was called (it returns the same promise): the
+ * same steps are taken here, through BullMQ's own (protected) fields.
+ */
+function forceCloseWorker(worker: Worker): void {
+  forceClose(worker);
+  const internals = worker as unknown as { lockManager?: { close?: () => Promise<void> }; stalledCheckStopper?: () => void };
+  internals.lockManager?.close?.().catch(() => {});
+  internals.stalledCheckStopper?.();
+}
+
 /** `value` as a timer's ms: an integer in [1, 2^31 - 1]. */
 function checkIntegerMs(name: string, value: unknown): number {
   if (typeof value !== 'number') throw new TypeError(`${name} must be an integer number of ms, got ${typeof value === 'string' ? JSON.stringify(value) : typeof value}`);
@@ -139,25 +176,41 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   const controllers = new Controllers(pool.size);
   const where = `queue '${options.queue}' on Redis at ${describeConnection(connection)}`;
 
-  const worker: Worker = new bull.Worker(options.queue, (job: Job) => runJob(job, registry, pool, running, early, controllers), {
+  const worker: Worker = new bull.Worker(
+    options.queue,
+    (job: Job) => {
+      if (job.id !== undefined) unfinished.add(job.id);
+      return runJob(job, registry, pool, running, early, controllers);
+    },
+    {
     connection: { ...connection },
     concurrency: pool.size,
     autorun: false,
     ...(options.lockDuration === undefined ? {} : { lockDuration: options.lockDuration }),
     ...(options.stalledInterval === undefined ? {} : { stalledInterval: options.stalledInterval }),
-  });
+    },
+  );
   let lastError: Error | undefined;
-  worker.on('error', (error) => {
+  const onError = (error: Error) => {
     lastError = error;
-  });
+  };
+  worker.on('error', onError);
+  // Jobs taken and not yet finished in Redis: what a close that gives up abandons.
+  const unfinished = new Set<string>();
+  const finished = (job: Job | undefined) => {
+    if (job?.id !== undefined) unfinished.delete(job.id);
+  };
+  worker.on('completed', finished);
+  worker.on('failed', finished);
   const timeout = options.connectTimeout ?? (connection.connectTimeout as number | undefined) ?? 10_000;
   let subscriber: PubSubClient | undefined;
+  let redis: { status: string } | undefined;
   try {
     await readyWithin(worker.waitUntilReady(), timeout, () => `serve: cannot reach Redis for ${where} within ${timeout} ms${lastError === undefined ? '' : ` (${lastError.message})`}`);
-    subscriber = ((await worker.client) as unknown as PubSubClient).duplicate();
-    subscriber.on('error', (error) => {
-      lastError = error;
-    });
+    const client = (await worker.client) as unknown as PubSubClient & { status: string };
+    redis = client;
+    subscriber = client.duplicate();
+    subscriber.on('error', onError);
     subscriber.on('message', (_channel, jobId) => {
       const controller = running.get(jobId);
       if (controller !== undefined) controller.abort(new Error(`queue job ${jobId} was cancelled by its client`));
@@ -166,6 +219,7 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     await subscriber.subscribe(cancelChannel(options.queue));
   } catch (error) {
     subscriber?.disconnect();
+    forceClose(worker);
     await worker.close(true).catch(() => {});
     if (ownPool) await pool.terminate();
     throw error;
@@ -174,18 +228,53 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     lastError = error as Error;
   });
 
-  let closing: Promise<void> | undefined;
+  let closing: Promise<ServeClosed> | undefined;
   return {
     pool,
     tasks: [...registry.keys()],
     close() {
       closing ??= (async () => {
-        await worker.close();
-        await subscriber!.quit().catch(() => subscriber!.disconnect());
-        if (ownPool) {
-          pool.close();
-          await pool.join();
+        // Running jobs get their time while Redis is reachable; once they are done, or while
+        // Redis is unreachable, the close has CLOSE_WAIT_MS to complete.
+        const graceful = worker.close().then(
+          () => true,
+          () => true,
+        );
+        let timer: NodeJS.Timeout | undefined;
+        const closed = await Promise.race([
+          graceful,
+          new Promise<boolean>((resolve) => {
+            let stuckSince: number | undefined;
+            timer = setInterval(() => {
+              if (running.size > 0 && redis!.status === 'ready') {
+                stuckSince = undefined;
+                return;
+              }
+              stuckSince ??= Date.now();
+              if (Date.now() - stuckSince >= CLOSE_WAIT_MS) resolve(false);
+            }, 100);
+          }),
+        ]);
+        clearInterval(timer);
+        const abandoned = closed ? 0 : unfinished.size;
+        if (!closed) {
+          for (const controller of running.values()) controller.abort(new Error('spindle serve closed while Redis was unreachable: the job is left for another server'));
+          forceCloseWorker(worker);
+          subscriber!.disconnect();
+        } else {
+          let quitTimer: NodeJS.Timeout | undefined;
+          const quit = subscriber!.quit().then(() => true, () => false);
+          if (!(await Promise.race([quit, new Promise<boolean>((resolve) => (quitTimer = setTimeout(resolve, CLOSE_WAIT_MS, false)))]))) subscriber!.disconnect();
+          clearTimeout(quitTimer);
         }
+        if (ownPool) {
+          if (abandoned > 0) await pool.terminate();
+          else {
+            pool.close();
+            await pool.join();
+          }
+        }
+        return { abandoned, forced: !closed };
       })();
       return closing;
     },
