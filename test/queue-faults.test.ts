@@ -248,6 +248,26 @@ describe.runIf(run)('queue backend faults', () => {
     await call;
   }, 60_000);
 
+  it('spindle serve prints the worker errors it used to swallow, one line each, at most one a second', async () => {
+    // A job whose data is not JSON (another producer's) fails inside BullMQ before any processor
+    // runs: it goes back and forth between active and wait, and nothing said why.
+    const queue = `nonjson${++queueNo}`;
+    const raw = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+    try {
+      const job = await raw.add('junk', { v: 1 });
+      await ((await raw.client) as unknown as { hset(...args: string[]): Promise<unknown> }).hset(`bull:${queue}:${job.id}`, 'data', 'not json{');
+      const s = await server(queue);
+      await waitFor(() => /spindle serve: error: .*JSON/.test(s.stderr()));
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      const lines = s.stderr().split('\n').filter((line) => line.startsWith('spindle serve: error: '));
+      expect(lines.length).toBeGreaterThanOrEqual(1);
+      expect(lines.length).toBeLessThanOrEqual(5);
+      expect(await client(queue).apply(noop, [8])).toBe(8); // it serves on
+    } finally {
+      await raw.close();
+    }
+  }, 40_000);
+
   it('a client whose Redis port never answers as Redis lets its process exit after close or terminate', async () => {
     // A port that accepts TCP and says nothing (redis:// at a TLS-only endpoint): the calls
     // rejected and join()/terminate() resolved, but two sockets kept the process alive for ever.

@@ -189,6 +189,7 @@ describe.runIf(run)('queue backend', () => {
       [{ tasks: QUEUE_TASKS }, TypeError, /^serve: options\.tasks must be an array of module paths or file URLs, got the string/],
       [{ tasks: {} }, TypeError, /^serve: options\.tasks must be an array/],
       [{ tasks: [5] }, TypeError, /^serve: options\.tasks\[0\] must be a module path or a file URL, got number$/],
+      [{ onError: 5 }, TypeError, /^serve: options\.onError must be a function$/],
     ];
     for (const [extra, Class, message] of cases) {
       const error = await serve({ ...base, ...extra } as never).then(

@@ -4,6 +4,8 @@
 // no new ones are taken. With Redis unreachable the close gives up after serve's CLOSE_WAIT_MS
 // and exits 1 saying how many jobs it abandoned (a second signal kills it at once). Start-up
 // failures (Redis unreachable, a task module that does not import) print one line and exit 1.
+// Errors while serving (Redis connection errors, a job BullMQ cannot parse) print one line
+// each, at most one a second.
 
 import { Pool } from '../pool.js';
 import { serve } from '../serve/serve.js';
@@ -22,6 +24,27 @@ Runs the jobs of a spindle queue pool (new Pool({ backend: 'queue', queue, conne
   --connect-timeout MS    give up (exit 1) if Redis cannot be reached by then (default 10000)`;
 
 class UsageError extends Error {}
+
+/** At most one error line this often: a job that fails to load again and again must not flood stderr. */
+const ERROR_LINE_EVERY_MS = 1_000;
+
+/** Prints each error as one line on stderr, at most one a second; the next line counts those left out. */
+function errorPrinter(): (error: Error) => void {
+  let last = -Infinity;
+  let skipped = 0;
+  return (error) => {
+    const now = Date.now();
+    if (now - last < ERROR_LINE_EVERY_MS) {
+      skipped++;
+      return;
+    }
+    last = now;
+    const more = skipped === 0 ? '' : ` (and ${skipped} more not shown)`;
+    skipped = 0;
+    const message = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ').slice(0, 500);
+    process.stderr.write(`spindle serve: error: ${message}${more}\n`);
+  };
+}
 
 interface ServeArgs {
   queue: string;
@@ -127,6 +150,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       lockDuration: args.lockDuration,
       stalledInterval: args.stalledInterval,
       connectTimeout: args.connectTimeout,
+      onError: errorPrinter(),
     }).catch(async (error: unknown) => {
       await pool.terminate();
       throw error;

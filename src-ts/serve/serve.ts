@@ -34,6 +34,13 @@ export interface ServeOptions {
   stalledInterval?: number;
   /** ms to wait for Redis at start before serve() rejects. Default: the connection's connectTimeout, else 10000. */
   connectTimeout?: number;
+  /**
+   * Called with each error the BullMQ worker or the cancel subscriber reports while serving, once
+   * serve() has resolved (Redis connection errors, a job whose data BullMQ cannot parse).
+   * Default: none is reported.
+   * `spindle serve` prints them, one line each, at most one a second.
+   */
+  onError?: (error: Error) => void;
 }
 
 /** What close() found. */
@@ -161,6 +168,7 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   if (options.lockDuration !== undefined) checkIntegerMs('serve: options.lockDuration', options.lockDuration);
   if (options.stalledInterval !== undefined) checkIntegerMs('serve: options.stalledInterval', options.stalledInterval);
   if (options.connectTimeout !== undefined) checkTimeoutMs('serve: options.connectTimeout', options.connectTimeout);
+  if (options.onError !== undefined && typeof options.onError !== 'function') throw new TypeError('serve: options.onError must be a function');
   const bull = loadBullmq('serve');
   const connection = redisOptions('serve', options.connection);
   const registry = await buildRegistry(tasks);
@@ -191,8 +199,16 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     },
   );
   let lastError: Error | undefined;
+  // Errors before serve() resolves are its rejection's business (the last one is quoted there).
+  let serving = false;
   const onError = (error: Error) => {
     lastError = error;
+    if (!serving) return;
+    try {
+      options.onError?.(error);
+    } catch {
+      // A reporter's own failure must not reach BullMQ's emitter.
+    }
   };
   worker.on('error', onError);
   // Jobs taken and not yet finished in Redis: what a close that gives up abandons.
@@ -229,6 +245,7 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   });
 
   let closing: Promise<ServeClosed> | undefined;
+  serving = true;
   return {
     pool,
     tasks: [...registry.keys()],
