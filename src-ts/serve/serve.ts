@@ -191,11 +191,11 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
       return runJob(job, registry, pool, running, early, controllers);
     },
     {
-    connection: { ...connection },
-    concurrency: pool.size,
-    autorun: false,
-    ...(options.lockDuration === undefined ? {} : { lockDuration: options.lockDuration }),
-    ...(options.stalledInterval === undefined ? {} : { stalledInterval: options.stalledInterval }),
+      connection: { ...connection },
+      concurrency: pool.size,
+      autorun: false,
+      ...(options.lockDuration === undefined ? {} : { lockDuration: options.lockDuration }),
+      ...(options.stalledInterval === undefined ? {} : { stalledInterval: options.stalledInterval }),
     },
   );
   let lastError: Error | undefined;
