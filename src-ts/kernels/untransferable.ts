@@ -38,20 +38,33 @@ function transferHonoursMark(): boolean {
   }
 }
 
-/** transferHonoursMark(), probed at the first mark rather than when the module loads. */
-let honoured: boolean | undefined;
 
 /**
- * Whether JS cannot detach `buffer` at all (a WebAssembly.Memory's): transfer() checks that
- * before it allocates, so a length no allocation can meet tells, and moves nothing.
+ * The buffers of WebAssembly.Memory objects, recorded as their `buffer` getter hands them out:
+ * on a runtime that honours the mark, marking one made its memory's next grow() abort the
+ * process (V8 cannot detach it then), and JS cannot detach them anyway, so they are left
+ * unmarked. Recorded from when this module loads (the getter is wrapped then, only on such
+ * runtimes): a memory whose buffer was taken before, or in another realm, is not recognised.
+ * (Asking V8 instead, by a transfer() too large to allocate, cost a full GC per call.)
  */
-function notDetachable(buffer: ArrayBuffer): boolean {
-  try {
-    (ArrayBuffer.prototype as unknown as { transfer: TransferMethod }).transfer.call(buffer, Number.MAX_SAFE_INTEGER);
-  } catch (error) {
-    return error instanceof TypeError;
-  }
-  return false;
+const wasmBuffers = new WeakSet<ArrayBuffer>();
+
+function trackWasmBuffers(): void {
+  const memory = (globalThis as { WebAssembly?: { Memory?: { prototype: object } } }).WebAssembly?.Memory;
+  const descriptor = memory === undefined ? undefined : Object.getOwnPropertyDescriptor(memory.prototype, 'buffer');
+  const original = descriptor?.get;
+  if (memory === undefined || descriptor === undefined || original === undefined) return;
+  const wrapped = Object.getOwnPropertyDescriptor(
+    {
+      get buffer(): ArrayBuffer {
+        const buffer = Reflect.apply(original, this, []) as ArrayBuffer;
+        wasmBuffers.add(buffer);
+        return buffer;
+      },
+    },
+    'buffer',
+  )!.get!;
+  Object.defineProperty(memory.prototype, 'buffer', { ...descriptor, get: wrapped });
 }
 
 function notDetachableError(what: string): TypeError {
@@ -113,13 +126,12 @@ function guardStreams(): void {
 /**
  * Marks an ordinary ArrayBuffer so that nothing moves its memory away while native threads use
  * it: permanent, as markAsUntransferable is (postMessage and structuredClone copy it; transfer()
- * throws a TypeError). A buffer JS cannot detach at all (a WebAssembly.Memory's) is left
- * unmarked on Node 24: marked, its memory's next grow() aborted the process there.
+ * throws a TypeError). A WebAssembly.Memory's buffer is left unmarked where the mark is
+ * honoured (see wasmBuffers).
  */
 export function markUntransferable(buffer: ArrayBuffer): void {
-  honoured ??= transferHonoursMark();
   if (honoured) {
-    if (!notDetachable(buffer)) markAsUntransferable(buffer);
+    if (!wasmBuffers.has(buffer)) markAsUntransferable(buffer);
     return;
   }
   markAsUntransferable(buffer);
@@ -130,3 +142,10 @@ export function markUntransferable(buffer: ArrayBuffer): void {
   if (own !== null && !guardedPrototypes.has(own)) guardTransfers(own);
   if (!streamsGuarded) guardStreams();
 }
+
+/**
+ * transferHonoursMark(), probed when this module loads (one 8-byte buffer, a few µs): the
+ * wasm buffers must be tracked from then on.
+ */
+const honoured = transferHonoursMark();
+if (honoured) trackWasmBuffers();
