@@ -71,24 +71,29 @@ function notDetachableError(what: string): TypeError {
   return new TypeError(`${what}: this ArrayBuffer is not detachable (spindle's native threads may be using its memory)`);
 }
 
+/**
+ * Replaces `proto[name]` (when it is a method) by one that throws notDetachableError(where)
+ * when `refuses(this, args)` says so, and otherwise is the original: named and sized as it.
+ */
+function guardMethod(proto: Record<string, unknown>, name: string, where: string, refuses: (self: unknown, args: unknown[]) => boolean): void {
+  const original = proto[name];
+  const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+  if (typeof original !== 'function' || descriptor === undefined) return;
+  // A method (no prototype, not a constructor).
+  const wrapped = {
+    [name](this: unknown, ...args: unknown[]): unknown {
+      if (refuses(this, args)) throw notDetachableError(where);
+      return Reflect.apply(original as (...a: unknown[]) => unknown, this, args);
+    },
+  }[name]!;
+  Object.defineProperty(wrapped, 'length', { value: (original as () => unknown).length });
+  Object.defineProperty(proto, name, { ...descriptor, value: wrapped });
+}
+
 /** Wraps `proto`'s transfer methods (a realm's ArrayBuffer.prototype): for a marked buffer they throw. */
 function guardTransfers(proto: Record<string, unknown>): void {
   guardedPrototypes.add(proto);
-  for (const name of METHODS) {
-    const original = proto[name];
-    if (typeof original !== 'function') continue;
-    const descriptor = Object.getOwnPropertyDescriptor(proto, name);
-    if (descriptor === undefined) continue;
-    // A method (no prototype, not a constructor), named and sized as the original.
-    const wrapped = {
-      [name](this: ArrayBuffer, ...args: unknown[]): ArrayBuffer {
-        if (marked.has(this)) throw notDetachableError(`ArrayBuffer.prototype.${name}`);
-        return Reflect.apply(original as TransferMethod, this, args) as ArrayBuffer;
-      },
-    }[name]!;
-    Object.defineProperty(wrapped, 'length', { value: (original as TransferMethod).length });
-    Object.defineProperty(proto, name, { ...descriptor, value: wrapped });
-  }
+  for (const name of METHODS) guardMethod(proto, name, `ArrayBuffer.prototype.${name}`, (self) => marked.has(self as ArrayBuffer));
 }
 
 /**
@@ -99,27 +104,14 @@ function guardTransfers(proto: Record<string, unknown>): void {
  */
 function guardStreams(): void {
   streamsGuarded = true;
-  const targets: [unknown, string][] = [
-    [(globalThis as Record<string, unknown>)['ReadableByteStreamController'], 'enqueue'],
-    [(globalThis as Record<string, unknown>)['ReadableStreamBYOBReader'], 'read'],
-    [(globalThis as Record<string, unknown>)['ReadableStreamBYOBRequest'], 'respondWithNewView'],
-  ];
-  for (const [owner, name] of targets) {
-    const proto = (owner as { prototype?: Record<string, unknown> } | undefined)?.prototype;
-    const original = proto?.[name];
-    if (proto === undefined || typeof original !== 'function') continue;
-    const descriptor = Object.getOwnPropertyDescriptor(proto, name);
-    if (descriptor === undefined) continue;
-    const where = `${(owner as { name: string }).name}.prototype.${name}`;
-    const wrapped = {
-      [name](this: unknown, ...args: unknown[]): unknown {
-        const view = args[0];
-        if (ArrayBuffer.isView(view) && marked.has(view.buffer as ArrayBuffer)) throw notDetachableError(where);
-        return Reflect.apply(original as (...a: unknown[]) => unknown, this, args);
-      },
-    }[name]!;
-    Object.defineProperty(wrapped, 'length', { value: (original as () => unknown).length });
-    Object.defineProperty(proto, name, { ...descriptor, value: wrapped });
+  const viewOfMarked = (_self: unknown, args: unknown[]) => ArrayBuffer.isView(args[0]) && marked.has(args[0].buffer as ArrayBuffer);
+  for (const [owner, name] of [
+    ['ReadableByteStreamController', 'enqueue'],
+    ['ReadableStreamBYOBReader', 'read'],
+    ['ReadableStreamBYOBRequest', 'respondWithNewView'],
+  ] as const) {
+    const proto = ((globalThis as Record<string, unknown>)[owner] as { prototype?: Record<string, unknown> } | undefined)?.prototype;
+    if (proto !== undefined) guardMethod(proto, name, `${owner}.prototype.${name}`, viewOfMarked);
   }
 }
 
