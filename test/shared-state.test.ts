@@ -593,20 +593,35 @@ describe('Lock', () => {
     expect(lock.held).toBe(false);
   });
 
-  it('a blocking acquire() throws while an acquireAsync() of the same thread waits for the lock', async () => {
+  it('a blocking acquire() while an acquireAsync() of the same thread waits: the release wakes both', async () => {
     const lock = new Lock();
-    const holder = await workerHolding(lock);
+    const holder = startWorker({ mode: 'hold', buffer: lock.buffer, control: new SharedArrayBuffer(8), holdMs: 200 });
+    await holder.said('held');
     const pending = lock.acquireAsync(5_000);
-    expect(() => lock.acquire(1_000)).toThrow(/an acquireAsync\(\) on this thread is waiting/);
-    expect(() => Lock.from(lock.buffer).acquire()).toThrow(LockOwnershipError);
-    expect(lock.acquire(0)).toBe(false);
-    holder.letGo();
+    // The holder's release wakes this blocked thread too, though the async waiter came first.
+    expect(lock.acquire(5_000)).toBe(true);
+    lock.release();
     expect(await pending).toBe(true);
     lock.release();
-    // Once no async wait is pending, blocking is allowed again.
-    expect(lock.acquire(1_000)).toBe(true);
+    await holder.said('done');
+  });
+
+  it('a release wakes every waiter: a blocked acquire() is not left asleep behind an acquireAsync() that cannot run', async () => {
+    // The waitAsync of a thread that spins (or is blocked, or is being terminated) takes the
+    // first wake-up and does nothing with it for 3 s. Waking one waiter per release left the
+    // blocked acquire() asleep on a free lock that long, and for ever had its thread died.
+    const lock = new Lock();
+    lock.acquire();
+    const sitter = startWorker({ mode: 'async-wait-then-spin', buffer: lock.buffer, control: new SharedArrayBuffer(8), iterations: 3_000 });
+    await sitter.said('waiting');
+    const blocked = startWorker({ mode: 'acquire-timed', buffer: lock.buffer, control: new SharedArrayBuffer(8) });
+    await blocked.said('blocking');
+    await new Promise((r) => setTimeout(r, 100)); // into its Atomics.wait, behind the sitter
+    const released = performance.now();
     lock.release();
-    await holder.done;
+    await blocked.said('got');
+    expect(performance.now() - released).toBeLessThan(1_500);
+    await Promise.all([blocked.said('done'), sitter.said('done')]);
   });
 
   it('a worker that exits while holding the lock leaves it held; forceRelease() recovers it', async () => {

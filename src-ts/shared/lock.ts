@@ -10,13 +10,18 @@
 // acquire:  compareExchange(word, 0, self); on failure sleep in Atomics.wait(word, seenValue)
 //           and try again. Waiting on the value that was seen makes the sleep race-free: if
 //           the word changed in between, the wait returns 'not-equal' at once.
-// release:  compareExchange(word, self, 0), then Atomics.notify(word, 1).
+// release:  compareExchange(word, self, 0), then Atomics.notify(word) waking every sleeper.
 //
-// No wake-up is ever lost: every release (and forceRelease) wakes one sleeper, and a woken
-// sleeper always tries the word again before it looks at its deadline. So a waiter that gives
-// up has either failed against a new holder (whose own release wakes the next sleeper) or
-// was never woken. Workers that cannot import this module follow the same two rules with
-// plain Atomics on the same word (as test/fixtures/shared-state-worker.mjs does).
+// No wake-up is ever lost, because a release wakes every sleeper rather than one: the sleepers
+// race for the word and the losers sleep again on the new holder, whose own release wakes them.
+// Waking one would be enough only if the woken waiter were sure to act on it, and it is not: an
+// acquireAsync() of a thread that is busy, blocked in a synchronous acquire(), or about to be
+// terminated holds its wake-up without running, and a blocking waiter behind it would sleep on a
+// free lock (for ever, without a timeout). A woken sleeper always tries the word again before it
+// looks at its deadline. The price is a stampede per release when many threads wait, and no
+// fairness: the lock goes to whichever waiter gets there first, as with a pthread mutex.
+// Workers that cannot import this module follow the same two rules with plain Atomics on the
+// same word (as test/fixtures/shared-state-worker.mjs does).
 //
 // Native threads cannot take part: V8's Atomics.wait/notify keep their own list of waiters,
 // which an OS futex does not reach.
@@ -58,8 +63,8 @@ const atomicsWaitAsync = (Atomics as unknown as {
 
 /**
  * A lock operation broke the ownership rules: release() by a thread that does not hold the
- * lock, release() of a free lock, or a blocking acquire() that could never be woken (by the
- * thread that holds the lock, or while an acquireAsync() of that thread waits for it).
+ * lock, release() of a free lock, or a blocking acquire() by the thread that holds the lock,
+ * which nothing could ever wake.
  */
 export class LockOwnershipError extends Error {
   override name = 'LockOwnershipError';
@@ -144,11 +149,11 @@ export class Lock {
    *
    * On Node's main thread this works but blocks the event loop for as long as it waits: prefer
    * {@link acquireAsync} or {@link withLock} there. (Browsers forbid Atomics.wait on the main
-   * thread altogether.) Rather than block on a wake-up that may never come, it throws a
-   * {@link LockOwnershipError} if this thread already holds the lock, or if an `acquireAsync()`
-   * of this thread is waiting for it (a release wakes one waiter, and if that is the async one,
-   * it cannot run while this thread blocks). With `timeoutMs` 0 it never blocks, so never throws
-   * for these: it returns false, like Python's `acquire(blocking=False)`.
+   * thread altogether.) Rather than block for ever, it throws a {@link LockOwnershipError} if this
+   * thread already holds the lock (it is not re-entrant). With `timeoutMs` 0 it never blocks, so
+   * never throws for that: it returns false, like Python's `acquire(blocking=False)`. An
+   * `acquireAsync()` of this thread that waits for the same lock meanwhile is no obstacle: the
+   * holder's release wakes every waiter, this one included.
    */
   acquire(timeoutMs: number = Infinity): boolean {
     const deadline = deadlineOf(timeoutMs, 'Lock.acquire');
@@ -160,11 +165,6 @@ export class Lock {
       // Past this point the thread blocks, which must not be for a wake-up that cannot come.
       if (seen === SELF) {
         throw new LockOwnershipError('Lock.acquire: the lock is already held by this thread (it is not re-entrant; if another async flow on this thread holds it, use acquireAsync or withLock)');
-      }
-      if (asyncWaitsOn(this) > 0) {
-        // A release wakes one waiter. If it picked this thread's acquireAsync, whose
-        // continuation cannot run while we block, nothing might ever wake this thread again.
-        throw new LockOwnershipError('Lock.acquire: an acquireAsync() on this thread is waiting for this lock, and blocking here could wait forever: use acquireAsync or withLock');
       }
       Atomics.wait(this.word, 0, seen, remaining);
       // Try again before looking at the clock: a wake-up must not be swallowed (see top of file).
@@ -183,28 +183,23 @@ export class Lock {
     const deadline = deadlineOf(timeoutMs, 'Lock.acquireAsync');
     let seen = Atomics.compareExchange(this.word, 0, FREE, SELF);
     if (seen === FREE) return true;
-    countAsyncWait(this, +1);
-    try {
-      for (;;) {
-        const remaining = deadline - performance.now();
-        if (remaining <= 0) return false;
-        await waitAsync(this.word, seen, remaining);
-        seen = Atomics.compareExchange(this.word, 0, FREE, SELF);
-        if (seen === FREE) return true;
-      }
-    } finally {
-      countAsyncWait(this, -1);
+    for (;;) {
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) return false;
+      await waitAsync(this.word, seen, remaining);
+      seen = Atomics.compareExchange(this.word, 0, FREE, SELF);
+      if (seen === FREE) return true;
     }
   }
 
   /**
-   * Releases the lock and wakes one waiter. Throws a {@link LockOwnershipError} if the lock is
+   * Releases the lock and wakes every waiter (see the top of this file for why not one). Throws a {@link LockOwnershipError} if the lock is
    * free or held by another thread: releasing someone else's lock would let two threads in.
    */
   release(): void {
     const seen = Atomics.compareExchange(this.word, 0, SELF, FREE);
     if (seen === SELF) {
-      Atomics.notify(this.word, 0, 1);
+      Atomics.notify(this.word, 0);
       return;
     }
     if (seen === FREE) throw new LockOwnershipError('Lock.release: the lock is not held');
@@ -241,14 +236,14 @@ export class Lock {
   }
 
   /**
-   * Frees the lock whoever holds it, and wakes one waiter; returns whether it was held. This is
+   * Frees the lock whoever holds it, and wakes every waiter; returns whether it was held. This is
    * the recovery tool for a lock whose owner died while holding it (a crashed worker), which no
    * thread could otherwise release. Calling it while a live thread holds the lock breaks mutual
    * exclusion, and that thread's own release() will then throw.
    */
   forceRelease(): boolean {
     const previous = Atomics.exchange(this.word, 0, FREE);
-    Atomics.notify(this.word, 0, 1);
+    Atomics.notify(this.word, 0);
     return previous !== FREE;
   }
 }
@@ -266,25 +261,6 @@ function attach(lock: Lock, buffer: SharedArrayBuffer, byteOffset: number): void
   Object.defineProperty(lock, 'buffer', { value: buffer, enumerable: true });
   Object.defineProperty(lock, 'byteOffset', { value: byteOffset, enumerable: true });
   Object.defineProperty(lock, 'word', { value: new Int32Array(buffer, byteOffset, 1) });
-}
-
-/**
- * This thread's pending acquireAsync() calls, per lock word (buffer object, then byte offset).
- * A buffer received twice arrives as two objects: their waits are counted apart, which only
- * weakens the guard in acquire(), never makes it throw wrongly.
- */
-const asyncWaits = new WeakMap<SharedArrayBuffer, Map<number, number>>();
-
-function countAsyncWait(lock: Lock, delta: 1 | -1): void {
-  let byOffset = asyncWaits.get(lock.buffer);
-  if (byOffset === undefined) asyncWaits.set(lock.buffer, (byOffset = new Map()));
-  const count = (byOffset.get(lock.byteOffset) ?? 0) + delta;
-  if (count === 0) byOffset.delete(lock.byteOffset);
-  else byOffset.set(lock.byteOffset, count);
-}
-
-function asyncWaitsOn(lock: Lock): number {
-  return asyncWaits.get(lock.buffer)?.get(lock.byteOffset) ?? 0;
 }
 
 function deadlineOf(timeoutMs: unknown, method: string): number {
