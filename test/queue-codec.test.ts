@@ -52,6 +52,9 @@ describe('queue codec', () => {
       [new SharedCounter(), /a SharedCounter is memory shared between threads .* `progress` option .* Redis counter/],
       [{ v: new SharedValue('f64') }, /^value\.v cannot travel through the queue: a SharedValue is memory shared/],
       [[new Lock()], /^value\[0\] cannot travel through the queue: a Lock is memory shared/],
+      // Named by kind, not by class name: an anonymous subclass and a null prototype named nothing.
+      [new (class extends SharedCounter {})(), /^value cannot travel through the queue: a SharedCounter is memory shared/],
+      [Object.setPrototypeOf(new SharedCounter(), null), /^value cannot travel through the queue: a SharedCounter is memory shared/],
     ];
     for (const [value, message] of refusals) {
       expect(() => encode(value, 'value')).toThrow(TypeError);

@@ -27,9 +27,7 @@
 // decode() trusts nothing: a job from another producer may hold anything, and a malformed value
 // is a TypeError saying so, never a crash.
 
-import { SharedCounter } from '../../shared/counter.js';
-import { Lock } from '../../shared/lock.js';
-import { SharedValue } from '../../shared/value.js';
+import { brandOf } from '../../shared/brand.js';
 
 const TYPED_ARRAYS = {
   Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
@@ -103,10 +101,11 @@ function encodeAt(value: unknown, where: string, path: Set<object>, depth: numbe
   }
   if (value === null) return null;
   const object = value as object;
-  if (object instanceof SharedCounter || object instanceof SharedValue || object instanceof Lock) {
+  const sharedKind = brandOf(object); // what instanceof accepts, named by kind, not by class name
+  if (sharedKind !== undefined) {
     return refuse(
       where,
-      `a ${kindOf(object).slice('an object ('.length, -1)} is memory shared between threads of one process and cannot cross machines: pass the call's \`progress\` option for a counter of work done, or keep shared state in Redis (a Redis counter: INCRBY)`,
+      `a ${sharedKind} is memory shared between threads of one process and cannot cross machines: pass the call's \`progress\` option for a counter of work done, or keep shared state in Redis (a Redis counter: INCRBY)`,
     );
   }
   if (depth >= MAX_DEPTH) return refuse(where, `it is nested more than ${MAX_DEPTH} levels deep`);
