@@ -20,8 +20,11 @@ export interface TaskContext {
   readonly signal: AbortSignal;
   /** True once the call was cancelled: the cheap check for tight loops. */
   cancelled(): boolean;
-  /** Adds units of work done to the call's `progress` counter, if it has one. */
-  progress(units: number): void;
+  /**
+   * Adds units of work done to the call's `progress` counter, if it has one. `units` is a safe
+   * integer or a bigint (a TypeError or RangeError otherwise, counter or not).
+   */
+  progress(units: number | bigint): void;
 }
 
 const contextKey = Symbol.for('spindle.worker.taskContext');

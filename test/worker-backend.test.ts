@@ -285,6 +285,19 @@ describe('shared state across workers', () => {
     expect(progress.value).toBe(50);
   });
 
+  it('progress(units) checks its units, with or without a counter, and names them', async () => {
+    const pool = workerPool({ size: 1 });
+    const progress = new SharedCounter();
+    for (const options of [{ progress }, {}]) {
+      await expect(pool.apply(js('reportProgress'), [1.5, 1], options)).rejects.toThrow(/^progress\(units\): units must be a safe integer \(or a bigint\), got 1\.5/);
+      await expect(pool.apply(js('reportProgress'), ['3', 1], options)).rejects.toThrow(/^progress\(units\): units must be a number or a bigint, got string "3"/);
+      await expect(pool.apply(js('reportProgress'), [undefined, 1], options)).rejects.toThrow(TypeError);
+      await expect(pool.apply(js('reportProgress'), [Number.NaN, 1], options)).rejects.toThrow(RangeError);
+    }
+    expect(await pool.apply(js('reportProgress'), [3n, 2], { progress })).toBe(2);
+    expect(progress.value).toBe(6);
+  });
+
   it('a progress counter whose buffer no longer revives fails its task, and the worker lives on', async () => {
     // The worker revives the counter from its buffer, which checks the tag at byte 0: memory the
     // caller can overwrite. That revival threw outside the task's handling and killed the worker.

@@ -42,7 +42,7 @@ import { performance } from 'node:perf_hooks';
 import workerThreads, { receiveMessageOnPort, workerData, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { kernels } from '../kernels/index.js';
 import type { Kernel, KernelContext } from '../kernels/types.js';
-import { addProgress, SharedCounter } from '../shared/counter.js';
+import { addProgress, SharedCounter, toInt64 } from '../shared/counter.js';
 import { taskRuntimeKeys, type TaskContext } from '../task.js';
 import {
   decodeArgs,
@@ -166,7 +166,7 @@ class TaskRun implements KernelContext {
     return this.cancelledFlag;
   }
 
-  progress(units: number): void {
+  progress(units: number | bigint): void {
     if (this.counter !== undefined) addProgress(this.counter, units);
   }
 }
@@ -277,7 +277,9 @@ class JsTaskContext implements TaskContext {
     return this.live()?.cancelled() ?? false;
   }
 
-  progress(units: number): void {
+  progress(units: number | bigint): void {
+    // Checked whether or not the call has a counter: a bad unit is a bug in the task either way.
+    toInt64(units, 'progress(units)', 'units');
     this.live()?.progress(units);
   }
 

@@ -33,8 +33,8 @@ export const kView = Symbol.for('spindle.counter.view');
  * adding) takes progress as the native kernels give it, and the work reporting it goes on.
  * Units that are not a safe integer get add()'s own error.
  */
-export function addProgress(counter: SharedCounter, units: number): void {
-  if (Number.isSafeInteger(units)) counter.add(BigInt(units));
+export function addProgress(counter: SharedCounter, units: number | bigint): void {
+  if (typeof units === 'number' && Number.isSafeInteger(units)) counter.add(BigInt(units));
   else counter.add(units);
 }
 
