@@ -131,6 +131,29 @@ describe('users\' JS tasks', () => {
     }
   });
 
+  it('shared handles returned by map, starmap and imap arrive live, as from apply', async () => {
+    // A chunk's results travelled as one plain array: a returned counter arrived as a plain
+    // { buffer } object from map and imap, though apply's arrived as a SharedCounter.
+    const pool = workerPool({ size: 1 });
+    const counter = new SharedCounter(0);
+    try {
+      const results = [
+        await pool.apply(js('later'), [counter, 0]),
+        ...(await pool.map(js('later'), [counter, counter], { chunkSize: 2 })),
+        ...(await pool.starmap(js('later'), [[counter, 0], [1, 0]], { chunkSize: 2 })).slice(0, 1),
+      ];
+      for await (const r of pool.imap(js('later'), [counter, counter], { chunkSize: 2 })) results.push(r);
+      expect(results).toHaveLength(6);
+      for (const r of results) {
+        expect(r).toBeInstanceOf(SharedCounter);
+        (r as SharedCounter).increment();
+      }
+      expect(counter.value).toBe(6);
+    } finally {
+      await pool.terminate();
+    }
+  });
+
   it('an argument getter that terminates the pool while the arguments are cloned: every call and terminate() settle', async () => {
     // terminate() then settled the tasks being posted, which the post went on to hold as well:
     // settled twice, the pool's count of live tasks never reached zero, and terminate() hung.

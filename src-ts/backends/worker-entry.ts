@@ -48,6 +48,7 @@ import {
   decodeArgs,
   decodeValue,
   encodeError,
+  encodeChunkResults,
   encodeKernelResult,
   encodeValue,
   EPOCH,
@@ -675,7 +676,8 @@ function unwrapTransfer(value: unknown, moved: TransferListItem[]): unknown {
 
 /** A chunk's results, wrapped as withTransfer() wraps one result when its calls moved buffers: reply() moves them. */
 function chunkResult(out: unknown[], moved: TransferListItem[]): unknown {
-  return moved.length === 0 ? out : { [taskRuntimeKeys.transferKey]: true, value: out, transferList: moved };
+  const value = encodeChunkResults(out);
+  return moved.length === 0 ? value : { [taskRuntimeKeys.transferKey]: true, value, transferList: moved };
 }
 
 function isTransferred(value: unknown): value is { value: unknown; transferList: readonly TransferListItem[] } {

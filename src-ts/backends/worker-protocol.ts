@@ -464,7 +464,21 @@ export function encodeKernelResult(value: unknown, batch: boolean): unknown {
   return own({ [SHARED_MARK]: ARRAY_MARK, values: results.map(encodeBuffer) });
 }
 
-/** Revives a value encodeValue() or encodeKernelResult() produced. */
+/**
+ * A JS task chunk's results as they travel: each one as encodeValue() sends a single result
+ * (shared handles marked, look-alike marker keys escaped), so a map's results arrive as an
+ * apply's do; the array itself when no result needs that.
+ */
+export function encodeChunkResults(results: unknown[]): unknown {
+  for (let i = 0; i < results.length; i++) {
+    if (brandOf(results[i]) !== undefined || hasMarkKey(results[i])) {
+      return own({ [SHARED_MARK]: ARRAY_MARK, values: results.map(encodeValue) });
+    }
+  }
+  return results;
+}
+
+/** Revives a value encodeValue(), encodeKernelResult() or encodeChunkResults() produced. */
 export function decodeValue(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
   const mark = (value as Partial<SharedMarker>)[SHARED_MARK];
