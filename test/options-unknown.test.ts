@@ -8,6 +8,7 @@ import { backendInfo } from '../src-ts/backends/select.js';
 import { kernels } from '../src-ts/kernels/index.js';
 import { closestName, editDistance } from '../src-ts/internal/option-names.js';
 import { Pool, type PoolOptions } from '../src-ts/pool.js';
+import { serve, type ServeOptions } from '../src-ts/serve/serve.js';
 import { SharedCounter } from '../src-ts/shared/counter.js';
 import { availableBackends } from './support/backends.js';
 
@@ -113,6 +114,31 @@ describe('the Pool constructor', () => {
 
   it('reports an unknown option before a bad value of a known one', () => {
     expect(() => new Pool({ size: -1, sise: 2 } as PoolOptions)).toThrow("Pool: unknown option 'sise' (did you mean 'size'?)");
+  });
+});
+
+describe('serve()', () => {
+  // A misspelt lockDuration or stalledInterval was ignored: serve() went on to connect and ran
+  // with BullMQ's defaults. The check comes before any connection, so no Redis is needed here
+  // (port 1 refuses; a check after connecting would fail differently).
+  const base = { queue: 'q', connection: 'redis://127.0.0.1:1', connectTimeout: 300 };
+
+  it.each([
+    ['lockDuraton', 'lockDuration'],
+    ['stalledIntervall', 'stalledInterval'],
+    ['connecttimeout', 'connectTimeout'],
+    ['onerror', 'onError'],
+  ])('%s: did you mean %s?', async (typo, meant) => {
+    const error = await rejection(() => serve({ ...base, [typo]: 5000 } as ServeOptions));
+    expect(error).toEqual(new TypeError(`serve: unknown option '${typo}' (did you mean '${meant}'?)`));
+    expect(error).toBeInstanceOf(TypeError);
+  });
+
+  it('lists the known options when no name is close, before a bad value of a known one', async () => {
+    const error = await rejection(() => serve({ ...base, lockDuration: 0, threads: 4 } as ServeOptions));
+    expect(error).toEqual(
+      new TypeError("serve: unknown option 'threads' (known options: queue, connection, pool, tasks, lockDuration, stalledInterval, connectTimeout, onError)"),
+    );
   });
 });
 

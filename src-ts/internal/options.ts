@@ -162,7 +162,7 @@ export interface ImapOptions extends CallOptions {
  * A table of option names that the compiler checks holds exactly the keys of `O`: an option
  * added to an interface but not to its table does not compile, nor does a name it lacks.
  */
-function namesOf<O>() {
+export function namesOf<O>() {
   return <const K extends readonly (keyof O & string)[]>(names: K & MissingFrom<O, K>): OptionNames => new OptionNames(names);
 }
 

@@ -17,6 +17,8 @@ import { checkTimeoutMs, describeConnection, forceClose, loadBullmq, MAX_TIMEOUT
 import { cancelChannel, type PubSubClient } from '../backends/queue/client.js';
 import { encode } from '../backends/queue/codec.js';
 import { failureReason, readJobData } from '../backends/queue/wire.js';
+import { findUnknownOption, unknownOptionError } from '../internal/option-names.js';
+import { namesOf } from '../internal/options.js';
 import { buildRegistry, registeredNames, type Registry } from './registry.js';
 
 export interface ServeOptions {
@@ -157,8 +159,13 @@ function checkTasks(tasks: unknown): readonly (string | URL)[] {
   return tasks as (string | URL)[];
 }
 
+/** The names serve() takes: a misspelt one (`lockDuraton`) is refused rather than left at its default. */
+const SERVE_OPTIONS = namesOf<ServeOptions>()(['queue', 'connection', 'pool', 'tasks', 'lockDuration', 'stalledInterval', 'connectTimeout', 'onError']);
+
 export async function serve(options: ServeOptions): Promise<ServeHandle> {
   if (typeof options !== 'object' || options === null) throw new TypeError('serve: options must be an object with queue and connection');
+  const unknown = findUnknownOption(options, SERVE_OPTIONS);
+  if (unknown !== undefined) throw unknownOptionError('serve', unknown, SERVE_OPTIONS);
   if (typeof options.queue !== 'string' || options.queue === '' || options.queue.includes(':')) {
     throw new TypeError(`serve: options.queue must be a non-empty queue name without ':', got ${JSON.stringify(options.queue)}`);
   }
