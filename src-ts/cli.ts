@@ -13,16 +13,26 @@ import { ProgressBar } from './progress-bar.js';
 const USAGE = `Usage:
   spindle primes HI [--threads N] [--backend B]      count the primes below HI
   spindle primes LO HI [--threads N] [--backend B]   count the primes p with LO <= p < HI
+                                                     (spindle primes --help for its options)
   spindle sha256sum [OPTION]... [FILE]...            coreutils sha256sum, files hashed in parallel
                                                      (spindle sha256sum --help for its options)
   spindle info                                       backend, which addon binary and why, threads, CPU features
   spindle build-addon                                compile the addon here, where no prebuild fits
   spindle serve --queue NAME --redis URL [...]       run a queue pool's jobs here (spindle serve --help)
-  spindle --help | --version
+  spindle --help (-h) | --version (-v)
 
 Numbers may use exponent notation (1e10). 0 <= LO <= HI <= 2^53.
+--threads N (-t N) is 1 to 1024; default: every available core.
 --backend is auto (default), native or worker; SPINDLE_BACKEND sets the default.
 A progress bar is drawn on stderr when it is a terminal; --progress forces it, --no-progress hides it.`;
+
+const PRIMES_USAGE = `Usage: spindle primes [LO] HI [OPTION]...
+Counts the primes p with LO <= p < HI (LO defaults to 0) on a pool of threads.
+Numbers may use exponent notation (1e10). 0 <= LO <= HI <= 2^53.
+  -t, --threads N   threads (or workers) to use, 1 to 1024; default: every available core
+  --backend B       auto (default), native or worker; SPINDLE_BACKEND sets the default
+  --progress        draw a progress bar on stderr (the default when stderr is a terminal)
+  --no-progress     draw none`;
 
 class UsageError extends Error {}
 
@@ -96,7 +106,11 @@ function parseArgs(argv: string[]): { positional: string[]; threads?: number; ba
   return threads === undefined ? { positional, backend, progress } : { positional, threads, backend, progress };
 }
 
-async function primes(argv: string[]): Promise<void> {
+async function primes(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    writeStdout(PRIMES_USAGE + '\n');
+    return 0;
+  }
   const { positional, threads, backend, progress } = parseArgs(argv);
   if (positional.length < 1 || positional.length > 2) throw new UsageError('primes takes HI or LO HI');
   const [lo, hi] =
@@ -119,6 +133,7 @@ async function primes(argv: string[]): Promise<void> {
   const range = positional.length === 1 ? `below ${positional[0]}` : `in [${positional[0]}, ${positional[1]})`;
   writeStdout(`${count} primes ${range}\n`);
   writeStdout(`${seconds.toFixed(3)} s on ${size} thread${size === 1 ? '' : 's'} (${pool.backend} backend)\n`);
+  return 0;
 }
 
 async function version(): Promise<string> {
@@ -132,14 +147,13 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'primes':
-      await primes(rest);
-      return 0;
+      return primes(rest);
     case 'serve':
       return (await import('./cli/serve.js')).serveCommand(rest);
     case 'sha256sum':
       return sha256sum(rest, { version: await version() });
     case 'info':
-      return info();
+      return info(rest);
     case 'build-addon':
       return buildAddon(rest);
     case '--version':
@@ -147,10 +161,12 @@ async function main(argv: string[]): Promise<number> {
       writeStdout(`${await version()}\n`);
       return 0;
     case undefined:
+      // A usage error like any other: on stderr, so that `spindle > file` does not fill the file with it.
+      throw new UsageError('no command given');
     case '--help':
     case '-h':
       writeStdout(USAGE + '\n');
-      return command === undefined ? 2 : 0;
+      return 0;
     default:
       throw new UsageError(`unknown command '${command}'`);
   }

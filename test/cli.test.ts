@@ -41,11 +41,36 @@ describe('spindle CLI', () => {
     [['primes', '10', '--threads', '0'], /--threads must be/],
     [['frobnicate'], /unknown command 'frobnicate'/],
     [['primes', '10', '--backend', 'gpu'], /--backend must be auto, native or worker/],
+    // These ran info and exited 0, or (no arguments) printed the usage on stdout.
+    [['info', '--bogus'], /^spindle info: unknown option '--bogus'\nUsage: spindle info\n/],
+    [['info', 'extra'], /^spindle info: unexpected argument 'extra'\nUsage: spindle info\n/],
+    [[], /^spindle: no command given\nUsage:\n/],
+    // A malformed --redis was a start-up failure, exit 1, as if Redis were unreachable.
+    [['serve', '--queue', 'q', '--redis', 'notaurl'], /^spindle serve: --redis must be a redis:\/\/ or rediss:\/\/ URL, got 'notaurl'\nUsage: spindle serve /],
+    [['serve', '--queue', 'q', '--redis=http://x'], /^spindle serve: --redis must be a redis:\/\/ or rediss:\/\/ URL, got 'http:\/\/x'\n/],
+    [['serve', '--queue', 'q', '--redis', 'redis://u:p%zz@h'], /^spindle serve: --redis: the password in the redis:\/\/ URL is not valid percent-encoding \(%XX\)\n/],
   ])('rejects %j with a usage error (exit 2)', (args, message) => {
     const out = spindle(...args);
     expect(out.status).toBe(2);
     expect(out.stderr).toMatch(message);
     expect(out.stdout).toBe('');
+  });
+
+  it('--help (-h) prints a command\'s usage on stdout, exit 0; -t is --threads, -v is --version, as the usage says', () => {
+    // primes --help was "unknown option '--help'", exit 2.
+    for (const args of [['primes', '--help'], ['primes', '-h'], ['primes', '10', '--help']]) {
+      const out = spindle(...args);
+      expect({ status: out.status, stderr: out.stderr, first: out.stdout.split('\n')[0] }, args.join(' ')).toEqual({ status: 0, stderr: '', first: 'Usage: spindle primes [LO] HI [OPTION]...' });
+      expect(out.stdout).toMatch(/^ {2}-t, --threads N /m);
+    }
+    const info = spindle('info', '--help');
+    expect({ status: info.status, stderr: info.stderr, first: info.stdout.split('\n')[0] }).toEqual({ status: 0, stderr: '', first: 'Usage: spindle info' });
+    const usage = spindle('-h');
+    expect({ status: usage.status, stderr: usage.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(usage.stdout).toContain('spindle --help (-h) | --version (-v)');
+    expect(usage.stdout).toContain('--threads N (-t N)');
+    expect(spindle('-v').stdout).toBe(spindle('--version').stdout);
+    expect(spindle('primes', '10', '20', '-t', '1').stdout).toMatch(/^4 primes in \[10, 20\)\n.* on 1 thread /);
   });
 
   it('draws a progress bar on stderr with --progress, ending at 100%; none when stderr is not a terminal', () => {
@@ -77,7 +102,7 @@ describe('spindle CLI', () => {
 
   describe('a failed write to stdout ends the command with status 1, never a stack trace', () => {
     // Through a shell, so that stdout is the pipe or device itself, as for a user.
-    const commands: [string, string[]][] = [['primes 10', ['primes', '10']], ['info', ['info']], ['--help', ['--help']], ['--version', ['--version']], ['(no arguments)', []], ['serve --help', ['serve', '--help']]];
+    const commands: [string, string[]][] = [['primes 10', ['primes', '10']], ['info', ['info']], ['--help', ['--help']], ['--version', ['--version']], ['primes --help', ['primes', '--help']], ['serve --help', ['serve', '--help']]];
 
     it.each(commands)('into a closed pipe: silent, status 1 (spindle %s)', (_label, args) => {
       // The reader closes its end at once, before node has started, so every write meets EPIPE.

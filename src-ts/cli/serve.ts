@@ -7,6 +7,7 @@
 // Errors while serving (Redis connection errors, a job BullMQ cannot parse) print one line
 // each, at most one a second.
 
+import { redisOptions } from '../backends/queue/bullmq.js';
 import { Pool } from '../pool.js';
 import { serve } from '../serve/serve.js';
 import { writeStdout } from './stdout.js';
@@ -73,6 +74,27 @@ function milliseconds(flag: string, text: string | undefined): number {
   return n;
 }
 
+/**
+ * A --redis value serve() takes. A malformed one is a usage error (exit 2) here, where serve()
+ * would refuse it as a start-up failure (exit 1, which says Redis could not be reached).
+ */
+function redisUrl(text: string): string {
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(text).protocol;
+  } catch {
+    // not a URL at all
+  }
+  if (protocol !== 'redis:' && protocol !== 'rediss:') throw new UsageError(`--redis must be a redis:// or rediss:// URL, got '${text}'`);
+  try {
+    redisOptions('--redis', text); // bad percent-encoding, a database that is not a number
+  } catch (error) {
+    if (error instanceof TypeError) throw new UsageError(error.message.replace('--redis: options.connection: ', '--redis: '));
+    throw error;
+  }
+  return text;
+}
+
 function parse(argv: string[]): ServeArgs {
   const out: Partial<ServeArgs> & { tasks: string[] } = { tasks: [] };
   for (let i = 0; i < argv.length; i++) {
@@ -93,7 +115,7 @@ function parse(argv: string[]): ServeArgs {
         break;
       case '--redis':
         if (!value) throw new UsageError('--redis needs a URL');
-        out.redis = value;
+        out.redis = redisUrl(value);
         break;
       case '--backend':
         if (value !== 'auto' && value !== 'native' && value !== 'worker') throw new UsageError(`--backend must be auto, native or worker, got '${value ?? ''}'`);
