@@ -110,6 +110,21 @@ describe('queue codec', () => {
     expect(() => encode([view], 'value')).toThrow(/^value\[0\] cannot travel through the queue: an object \(Float64Array\) over a detached ArrayBuffer/);
   });
 
+  it('a typed array or DataView travels as its bytes alone: byteOffset 0, over a buffer of exactly its length', () => {
+    // Unlike structured clone, which keeps the offset and sends the whole underlying buffer (for
+    // a small view of a large buffer, all of it); README says which. DataViews as typed arrays.
+    const big = new ArrayBuffer(1 << 20);
+    new Uint8Array(big).set([1, 2, 3, 4], 100);
+    const dataView = roundTrip(new DataView(big, 101, 2)) as DataView;
+    expect(dataView).toBeInstanceOf(DataView);
+    expect([dataView.byteOffset, dataView.byteLength, dataView.buffer.byteLength, dataView.getUint8(0), dataView.getUint8(1)]).toEqual([0, 2, 2, 2, 3]);
+    const typed = roundTrip(new Uint16Array(big, 100, 2)) as Uint16Array;
+    expect([typed.byteOffset, typed.length, typed.buffer.byteLength, ...new Uint8Array(typed.buffer)]).toEqual([0, 2, 4, 1, 2, 3, 4]);
+    // Views of one buffer arrive over buffers of their own.
+    const [a, b] = roundTrip([new Uint8Array(big, 0, 4), new DataView(big, 0, 4)]) as [Uint8Array, DataView];
+    expect(a.buffer).not.toBe(b.buffer);
+  });
+
   it('a shared array met twice (no cycle) is carried twice', () => {
     const shared = [1];
     expect(roundTrip([shared, shared])).toStrictEqual([[1], [1]]);

@@ -15,6 +15,9 @@
 //     { m: [[k, v], ...] } Map      { s: [v, ...] } Set
 //     { B: base64 } Buffer          { a: base64 } ArrayBuffer
 //     { t: ['Float64Array', base64] } any standard typed array or DataView, by its constructor's name
+//                                   and its bytes alone: it arrives at byteOffset 0 over a buffer of
+//                                   exactly its length (structured clone would send the whole buffer
+//                                   behind a small view of a big one)
 //
 // An array's cost is that of the elements it has, not of its length (a sparse array of length
 // 2^32 - 1 took the encoder to an out-of-memory crash); arrays longer than MAX_ARRAY_LENGTH are
