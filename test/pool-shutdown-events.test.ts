@@ -161,6 +161,29 @@ describe('closeTimeout and process exit', () => {
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000, cwd: fileURLToPath(new URL('..', import.meta.url)) });
     expect({ status: child.status, stdout: child.stdout, stderr: child.stderr }).toMatchObject({ status: 0, stdout: '5\njoined\n' });
   });
+
+  it("terminate() keeps the process alive until it settles, though a task's reply comes in meanwhile", () => {
+    // The reply, processed after terminate() began, left the worker with no work, and it was
+    // unref'd while its thread, blocked outside JS, still took a while to stop: the process
+    // exited with code 13 (unsettled top-level await) before the line after terminate().
+    const dist = new URL('../dist/index.js', import.meta.url).href;
+    const events = new URL('./fixtures/tasks/events.mjs', import.meta.url).href;
+    const script = `
+      const { Pool, task } = await import(${JSON.stringify(dist)});
+      const pool = new Pool({ backend: 'worker', size: 1 });
+      await pool.apply(task(new URL(${JSON.stringify(events)}), 'who'), []);
+      const result = pool.apply(task(new URL(${JSON.stringify(events)}), 'blockLater'), [500]).catch((e) => e.name);
+      await new Promise((resolve) => setImmediate(resolve));
+      const until = Date.now() + 100;
+      while (Date.now() < until); // the worker replies meanwhile; its reply waits in the queue
+      const terminated = pool.terminate();
+      console.log(await result);
+      await terminated;
+      console.log('terminated');
+    `;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect({ status: child.status, stdout: child.stdout, stderr: child.stderr }).toEqual({ status: 0, stdout: 'AbortError\nterminated\n', stderr: '' });
+  });
 });
 
 describe('the worker backend through the Pool: its options and its events', () => {

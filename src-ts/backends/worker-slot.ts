@@ -126,6 +126,11 @@ export class WorkerSlot {
   /** Terminates the worker on purpose; the first reason given is the one its exit reports. */
   stop(reason: StopReason): void {
     this.stopReason ??= reason;
+    // Referenced until it has exited: terminate() and join() wait for its 'exit'. Node's
+    // worker.terminate() refs it too, but a reply that arrives meanwhile would make updateRef
+    // unref it again, and the process could exit with them pending.
+    this.referenced = true;
+    this.worker.ref();
     void this.worker.terminate();
   }
 
@@ -273,10 +278,10 @@ export class WorkerSlot {
   /**
    * Only a worker with work keeps the process alive, as an idle pool must not. A retiring one
    * counts as busy until it has exited: tasks may be waiting for its replacement, which starts
-   * only then (and it exits soon by itself).
+   * only then (and it exits soon by itself). So does a stopping one (see stop()).
    */
   updateRef(): void {
-    const busy = this.load > 0 || this.retiring;
+    const busy = this.load > 0 || this.retiring || this.stopping;
     if (busy === this.referenced) return;
     this.referenced = busy;
     if (busy) this.worker.ref();
