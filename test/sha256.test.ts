@@ -258,6 +258,29 @@ describe.each(availableBackends())('sha256 and sha256File on the $name backend',
     expect(await pool.apply(sha256File, [name])).toBe(hex('bytes in the name'));
   });
 
+  it("sha256File takes a path's bytes at the call: changing them afterwards changes nothing", async () => {
+    const [a, b] = ['path-a', 'path-b'].map((f) => join(dir, f));
+    writeFileSync(a!, 'AAAA');
+    writeFileSync(b!, 'BBBB');
+    const renamed = a!.length - 1; // 'a' -> 'b'
+    for (const memory of [new ArrayBuffer(a!.length), new SharedArrayBuffer(a!.length)]) {
+      const path = new Uint8Array(memory);
+      path.set(Buffer.from(a!));
+      const hashed = pool.apply(sha256File, [path]);
+      path[renamed] = 'b'.charCodeAt(0);
+      expect(await hashed).toBe(hex('AAAA'));
+      path.set(Buffer.from(a!));
+      const nul = pool.apply(sha256File, [path]);
+      path[3] = 0; // a null byte after the check
+      expect(await nul).toBe(hex('AAAA'));
+    }
+    const detached = new Uint8Array(Buffer.from(a!));
+    structuredClone(detached.buffer, { transfer: [detached.buffer] });
+    await expect(pool.apply(sha256File, [detached])).rejects.toThrow(
+      new TypeError('sha256File: path is a view over a detached ArrayBuffer (it was transferred away); pass the bytes where they now live'),
+    );
+  });
+
   it('sha256File fails as fs does: ENOENT, EISDIR, ENOTDIR with errno, code, syscall and path', async () => {
     const missing = join(dir, 'no-such-file');
     const error = await pool.apply(sha256File, [missing]).catch((e: unknown) => e);

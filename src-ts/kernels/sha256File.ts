@@ -8,9 +8,9 @@ import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } fr
 import { constants } from 'node:os';
 import { sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isUint8Array } from 'node:util/types';
+import { isSharedArrayBuffer, isUint8Array } from 'node:util/types';
 import { systemError } from '../system-error.js';
-import { checkArity, describe } from './args.js';
+import { checkArity, describe, isDetached, viewRange } from './args.js';
 import { checkDigestOptions, digestFromBytes, encodeDigest, type Digest, type DigestOptions } from './digest.js';
 import { defineKernel } from './types.js';
 
@@ -39,7 +39,7 @@ const OPEN_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0) | (fsCon
 function pathBytes(path: unknown): Uint8Array {
   let bytes: Uint8Array;
   if (typeof path === 'string') bytes = Buffer.from(path, 'utf8');
-  else if (isUint8Array(path)) bytes = path;
+  else if (isUint8Array(path)) bytes = copyOfPath(path);
   else if (path instanceof URL) {
     if (path.protocol !== 'file:') throw new TypeError(`sha256File: path must be a file: URL, got ${path.protocol} URL ${path.href}`);
     bytes = Buffer.from(fileURLToPath(path), 'utf8');
@@ -52,6 +52,21 @@ function pathBytes(path: unknown): Uint8Array {
   const absolute = bytes.length === 0 || bytes[0] === sep.charCodeAt(0);
   const cwd = process.cwd();
   return absolute ? bytes : Buffer.concat([Buffer.from(cwd.endsWith(sep) ? cwd : cwd + sep, 'utf8'), bytes]);
+}
+
+/**
+ * The caller's path bytes, copied at the call: the worker backend sends its arguments when the
+ * task is dispatched, so bytes the caller changes after the call (in an ordinary or a shared
+ * buffer alike) would otherwise change the file hashed, after the null-byte check.
+ */
+function copyOfPath(path: Uint8Array): Uint8Array {
+  const { buffer, byteOffset, byteLength } = viewRange(path); // what the engine holds, whatever getters say
+  if (!isSharedArrayBuffer(buffer) && isDetached(buffer)) {
+    throw new TypeError('sha256File: path is a view over a detached ArrayBuffer (it was transferred away); pass the bytes where they now live');
+  }
+  const copy = Buffer.allocUnsafeSlow(byteLength); // its own memory, never the shared pool slab
+  copy.set(new Uint8Array(buffer, byteOffset, byteLength));
+  return copy;
 }
 
 export const sha256File = defineKernel<[path: Sha256FilePath, options?: DigestOptions], Digest>({
