@@ -594,6 +594,12 @@ describe.each(backends)('conformance on the $name backend', ({ name, capabilitie
       await expect(loose.apply('countPrimes', [0, 1])).rejects.toThrow(/task/);
       await expect(loose.apply(countPrimes, '0,1')).rejects.toThrow(/args/);
       await expect(loose.apply(countPrimes, [0, 1], { timeout: -1 })).rejects.toThrow(/timeout/);
+      const detached = new ArrayBuffer(8);
+      structuredClone(detached, { transfer: [detached] });
+      await expect(loose.apply(noop, [1], { transfer: [new ArrayBuffer(4), detached] })).rejects.toThrow(
+        new TypeError('apply: options.transfer[1] is a detached ArrayBuffer (it was transferred away before the call)'),
+      );
+      expect(() => loose.applyAsync(noop, [1], { transfer: [detached] })).toThrow(/^applyAsync: options\.transfer\[0\] is a detached ArrayBuffer/);
       await expect(loose.starmap(countPrimes, [[0, 1], [2, 1]])).rejects.toThrow(/tuples\[1\]/);
       await expect(loose.map(noop, [1, 'x'], { chunkSize: 0 })).rejects.toThrow(/chunkSize/);
       expect(() => loose.imap(noop, [1], { window: 1.5 })).toThrow(/window/);

@@ -8,7 +8,7 @@
 import { isGenuine } from './genuine.js';
 import { isAbortSignal } from './watch.js';
 import type { ResourceLimits, TransferListItem } from 'node:worker_threads';
-import { describe, isArray } from '../kernels/args.js';
+import { describe, isArray, isDetached } from '../kernels/args.js';
 import { kernels } from '../kernels/index.js';
 import type { JsTask, Runnable } from '../kernels/types.js';
 import { MessagePort, SHARE_ENV } from 'node:worker_threads';
@@ -432,6 +432,11 @@ export function checkTransfer(method: string, o: ApplyOptions | undefined): void
     if (!(item instanceof ArrayBuffer) && !(item instanceof MessagePort)) {
       const hint = item instanceof SharedArrayBuffer ? ' (a SharedArrayBuffer is shared, never transferred: leave it out)' : '';
       throw new TypeError(`${method}: options.transfer[${i}] must be an ArrayBuffer or a MessagePort, got ${describe(item)}${hint}`);
+    }
+    // Checked here, on every backend: the native one ignores `transfer`, and the worker backend
+    // finds it only when it posts the task (where it still looks, for one detached since).
+    if (item instanceof ArrayBuffer && isDetached(item)) {
+      throw new TypeError(`${method}: options.transfer[${i}] is a detached ArrayBuffer (it was transferred away before the call)`);
     }
   }
 }
