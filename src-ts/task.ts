@@ -30,9 +30,12 @@ export interface TaskContext {
 const contextKey = Symbol.for('spindle.worker.taskContext');
 const transferKey = Symbol.for('spindle.worker.transfer');
 
+/** The schemes Node's default ESM loader imports; a string starting with none of them is a path. */
+const LOADABLE = /^(file|data|node):/;
+
 /**
  * Names an exported function as a task for a worker pool. `module` is a file URL or a path
- * (a relative path is resolved against the current directory now); ESM and CommonJS modules
+ * (a relative path is resolved against the current directory now), or a data: or node: URL; ESM and CommonJS modules
  * both work, and the function may be async. The module is imported in each worker on first
  * use: a missing module or export rejects the call with an error naming it.
  *
@@ -41,10 +44,14 @@ const transferKey = Symbol.for('spindle.worker.transfer');
 export function task<F extends (...args: any[]) => unknown>(module: string | URL, exportName = 'default'): JsTask<Parameters<F>, Awaited<ReturnType<F>>> {
   let href: string;
   if (module instanceof URL) {
+    // What a worker's import() loads: a URL of another scheme would fail only when a call ran.
+    if (!LOADABLE.test(module.protocol)) {
+      throw new TypeError(`task: module must be a file: URL (or a data: or node: one) or a path, got ${module.protocol} URL ${module.href}`);
+    }
     href = module.href;
   } else if (typeof module === 'string') {
     if (module.length === 0) throw new TypeError('task: module must not be empty');
-    href = /^(file|data|node):/.test(module) ? module : pathToFileURL(isAbsolute(module) ? module : resolve(module)).href;
+    href = LOADABLE.test(module) ? module : pathToFileURL(isAbsolute(module) ? module : resolve(module)).href;
   } else {
     throw new TypeError(`task: module must be a URL or a path string, got ${describe(module)}`);
   }

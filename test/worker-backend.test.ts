@@ -44,6 +44,11 @@ describe('users\' JS tasks', () => {
     expect(await pool.apply(add, [2, 3])).toBe(5);
     expect(await pool.apply(task(esm), [{ nested: [1, 'two', null] }])).toEqual({ nested: [1, 'two', null] });
     expect(await pool.apply(task(fileURLToPath(esm)), ['by path'])).toBe('by path');
+    // What the worker's import() loads besides files: data: and node: URLs, as URL or string.
+    const inline = 'data:text/javascript,export default (x) => x * 2';
+    expect(await pool.apply(task(new URL(inline)), [21])).toBe(42);
+    expect(await pool.apply(task(inline), [4])).toBe(8);
+    expect(await pool.apply(task(new URL('node:path'), 'basename'), ['/a/b'])).toBe('b');
     expect(await pool.apply(js('later'), ['late', 5])).toBe('late');
     expect(await pool.starmap(add, [[1, 2], [3, 4], [5, 6]], { chunkSize: 2 })).toEqual([3, 7, 11]);
     expect(await pool.starmap(js('later'), [['a', 3], ['b', 1], ['c', 2]], { chunkSize: 3 })).toEqual(['a', 'b', 'c']);
@@ -188,6 +193,9 @@ describe('users\' JS tasks', () => {
   it('checks task() arguments, and refuses JS tasks on the native backend', async () => {
     expect(() => task(42 as never)).toThrow(TypeError);
     expect(() => task('')).toThrow(/module must not be empty/);
+    expect(() => task(new URL('http://example.com/tasks.mjs'))).toThrow(
+      new TypeError('task: module must be a file: URL (or a data: or node: one) or a path, got http: URL http://example.com/tasks.mjs'),
+    );
     expect(() => task(esm, '' as never)).toThrow(/exportName/);
     if (!backendInfo().native) return;
     const native = new Pool({ backend: 'native', size: 1 });
