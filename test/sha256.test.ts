@@ -310,6 +310,12 @@ describe.each(availableBackends())('sha256 and sha256File on the $name backend',
     await expect(pool.apply(sha256, [42 as never])).rejects.toThrow(/^sha256: data must be a string, Buffer, TypedArray, DataView, ArrayBuffer or SharedArrayBuffer, got number 42$/);
     await expect(pool.apply(sha256, [null as never])).rejects.toThrow(TypeError);
     await expect(pool.apply(sha256, [[1, 2] as never])).rejects.toThrow(/got an array/);
+    const detached = new ArrayBuffer(8);
+    const view = new Uint16Array(detached);
+    structuredClone(detached, { transfer: [detached] });
+    const gone = '(it was transferred away); pass the bytes where they now live';
+    await expect(pool.apply(sha256, [detached])).rejects.toThrow(new TypeError(`sha256: data is a detached ArrayBuffer ${gone}`));
+    await expect(pool.apply(sha256, [view])).rejects.toThrow(new TypeError(`sha256: data is a view over a detached ArrayBuffer ${gone}`));
     await expect(pool.apply(sha256, ['x', 'hex' as never])).rejects.toThrow(/^sha256: options must be an object like \{ encoding: 'hex' \}, got string "hex"$/);
     await expect(pool.apply(sha256, ['x', { encoding: 'utf8' as never }])).rejects.toThrow(new RangeError(`sha256: options.encoding must be 'hex', 'base64' or 'buffer', got "utf8"`));
     await expect(pool.apply(sha256, ['x', { encoding: 5 as never }])).rejects.toThrow(TypeError);

@@ -29,7 +29,7 @@ const SLICE_BYTES = 1 << 20;
  * because the caller may resize, transfer or detach that buffer the moment apply() returns,
  * and N-API cannot keep a detached backing store alive: a pool thread reading it then reads
  * freed memory. So a call never hashes anything but the bytes it was given, on both backends.
- * A string is encoded here for the same reason. A view over a detached buffer is a TypeError.
+ * A string is encoded here for the same reason. A detached buffer, or a view over one, is a TypeError.
  * From STAGE_MIN bytes the copy goes into a SharedArrayBuffer from staging.ts, given back when
  * the call succeeds (release, from fromBytes or fromWorker): a kept one is already faulted in,
  * so the copy costs the calling thread a memcpy, not a page fault per 4 KiB, and the worker
@@ -40,12 +40,12 @@ function messageBytes(data: unknown): Uint8Array {
   if (ArrayBuffer.isView(data)) {
     const { buffer, byteOffset, byteLength } = viewRange(data); // what the engine holds, whatever getters say
     if (isSharedArrayBuffer(buffer)) return new Uint8Array(buffer, byteOffset, byteLength);
-    if (isDetached(buffer)) throw detachedError();
+    if (isDetached(buffer)) throw detachedError('a view over a detached ArrayBuffer');
     return copyOf(new Uint8Array(buffer, byteOffset, byteLength));
   }
   if (isSharedArrayBuffer(data)) return new Uint8Array(data);
   if (isAnyArrayBuffer(data)) {
-    if (isDetached(data)) throw detachedError();
+    if (isDetached(data)) throw detachedError('a detached ArrayBuffer');
     return copyOf(new Uint8Array(data));
   }
   throw new TypeError(`sha256: data must be a string, Buffer, TypedArray, DataView, ArrayBuffer or SharedArrayBuffer, got ${describe(data)}`);
@@ -79,8 +79,9 @@ function release(args: readonly unknown[]): void {
   giveBackStaging(buffer);
 }
 
-function detachedError(): TypeError {
-  return new TypeError('sha256: data is a view over a detached ArrayBuffer (it was transferred away); pass the bytes where they now live');
+/** `what`: the argument itself is a detached ArrayBuffer, or a view over one. */
+function detachedError(what: string): TypeError {
+  return new TypeError(`sha256: data is ${what} (it was transferred away); pass the bytes where they now live`);
 }
 
 export const sha256 = defineKernel<[data: Sha256Data, options?: DigestOptions], Digest>({
