@@ -225,6 +225,24 @@ describe('users\' JS tasks', () => {
     expect(await pool.apply(js('add'), [20, 22])).toBe(42);
   });
 
+  it('a buffer a sort marked untransferable, in options.transfer: copied on Node 18 and 20, a TypeError naming it from 21 on', async () => {
+    const pool = workerPool({ size: 1 });
+    const array = new Float64Array([3, 2, 1]);
+    await pool.apply(kernels.sort, [array]); // marks array.buffer, on either backend
+    const call = pool.apply(js('byteLength'), [array.buffer], { transfer: [new ArrayBuffer(8), array.buffer] });
+    if (Number(process.versions.node.split('.')[0]) < 21) {
+      expect(await call).toBe(24);
+      expect(array.byteLength).toBe(24); // copied, not moved
+    } else {
+      await expect(call).rejects.toThrow(
+        new TypeError(
+          `byteLength from ${esm.href}: options.transfer[1] cannot be sent to a worker: a sort or argsort marked the ArrayBuffer untransferable (markAsUntransferable) for good; leave it out of transfer, and it is copied`,
+        ),
+      );
+    }
+    expect(await pool.apply(js('byteLength'), [array.buffer])).toBe(24);
+  });
+
   it('withTransfer() results arrive as their values from map, starmap and the imap family too, sync and async', async () => {
     const pool = workerPool({ size: 1 });
     const fills = (values: unknown[]) => values.map((v) => (v instanceof Uint8Array && v.length === 8 && v.every((b) => b === v[0]) ? v[0] : v));

@@ -9,6 +9,7 @@
 // postMessage takes it silently (the worker would get an empty buffer), so it is looked for first.
 
 import { isDetached } from '../kernels/args.js';
+import { markedUntransferable } from '../kernels/untransferable.js';
 import { type Dispatch } from './backend.js';
 import { encodeValue, reasonOf } from './worker-protocol.js';
 
@@ -38,10 +39,15 @@ function findUnsendable(d: Dispatch): [string, string] | undefined {
   }
   const j = d.transfer === undefined ? -1 : detachedIn(d.transfer);
   if (j >= 0) return [`options.transfer[${j}]`, DETACHED];
+  // Node 21 on refuse to transfer a buffer marked with markAsUntransferable ('Cannot transfer
+  // object of unsupported type'); Node 18 and 20 copy it.
+  const k = d.transfer === undefined ? -1 : d.transfer.findIndex((item) => item instanceof ArrayBuffer && markedUntransferable(item));
+  if (k >= 0) return [`options.transfer[${k}]`, MARKED];
   return undefined;
 }
 
 const DETACHED = 'the ArrayBuffer is detached (transferred away since the call)';
+const MARKED = 'a sort or argsort marked the ArrayBuffer untransferable (markAsUntransferable) for good; leave it out of transfer, and it is copied';
 
 /**
  * The index of the first detached ArrayBuffer in a transfer list, or -1. postMessage accepts

@@ -18,7 +18,10 @@ import { markAsUntransferable } from 'node:worker_threads';
 type TransferMethod = (this: ArrayBuffer, newLength?: number) => ArrayBuffer;
 const METHODS = ['transfer', 'transferToFixedLength'] as const;
 
-/** Buffers marked here, on a runtime where the mark does not stop every JS-reachable detach. */
+/**
+ * Buffers marked here: the guards refuse them (on a runtime where the mark does not stop every
+ * JS-reachable detach), and the worker backend names one found in a call's transfer list.
+ */
 const marked = new WeakSet<ArrayBuffer>();
 /** ArrayBuffer prototypes (one per realm) whose transfer methods are wrapped. */
 const guardedPrototypes = new WeakSet<object>();
@@ -123,7 +126,9 @@ function guardStreams(): void {
  */
 export function markUntransferable(buffer: ArrayBuffer): void {
   if (honoured) {
-    if (!wasmBuffers.has(buffer)) markAsUntransferable(buffer);
+    if (wasmBuffers.has(buffer)) return;
+    markAsUntransferable(buffer);
+    marked.add(buffer);
     return;
   }
   markAsUntransferable(buffer);
@@ -133,6 +138,11 @@ export function markUntransferable(buffer: ArrayBuffer): void {
   const own = Object.getPrototypeOf(buffer) as Record<string, unknown> | null;
   if (own !== null && !guardedPrototypes.has(own)) guardTransfers(own);
   if (!streamsGuarded) guardStreams();
+}
+
+/** Whether a sort or argsort marked `buffer` (markUntransferable). */
+export function markedUntransferable(buffer: ArrayBuffer): boolean {
+  return marked.has(buffer);
 }
 
 /**
