@@ -154,8 +154,8 @@ describe('admission', () => {
     await pool.submit(noop, [0]); // queued: the queue is full
     const outcomes: string[] = [];
     const callbacks = (label: string) => ({
-      callback: () => outcomes.push(`${label} callback`),
-      errorCallback: (e: Error) => outcomes.push(`${label} ${e.name}`),
+      callback: () => void outcomes.push(`${label} callback`),
+      errorCallback: (e: unknown) => void outcomes.push(`${label} ${(e as Error).name}`),
     });
     const controller = new AbortController();
     const aborted = track(pool.submit(noop, [1], { signal: controller.signal, ...callbacks('aborted') }));
