@@ -624,6 +624,43 @@ describe('Lock', () => {
     await Promise.all([blocked.said('done'), sitter.said('done')]);
   });
 
+  it("contended acquireAsync calls with timeouts: every one gets the lock, in this thread's order, none times out", async () => {
+    // Each waiting call once waited on the word itself, with a timed Atomics.waitAsync: every
+    // release woke all of them to retry and wait again, and V8 keeps a timed wait's timeout
+    // task until it passes. 40 rounds of 200 such waiters took 100 s, and 397 timed out.
+    const lock = new Lock();
+    const order: number[] = [];
+    let timedOut = 0;
+    for (let round = 0; round < 40; round++) {
+      expect(await lock.acquireAsync()).toBe(true);
+      const waiting = Array.from({ length: 200 }, (_, i) =>
+        lock.acquireAsync(2_000).then((acquired) => {
+          if (!acquired) return void timedOut++;
+          order.push(i);
+          lock.release();
+        }),
+      );
+      lock.release();
+      await Promise.all(waiting);
+    }
+    expect(timedOut).toBe(0);
+    expect(order).toEqual(Array.from({ length: 40 }, () => Array.from({ length: 200 }, (_, i) => i)).flat());
+    expect(lock.held).toBe(false);
+  });
+
+  it('acquireAsync with a timeout beyond setTimeout\'s 2^31 - 1 ms waits, and a waiter that times out leaves the others waiting', async () => {
+    const lock = new Lock();
+    const holder = await workerHolding(lock);
+    let settled = false;
+    const long = lock.acquireAsync(2 ** 40).then((acquired) => ((settled = true), acquired));
+    expect(await lock.acquireAsync(30)).toBe(false);
+    expect(settled).toBe(false);
+    holder.letGo();
+    expect(await long).toBe(true);
+    lock.release();
+    await holder.done;
+  });
+
   it('a worker that exits while holding the lock leaves it held; forceRelease() recovers it', async () => {
     const lock = new Lock();
     const w = startWorker({ mode: 'hold-then-exit', buffer: lock.buffer, control: new SharedArrayBuffer(8) });

@@ -10,6 +10,8 @@
 // acquire:  compareExchange(word, 0, self); on failure sleep in Atomics.wait(word, seenValue)
 //           and try again. Waiting on the value that was seen makes the sleep race-free: if
 //           the word changed in between, the wait returns 'not-equal' at once.
+// acquireAsync: the same, except that a thread's waiting calls queue in JS behind one poller
+//           that sleeps in Atomics.waitAsync for all of them (see pollForWaiters, at the end).
 // release:  compareExchange(word, self, 0), then Atomics.notify(word) waking every sleeper.
 //
 // No wake-up is ever lost, because a release wakes every sleeper rather than one: the sleepers
@@ -39,6 +41,7 @@ import { brand, fixedOwn, hasBrand, isViewAt, registerShape } from './brand.js';
 import { threadId } from 'node:worker_threads';
 import { TimeoutError } from '../errors.js';
 import { describe } from '../kernels/args.js';
+import { Ring } from '../internal/ring.js';
 
 const BYTES = 128;
 /** @internal Where the lock word lives in a Lock's buffer and in a SharedValue's buffer. */
@@ -175,21 +178,26 @@ export class Lock {
 
   /**
    * Acquires the lock without blocking the thread: the returned promise resolves to true once
-   * the lock is held, or to false if `timeoutMs` passed first (default: wait forever). Built on
-   * `Atomics.waitAsync`; while it waits it keeps the event loop alive, as a pending timer would.
-   * If another async flow on this same thread holds the lock, this waits for its release.
+   * the lock is held, or to false if `timeoutMs` passed first (0 = try once; the default waits
+   * forever). Built on `Atomics.waitAsync`; while it waits it keeps the event loop alive, as a
+   * pending timer would. This thread's waiting calls get the lock in the order they came (see
+   * pollForWaiters); against other threads there is no order. If another async flow on this
+   * same thread holds the lock, this waits for its release.
    */
   async acquireAsync(timeoutMs: number = Infinity): Promise<boolean> {
     const deadline = deadlineOf(timeoutMs, 'Lock.acquireAsync');
-    let seen = Atomics.compareExchange(this.word, 0, FREE, SELF);
-    if (seen === FREE) return true;
-    for (;;) {
-      const remaining = deadline - performance.now();
-      if (remaining <= 0) return false;
-      await waitAsync(this.word, seen, remaining);
-      seen = Atomics.compareExchange(this.word, 0, FREE, SELF);
-      if (seen === FREE) return true;
-    }
+    if (Atomics.compareExchange(this.word, 0, FREE, SELF) === FREE) return true;
+    if (timeoutMs === 0) return false;
+    const waiters = asyncWaitersOf(this);
+    const acquired = new Promise<boolean>((resolve) => {
+      const waiter: AsyncWaiter = { resolve, timer: undefined, settled: false };
+      // Its timer also keeps the event loop alive while it waits: a pending waitAsync does not.
+      waiter.timer = timeoutMs === Infinity ? setInterval(noop, KEEP_ALIVE_PERIOD_MS) : setTimeout(waiterTimerFired, Math.min(timeoutMs, MAX_TIMER_MS), waiters, waiter, deadline);
+      waiters.queue.push(waiter);
+      waiters.live++;
+    });
+    if (!waiters.polling) void pollForWaiters(this.word, waiters);
+    return acquired;
   }
 
   /**
@@ -269,17 +277,89 @@ function deadlineOf(timeoutMs: unknown, method: string): number {
   return performance.now() + timeoutMs;
 }
 
+// ---- acquireAsync(): one poller per thread and lock word -----------------------------------
+//
+// A thread's acquireAsync() calls on one lock queue up in this thread (first come, first
+// served), and one poller waits on the word for all of them with a single Atomics.waitAsync of
+// no timeout. Each waiting call waiting on the word itself would make every release (which wakes
+// all waiters) wake each of them, to retry and wait again: W^2 wake-ups to serve W calls. And a
+// waitAsync with a timeout costs memory until that timeout passes even when a notify ends it
+// early (V8 keeps its timeout task): a contended lock waited for with timeouts grew by tens of
+// kilobytes a call. So the calls' timeouts are plain timers, and the poller never times out.
+//
+// Invariants: `live` counts the queue's unsettled waiters; a waiter settles once (by the poller,
+// acquired, or by its timer, not); the poller runs while `live` > 0 and exits at its next wake
+// once it is 0. A poller left waiting on a lock nobody releases keeps nothing alive.
+
+interface AsyncWaiter {
+  resolve: (acquired: boolean) => void;
+  /** Its timeout, or a keep-alive interval when it waits for ever. */
+  timer: NodeJS.Timeout | undefined;
+  settled: boolean;
+}
+
+class AsyncWaiters {
+  /** Waiters in arrival order; settled ones (timed out) are skipped when the lock is handed on. */
+  queue = new Ring<AsyncWaiter>();
+  live = 0;
+  polling = false;
+}
+
+/** setTimeout's longest delay; a longer timeout re-arms its timer until the deadline. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
- * Atomics.waitAsync, plus a timer that keeps the event loop alive meanwhile: a pending
- * waitAsync alone does not, and a process whose only work is an awaited lock would exit.
+ * This thread's waiters per lock word (buffer object, then byte offset). A buffer received twice
+ * arrives as two objects, whose waiters queue apart with a poller each: still correct.
  */
-async function waitAsync(word: Int32Array, expected: number, timeoutMs: number): Promise<void> {
-  const wait = atomicsWaitAsync(word, 0, expected, timeoutMs);
-  if (!wait.async) return;
-  const keepAlive = setInterval(() => {}, KEEP_ALIVE_PERIOD_MS);
+const asyncWaiters = new WeakMap<SharedArrayBuffer, Map<number, AsyncWaiters>>();
+
+function asyncWaitersOf(lock: Lock): AsyncWaiters {
+  let byOffset = asyncWaiters.get(lock.buffer);
+  if (byOffset === undefined) asyncWaiters.set(lock.buffer, (byOffset = new Map()));
+  let waiters = byOffset.get(lock.byteOffset);
+  if (waiters === undefined) byOffset.set(lock.byteOffset, (waiters = new AsyncWaiters()));
+  return waiters;
+}
+
+function settleWaiter(waiters: AsyncWaiters, waiter: AsyncWaiter, acquired: boolean): void {
+  waiter.settled = true;
+  clearTimeout(waiter.timer); // clears an interval too
+  waiter.timer = undefined;
+  if (--waiters.live === 0) waiters.queue = new Ring(); // drop the settled ones it still holds
+  waiter.resolve(acquired);
+}
+
+function waiterTimerFired(waiters: AsyncWaiters, waiter: AsyncWaiter, deadline: number): void {
+  if (waiter.settled) return;
+  const remaining = deadline - performance.now();
+  if (remaining > 0) {
+    waiter.timer = setTimeout(waiterTimerFired, Math.min(remaining, MAX_TIMER_MS), waiters, waiter, deadline);
+    return;
+  }
+  settleWaiter(waiters, waiter, false);
+}
+
+/** Takes the lock for the first live waiter whenever it is free, until no waiter is left. */
+async function pollForWaiters(word: Int32Array, waiters: AsyncWaiters): Promise<void> {
+  waiters.polling = true;
   try {
-    await wait.value;
+    while (waiters.live > 0) {
+      const seen = Atomics.compareExchange(word, 0, FREE, SELF);
+      if (seen === FREE) {
+        let waiter = waiters.queue.shift();
+        while (waiter !== undefined && waiter.settled) waiter = waiters.queue.shift();
+        // live > 0 means a live waiter is queued; settling it leaves the lock held by this
+        // thread, so the next turn of the loop waits for its release.
+        settleWaiter(waiters, waiter!, true);
+        continue;
+      }
+      const wait = atomicsWaitAsync(word, 0, seen, Infinity);
+      if (wait.async) await wait.value;
+    }
   } finally {
-    clearInterval(keepAlive);
+    waiters.polling = false;
   }
 }
+
+function noop(): void {}
