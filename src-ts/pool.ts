@@ -298,13 +298,8 @@ export class Pool extends EventEmitter {
       return Promise.reject(error);
     }
     const signal = options?.signal;
+    if (isAborted(signal)) return Promise.reject(abortErrorFor(signal));
     const result = new AsyncResult<ResultOf<T>>(options?.callback, options?.errorCallback);
-    if (isAborted(signal)) {
-      // Rejected before admission, and its errorCallback runs, as an applyAsync's does.
-      const error = abortErrorFor(signal);
-      settleSoon(result, false, error);
-      return Promise.reject(error);
-    }
     t.result = result;
     let accepted: Promise<AsyncResult<ResultOf<T>>>;
     if (this.#scheduler.tryAccept(t)) {

@@ -232,12 +232,8 @@ export class CallTask extends Task implements Resolver {
       const submitter = extras.submitter;
       if (submitter !== undefined) {
         // Still waiting for room: submit() never handed out the AsyncResult, so it rejects.
-        // The result's errorCallback still hears of it, as an applyAsync's would: a caller
-        // who relies on callbacks alone must learn how every call ended.
         extras.submitter = undefined;
         submitter.rejectFn!(value);
-        const result = this.result;
-        if (result !== undefined) settleResult(result, ok, value);
         return;
       }
     }
