@@ -54,6 +54,7 @@ import {
   EPOCH,
   reasonOf,
   INIT_FAILED,
+  nullArray,
   READY,
   RESULT_STRIDE,
   RESULTS,
@@ -72,11 +73,16 @@ import type { WorkerEnvelope } from './worker-start.js';
 // rewrite its worker's globals (a polyfill, a test double, a mistake), and calls must not be lost
 // when it does. Replacing Promise.prototype.then, Array.prototype.push or Function.prototype.apply
 // once made every later call on that worker never settle. For the same reason these paths, and the
-// error encoder (worker-protocol.ts), add to arrays by index, never by push(). (What a task can still break is what
-// any code sharing its realm can: see the README.)
+// error encoder (worker-protocol.ts), add to arrays by index, never by push(), and the arrays they
+// add to have no prototype (nullArray()): a write past an array's end, or into a hole, goes
+// through the prototype chain's setter for that index, and an accessor some instrumentation puts
+// on Array.prototype[2] or Object.prototype[3] once swallowed every reply's slots (calls never
+// settled, or settled as rejections). Array.prototype's methods are not called on those arrays.
+// (What a task can still break is what any code sharing its realm can: see the README.)
 const { load: atomicLoad, store: atomicStore } = Atomics;
 const promiseThen = Promise.prototype.then;
 const reflectApply = Reflect.apply;
+const isArray = Array.isArray;
 const resolved = Promise.resolve.bind(Promise);
 
 /** promise.then(onValue, onError), whatever Promise.prototype.then is now. */
@@ -123,8 +129,12 @@ let seenEpoch = 0;
 
 /** A list of sequence numbers the pool cancelled: each task still in flight sees its cancellation. */
 function takeCancellations(list: unknown): void {
-  if (!Array.isArray(list)) return;
-  for (const seq of list) if (typeof seq === 'number') runOf(seq)?.cancel();
+  if (!isArray(list)) return;
+  // An index loop, not for-of: a task may have replaced the array iterator.
+  for (let i = 0; i < list.length; i++) {
+    const seq: unknown = list[i];
+    if (typeof seq === 'number') runOf(seq)?.cancel();
+  }
 }
 
 /** Picks up cancellations posted since the last look, synchronously: works inside busy code. */
@@ -176,10 +186,12 @@ class TaskRun implements KernelContext {
  * The tasks in flight, at seq & CLAIM_MASK: the pool keeps every unanswered task of a worker
  * within CLAIM_SLOTS sequence numbers (claim-table.ts), so no two share a cell.
  */
-const inFlightRuns = new Array<TaskRun | undefined>(CLAIM_SLOTS);
+const inFlightRuns = nullArray<TaskRun | undefined>();
+// Filled: no holes to read through to a prototype (it has none) or to slow V8's loads.
+for (let i = 0; i < CLAIM_SLOTS; i++) inFlightRuns[i] = undefined;
 let inFlight = 0;
 /** TaskRuns free for reuse: a stack of spareCount, pushed and popped by index (see the builtins at the top). */
-const spareRuns: TaskRun[] = [];
+const spareRuns = nullArray<TaskRun>();
 let spareCount = 0;
 
 /** Task seq is claimed: its TaskRun, registered before any code of the task runs. */
@@ -307,11 +319,14 @@ interface JsTaskDef {
   fn: ((...args: unknown[]) => unknown) | undefined;
 }
 
-const defs: JsTaskDef[] = [];
+const defs = nullArray<JsTaskDef>();
 
 function addDefs(list: unknown): void {
-  if (!Array.isArray(list)) return;
-  for (const [index, module, exportName] of list as [number, string, string][]) defs[index] = { module, exportName, fn: undefined };
+  if (!isArray(list)) return;
+  for (let i = 0; i < list.length; i++) {
+    const def = list[i] as [number, string, string];
+    defs[def[0]] = { module: def[1], exportName: def[2], fn: undefined };
+  }
 }
 
 /** Imports the module (once it succeeds) and finds the export. Throws an error naming both. */
@@ -346,7 +361,7 @@ async function loadFunction(def: { module: string; exportName: string }): Promis
 
 // ---- Replies ----------------------------------------------------------------------------
 
-let results: unknown[] = [RESULTS, 0];
+let results = newResults();
 /**
  * Set while `results` holds a reply whose result the claim table did not keep (an object, a
  * string, an error, a cancellation): it is sent before the next task starts, since a worker
@@ -354,10 +369,18 @@ let results: unknown[] = [RESULTS, 0];
  * survives in the claim table, so replies of those may wait to share a message.
  */
 let mustSend = false;
-let resultTransfer: TransferListItem[] = [];
+let resultTransfer = nullArray<TransferListItem>();
 /** Wall time of the tasks whose replies are in `results`, start to settle. */
 let runMicros = 0;
 let lastFlush = performance.now();
+
+/** An empty RESULTS message: [RESULTS, runMicros], replies to be added. */
+function newResults(): unknown[] {
+  const message = nullArray<unknown>();
+  message[0] = RESULTS;
+  message[1] = 0;
+  return message;
+}
 
 /** The TypeError a task gets for a reply that cannot be sent: its result, or what it threw. */
 function cannotSend(status: number, error: unknown): Error {
@@ -379,7 +402,7 @@ function reply(seq: number, status: number, value: unknown): void {
   try {
     if (status === STATUS_OK) {
       if (isTransferred(value)) {
-        transfer = [];
+        transfer = nullArray();
         value = unwrapTransfer(value, transfer);
       }
       value = encodeValue(value);
@@ -416,23 +439,32 @@ function flush(): void {
   const transfer = resultTransfer;
   message[1] = runMicros;
   runMicros = 0;
-  results = [RESULTS, 0];
-  resultTransfer = [];
+  results = newResults();
+  resultTransfer = nullArray();
   try {
     if (transfer.length === 0) post(message);
     else post(message, transfer);
   } catch {
     // Some reply cannot be cloned: send them one by one, each that fails as its task's TypeError.
     message[1] = 0;
-    for (let i = 2; i < message.length; i += RESULT_STRIDE) postOne(message.slice(i, i + RESULT_STRIDE), transfer);
+    for (let i = 2; i < message.length; i += RESULT_STRIDE) postOne(message, i, transfer);
   }
 }
 
-/** Sends one reply, [seq, status, value, startedAt, runMs], alone; one that cannot be cloned becomes its task's TypeError. */
-function postOne(record: unknown[], transfer: TransferListItem[]): void {
-  const [seq, status, value, startedAt, runMs] = record;
+/**
+ * Sends the reply at message[at...] ([seq, status, value, startedAt, runMs]) alone; one that
+ * cannot be cloned becomes its task's TypeError.
+ */
+function postOne(message: unknown[], at: number, transfer: TransferListItem[]): void {
+  const seq = message[at];
+  const status = message[at + 1];
+  const value = message[at + 2];
+  const startedAt = message[at + 3];
+  const runMs = message[at + 4];
   try {
-    const own = transfer.length === 0 ? transfer : transfer.filter((item) => contains(value, item, new Set()));
+    // Not filter(): see the builtins at the top.
+    const own = nullArray<TransferListItem>();
+    for (let i = 0; i < transfer.length; i++) if (contains(value, transfer[i]!, new Set())) own[own.length] = transfer[i]!;
     post([RESULTS, 0, seq, status, value, startedAt, runMs], own);
   } catch (error) {
     post([RESULTS, 0, seq, STATUS_ERROR, encodeError(cannotSend(status as number, error)), startedAt, runMs]);
@@ -484,6 +516,8 @@ function recordRun(ref: string | number, micros: number): void {
 /** Task records received and not yet visited, TASK_STRIDE slots each, in sequence order. */
 let inbox: unknown[] = [];
 let inboxAt = 0;
+/** Whether `inbox` is an array of this module's (nullArray()), not one received: only such an array is appended to. */
+let inboxOwned = false;
 /** Set while runTasks() runs: it is not entered again from inside itself. */
 let looping = false;
 let ready = false;
@@ -493,7 +527,16 @@ function receive(message: { defs?: unknown; tasks: unknown[] }): void {
   if (inboxAt === inbox.length) {
     inbox = message.tasks;
     inboxAt = 0;
+    inboxOwned = false;
   } else {
+    // Appended to an array of this module's own, not to the one received (which has a prototype).
+    if (!inboxOwned) {
+      const own = nullArray<unknown>();
+      for (let i = inboxAt; i < inbox.length; i++) own[own.length] = inbox[i];
+      inbox = own;
+      inboxAt = 0;
+      inboxOwned = true;
+    }
     const tasks = message.tasks;
     for (let i = 0; i < tasks.length; i++) inbox[inbox.length] = tasks[i];
   }
@@ -595,7 +638,7 @@ function runKernel(run: TaskRun, name: string, batch: boolean, payload: unknown[
     if (kernel === undefined) throw new TypeError(`this worker has no kernel named ${name}`);
     let value: unknown;
     if (batch) {
-      const out = new Array<unknown>(payload.length);
+      const out = nullArray<unknown>(payload.length);
       for (let i = 0; i < payload.length && !run.cancelled(); i++) out[i] = kernel.run(decodeArgs(payload[i] as unknown[]), run);
       value = out;
     } else {
@@ -645,8 +688,8 @@ function startJsTask(run: TaskRun, context: JsTaskContext, fn: (...args: unknown
     // A chunk: its calls run in order; an async call makes the rest of the chunk async. Each
     // call may return withTransfer(...): its value takes its place, and the chunk's reply moves
     // every call's buffers.
-    const out = new Array<unknown>(payload.length);
-    const moved: TransferListItem[] = [];
+    const out = nullArray<unknown>(payload.length);
+    const moved = nullArray<TransferListItem>();
     for (let i = 0; i < payload.length && !context.cancelled(); i++) {
       const value = reflectApply(fn, context, decodeArgs(payload[i] as unknown[]));
       if (isThenable(value)) return settleLater(seq, context, runChunkAsync(fn, context, payload, out, moved, i, value));
@@ -713,7 +756,7 @@ async function start(): Promise<void> {
   if (init !== undefined) {
     try {
       const fn = await loadFunction(init);
-      await fn(...decodeArgs(init.args));
+      await reflectApply(fn, undefined, decodeArgs(init.args));
     } catch (error) {
       let encoded;
       try {

@@ -87,6 +87,25 @@ export interface WorkerSetup {
   timeOrigin: number;
 }
 
+// ---- Arrays the worker fills -------------------------------------------------------------
+
+// Taken when this module loads, before any task's module (see worker-entry.ts).
+const setPrototypeOf = Object.setPrototypeOf;
+
+/**
+ * A new array with no prototype, `length` long (holes): for the arrays the worker runtime and
+ * the error encoder fill by index. A write past an ordinary array's end, or into one of its
+ * holes, calls any setter that Array.prototype or Object.prototype has for that index, and a
+ * task may have put one there (some instrumentation does); this array has no prototype chain
+ * to consult. Array.prototype's methods are not on it, and structured clone delivers it as an
+ * ordinary array.
+ */
+export function nullArray<T>(length = 0): T[] {
+  const array: T[] = [];
+  if (length > 0) array.length = length; // not new Array(): a task may have replaced the global
+  return setPrototypeOf(array, null) as T[];
+}
+
 // ---- Errors ------------------------------------------------------------------------------
 // Structured clone keeps an Error's message but turns every non-standard name into 'Error' and
 // drops a custom error's own properties. A task's error must reach its caller as it was thrown,
@@ -267,7 +286,7 @@ class ErrorEncoder {
 
   /** Own enumerable properties that can travel; the structural ones (cause, errors) travel apart. */
   private props(error: Error, keys: string[], aggregate: boolean, depth: number): [string, Held][] {
-    const props: [string, Held][] = [];
+    const props = nullArray<[string, Held]>(); // filled by index: see nullArray()
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
       if (key === 'cause' || (aggregate && key === 'errors')) continue;
@@ -281,7 +300,7 @@ class ErrorEncoder {
   private errors(error: AggregateError, depth: number): Held[] | undefined {
     const list = attempt(() => error.errors as unknown, () => undefined);
     if (!Array.isArray(list)) return undefined;
-    const out: Held[] = [];
+    const out = nullArray<Held>();
     const length = attempt(() => list.length, () => 0);
     for (let i = 0; i < length; i++) {
       const element = this.held(() => list[i] as unknown, depth, `AggregateError.errors[${i}]`);
@@ -459,9 +478,19 @@ function encodeBuffer(value: unknown): unknown {
 /** A kernel's result as it travels: a single result, or (batch) the array of a chunk's results. */
 export function encodeKernelResult(value: unknown, batch: boolean): unknown {
   if (!batch) return encodeBuffer(value);
+  // Index loops, not some() and map(): `results` is the worker's nullArray(), which has neither.
   const results = value as unknown[];
-  if (!results.some((r) => Buffer.isBuffer(r))) return results;
-  return own({ [SHARED_MARK]: ARRAY_MARK, values: results.map(encodeBuffer) });
+  for (let i = 0; i < results.length; i++) {
+    if (Buffer.isBuffer(results[i])) return own({ [SHARED_MARK]: ARRAY_MARK, values: mapped(results, encodeBuffer) });
+  }
+  return results;
+}
+
+/** fn of each element, in a nullArray(): the worker's arrays have no map(). */
+function mapped(list: readonly unknown[], fn: (value: unknown) => unknown): unknown[] {
+  const out = nullArray<unknown>(list.length);
+  for (let i = 0; i < list.length; i++) out[i] = fn(list[i]);
+  return out;
 }
 
 /**
@@ -472,7 +501,7 @@ export function encodeKernelResult(value: unknown, batch: boolean): unknown {
 export function encodeChunkResults(results: unknown[]): unknown {
   for (let i = 0; i < results.length; i++) {
     if (brandOf(results[i]) !== undefined || hasMarkKey(results[i])) {
-      return own({ [SHARED_MARK]: ARRAY_MARK, values: results.map(encodeValue) });
+      return own({ [SHARED_MARK]: ARRAY_MARK, values: mapped(results, encodeValue) });
     }
   }
   return results;
