@@ -29,6 +29,13 @@ describe('worker protocol', () => {
     expect(scenario('unreadable-args')).toEqual({ outcomes: ['TypeError', 'TypeError', 'TypeError'], beside: 'spun', after: 'spun' });
   });
 
+  it('a reply whose status the protocol does not have fails its call with an error saying so, not as a thrown value', () => {
+    expect(scenario('malformed-status')).toEqual({
+      garbled: { name: 'Error', message: "the worker's reply for this task was malformed (status 7): the task may have broken its worker's builtins", isError: true },
+      after: 'fine',
+    });
+  });
+
   it('close() then join() right after construction: every started worker ran its initializer exactly once (#8 item 11)', () => {
     expect(scenario('init-before-join')).toEqual({ initialized: 3, workersStarted: 3 });
   });

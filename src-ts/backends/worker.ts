@@ -115,6 +115,7 @@ import {
   STATUS_CANCELLED,
   STATUS_ERROR,
   STATUS_OK,
+  STATUS_THROWN,
   type EncodedError,
 } from './worker-protocol.js';
 import { WorkerSlot } from './worker-slot.js';
@@ -516,7 +517,11 @@ export class WorkerBackend implements Backend {
           }
           this.settle(d, Outcome.Ok, result);
         } else if (status === STATUS_CANCELLED) this.settle(d, Outcome.Cancelled, undefined);
-        else this.settle(d, Outcome.Error, status === STATUS_ERROR ? decodeError(value as EncodedError) : value);
+        else if (status === STATUS_ERROR) this.settle(d, Outcome.Error, decodeError(value as EncodedError));
+        else if (status === STATUS_THROWN) this.settle(d, Outcome.Error, value);
+        // Not a status the worker sends: its reply was garbled (a task that broke its worker's
+        // realm), and its value may be anything. Not delivered as what the task threw.
+        else this.settle(d, Outcome.Error, new Error(`the worker's reply for this task was malformed (status ${reasonOf(status)}): the task may have broken its worker's builtins`));
       } catch (error) {
         // Settle every result of the message even if one settle() throws; report the first.
         firstError ??= error;
