@@ -295,6 +295,14 @@ describe('the worker controls', () => {
     ['env: a string', { env: 'FOO=1' }, TypeError, `Pool: options.env must be an object of environment variables or worker_threads' SHARE_ENV, got string "FOO=1"`],
     ['env: another symbol', { env: Symbol('env') }, TypeError, /^Pool: options\.env must be an object .*, got symbol$/],
     ['env: an array', { env: ['FOO=1'] }, TypeError, /^Pool: options\.env must be an object .*, got an array$/],
+    // Node converts each value with `${value}` as each worker starts: one that cannot be converted failed every start ('workers keep dying').
+    ['env: a symbol value', { env: { FOO: Symbol('x') } }, TypeError, 'Pool: options.env.FOO must be a string (or a value Node makes one), got a symbol'],
+    [
+      'env: a value whose conversion throws',
+      { env: { 'MY-VAR': { toString: () => { throw new Error('boom'); } } } },
+      TypeError,
+      'Pool: options.env["MY-VAR"] must be a string (or a value Node makes one), got an object (Object) whose conversion to a string threw: boom',
+    ],
     ['argv: a string', { argv: '--verbose' }, TypeError, 'Pool: options.argv must be an array, got string "--verbose"'],
     ['execArgv: a string', { execArgv: '--no-warnings' }, TypeError, 'Pool: options.execArgv must be an array of strings, got string "--no-warnings"'],
     ['execArgv: a number in it', { execArgv: ['--no-warnings', 4] }, TypeError, 'Pool: options.execArgv[1] must be a string, got number 4'],

@@ -15,7 +15,7 @@ import type { BackendEvents, WorkerEventInfo } from '../src-ts/backends/backend.
 import { WorkerBackend, type WorkerBackendOptions } from '../src-ts/backends/worker.js';
 import { workerExecArgv } from '../src-ts/backends/worker-start.js';
 import { WorkerCrashError } from '../src-ts/errors.js';
-import { createPoolWithBackend, type Pool } from '../src-ts/pool.js';
+import { createPoolWithBackend, Pool } from '../src-ts/pool.js';
 import { SharedCounter } from '../src-ts/shared/counter.js';
 import { task } from '../src-ts/task.js';
 
@@ -81,6 +81,18 @@ describe('env', () => {
     const pool = controlledPool({ env: { SPINDLE_TEST_X: 'hello' } });
     expect(await pool.apply(envVar, ['SPINDLE_TEST_X'])).toBe('hello');
     expect(await pool.apply(envVar, ['PATH'])).toBeUndefined();
+  });
+
+  it('values that are not strings arrive as Node makes them strings, each converted once, when the pool is made', async () => {
+    let conversions = 0;
+    const counted = { toString: () => `converted ${++conversions}` };
+    const env = { NUM: 1, BOOL: true, NIL: null, COUNTED: counted } as unknown as Record<string, string>;
+    const pool = new Pool({ backend: 'worker', size: 2, minSize: 2, env }); // the Pool, which converts them
+    pools.push(pool);
+    expect(conversions).toBe(1);
+    const read = (name: string) => pool.apply(envVar, [name]);
+    expect(await Promise.all(['NUM', 'BOOL', 'NIL', 'COUNTED'].map(read))).toEqual(['1', 'true', 'null', 'converted 1']);
+    expect(conversions).toBe(1);
   });
 
   it('SHARE_ENV: a change a task makes shows in the parent\'s process.env, and the parent\'s in the task', async () => {

@@ -254,8 +254,29 @@ export function snapshotPoolOptions(options: unknown): PoolOptions | undefined {
     copy['resourceLimits'] = limitsCopy;
   }
   for (const key of ['argv', 'execArgv'] as const) if (isArray(copy[key])) copy[key] = Array.from(copy[key] as unknown[]);
-  if (copy['env'] !== SHARE_ENV && isPlainishObject(copy['env'])) copy['env'] = { ...copy['env'] };
+  if (copy['env'] !== SHARE_ENV && isPlainishObject(copy['env'])) copy['env'] = envCopy(copy['env']);
   return copy as PoolOptions;
+}
+
+/**
+ * options.env with its values made strings as Node's Worker makes them (`${value}`), once, here:
+ * every worker gets the same strings, and a value that cannot be one (a symbol, a toString that
+ * throws) is a TypeError from the constructor, not a start that fails in every worker (the pool
+ * broke with 'workers keep dying'). Only string keys count, as for Node.
+ */
+function envCopy(env: object): Record<string, string> {
+  const copy = Object.create(null) as Record<string, string>; // a key '__proto__' stays a key
+  for (const key of Object.keys(env)) {
+    const value: unknown = (env as Record<string, unknown>)[key];
+    const name = /^[A-Za-z_$][\w$]*$/.test(key) ? `options.env.${key}` : `options.env[${JSON.stringify(key)}]`;
+    if (typeof value === 'symbol') throw new TypeError(`Pool: ${name} must be a string (or a value Node makes one), got a symbol`);
+    try {
+      copy[key] = `${value as string}`;
+    } catch (error) {
+      throw new TypeError(`Pool: ${name} must be a string (or a value Node makes one), got ${describe(value)} whose conversion to a string threw: ${reasonOf(error)}`, { cause: error });
+    }
+  }
+  return copy;
 }
 
 export function checkPoolOptions(options: unknown): asserts options is PoolOptions | undefined {
