@@ -303,6 +303,8 @@ describe('the worker controls', () => {
       TypeError,
       'Pool: options.env["MY-VAR"] must be a string (or a value Node makes one), got an object (Object) whose conversion to a string threw: boom',
     ],
+    // Spread into the initializer's call, as a call's arguments are: more overflowed the stack in every worker.
+    ['initArgs: more than a call takes', { initArgs: new Array(65_537).fill(0) }, RangeError, 'Pool: options.initArgs has 65537 elements: a call takes at most 65536 arguments'],
     ['argv: a string', { argv: '--verbose' }, TypeError, 'Pool: options.argv must be an array, got string "--verbose"'],
     ['execArgv: a string', { execArgv: '--no-warnings' }, TypeError, 'Pool: options.execArgv must be an array of strings, got string "--no-warnings"'],
     ['execArgv: a number in it', { execArgv: ['--no-warnings', 4] }, TypeError, 'Pool: options.execArgv[1] must be a string, got number 4'],

@@ -15,6 +15,7 @@ import { MessagePort, SHARE_ENV } from 'node:worker_threads';
 import { SharedCounter } from '../shared/counter.js';
 import { reasonOf } from '../backends/worker-protocol.js';
 import { findUnknownOption, OptionNames, unknownOptionError } from './option-names.js';
+import { MAX_ARGS } from './items.js';
 
 export const MAX_POOL_SIZE = 1024;
 /** concurrentTasksPerWorker's limit: a worker's claim table has 1024 cells (claim-table.ts), one per task it holds. */
@@ -305,6 +306,11 @@ export function checkPoolOptions(options: unknown): asserts options is PoolOptio
   }
   if (o.initArgs !== undefined && !isArray(o.initArgs)) {
     throw new TypeError(`Pool: options.initArgs must be an array, got ${describe(o.initArgs)}`);
+  }
+  // The initializer is called with them spread, as a task is: more than a call takes overflowed
+  // the stack in every worker, which then kept dying.
+  if (o.initArgs !== undefined && o.initArgs.length > MAX_ARGS) {
+    throw new RangeError(`Pool: options.initArgs has ${o.initArgs.length} elements: a call takes at most ${MAX_ARGS} arguments`);
   }
   if (o.maxTasksPerWorker !== undefined) checkPositiveInteger('Pool', 'options.maxTasksPerWorker', o.maxTasksPerWorker);
   if (o.cancelGrace !== undefined) checkDelay('options.cancelGrace', o.cancelGrace);
