@@ -18,6 +18,17 @@
 //                                   and its bytes alone: it arrives at byteOffset 0 over a buffer of
 //                                   exactly its length (structured clone would send the whole buffer
 //                                   behind a small view of a big one)
+//     { r: 3 } the object met before that got id 3 (below)
+//
+// Shared references and cycles are kept, as structured clone keeps them: the encoder numbers the
+// objects it meets (arrays, plain objects, Maps, Sets, Buffers, ArrayBuffers, typed arrays, Dates)
+// 0, 1, 2, ... in the order it meets them (an object before what it holds), and an object met
+// again is { r: id }; the decoder numbers the objects it makes in the same order (a container
+// before its contents, so that a cycle can refer to it) and hands out the same object for each
+// reference. So a value costs what its distinct objects cost: without this, a DAG such as
+// `a = [a, a]` twenty times over, which structured clone copies at once, took 2^n time and memory
+// (an out-of-memory crash on a server returning one). Each argument, and each result, is numbered
+// on its own: an object in two arguments arrives as two.
 //
 // An array's cost is that of the elements it has, not of its length (a sparse array of length
 // 2^32 - 1 took the encoder to an out-of-memory crash); arrays longer than MAX_ARRAY_LENGTH are
@@ -25,7 +36,7 @@
 // structured clone keeps, do not (finding them would cost a key list per array).
 //
 // Invariant: every JSON object in the encoded form is a tag object, so decoding never guesses.
-// Anything else (functions, symbols, class instances, Errors, cycles, SharedArrayBuffers and
+// Anything else (functions, symbols, class instances, Errors, SharedArrayBuffers and
 // spindle's Shared* handles) is a TypeError at the call that names where in the value it sits.
 // decode() trusts nothing: a job from another producer may hold anything, and a malformed value
 // is a TypeError saying so, never a crash.
@@ -80,10 +91,13 @@ function isDetached(buffer: ArrayBuffer): boolean {
  * for anything the codec does not carry.
  */
 export function encode(value: unknown, where: string): Encoded {
-  return encodeAt(value, where, new Set(), 0);
+  return encodeAt(value, where, new Map(), 0);
 }
 
-function encodeAt(value: unknown, where: string, path: Set<object>, depth: number): Encoded {
+/** Each object met so far, by id (the order met in). */
+type Ids = Map<object, number>;
+
+function encodeAt(value: unknown, where: string, ids: Ids, depth: number): Encoded {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -112,7 +126,9 @@ function encodeAt(value: unknown, where: string, path: Set<object>, depth: numbe
     );
   }
   if (depth >= MAX_DEPTH) return refuse(where, `it is nested more than ${MAX_DEPTH} levels deep`);
-  if (path.has(object)) return refuse(where, 'it contains itself (a cycle)');
+  const id = ids.get(object);
+  if (id !== undefined) return { r: id };
+  ids.set(object, ids.size); // before its contents, as the decoder numbers them
   if (ArrayBuffer.isView(object) && !(object.buffer instanceof SharedArrayBuffer) && isDetached(object.buffer)) {
     return refuse(where, `${kindOf(object)} over a detached ArrayBuffer (its memory was transferred away) holds no bytes`);
   }
@@ -133,38 +149,33 @@ function encodeAt(value: unknown, where: string, path: Set<object>, depth: numbe
     const ms = object.getTime();
     return { d: Number.isNaN(ms) ? null : ms };
   }
-  path.add(object);
-  try {
-    if (Array.isArray(object)) return encodeArray(object, where, path, depth);
-    if (object instanceof Map) {
-      const entries: Encoded[] = [];
-      let i = 0;
-      for (const [k, v] of object) {
-        entries.push([encodeAt(k, `${where} (a Map) key #${i}`, path, depth + 1), encodeAt(v, `${where}.get(key #${i})`, path, depth + 1)]);
-        i++;
-      }
-      return { m: entries };
+  if (Array.isArray(object)) return encodeArray(object, where, ids, depth);
+  if (object instanceof Map) {
+    const entries: Encoded[] = [];
+    let i = 0;
+    for (const [k, v] of object) {
+      entries.push([encodeAt(k, `${where} (a Map) key #${i}`, ids, depth + 1), encodeAt(v, `${where}.get(key #${i})`, ids, depth + 1)]);
+      i++;
     }
-    if (object instanceof Set) {
-      const items: Encoded[] = [];
-      let i = 0;
-      for (const v of object) items.push(encodeAt(v, `${where} (a Set) item #${i++}`, path, depth + 1));
-      return { s: items };
-    }
-    const proto = Object.getPrototypeOf(object);
-    if (proto !== Object.prototype && proto !== null) {
-      return refuse(where, `${kindOf(object)} is not plain data (the codec carries plain objects, arrays, Buffers, typed arrays, Dates, Maps and Sets)`);
-    }
-    const out: Record<string, Encoded> = {};
-    // defineProperty: an own key named __proto__ (JSON.parse makes them) must stay a key.
-    for (const key of Object.keys(object)) {
-      const encoded = encodeAt((object as Record<string, unknown>)[key], `${where}.${key}`, path, depth + 1);
-      Object.defineProperty(out, key, { value: encoded, writable: true, enumerable: true, configurable: true });
-    }
-    return { o: out };
-  } finally {
-    path.delete(object);
+    return { m: entries };
   }
+  if (object instanceof Set) {
+    const items: Encoded[] = [];
+    let i = 0;
+    for (const v of object) items.push(encodeAt(v, `${where} (a Set) item #${i++}`, ids, depth + 1));
+    return { s: items };
+  }
+  const proto = Object.getPrototypeOf(object);
+  if (proto !== Object.prototype && proto !== null) {
+    return refuse(where, `${kindOf(object)} is not plain data (the codec carries plain objects, arrays, Buffers, typed arrays, Dates, Maps and Sets)`);
+  }
+  const out: Record<string, Encoded> = {};
+  // defineProperty: an own key named __proto__ (JSON.parse makes them) must stay a key.
+  for (const key of Object.keys(object)) {
+    const encoded = encodeAt((object as Record<string, unknown>)[key], `${where}.${key}`, ids, depth + 1);
+    Object.defineProperty(out, key, { value: encoded, writable: true, enumerable: true, configurable: true });
+  }
+  return { o: out };
 }
 
 /**
@@ -172,14 +183,14 @@ function encodeAt(value: unknown, where: string, path: Set<object>, depth: numbe
  * listing the elements present. Its elements are walked while they are present, then (at the
  * first hole) through its own keys: the cost follows the elements, never the length.
  */
-function encodeArray(array: unknown[], where: string, path: Set<object>, depth: number): Encoded {
+function encodeArray(array: unknown[], where: string, ids: Ids, depth: number): Encoded {
   const length = array.length;
   if (length > MAX_ARRAY_LENGTH) {
     throw new RangeError(`${where} cannot travel through the queue: an array of length ${length} is longer than the ${MAX_ARRAY_LENGTH} (2^28) elements the codec carries`);
   }
   const dense: Encoded[] = [];
   let i = 0;
-  for (; i < length && Object.hasOwn(array, i); i++) dense.push(encodeAt(array[i], `${where}[${i}]`, path, depth + 1));
+  for (; i < length && Object.hasOwn(array, i); i++) dense.push(encodeAt(array[i], `${where}[${i}]`, ids, depth + 1));
   if (i === length) return dense;
   const entries: Encoded[] = dense.map((item, index) => [index, item]);
   for (const key of Object.keys(array)) {
@@ -187,14 +198,23 @@ function encodeArray(array: unknown[], where: string, path: Set<object>, depth: 
     // Own keys list the indices first, ascending; the rest (a.x = 1) are not elements.
     if (!Number.isInteger(index) || index >= length || String(index) !== key) break;
     if (index < i) continue; // walked already
-    entries.push([index, encodeAt(array[index], `${where}[${index}]`, path, depth + 1)]);
+    entries.push([index, encodeAt(array[index], `${where}[${index}]`, ids, depth + 1)]);
   }
   return { h: [length, entries] };
 }
 
 /** The value `encoded` stands for. Throws a TypeError naming `where` when it is not a well-formed encoding. */
 export function decode(encoded: unknown, where: string): unknown {
-  return decodeAt(encoded, where, 0);
+  return decodeAt(encoded, where, [], 0);
+}
+
+/** Each object made so far, by id: the encoder's numbering (see { r: id } above). */
+type Made = unknown[];
+
+/** `object`, numbered as the next one made. */
+function made<T>(seen: Made, object: T): T {
+  seen.push(object);
+  return object;
 }
 
 function bad(where: string, why: string): never {
@@ -206,12 +226,16 @@ function base64(v: unknown, where: string): Buffer {
   return Buffer.from(v, 'base64');
 }
 
-function decodeAt(e: unknown, where: string, depth: number): unknown {
+function decodeAt(e: unknown, where: string, seen: Made, depth: number): unknown {
   if (e === null || typeof e === 'string' || typeof e === 'boolean') return e;
   if (typeof e === 'number') return e;
   if (typeof e !== 'object') return bad(where, `a ${typeof e}`);
   if (depth >= MAX_DEPTH) return bad(where, `nested more than ${MAX_DEPTH} levels deep`);
-  if (Array.isArray(e)) return e.map((item, i) => decodeAt(item, `${where}[${i}]`, depth + 1));
+  if (Array.isArray(e)) {
+    const out = made(seen, [] as unknown[]);
+    for (let i = 0; i < e.length; i++) out.push(decodeAt(e[i], `${where}[${i}]`, seen, depth + 1));
+    return out;
+  }
   const keys = Object.keys(e);
   if (keys.length !== 1) return bad(where, `an object with ${keys.length} keys where a tag object has exactly one`);
   const tag = keys[0]!;
@@ -228,60 +252,68 @@ function decodeAt(e: unknown, where: string, depth: number): unknown {
     case 'i':
       if (typeof v !== 'string' || !/^-?\d+$/.test(v)) return bad(where, 'a bigint whose digits are not a decimal integer');
       return BigInt(v);
+    case 'r':
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= seen.length) {
+        return bad(where, `a reference ${JSON.stringify(v)} to no object decoded before it (${seen.length} were)`);
+      }
+      return seen[v];
     case 'd':
-      if (v === null) return new Date(NaN);
+      if (v === null) return made(seen, new Date(NaN));
       if (typeof v !== 'number') return bad(where, 'a Date whose time is not a number');
-      return new Date(v);
+      return made(seen, new Date(v));
     case 'B':
-      return base64(v, where);
+      return made(seen, base64(v, where));
     case 'a': {
       const bytes = base64(v, where);
-      return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+      return made(seen, bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
     }
     case 'm': {
       if (!Array.isArray(v)) return bad(where, "a Map's entries are not an array");
-      const map = new Map();
+      const map = made(seen, new Map());
       v.forEach((entry: unknown, i) => {
         if (!Array.isArray(entry) || entry.length !== 2) bad(`${where} (a Map) entry #${i}`, 'not a [key, value] pair');
-        map.set(decodeAt(entry[0], `${where} (a Map) key #${i}`, depth + 1), decodeAt(entry[1], `${where} (a Map) value #${i}`, depth + 1));
+        const key = decodeAt(entry[0], `${where} (a Map) key #${i}`, seen, depth + 1); // key first, as encoded
+        map.set(key, decodeAt(entry[1], `${where} (a Map) value #${i}`, seen, depth + 1));
       });
       return map;
     }
     case 's': {
       if (!Array.isArray(v)) return bad(where, "a Set's items are not an array");
-      return new Set(v.map((item: unknown, i) => decodeAt(item, `${where} (a Set) item #${i}`, depth + 1)));
+      const set = made(seen, new Set());
+      v.forEach((item: unknown, i) => set.add(decodeAt(item, `${where} (a Set) item #${i}`, seen, depth + 1)));
+      return set;
     }
     case 'o': {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) return bad(where, "a plain object's properties are not an object");
-      const out: Record<string, unknown> = {};
+      const out = made(seen, {} as Record<string, unknown>);
       // defineProperty, so that a key named __proto__ is a property and never a prototype.
       for (const key of Object.keys(v)) {
-        Object.defineProperty(out, key, { value: decodeAt((v as Record<string, unknown>)[key], `${where}.${key}`, depth + 1), writable: true, enumerable: true, configurable: true });
+        Object.defineProperty(out, key, { value: decodeAt((v as Record<string, unknown>)[key], `${where}.${key}`, seen, depth + 1), writable: true, enumerable: true, configurable: true });
       }
       return out;
     }
     case 't':
-      return decodeTyped(v, where);
+      return made(seen, decodeTyped(v, where));
     case 'h':
-      return decodeSparse(v, where, depth);
+      return decodeSparse(v, where, seen, depth);
   }
   return bad(where, `unknown tag '${tag}'`);
 }
 
-function decodeSparse(v: unknown, where: string, depth: number): unknown[] {
+function decodeSparse(v: unknown, where: string, seen: Made, depth: number): unknown[] {
   if (!Array.isArray(v) || v.length !== 2 || !Array.isArray(v[1])) return bad(where, 'an array with holes that is not [length, entries]');
   const length: unknown = v[0];
   if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > MAX_ARRAY_LENGTH) {
     return bad(where, `an array length that is not an integer in [0, ${MAX_ARRAY_LENGTH}]`);
   }
-  const out: unknown[] = [];
+  const out: unknown[] = made(seen, []);
   let last = -1;
   for (const entry of v[1] as unknown[]) {
     const index: unknown = Array.isArray(entry) && entry.length === 2 ? entry[0] : undefined;
     if (typeof index !== 'number' || !Number.isInteger(index) || index <= last || index >= length) {
       return bad(where, 'an array element that is not an [index, value] pair with an index above the one before it and below the length');
     }
-    out[index] = decodeAt((entry as unknown[])[1], `${where}[${index}]`, depth + 1);
+    out[index] = decodeAt((entry as unknown[])[1], `${where}[${index}]`, seen, depth + 1);
     last = index;
   }
   out.length = length;
