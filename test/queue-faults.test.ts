@@ -154,6 +154,29 @@ describe.runIf(run)('queue backend faults', () => {
     for (const o of settled) expect((o as PromiseRejectedResult).reason.message).toMatch(/is no longer in Redis .*: another client removed it, or Redis lost it/);
   }, 40_000);
 
+  it('with attempts > 1, a job failed for good without using its retries settles even if its event was missed', async () => {
+    // The sweep settled a failed job only once attemptsMade reached the call's attempts: a job
+    // failed at once (UnrecoverableError: a task the server does not run, a bad payload) whose
+    // 'failed' event the client missed waited for ever. Failed here as BullMQ fails such a job,
+    // minus the event: finished, with its reason and one attempt made.
+    const queue = `lostfail${++queueNo}`;
+    const pool = client(queue);
+    const call = pool.apply(noop, [1], { attempts: 3 });
+    const outcome = call.then(() => 'resolved', (error: Error) => error.message);
+    const admin = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+    await waitFor(async () => (await admin.getWaitingCount()) === 1);
+    const [job] = await admin.getWaiting();
+    const raw = (await admin.client) as unknown as { multi(): { hset(...a: unknown[]): unknown; lrem(...a: unknown[]): unknown; zadd(...a: unknown[]): unknown; exec(): Promise<unknown> } };
+    const multi = raw.multi();
+    multi.hset(`bull:${queue}:${job!.id}`, { finishedOn: String(Date.now()), failedReason: 'this server does not run "kernel:noop"', atm: '1' });
+    multi.lrem(`bull:${queue}:wait`, 0, job!.id);
+    multi.zadd(`bull:${queue}:failed`, String(Date.now()), job!.id);
+    await multi.exec();
+    await admin.close();
+    const settled = await Promise.race([outcome, new Promise((resolve) => setTimeout(resolve, 20_000, 'still pending after 20 s'))]);
+    expect(settled).toBe(`queue job ${job!.id} failed: this server does not run "kernel:noop"`);
+  }, 40_000);
+
   it('an event the client cannot parse (another producer\'s) does not stop it hearing results', async () => {
     // BullMQ's event reader ends on an event whose data is not JSON; every call then waited for
     // the client's sweep (10 s). The client starts its reader again.

@@ -378,9 +378,14 @@ export class QueueBackend implements Backend {
           continue;
         }
         slot.missing = 0;
+        // finishedOn is set only once the job is done for good (BullMQ clears it when a job is
+        // retried): a failed attempt that will be retried has a failedReason but no finishedOn.
+        // So a failed job with finishedOn is final whatever attemptsMade says: a job failed
+        // without using its retries (an UnrecoverableError: a task this server does not run, a
+        // bad payload; stalled too many times) used to wait for ever once its event was missed.
         if (job.finishedOn !== undefined && job.finishedOn !== null) {
           if (job.failedReason !== undefined && job.failedReason !== null && job.failedReason !== '' && job.returnvalue === null) {
-            if (job.attemptsMade >= (d.backendSlot as Slot).attempts) this.#settle(jobId, Outcome.Error, errorFromReason(jobId, job.failedReason));
+            this.#failedForGood(d, jobId, job.failedReason);
           } else {
             this.#completed(jobId, job.returnvalue);
           }
