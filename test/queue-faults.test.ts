@@ -271,6 +271,32 @@ describe.runIf(run)('queue backend faults', () => {
     await call;
   }, 60_000);
 
+  it('spindle serve: a second signal of either kind kills it while the first waits for a running job', async () => {
+    // The first SIGINT took its own listener away but left SIGTERM's: SIGINT then SIGTERM (or
+    // the reverse) did nothing, and the server ran on until its job ended.
+    for (const [first, second] of [['SIGINT', 'SIGTERM'], ['SIGTERM', 'SIGINT'], ['SIGINT', 'SIGINT']] as const) {
+      const queue = `signals${++queueNo}`;
+      const s = await server(queue, ['--size', '1']);
+      const pool = client(queue);
+      const call = pool.apply(sleep, [30_000, 'late']).catch((e: unknown) => e);
+      const raw = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+      try {
+        await waitFor(async () => (await raw.getActiveCount()) === 1);
+      } finally {
+        await raw.close();
+      }
+      const exited = new Promise<NodeJS.Signals | number | null>((resolve) => s.child.once('exit', (code, signal) => resolve(signal ?? code)));
+      s.child.kill(first);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(s.child.exitCode ?? s.child.signalCode).toBe(null); // still finishing its job
+      s.child.kill(second);
+      const bound = new Promise<string>((resolve) => setTimeout(resolve, 5_000, 'still running 5 s after the second signal'));
+      expect(await Promise.race([exited, bound])).toBe(second);
+      await pool.terminate();
+      await call;
+    }
+  }, 90_000);
+
   it('spindle serve prints the worker errors it used to swallow, one line each, at most one a second', async () => {
     // A job whose data is not JSON (another producer's) fails inside BullMQ before any processor
     // runs: it goes back and forth between active and wait, and nothing said why.

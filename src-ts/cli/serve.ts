@@ -183,8 +183,16 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   process.stderr.write(`spindle serve: serving queue '${args.queue}' (pid ${process.pid}, ${handle.pool.backend} backend, ${handle.pool.size} at once, ${handle.tasks.length} tasks)\n`);
   await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+    // The first signal of either kind starts a graceful close and takes both listeners away,
+    // so that a second signal of either kind kills the process (as Node's default does).
+    // Two once-listeners left the other kind's in place: SIGINT then SIGTERM did nothing.
+    const first = (): void => {
+      process.off('SIGINT', first);
+      process.off('SIGTERM', first);
+      resolve();
+    };
+    process.on('SIGINT', first);
+    process.on('SIGTERM', first);
   });
   const { abandoned, forced } = await handle.close();
   if (forced) {
