@@ -204,6 +204,29 @@ describe.runIf(run)('queue backend faults', () => {
     expect(await Promise.all(calls)).toEqual(Array.from({ length: 40 }, (_, i) => i));
   }, 90_000);
 
+  it('once Redis has been gone for connectTimeout, calls in flight and new ones reject as at start-up', async () => {
+    // ioredis queues commands while it reconnects, without bound: once Redis went away after the
+    // client had connected, every call (its add, or the sweep's lookups) waited for ever.
+    const queue = `gone${++queueNo}`;
+    await server(queue, ['--size', '1']);
+    const pool = client(queue, { connection: { host: '127.0.0.1', port: redis.port, connectTimeout: 2000 } });
+    expect(await pool.apply(noop, [1])).toBe(1);
+    const outcome = (call: Promise<unknown>) => call.then(() => 'resolved', (error: Error) => error.message);
+    const running = outcome(pool.apply(sleep, [30_000, 'late']));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await redis.stop();
+    try {
+      const started = Date.now();
+      const fresh = outcome(pool.apply(noop, [2]));
+      const bound = new Promise<string>((resolve) => setTimeout(resolve, 15_000, 'still pending 15 s after Redis went away'));
+      const settled = await Promise.all([Promise.race([running, bound]), Promise.race([fresh, bound])]);
+      for (const message of settled) expect(message).toMatch(new RegExp(`^cannot reach Redis for queue '${queue}' on Redis at 127\\.0\\.0\\.1:${redis.port} within 2000 ms`));
+      expect(Date.now() - started).toBeLessThan(6_000);
+    } finally {
+      await redis.restart();
+    }
+  }, 60_000);
+
   it('a garbage job fails with a clear reason and the server keeps serving', async () => {
     const queue = `garbage${++queueNo}`;
     const s = await server(queue);

@@ -98,6 +98,11 @@ export class QueueBackend implements Backend {
   #closed = false;
   #closing: Promise<void> | undefined;
   #connected = false;
+  /** How long calls wait for an unreachable Redis (connectTimeout), and what they then reject with. */
+  readonly #timeout: number;
+  readonly #unreachable: () => string;
+  /** Since when (Date.now()) the connection that adds jobs has been down, after it had connected once. */
+  #downSince: number | undefined;
   /** Removals and cancel requests under way: close() lets them reach Redis before it closes the connection. */
   readonly #stopping = new Set<Promise<void>>();
   /** Each checked call's arguments, encoded at the call (checkArgs), taken by the flush that adds its job: encoded once. */
@@ -132,18 +137,56 @@ export class QueueBackend implements Backend {
     this.#events.on('progress', ({ jobId, data }) => this.#progressed(jobId, data));
     this.#events.on('active', ({ jobId }) => this.#activated(jobId));
     this.#readEvents();
-    this.#ready = readyWithin(
-      Promise.all([this.#queue.waitUntilReady(), this.#events.waitUntilReady()]),
-      timeout,
-      () => `cannot reach Redis for ${this.#where} within ${timeout} ms${this.#lastError === undefined ? '' : ` (${this.#lastError.message})`}`,
-    );
+    this.#timeout = timeout;
+    this.#unreachable = () => `cannot reach Redis for ${this.#where} within ${timeout} ms${this.#lastError === undefined ? '' : ` (${this.#lastError.message})`}`;
+    this.#ready = readyWithin(Promise.all([this.#queue.waitUntilReady(), this.#events.waitUntilReady()]), timeout, this.#unreachable);
     // Settled by the first flush; a pool that never runs a call must not report it as unhandled.
     this.#ready.then(
       () => {
         this.#connected = true;
+        this.#watchConnection();
       },
       () => {},
     );
+  }
+
+  /**
+   * Follows the connection that adds jobs once it has connected: while it is down, ioredis
+   * queues every command (an add, the sweep's lookups) for as long as it takes, so without this
+   * a call waited for ever once Redis went away. The sweep fails calls once Redis has been down
+   * for connectTimeout (see #giveUpIfUnreachable); a restart shorter than that goes unnoticed.
+   */
+  #watchConnection(): void {
+    this.#queue.client.then(
+      (client) => {
+        const redis = client as unknown as { status: string; on(event: string, listener: () => void): unknown };
+        const down = () => {
+          this.#downSince ??= Date.now();
+        };
+        redis.on('close', down);
+        redis.on('end', down);
+        redis.on('ready', () => {
+          this.#downSince = undefined;
+        });
+        if (redis.status !== 'ready') down();
+      },
+      () => {},
+    );
+  }
+
+  /**
+   * Once Redis has been unreachable for connectTimeout, every call still waiting (its job not
+   * yet added, or added and not yet heard of) rejects as a call does that cannot reach Redis at
+   * start. Its job is withdrawn as a cancelled call's is: the removal, queued behind the add,
+   * reaches Redis if it comes back (a running job is asked to stop).
+   */
+  #giveUpIfUnreachable(): void {
+    if (this.#downSince === undefined || Date.now() - this.#downSince < this.#timeout) return;
+    const message = this.#unreachable();
+    for (const jobId of [...this.#live.keys()]) {
+      this.#settle(jobId, Outcome.Error, new Error(message));
+      this.#track(this.#stop(jobId));
+    }
   }
 
   /**
@@ -166,6 +209,7 @@ export class QueueBackend implements Backend {
     d.backendSlot = slot;
     this.#live.set(slot.jobId, d);
     this.#toAdd.push(d);
+    this.#armSweep(); // from now on: a Redis gone away must not hold its add for ever
     if (!this.#flushing) {
       this.#flushing = true;
       setImmediate(() => void this.#flush());
@@ -348,6 +392,7 @@ export class QueueBackend implements Backend {
 
   /** Looks up jobs that have been quiet for QUIET_MS and settles those that finished unseen. */
   async #sweep(): Promise<void> {
+    this.#giveUpIfUnreachable();
     if (this.#live.size === 0) {
       clearInterval(this.#sweepTimer);
       this.#sweepTimer = undefined;
