@@ -259,6 +259,14 @@ describe.runIf(run)('queue backend faults', () => {
     const usage = await runServer(['--queue', 'x', '--redis', redis.url, '--size', 'many'], 30_000);
     expect(usage.code).toBe(2);
     expect(usage.stderr.split('\n')[0]).toBe("spindle serve: --size must be a positive integer, got 'many'");
+    // These exited 1 without usage, from serve() and the Pool: bad values are usage errors.
+    for (const [args, line] of [
+      [['--queue', 'a:b'], "spindle serve: --queue must be a queue name without ':', got 'a:b'"],
+      [['--queue', 'x', '--size', '2000'], "spindle serve: --size must be at most 1024, got '2000'"],
+    ]) {
+      const bad = await runServer([...args, '--redis', redis.url], 30_000);
+      expect([bad.code, bad.stderr.split('\n')[0], bad.stderr.split('\n')[1]]).toEqual([2, line, 'Usage: spindle serve --queue NAME --redis URL [OPTION]...']);
+    }
     const missing = await runServer(['--queue', 'x', '--redis', redis.url, '--tasks', '/nonexistent/tasks.mjs'], 30_000);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^spindle serve: cannot import task module file:\/\/\/nonexistent\/tasks\.mjs: .*\n$/);

@@ -8,6 +8,7 @@
 // each, at most one a second.
 
 import { redisOptions } from '../backends/queue/bullmq.js';
+import { MAX_POOL_SIZE } from '../internal/options.js';
 import { Pool } from '../pool.js';
 import { serve } from '../serve/serve.js';
 import { writeStdout } from './stdout.js';
@@ -111,6 +112,8 @@ function parse(argv: string[]): ServeArgs {
     switch (flag) {
       case '--queue':
         if (!value) throw new UsageError('--queue needs a name');
+        // BullMQ keys are <prefix>:<queue>:...: serve() refuses a ':' too, but as exit 1 without usage.
+        if (value.includes(':')) throw new UsageError(`--queue must be a queue name without ':', got '${value}'`);
         out.queue = value;
         break;
       case '--redis':
@@ -123,6 +126,8 @@ function parse(argv: string[]): ServeArgs {
         break;
       case '--size':
         out.size = positiveInteger('--size', value);
+        // The Pool refuses more, but as exit 1 without usage: a bad value is a usage error.
+        if (out.size > MAX_POOL_SIZE) throw new UsageError(`--size must be at most ${MAX_POOL_SIZE}, got '${value}'`);
         break;
       case '--tasks':
         if (!value) throw new UsageError('--tasks needs a file');
