@@ -1,6 +1,7 @@
 // The queue codec alone: exact round trips through JSON (as BullMQ stores them), refusals that
 // name where the bad value sits, and decoding of payloads no spindle client wrote.
 
+import { constants } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import { decode, encode, MAX_ARRAY_LENGTH } from '../src-ts/backends/queue/codec.js';
 import { SharedCounter } from '../src-ts/shared/counter.js';
@@ -95,6 +96,16 @@ describe('queue codec', () => {
     ] as [unknown, RegExp][]) {
       expect(() => decode(garbage, 'x')).toThrow(message);
     }
+  });
+
+  it('bytes too many for one base64 string are a RangeError naming where they sit', () => {
+    // It was Buffer's plain Error (ERR_STRING_TOO_LONG), naming no argument.
+    const big = Buffer.allocUnsafeSlow(3 * 2 ** 27); // 402653184 bytes: 2^29 base64 characters
+    const too = `is too large to travel through the queue: its ${big.byteLength} bytes would be ${2 ** 29} characters of base64, more than the ${constants.MAX_STRING_LENGTH} a string holds`;
+    expect(() => encode(big, 'apply: args[0]')).toThrow(RangeError);
+    expect(() => encode([1, big], 'apply: args[0]')).toThrow(`apply: args[0][1] ${too}`);
+    expect(() => encode({ b: big.buffer }, 'the result')).toThrow(`the result.b ${too}`);
+    expect(() => encode(new Uint16Array(big.buffer), 'map: args[1]')).toThrow(`map: args[1] ${too}`);
   });
 
   it('a detached ArrayBuffer, or a view over one, is a TypeError naming where it sits', () => {

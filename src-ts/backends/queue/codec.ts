@@ -41,6 +41,7 @@
 // decode() trusts nothing: a job from another producer may hold anything, and a malformed value
 // is a TypeError saying so, never a crash.
 
+import { constants } from 'node:buffer';
 import { brandOf } from '../../shared/brand.js';
 
 const TYPED_ARRAYS = {
@@ -71,6 +72,18 @@ function kindOf(value: unknown): string {
 
 function refuse(where: string, why: string): never {
   throw new TypeError(`${where} cannot travel through the queue: ${why}`);
+}
+
+/**
+ * Bytes as base64, or a RangeError naming `where` when that string would be longer than V8's
+ * strings can be (about 403 MB of bytes): Buffer's own error, ERR_STRING_TOO_LONG, named nothing.
+ */
+function toBase64(bytes: Buffer, where: string): string {
+  const chars = Math.ceil(bytes.byteLength / 3) * 4;
+  if (chars > constants.MAX_STRING_LENGTH) {
+    throw new RangeError(`${where} is too large to travel through the queue: its ${bytes.byteLength} bytes would be ${chars} characters of base64, more than the ${constants.MAX_STRING_LENGTH} a string holds`);
+  }
+  return bytes.toString('base64');
 }
 
 /** True for an ArrayBuffer whose memory was transferred away (postMessage, structuredClone's transfer). */
@@ -133,17 +146,17 @@ function encodeAt(value: unknown, where: string, ids: Ids, depth: number): Encod
     return refuse(where, `${kindOf(object)} over a detached ArrayBuffer (its memory was transferred away) holds no bytes`);
   }
   // Before the SharedArrayBuffer checks, as it always was: a Buffer's bytes travel whatever memory holds them.
-  if (Buffer.isBuffer(object)) return { B: object.toString('base64') };
+  if (Buffer.isBuffer(object)) return { B: toBase64(object, where) };
   if (object instanceof SharedArrayBuffer) return refuse(where, 'a SharedArrayBuffer is shared memory, which cannot cross machines');
   if (object instanceof ArrayBuffer) {
     if (isDetached(object)) return refuse(where, 'a detached ArrayBuffer (its memory was transferred away) holds no bytes');
-    return { a: Buffer.from(object).toString('base64') };
+    return { a: toBase64(Buffer.from(object), where) };
   }
   if (ArrayBuffer.isView(object)) {
     if (object.buffer instanceof SharedArrayBuffer) return refuse(where, 'its memory is a SharedArrayBuffer, which cannot cross machines');
     const name = object.constructor.name as TypedName;
     if (TYPED_ARRAYS[name] !== object.constructor) return refuse(where, `${kindOf(object)} is not a standard typed array`);
-    return { t: [name, Buffer.from(object.buffer, object.byteOffset, object.byteLength).toString('base64')] };
+    return { t: [name, toBase64(Buffer.from(object.buffer, object.byteOffset, object.byteLength), where)] };
   }
   if (object instanceof Date) {
     const ms = object.getTime();
