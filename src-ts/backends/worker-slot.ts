@@ -128,9 +128,9 @@ export class WorkerSlot {
     this.stopReason ??= reason;
     // Referenced until it has exited: terminate() and join() wait for its 'exit'. Node's
     // worker.terminate() refs it too, but a reply that arrives meanwhile would make updateRef
-    // unref it again, and the process could exit with them pending.
-    this.referenced = true;
-    this.worker.ref();
+    // unref it again, and the process could exit with them pending; updateRef counts a
+    // stopping worker as busy.
+    this.updateRef();
     void this.worker.terminate();
   }
 
