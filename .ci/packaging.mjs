@@ -63,7 +63,7 @@ run('npm', ['run', 'build:ts'], { cwd: root });
 const packed = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: root }).stdout);
 const tarball = join(work, packed[0].filename);
 const files = new Set(packed[0].files.map((f) => f.path));
-for (const needed of ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/worker.js', 'dist/cli.js', 'dist/binding.gyp', 'CMakeLists.txt', 'src-cpp/addon/module.cpp', 'src-cpp/core/thread_pool.cpp', 'package.json', 'README.md']) {
+for (const needed of ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/worker.js', 'dist/cli.js', 'dist/binding.gyp', 'CMakeLists.txt', 'src-cpp/addon/module.cpp', 'src-cpp/core/thread_pool.cpp', 'package.json', 'README.md', 'LICENSE']) {
   if (!files.has(needed)) fail(`the tarball lacks ${needed}`);
 }
 const packedPrebuild = (platform) => [...files].find((f) => f.startsWith(`prebuilds/${platform}/`) && f.endsWith('.node'));

@@ -1,6 +1,8 @@
 // The package as users load it: the ESM and CommonJS builds with their types, side by side.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -17,6 +19,29 @@ describe('what installing the package runs', () => {
     expect(manifest.gypfile).toBe(false);
     expect(manifest.files).not.toContain('binding.gyp');
     expect(manifest.files).toContain('dist/');
+  });
+
+  it('refuses to pack without dist/ or a prebuilt addon, since nothing builds on install', () => {
+    expect(manifest.scripts.prepack).toBe('node .ci/prepack.mjs');
+    const dir = mkdtempSync(join(tmpdir(), 'spindle-prepack-'));
+    const prepack = () => spawnSync(process.execPath, [join(root, '.ci', 'prepack.mjs')], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+    try {
+      let run = prepack();
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('refusing to pack without dist/ (the compiled library) and prebuilds/*/*.node (the prebuilt addon)');
+      mkdirSync(join(dir, 'dist'));
+      writeFileSync(join(dir, 'dist', 'index.js'), '');
+      writeFileSync(join(dir, 'dist', 'index.cjs'), '');
+      run = prepack();
+      expect(run.status).toBe(1);
+      expect(run.stderr).not.toContain('dist/');
+      mkdirSync(join(dir, 'prebuilds', 'linux-x64'), { recursive: true });
+      writeFileSync(join(dir, 'prebuilds', 'linux-x64', 'spindle.glibc.node'), '');
+      run = prepack();
+      expect([run.status, run.stderr]).toEqual([0, '']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('ships what compiling from source needs: binding.gyp in dist/, node-addon-api as a dependency', () => {
