@@ -59,8 +59,12 @@ const plainResolver: Resolver = { resolveFn: undefined };
 // Older Node versions lack Symbol.asyncDispose; where Node has it, it is this registered symbol.
 const asyncDispose: symbol = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
 
-/** map's item type: the task's one argument. */
-export type ItemOf<T> = ArgsOf<T>[0];
+/**
+ * map's item type: the task's one argument. A task whose arguments after the first are not all
+ * optional (countPrimes' lo and hi) takes no item (never): map and imap call it with the item
+ * alone, which it refuses at run time, so the mistake is a compile error (starmap is meant).
+ */
+export type ItemOf<T> = [ArgsOf<T>[0]] extends ArgsOf<T> ? ArgsOf<T>[0] : never;
 
 export interface PoolStats {
   backend: 'native' | 'worker' | 'queue';

@@ -1312,6 +1312,20 @@ describe('validation', () => {
     void pool.apply(noop, ['x']).catch(() => {});
     // @ts-expect-error increment takes a SharedCounter
     void pool.map(increment, [1]).catch(() => {});
+    // map and imap pass each item as the one argument: a task that needs two takes no item
+    // (compile-time checks, never run).
+    const typeOnly = (): void => {
+      // @ts-expect-error countPrimes needs lo and hi: starmap is meant
+      void pool.map(pair, [1, 2]);
+      // @ts-expect-error the same for imap
+      void pool.imap(pair, [1, 2]);
+      // @ts-expect-error a JS task of two required parameters
+      void pool.mapAsync(task<(a: number, b: number) => number>('/nonexistent/t.js'), [1]);
+    };
+    void typeOnly;
+    // Optional arguments after the first, and tasks typed loosely, still take items.
+    expectTypeOf(pool.map<Kernel<[a: number, b?: string], number>>).parameter(1).toEqualTypeOf<Iterable<number> | ArrayLike<number>>();
+    expectTypeOf(pool.map<ReturnType<typeof task>>).parameter(1).toEqualTypeOf<Iterable<any> | ArrayLike<any>>();
   });
 
   it('rejects bad call arguments naming them, before anything is queued', async () => {
