@@ -43,7 +43,10 @@
       "cflags_cc": ["-std=c++20", "-O3", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "conditions": [
         # The prebuilds' glibc and libstdc++ floor: symbol-version pins, read before every source.
-        ["OS=='linux'", { "cflags_cc": ["-include", "<(module_root_dir)/src-cpp/core/glibc_floor.hpp"] }]
+        # Named by file only, found through include_dirs (src-cpp/core): make splits an absolute
+        # path at its spaces, so a package installed under a directory with a space in its name
+        # could not be compiled (`spindle build-addon`).
+        ["OS=='linux'", { "cflags_cc": ["-include", "glibc_floor.hpp"] }]
       ],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",

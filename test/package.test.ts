@@ -1,10 +1,10 @@
 // The package as users load it: the ESM and CommonJS builds with their types, side by side.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -107,4 +107,44 @@ describe('package entry points', () => {
     expect(child.stderr).toBe('');
     expect(JSON.parse(child.stdout)).toEqual([true, true, true, false, 100, 200]);
   });
+});
+
+describe('compiling the addon from a directory with a space in its name', () => {
+  // `npx spindle build-addon` (node-gyp, make) and `npx cmake-js compile` run in the installed
+  // package: wherever the project lives. make splits a path at its spaces, and so does CMake's
+  // `SHELL:` option syntax, so the glibc-floor header forced into every source by an absolute
+  // path broke both builds under such a directory ("cannot specify -o with -c ... with multiple
+  // files"). One source compiled each way is enough to show the flags survive the path.
+  const onPath = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+  const nodeGyp = `${root}/node_modules/node-gyp/bin/node-gyp.js`;
+  // Node's headers as build-addon finds them: beside this node (a Node installed from its tarball).
+  const nodedir = join(dirname(process.execPath), '..');
+  const haveTools = ['g++', 'make', 'python3'].every(onPath) && existsSync(nodeGyp) && existsSync(join(nodedir, 'include', 'node', 'common.gypi'));
+  const haveCmake = ['c++', 'make', 'cmake'].every(onPath);
+  let work: string;
+  beforeAll(() => {
+    work = join(mkdtempSync(join(tmpdir(), 'spindle-build-')), 'my projects', 'node_modules', 'spindle');
+    mkdirSync(work, { recursive: true });
+    for (const entry of ['binding.gyp', 'CMakeLists.txt', 'src-cpp', 'test/cpp']) cpSync(join(root, entry), join(work, entry), { recursive: true });
+    symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'), 'dir');
+  });
+  afterAll(() => rmSync(join(work, '..', '..', '..'), { recursive: true, force: true }));
+
+  const compiles = (command: string, args: string[]) => {
+    const child = spawnSync(command, args, { cwd: work, encoding: 'utf8', timeout: 240_000 });
+    expect(child.stderr + child.stdout).not.toMatch(/fatal error|Error \d/);
+    expect(child.status).toBe(0);
+  };
+
+  it.runIf(haveTools)('node-gyp: binding.gyp', () => {
+    compiles(process.execPath, [nodeGyp, 'configure', `--nodedir=${nodedir}`]);
+    compiles('make', ['-C', 'build', 'BUILDTYPE=Release', 'Release/obj.target/spindle/src-cpp/core/kernels/noop.o']);
+    expect(existsSync(join(work, 'build', 'Release', 'obj.target', 'spindle', 'src-cpp', 'core', 'kernels', 'noop.o'))).toBe(true);
+  }, 300_000);
+
+  it.runIf(haveCmake)('cmake: CMakeLists.txt', () => {
+    compiles('cmake', ['-S', '.', '-B', 'build cmake', '-DCMAKE_BUILD_TYPE=Release']);
+    compiles('make', ['-C', 'build cmake', 'src-cpp/core/kernels/noop.o']);
+    expect(existsSync(join(work, 'build cmake', 'CMakeFiles', 'spindle_core.dir', 'src-cpp', 'core', 'kernels', 'noop.cpp.o'))).toBe(true);
+  }, 300_000);
 });
