@@ -148,3 +148,54 @@ describe('compiling the addon from a directory with a space in its name', () => 
     expect(existsSync(join(work, 'build cmake', 'CMakeFiles', 'spindle_core.dir', 'src-cpp', 'core', 'kernels', 'noop.cpp.o'))).toBe(true);
   }, 300_000);
 });
+
+describe('the published types, as a strict consumer compiles them', () => {
+  // README: "An option set to `undefined` counts as not given". A consumer compiling with
+  // exactOptionalPropertyTypes (as @tsconfig/strictest does) must be able to pass one: the option
+  // types say `| undefined`. Compiled against dist/index.d.ts, resolved by name from a project
+  // that has spindle installed (a link), with the library's own declarations checked too.
+  it('accepts options set to undefined under exactOptionalPropertyTypes, skipLibCheck off', async () => {
+    const ts = (await import('typescript')).default;
+    const dir = mkdtempSync(join(tmpdir(), 'spindle-types-'));
+    try {
+      mkdirSync(join(dir, 'node_modules', '@types'), { recursive: true });
+      symlinkSync(root, join(dir, 'node_modules', 'spindle'), 'dir');
+      symlinkSync(join(root, 'node_modules', '@types', 'node'), join(dir, 'node_modules', '@types', 'node'), 'dir');
+      writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+      writeFileSync(
+        join(dir, 'consumer.ts'),
+        `import { Pool, kernels, serve } from 'spindle';
+         declare const n: number | undefined;
+         declare const signal: AbortSignal | undefined;
+         const pool = new Pool({ size: n, maxQueue: n, backend: undefined, initializer: undefined, env: undefined });
+         await pool.apply(kernels.countPrimes, [0, 10], { signal, timeout: n, progress: undefined, transfer: undefined });
+         pool.applyAsync(kernels.noop, [1], { callback: undefined, errorCallback: undefined });
+         await pool.map(kernels.noop, [1], { chunkSize: n });
+         pool.imap(kernels.noop, [1], { chunkSize: n, window: n });
+         await pool.apply(kernels.sha256, ['a', { encoding: undefined }]);
+         await serve({ queue: 'q', connection: 'redis://x', pool: undefined, lockDuration: n, onError: undefined });
+         // @ts-expect-error a typo is still an error
+         new Pool({ maxQueu: 8 });
+         // @ts-expect-error and so is a value of the wrong type
+         new Pool({ size: '2' });`,
+      );
+      const program = ts.createProgram([join(dir, 'consumer.ts')], {
+        strict: true,
+        exactOptionalPropertyTypes: true,
+        skipLibCheck: false,
+        noEmit: true,
+        target: ts.ScriptTarget.ES2022,
+        module: ts.ModuleKind.NodeNext,
+        moduleResolution: ts.ModuleResolutionKind.NodeNext,
+        lib: ['lib.es2023.d.ts', 'lib.esnext.disposable.d.ts'],
+        types: ['node'],
+      });
+      const messages = ts
+        .getPreEmitDiagnostics(program)
+        .map((d) => `${d.file?.fileName ?? ''}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+      expect(messages).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});

@@ -23,37 +23,37 @@ const MAX_CONCURRENT_TASKS = 1024;
 
 export interface PoolOptions {
   /** 'auto' (default): native when the addon loads, else worker. 'queue': BullMQ jobs run by `spindle serve` processes (needs queue and connection). */
-  backend?: 'auto' | 'native' | 'worker' | 'queue';
+  backend?: 'auto' | 'native' | 'worker' | 'queue' | undefined;
   /** Queue backend only, and required there: the BullMQ queue's name, which the servers serve. */
-  queue?: string;
+  queue?: string | undefined;
   /** Queue backend only, and required there: a redis:// URL, or ioredis options. */
-  connection?: string | Record<string, unknown>;
+  connection?: string | Record<string, unknown> | undefined;
   /** Queue backend only: BullMQ attempts per job, an integer in [1, 1000]. Default 1: a task that throws is not run again. */
-  attempts?: number;
+  attempts?: number | undefined;
   /**
    * Threads or workers, an integer in [1, 1024]: the most that run tasks at once. Default:
    * os.availableParallelism(), or minSize when that is larger.
    */
-  size?: number;
+  size?: number | undefined;
   /** Accepted tasks the pool holds before dispatching them: an integer >= 1 or Infinity. Default 1024. */
-  maxQueue?: number;
+  maxQueue?: number | undefined;
   /** When the queue is full: 'wait' (default) for room, or 'reject' with a QueueFullError. */
-  onQueueFull?: 'wait' | 'reject';
+  onQueueFull?: 'wait' | 'reject' | undefined;
   /**
    * Worker backend only: a `task()` handle run once in each worker before its first task
    * (awaited when async). If it throws, the worker is not used and a new one is tried.
    */
-  initializer?: JsTask<any, any>;
+  initializer?: JsTask<any, any> | undefined;
   /** Worker backend only: the initializer's arguments. */
-  initArgs?: readonly unknown[];
+  initArgs?: readonly unknown[] | undefined;
   /** Worker backend only: replace a worker after it ran this many tasks (an integer >= 1). */
-  maxTasksPerWorker?: number;
+  maxTasksPerWorker?: number | undefined;
   /**
    * Worker backend only: ms an aborted or timed-out task still running in a worker gets to stop
    * on its own (by checking its signal) before the worker is terminated and replaced. Default
    * 1000; 0 terminates at once.
    */
-  cancelGrace?: number;
+  cancelGrace?: number | undefined;
   /**
    * Worker backend only: workers kept even when idle, an integer in [0, size] (in [0, 1024]
    * when size is not given; size then defaults to at least minSize). Default: size, a fixed
@@ -61,7 +61,7 @@ export interface PoolOptions {
    * wait for one, and lets those above minSize exit once idle for idleTimeout (workerExit
    * with reason 'idle'). 0: an idle pool holds no worker at all, and the next task starts one.
    */
-  minSize?: number;
+  minSize?: number | undefined;
   /**
    * Worker backend only: ms a worker above minSize may go without a task before it exits. A
    * finite number in [0, 2^31 - 1]; 0 lets it go as soon as it runs dry. Default 10000: long
@@ -69,7 +69,7 @@ export interface PoolOptions {
    * tens of ms and the initializer), short enough that a burst's extra threads and memory come
    * back within seconds. It has no effect unless minSize < size.
    */
-  idleTimeout?: number;
+  idleTimeout?: number | undefined;
   /**
    * Worker backend only: tasks one worker may run at once, an integer in [1, 1024]. Default 1.
    * Above 1, a worker starts its next task while earlier ones await (async tasks that wait for
@@ -80,57 +80,57 @@ export interface PoolOptions {
    * terminated, and the other tasks running on that worker fail with a WorkerCrashError, as
    * they would had it crashed the worker.
    */
-  concurrentTasksPerWorker?: number;
+  concurrentTasksPerWorker?: number | undefined;
   /**
    * Worker backend only: each worker's V8 heap and stack limits, as Node's Worker option of
    * the same name. Each one given is a finite number of MB > 0.
    */
-  resourceLimits?: ResourceLimits;
+  resourceLimits?: ResourceLimits | undefined;
   /**
    * Worker backend only: the workers' process.env, as Node's Worker option: an object (Node
    * stringifies its values), or worker_threads' SHARE_ENV to share the pool thread's own.
    */
-  env?: NodeJS.Dict<string> | typeof SHARE_ENV;
+  env?: NodeJS.Dict<string> | typeof SHARE_ENV | undefined;
   /** Worker backend only: appended to the workers' process.argv, as Node's Worker option (items are stringified). */
-  argv?: readonly unknown[];
+  argv?: readonly unknown[] | undefined;
   /** Worker backend only: the workers' Node flags, as Node's Worker option. */
-  execArgv?: readonly string[];
+  execArgv?: readonly string[] | undefined;
   /**
    * Worker backend only: a value every worker receives as worker_threads' `workerData`, readable
    * in tasks and the initializer. It must survive structuredClone (checked at construction).
    */
-  workerData?: unknown;
+  workerData?: unknown | undefined;
   /** Worker backend only: the workers' name, as Node's Worker option (shown in debuggers and traces). */
-  name?: string;
+  name?: string | undefined;
   /**
    * After close(), join() waits at most this many ms for accepted tasks, then terminates the
    * rest: they reject with an AbortError-named error saying the close timed out. A finite
    * number in [0, 2^31 - 1]. Default: no limit.
    */
-  closeTimeout?: number;
+  closeTimeout?: number | undefined;
 }
 
 /** Options every task-submitting method takes. */
 export interface CallOptions {
   /** Aborting it cancels the call: it rejects with an AbortError whose `cause` is the signal's reason. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Milliseconds from the call until it rejects with a TimeoutError and its work is cancelled. */
-  timeout?: number;
+  timeout?: number | undefined;
   /** Kernels add the units of work they finish to this counter. */
-  progress?: SharedCounter;
+  progress?: SharedCounter | undefined;
   /**
    * Queue backend only: how many times a failing job may run (BullMQ's attempts), an integer
    * in [1, 1000]; a map's or imap's applies to each of its chunks. Default: the Pool's
    * `attempts`, itself 1 by default (a task that throws is not run again).
    */
-  attempts?: number;
+  attempts?: number | undefined;
 }
 
 export interface CallbackOptions<R> {
   /** Runs on the pool's thread with the result, before get() resolves. */
-  callback?: (result: R) => void;
+  callback?: ((result: R) => void) | undefined;
   /** Runs on the pool's thread with the error, before get() rejects. */
-  errorCallback?: (error: unknown) => void;
+  errorCallback?: ((error: unknown) => void) | undefined;
 }
 
 /** apply, applyAsync and submit: one call, whose arguments may be moved rather than copied. */
@@ -140,23 +140,23 @@ export interface ApplyOptions extends CallOptions {
    * worker instead of copying; they are detached here once the task is dispatched. The native
    * backend reads arguments in place and ignores this.
    */
-  transfer?: readonly TransferListItem[];
+  transfer?: readonly TransferListItem[] | undefined;
 }
 
 export interface AsyncCallOptions<R> extends ApplyOptions, CallbackOptions<R> {}
 
 export interface MapOptions extends CallOptions {
   /** Items per dispatch. Default: ceil(n / (4 * size)), as Python's Pool.map. */
-  chunkSize?: number;
+  chunkSize?: number | undefined;
 }
 
 export interface MapAsyncOptions<R> extends MapOptions, CallbackOptions<R> {}
 
 export interface ImapOptions extends CallOptions {
   /** Items per dispatch. Default 1. */
-  chunkSize?: number;
+  chunkSize?: number | undefined;
   /** Chunks in flight or finished and not yet read, at most. Default max(4, 2 * size). */
-  window?: number;
+  window?: number | undefined;
 }
 
 /**

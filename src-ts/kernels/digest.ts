@@ -10,7 +10,7 @@ export type DigestEncoding = 'hex' | 'base64' | 'buffer';
 
 export interface DigestOptions {
   /** 'hex' (default): 64 lowercase hex digits; 'base64': 44 characters; 'buffer': a 32-byte Buffer. */
-  encoding?: DigestEncoding;
+  encoding?: DigestEncoding | undefined;
 }
 
 /** A digest as the encoding asks: a string for 'hex' and 'base64', a Buffer for 'buffer'. */

@@ -27,22 +27,22 @@ export interface ServeOptions {
   /** A redis:// URL or ioredis options. */
   connection: QueueConnection;
   /** The pool that runs the jobs. Default: a new Pool() (which serve's handle closes). */
-  pool?: Pool;
+  pool?: Pool | undefined;
   /** Task modules (paths or file URLs) whose function exports this server runs, beside the built-in kernels. */
-  tasks?: readonly (string | URL)[];
+  tasks?: readonly (string | URL)[] | undefined;
   /** BullMQ's lockDuration (ms): how long a job's lock lasts between renewals. Default 30000. */
-  lockDuration?: number;
+  lockDuration?: number | undefined;
   /** BullMQ's stalledInterval (ms): how often this server looks for jobs whose lock expired. Default 30000. */
-  stalledInterval?: number;
+  stalledInterval?: number | undefined;
   /** ms to wait for Redis at start before serve() rejects. Default: the connection's connectTimeout, else 10000. */
-  connectTimeout?: number;
+  connectTimeout?: number | undefined;
   /**
    * Called with each error the BullMQ worker or the cancel subscriber reports while serving, once
    * serve() has resolved (Redis connection errors, a job whose data BullMQ cannot parse).
    * Default: none is reported.
    * `spindle serve` prints them, one line each, at most one a second.
    */
-  onError?: (error: Error) => void;
+  onError?: ((error: Error) => void) | undefined;
 }
 
 /** What close() found. */
