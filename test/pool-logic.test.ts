@@ -939,6 +939,45 @@ describe('map and starmap', () => {
     expect(callback).toHaveBeenCalledTimes(2);
   });
 
+  it("passes the caller's own TypeError subclass from its generator or a tuple's getter through as it is, nothing queued", async () => {
+    // CPython's test_map_handle_iterable_exception: map() raises the iterable's own exception.
+    // It was wrapped in a plain TypeError ("map: items could not be read: ..."), losing its
+    // class, while imap passed it through.
+    class SayWhenError extends TypeError {
+      override name = 'SayWhenError';
+    }
+    function* sayWhen() {
+      yield 1;
+      throw new SayWhenError('Somebody said when');
+    }
+    const { backend, pool } = setup({ capacity: 8 });
+    const badLength = {
+      get length(): number {
+        throw new SayWhenError('length');
+      },
+    };
+    const badTuple = [
+      [1],
+      Object.defineProperty([] as number[], 0, {
+        get(): never {
+          throw new SayWhenError('tuple');
+        },
+      }),
+    ];
+    badTuple[1]!.length = 1;
+    await expect(pool.map(noop, sayWhen())).rejects.toThrow(SayWhenError);
+    await expect(pool.map(noop, badLength as never)).rejects.toThrow(SayWhenError);
+    await expect(pool.starmap(noop, badTuple as never)).rejects.toThrow(SayWhenError);
+    expect(() => pool.mapAsync(noop, sayWhen())).toThrow(SayWhenError);
+    const read = pool.imap(noop, sayWhen());
+    const first = read.next();
+    await tick();
+    backend.completeAll();
+    await expect(first).resolves.toEqual({ done: false, value: 1 });
+    await expect(read.next()).rejects.toThrow(SayWhenError);
+    expect(pool.stats().submitted).toBe(1); // imap's one chunk; the maps queued nothing
+  });
+
   it('passes a shared counter through to every call', async () => {
     const { backend, pool } = setup({ capacity: 8 });
     const counter = new SharedCounter();

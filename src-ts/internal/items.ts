@@ -19,8 +19,8 @@ export function itemArgs(method: string, kernel: Runnable, item: unknown, index:
     return kernel.validate(spread ? ownCopy(item as unknown[], 'the tuple') : [item]);
   } catch (error) {
     const where = `${method}: ${inputName(spread)}[${index}]: `;
-    if (error instanceof RangeError) throw new RangeError(where + error.message, { cause: error });
-    if (error instanceof TypeError) throw new TypeError(where + error.message, { cause: error });
+    if (isExactly(error, RangeError)) throw new RangeError(where + error.message, { cause: error });
+    if (isExactly(error, TypeError)) throw new TypeError(where + error.message, { cause: error });
     throw error;
   }
 }
@@ -93,16 +93,27 @@ export function allCalls(method: string, kernel: Runnable, items: unknown, sprea
 }
 
 /**
+ * Whether `error` is an instance of the built-in class itself, not of a subclass. The engine and
+ * the kernels' checks throw only the built-ins; a subclass (`class SayWhenError extends
+ * TypeError`) is the caller's own error, thrown by their generator or getter, and wrapping it
+ * in a plain TypeError lost its class (Python's Pool.map raises the iterable's own exception).
+ */
+function isExactly<C extends ErrorConstructor>(error: unknown, ctor: C): error is InstanceType<C> {
+  return error instanceof ctor && Object.getPrototypeOf(error) === ctor.prototype;
+}
+
+/**
  * Runs `read` over the caller's input. A TypeError from reading it (the engine's, as for a
  * typed array over a detached buffer) comes back naming the method and the argument, with the
- * original as its cause; anything else the input's own code throws (a generator's error) is
- * the caller's, and passes through as it is, as in Python.
+ * original as its cause; anything else the input's own code throws (a generator's error, an
+ * error of its own TypeError subclass) is the caller's, and passes through as it is, as in
+ * Python and as the imap family passes a failing source's error.
  */
 function readInput<T>(method: string, spread: boolean, read: () => T): T {
   try {
     return read();
   } catch (error) {
-    if (!(error instanceof TypeError)) throw error;
+    if (!isExactly(error, TypeError)) throw error;
     const why = error instanceof Error ? error.message : String(error);
     throw new TypeError(`${method}: ${inputName(spread)} could not be read: ${why}`, { cause: error });
   }
