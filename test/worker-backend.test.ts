@@ -173,6 +173,25 @@ describe('users\' JS tasks', () => {
     expect(await within(pool.join())).toBeUndefined();
   });
 
+  it("imap: a task that throws loses its chunk's earlier results, as README says (chunkSize 1: none)", async () => {
+    // README promised "every result before the failed item" without this exception: a chunk's
+    // results come back together, so the items of a failed chunk before the one that threw
+    // are not yielded (CPython's imap loses the chunk the same way).
+    const pool = workerPool({ size: 1 });
+    const read = async (chunkSize: number) => {
+      const out: unknown[] = [];
+      try {
+        for await (const x of pool.imap(js('double'), [1, 2, 3, 4n, 5] as never[], { chunkSize })) out.push(x);
+      } catch (error) {
+        return { out, error: (error as Error).name };
+      }
+      return { out, error: undefined };
+    };
+    expect(await read(1)).toEqual({ out: [2, 4, 6], error: 'TypeError' }); // 2 * 4n: BigInts do not mix
+    expect(await read(2)).toEqual({ out: [2, 4], error: 'TypeError' });
+    expect(await read(5)).toEqual({ out: [], error: 'TypeError' });
+  });
+
   it("a caller's object that has the shared-handle marker's key travels as sent, both ways", async () => {
     // The worker protocol marks shared handles (and kernels' Buffers) in band: such an object
     // once arrived as an Array, a Buffer or an error, depending on what its key said.
