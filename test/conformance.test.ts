@@ -259,6 +259,24 @@ describe.each(backends)('conformance on the $name backend', ({ name, capabilitie
       expect(new Float64Array(memory.buffer, 0, 4)).toEqual(Float64Array.from([1, 2, 3, 4]));
     });
 
+    itNeeds('callOrder')('a size-1 pool runs its calls in the order they were made, whatever their shapes', async () => {
+      // The native backend packs plain calls until a microtask, and a map chunk or a call with
+      // options made in the same turn went to the threads ahead of them.
+      const pool = open({ size: 1 });
+      const settled: string[] = [];
+      const note = (label: string) => () => void settled.push(label);
+      const calls = [
+        pool.apply(countPrimes, [0, 2e7]).then(note('plain countPrimes')),
+        pool.map(noop, [1, 2, 3]).then(note('map')),
+        pool.apply(noop, [1]).then(note('plain noop')),
+        pool.apply(countPrimes, [0, 10], { signal: new AbortController().signal }).then(note('with a signal')),
+        pool.mapAsync(kernels.sha256, ['a']).wait().then(note('mapAsync')),
+        pool.apply(noop, [2]).then(note('plain noop again')),
+      ];
+      await Promise.all(calls);
+      expect(settled).toEqual(['plain countPrimes', 'map', 'plain noop', 'with a signal', 'mapAsync', 'plain noop again']);
+    });
+
     it('map and starmap return results in input order', async () => {
       const pool = open();
       const items = range(Math.min(10_000, capabilities.manyTasks));

@@ -302,6 +302,9 @@ export class NativeBackend implements Backend {
       this.pack(id, kernel, numberArgs, d.arg0, d.arg1);
       return;
     }
+    // Plain calls made earlier in this turn wait in the packed records for the microtask flush;
+    // hand them over first, or this call would start ahead of them (the lane is a FIFO).
+    if (this.packedCount > 0) this.flush();
     const args = d.args;
     const progress = d.progress?.[kView];
     try {

@@ -19,6 +19,8 @@ export interface Capabilities {
    * such a case costs this many of the backend's per-task round trips.
    */
   manyTasks: number;
+  /** A size-1 pool starts its calls one at a time in the order they were made, as Python's does. */
+  callOrder: boolean;
 }
 
 /** The capabilities a case can need outright: without one, the case is skipped on that backend. */
@@ -42,7 +44,7 @@ export interface UnavailableBackend {
   reason: string;
 }
 
-const local: Capabilities = { floods: true, sharedState: true, manyTasks: 10_000 };
+const local: Capabilities = { floods: true, sharedState: true, manyTasks: 10_000, callOrder: true };
 
 /** The backends that run in this process: what the files testing "every backend" run on. */
 export function availableBackends(): BackendUnderTest[] {
@@ -89,6 +91,8 @@ function queueBackend(): BackendUnderTest {
       // in flight: 1 to 10 ms a task here, so 10000 of them took from 8 s to over a minute on a
       // loaded machine. A thousand still checks order and copies on every path.
       manyTasks: 1000,
+      // The order in which jobs run is the servers' (their pools' sizes), not the client's size.
+      callOrder: false,
     },
     async start() {
       const missing = redisMissing();
