@@ -436,6 +436,51 @@ describe('shared state across workers', () => {
   });
 });
 
+describe('what tasks write to stdout and stderr', () => {
+  it('reaches the process before the call settles, and none is lost when the process exits once idle', () => {
+    // Node carries a worker's output on a channel of its own; a reply that overtook it settled
+    // the call first, and the process, free to exit, dropped the task's last lines.
+    for (let round = 0; round < 3; round++) {
+      const child = node([fileURLToPath(new URL('./fixtures/worker-output.mjs', import.meta.url))]);
+      expect(child.status).toBe(0);
+      const lines = (label: string, n: number) => Array.from({ length: n }, (_, i) => `${label} line ${i}`);
+      expect(child.stdout.split('\n')).toEqual([
+        ...lines('sync', 50), 'sync 50',
+        ...lines('async', 50), 'async 50',
+        ...lines('throws', 50), 'throws thrown',
+        ...lines('chunk', 1), 'chunk 1',
+        ...lines('last', 50),
+      ]);
+      expect(child.stderr.split('\n')).toEqual(['sync err', 'async err', 'throws err', 'chunk err', 'last err', 'last 50']);
+    }
+  });
+
+  it('waits at most about a second for a pool thread that is blocked and cannot take the output', async () => {
+    const output = new URL('./fixtures/tasks/output.mjs', import.meta.url);
+    const logSync = task<(label: string, lines: number) => number>(output, 'logSync');
+    const notify = task<(cell: Int32Array) => void>(output, 'notify');
+    const pool = workerPool({ size: 1 });
+    // A task kind that has always been short gets the next task handed to its worker behind it.
+    const stderrWrite = process.stderr.write;
+    process.stderr.write = () => true; // the 1100 'err' lines
+    try {
+      for (let i = 0; i < 1100; i++) await pool.apply(logSync, ['warm', 0]);
+    } finally {
+      process.stderr.write = stderrWrite;
+    }
+    await pool.apply(notify, [new Int32Array(new SharedArrayBuffer(4))]);
+    const cell = new Int32Array(new SharedArrayBuffer(4));
+    const logged = pool.apply(logSync, ['blocked', 0]);
+    const notified = pool.apply(notify, [cell]);
+    await new Promise((resolve) => setImmediate(resolve)); // both posted
+    const started = performance.now();
+    // This thread blocks until the second task runs: the first one's output waits for it.
+    expect(Atomics.wait(cell, 0, 0, 10_000)).not.toBe('timed-out');
+    expect(performance.now() - started).toBeLessThan(5_000);
+    await Promise.all([logged, notified]);
+  });
+});
+
 describe('worker lifecycle', () => {
   it('runs the initializer once in each worker, with initArgs, before its first task', async () => {
     const pool = workerPool({ size: 2, initializer: js('init'), initArgs: ['config', 3] });

@@ -84,6 +84,7 @@ const promiseThen = Promise.prototype.then;
 const reflectApply = Reflect.apply;
 const isArray = Array.isArray;
 const resolved = Promise.resolve.bind(Promise);
+const PromiseConstructor = Promise;
 
 /** promise.then(onValue, onError), whatever Promise.prototype.then is now. */
 function then<T, R>(promise: PromiseLike<T>, onValue: (value: T) => R, onError: (error: unknown) => R): Promise<R> {
@@ -682,8 +683,7 @@ function startJsTask(run: TaskRun, context: JsTaskContext, fn: (...args: unknown
     if (!batch) {
       const value = reflectApply(fn, context, decodeArgs(payload));
       if (isThenable(value)) return settleLater(seq, context, resolved(value));
-      finishJsTask(seq, context, STATUS_OK, value);
-      return undefined;
+      return settleAfterOutput(seq, context, STATUS_OK, value);
     }
     // A chunk: its calls run in order; an async call makes the rest of the chunk async. Each
     // call may return withTransfer(...): its value takes its place, and the chunk's reply moves
@@ -695,11 +695,10 @@ function startJsTask(run: TaskRun, context: JsTaskContext, fn: (...args: unknown
       if (isThenable(value)) return settleLater(seq, context, runChunkAsync(fn, context, payload, out, moved, i, value));
       out[i] = unwrapTransfer(value, moved);
     }
-    finishJsTask(seq, context, STATUS_OK, chunkResult(out, moved));
+    return settleAfterOutput(seq, context, STATUS_OK, chunkResult(out, moved));
   } catch (error) {
-    finishJsTask(seq, context, STATUS_ERROR, error);
+    return settleAfterOutput(seq, context, STATUS_ERROR, error);
   }
-  return undefined;
 }
 
 async function runChunkAsync(fn: (...args: unknown[]) => unknown, context: JsTaskContext, payload: unknown[], out: unknown[], moved: TransferListItem[], from: number, first: PromiseLike<unknown>): Promise<unknown> {
@@ -730,9 +729,63 @@ function isTransferred(value: unknown): value is { value: unknown; transferList:
 function settleLater(seq: number, context: JsTaskContext, promise: Promise<unknown>): Promise<void> {
   return then(
     promise,
-    (value) => finishJsTask(seq, context, STATUS_OK, value),
-    (error) => finishJsTask(seq, context, STATUS_ERROR, error),
-  );
+    (value) => settleAfterOutput(seq, context, STATUS_OK, value),
+    (error) => settleAfterOutput(seq, context, STATUS_ERROR, error),
+  ) as Promise<unknown> as Promise<void>; // a promise settleAfterOutput() returns is adopted
+}
+
+// The worker's stdout and stderr: Node sends what a task writes there to the pool's thread as
+// messages on the worker's own internal port, not on the pool's private one, and acknowledges
+// each write once the pool's thread has written it out. A reply that overtook them could settle
+// the call, and let the process exit (an idle pool does not hold it), before the task's output
+// got there: its last lines were lost. Taken now, before any task could replace them.
+const stdio = [process.stdout, process.stderr];
+const EMPTY = new Uint8Array(0);
+const { setTimeout: startTimer, clearTimeout: stopTimer } = globalThis;
+// How long a task's outcome waits for its output to be taken. A pool's thread that is blocked
+// (an Atomics.wait for a task queued behind this one) cannot take it: past this, the outcome
+// goes anyway rather than never.
+const OUTPUT_WAIT_MS = 1000;
+
+/**
+ * finishJsTask() now when the task's output has all reached the pool's thread; else once it has
+ * (or OUTPUT_WAIT_MS has passed), with a promise that settles then. An empty write is
+ * acknowledged after every write before it.
+ */
+function settleAfterOutput(seq: number, context: JsTaskContext, status: number, value: unknown): Promise<void> | undefined {
+  let waiting = 1; // this function's own hold, dropped after the writes are made
+  let done: (() => void) | undefined;
+  const written = (): void => {
+    if (--waiting === 0 && done !== undefined) done();
+  };
+  // Indexed, not for-of: see the builtins at the top.
+  for (let i = 0; i < stdio.length; i++) {
+    const stream = stdio[i]!;
+    // A stream the task ended, destroyed or left corked would never acknowledge the empty write.
+    if (stream.writableLength === 0 || stream.writableEnded || stream.destroyed || stream.writableCorked > 0) continue;
+    waiting++;
+    try {
+      stream.write(EMPTY, written);
+    } catch {
+      waiting--;
+    }
+  }
+  if (--waiting === 0) {
+    finishJsTask(seq, context, status, value);
+    return undefined;
+  }
+  return new PromiseConstructor<void>((resolve) => {
+    const timer = startTimer(() => {
+      waiting = 0;
+      done!();
+    }, OUTPUT_WAIT_MS);
+    done = () => {
+      done = undefined; // once: the acknowledgements or the timer, whichever comes first
+      stopTimer(timer);
+      finishJsTask(seq, context, status, value);
+      resolve();
+    };
+  });
 }
 
 function finishJsTask(seq: number, context: JsTaskContext, status: number, value: unknown): void {
