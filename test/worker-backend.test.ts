@@ -479,6 +479,25 @@ describe('what tasks write to stdout and stderr', () => {
     expect(performance.now() - started).toBeLessThan(5_000);
     await Promise.all([logged, notified]);
   });
+
+  it('a task that wraps process.stdout.write, dropping its callback, does not hold later tasks', async () => {
+    const output = new URL('./fixtures/tasks/output.mjs', import.meta.url);
+    const logSync = task<(label: string, lines: number) => number>(output, 'logSync');
+    const pool = workerPool({ size: 1 });
+    await pool.apply(task<() => void>(output, 'teeStdout'), []);
+    const stdoutWrite = process.stdout.write;
+    const stderrWrite = process.stderr.write;
+    process.stdout.write = process.stderr.write = () => true;
+    const started = performance.now();
+    try {
+      for (let i = 0; i < 5; i++) expect(await pool.apply(logSync, ['tee', 1])).toBe(1);
+    } finally {
+      process.stdout.write = stdoutWrite;
+      process.stderr.write = stderrWrite;
+    }
+    // Not a second each, as when the wait went through the wrapper and never heard back.
+    expect(performance.now() - started).toBeLessThan(2_500);
+  });
 });
 
 describe('worker lifecycle', () => {

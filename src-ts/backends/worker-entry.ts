@@ -740,6 +740,8 @@ function settleLater(seq: number, context: JsTaskContext, promise: Promise<unkno
 // the call, and let the process exit (an idle pool does not hold it), before the task's output
 // got there: its last lines were lost. Taken now, before any task could replace them.
 const stdio = [process.stdout, process.stderr];
+// Their own write(), for a task may wrap it (to capture its output) and drop the callback.
+const stdioWrites = [process.stdout.write, process.stderr.write];
 const EMPTY = new Uint8Array(0);
 const { setTimeout: startTimer, clearTimeout: stopTimer } = globalThis;
 // How long a task's outcome waits for its output to be taken. A pool's thread that is blocked
@@ -765,7 +767,7 @@ function settleAfterOutput(seq: number, context: JsTaskContext, status: number, 
     if (stream.writableLength === 0 || stream.writableEnded || stream.destroyed || stream.writableCorked > 0) continue;
     waiting++;
     try {
-      stream.write(EMPTY, written);
+      reflectApply(stdioWrites[i]!, stream, [EMPTY, written]);
     } catch {
       waiting--;
     }
