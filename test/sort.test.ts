@@ -168,6 +168,22 @@ describe('bad input', () => {
     expect(array.length).toBe(3);
     expect(clone.byteLength).toBe(24);
   });
+  it('a one-element array\'s buffer is marked too: the native kernels read and write that element', () => {
+    // sort() turns the element into its key and back in place, argsort() reads it, both on a
+    // pool thread; unmarked, a transfer while the call was queued left them freed memory (ASan:
+    // heap-use-after-free, .attack/repro-len1-transfer.mjs). An empty array is never touched.
+    for (const kernel of [sort, argsort]) {
+      const one = new Float64Array(new ArrayBuffer(64), 8, 1);
+      kernel.validate([one]);
+      structuredClone(one.buffer, { transfer: [one.buffer] });
+      expect(one.buffer.byteLength).toBe(64); // copied, not moved
+      expect(one.length).toBe(1);
+    }
+    const empty = new Float64Array(new ArrayBuffer(64), 8, 0);
+    sort.validate([empty]);
+    expect(structuredClone(empty.buffer, { transfer: [empty.buffer] }).byteLength).toBe(64);
+    expect(empty.buffer.byteLength).toBe(0); // moved: nothing marked it
+  });
   it('an array whose getters lie: what it says of its length and buffer changes nothing', () => {
     // The native kernel reads the real memory through N-API, so the checks must too: a length
     // of 0 used to skip marking the buffer untransferable, and a transfer during the sort then

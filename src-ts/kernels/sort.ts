@@ -73,7 +73,9 @@ function checkBuffer(kernel: string, buffer: ArrayBufferLike, length: number): v
   if (isResizable?.call(buffer) === true) {
     throw new TypeError(`${kernel}: array's ArrayBuffer is resizable, and a sort in progress must not see it shrink; sort a fixed-length copy (array.slice())`);
   }
-  if (length > 1) markUntransferable(buffer as ArrayBuffer);
+  // From one element: the native sort turns even a lone element into its key and back in place,
+  // and argsort reads it, on a pool thread. An empty view is never read or written.
+  if (length > 0) markUntransferable(buffer as ArrayBuffer);
 }
 
 function checkArray(kernel: string, args: readonly unknown[]): [SortableArray, SortType] {
