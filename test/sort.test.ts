@@ -184,6 +184,39 @@ describe('bad input', () => {
     expect(structuredClone(empty.buffer, { transfer: [empty.buffer] }).byteLength).toBe(64);
     expect(empty.buffer.byteLength).toBe(0); // moved: nothing marked it
   });
+  it('node --frozen-intrinsics: spindle imports, and a sort that cannot keep its buffer in place is a TypeError every time, never unguarded', () => {
+    // Frozen intrinsics make ArrayBuffer.prototype.transfer (and, on Node 24, the
+    // WebAssembly.Memory buffer getter that spindle watches from import) non-configurable. The
+    // import threw on Node 24; before Node 24 the first sort threw an unclear TypeError from
+    // defineProperty and later ones sorted in place unguarded, so a transfer() during the sort
+    // moved the memory native threads were writing. Node 20 has transfer() behind a flag.
+    const major = Number(process.versions.node.split('.')[0]);
+    const flags = ['--frozen-intrinsics', '--no-warnings', ...(major === 20 ? ['--harmony-rab-gsab-transfer'] : [])];
+    const dist = new URL('../dist/index.js', import.meta.url).href;
+    const code = `
+      const { Pool, kernels } = await import(${JSON.stringify(dist)});
+      const pool = new Pool({ size: 2 });
+      const out = [];
+      for (let i = 0; i < 2; i++) {
+        const a = new Float64Array([3, 1, 2]);
+        out.push(await pool.apply(kernels.sort, [a]).then((r) => [...r].join(), (e) => e.constructor.name + ': ' + e.message));
+      }
+      await pool.terminate();
+      console.log(JSON.stringify({ transfer: typeof ArrayBuffer.prototype.transfer === 'function', out }));`;
+    const child = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+    expect(child.stderr).toBe('');
+    expect(child.status).toBe(0);
+    const { transfer, out } = JSON.parse(child.stdout) as { transfer: boolean; out: string[] };
+    if (transfer && major < 24) {
+      for (const result of out) {
+        expect(result).toBe(
+          "TypeError: sort: array's ArrayBuffer cannot be kept where it is while it is sorted: this Node cannot refuse its transfer() (node --frozen-intrinsics before Node 24); sort an array on a SharedArrayBuffer",
+        );
+      }
+    } else {
+      expect(out).toEqual(['1,2,3', '1,2,3']);
+    }
+  });
   it('an array whose getters lie: what it says of its length and buffer changes nothing', () => {
     // The native kernel reads the real memory through N-API, so the checks must too: a length
     // of 0 used to skip marking the buffer untransferable, and a transfer during the sort then

@@ -75,7 +75,11 @@ function checkBuffer(kernel: string, buffer: ArrayBufferLike, length: number): v
   }
   // From one element: the native sort turns even a lone element into its key and back in place,
   // and argsort reads it, on a pool thread. An empty view is never read or written.
-  if (length > 0) markUntransferable(buffer as ArrayBuffer);
+  if (length > 0 && !markUntransferable(buffer as ArrayBuffer)) {
+    throw new TypeError(
+      `${kernel}: array's ArrayBuffer cannot be kept where it is while it is sorted: this Node cannot refuse its transfer() (node --frozen-intrinsics before Node 24); sort an array on a SharedArrayBuffer`,
+    );
+  }
 }
 
 function checkArray(kernel: string, args: readonly unknown[]): [SortableArray, SortType] {

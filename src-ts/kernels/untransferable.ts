@@ -25,7 +25,8 @@ const METHODS = ['transfer', 'transferToFixedLength'] as const;
 const marked = new WeakSet<ArrayBuffer>();
 /** ArrayBuffer prototypes (one per realm) whose transfer methods are wrapped. */
 const guardedPrototypes = new WeakSet<object>();
-let streamsGuarded = false;
+/** Whether the web streams methods are wrapped (guardStreams); undefined until first tried. */
+let streamsGuarded: boolean | undefined;
 
 /** Whether this runtime's ArrayBuffer.prototype.transfer() refuses a buffer markAsUntransferable marked (Node 24 on). */
 function transferHonoursMark(): boolean {
@@ -67,6 +68,10 @@ function trackWasmBuffers(): void {
     },
     'buffer',
   )!.get!;
+  // Under `node --frozen-intrinsics` the getter cannot be replaced (defineProperty threw, and
+  // with it the import of spindle): no memory is recognised then, as for one whose buffer was
+  // taken before this module loaded.
+  if (descriptor.configurable !== true) return;
   Object.defineProperty(memory.prototype, 'buffer', { ...descriptor, get: wrapped });
 }
 
@@ -77,11 +82,16 @@ function notDetachableError(what: string): TypeError {
 /**
  * Replaces `proto[name]` (when it is a method) by one that throws notDetachableError(where)
  * when `refuses(this, args)` says so, and otherwise is the original: named and sized as it.
+ * False when a method is there and cannot be replaced: `node --frozen-intrinsics` makes it a
+ * non-configurable getter/setter pair (spreading that descriptor with a value threw, and the
+ * buffer was left marked, so the next sort ran unguarded and a transfer() mid-sort moved the
+ * memory native threads were writing).
  */
-function guardMethod(proto: Record<string, unknown>, name: string, where: string, refuses: (self: unknown, args: unknown[]) => boolean): void {
+function guardMethod(proto: Record<string, unknown>, name: string, where: string, refuses: (self: unknown, args: unknown[]) => boolean): boolean {
   const original = proto[name];
   const descriptor = Object.getOwnPropertyDescriptor(proto, name);
-  if (typeof original !== 'function' || descriptor === undefined) return;
+  if (typeof original !== 'function' || descriptor === undefined) return true;
+  if (descriptor.configurable !== true || !('value' in descriptor)) return false;
   // A method (no prototype, not a constructor).
   const wrapped = {
     [name](this: unknown, ...args: unknown[]): unknown {
@@ -91,12 +101,23 @@ function guardMethod(proto: Record<string, unknown>, name: string, where: string
   }[name]!;
   Object.defineProperty(wrapped, 'length', { value: (original as () => unknown).length });
   Object.defineProperty(proto, name, { ...descriptor, value: wrapped });
+  return true;
 }
 
-/** Wraps `proto`'s transfer methods (a realm's ArrayBuffer.prototype): for a marked buffer they throw. */
-function guardTransfers(proto: Record<string, unknown>): void {
-  guardedPrototypes.add(proto);
-  for (const name of METHODS) guardMethod(proto, name, `ArrayBuffer.prototype.${name}`, (self) => marked.has(self as ArrayBuffer));
+/** ArrayBuffer prototypes whose transfer methods could not be wrapped (see guardMethod). */
+const unguardablePrototypes = new WeakSet<object>();
+
+/**
+ * Wraps `proto`'s transfer methods (a realm's ArrayBuffer.prototype), once: for a marked buffer
+ * they throw. False when they cannot be wrapped (then or before).
+ */
+function guardTransfers(proto: Record<string, unknown>): boolean {
+  if (guardedPrototypes.has(proto)) return true;
+  if (unguardablePrototypes.has(proto)) return false;
+  let all = true;
+  for (const name of METHODS) all = guardMethod(proto, name, `ArrayBuffer.prototype.${name}`, (self) => marked.has(self as ArrayBuffer)) && all;
+  (all ? guardedPrototypes : unguardablePrototypes).add(proto);
+  return all;
 }
 
 /**
@@ -105,8 +126,9 @@ function guardTransfers(proto: Record<string, unknown>): void {
  * mark does not reach, and a native sort went on writing the freed memory (SIGSEGV on Node 20
  * and 22). For a view of a marked buffer they throw, as Node 24 does.
  */
-function guardStreams(): void {
-  streamsGuarded = true;
+function guardStreams(): boolean {
+  if (streamsGuarded !== undefined) return streamsGuarded;
+  let all = true;
   const viewOfMarked = (_self: unknown, args: unknown[]) => ArrayBuffer.isView(args[0]) && marked.has(args[0].buffer as ArrayBuffer);
   for (const [owner, name] of [
     ['ReadableByteStreamController', 'enqueue'],
@@ -114,30 +136,35 @@ function guardStreams(): void {
     ['ReadableStreamBYOBRequest', 'respondWithNewView'],
   ] as const) {
     const proto = ((globalThis as Record<string, unknown>)[owner] as { prototype?: Record<string, unknown> } | undefined)?.prototype;
-    if (proto !== undefined) guardMethod(proto, name, `${owner}.prototype.${name}`, viewOfMarked);
+    if (proto !== undefined) all = guardMethod(proto, name, `${owner}.prototype.${name}`, viewOfMarked) && all;
   }
+  streamsGuarded = all;
+  return all;
 }
 
 /**
  * Marks an ordinary ArrayBuffer so that nothing moves its memory away while native threads use
  * it: permanent, as markAsUntransferable is (postMessage and structuredClone copy it; transfer()
  * throws a TypeError). A WebAssembly.Memory's buffer is left unmarked where the mark is
- * honoured (see wasmBuffers).
+ * honoured (see wasmBuffers). False, marking nothing, where the methods that would move it
+ * cannot be guarded (`node --frozen-intrinsics` before Node 24): the caller must refuse the call.
  */
-export function markUntransferable(buffer: ArrayBuffer): void {
+export function markUntransferable(buffer: ArrayBuffer): boolean {
   if (honoured) {
-    if (wasmBuffers.has(buffer)) return;
+    if (wasmBuffers.has(buffer)) return true;
     markAsUntransferable(buffer);
     marked.add(buffer);
-    return;
+    return true;
   }
-  markAsUntransferable(buffer);
-  marked.add(buffer);
-  if (!guardedPrototypes.has(ArrayBuffer.prototype)) guardTransfers(ArrayBuffer.prototype as unknown as Record<string, unknown>);
+  // The guards first: a buffer marked before they failed was sorted unguarded by the next call.
   // A buffer made in another realm (vm) has that realm's prototype and methods.
   const own = Object.getPrototypeOf(buffer) as Record<string, unknown> | null;
-  if (own !== null && !guardedPrototypes.has(own)) guardTransfers(own);
-  if (!streamsGuarded) guardStreams();
+  if (!guardTransfers(ArrayBuffer.prototype as unknown as Record<string, unknown>)) return false;
+  if (own !== null && !guardTransfers(own)) return false;
+  if (!guardStreams()) return false;
+  markAsUntransferable(buffer);
+  marked.add(buffer);
+  return true;
 }
 
 /** Whether a sort or argsort marked `buffer` (markUntransferable). */
