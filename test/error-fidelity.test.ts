@@ -171,6 +171,30 @@ describe('errors from users\' JS tasks (worker backend)', () => {
     expect(any.errors.map((e: Error) => [e.constructor, e.message])).toEqual([[TypeError, 'one'], [RangeError, 'two']]);
   });
 
+  // SuppressedError came with explicit resource management (Node 24); before it nothing throws one.
+  const SuppressedErrorClass = (globalThis as { SuppressedError?: new (...args: unknown[]) => Error }).SuppressedError;
+  it.runIf(SuppressedErrorClass !== undefined)("a SuppressedError (a `using` block's) keeps its error and suppressed, each with the same fidelity", async () => {
+    const pool = workerPool({ size: 1 });
+    const error = await rejection(pool.apply(t('throwFromUsing'), []));
+    expect(error).toBeInstanceOf(SuppressedErrorClass!);
+    expect(error).toMatchObject({ name: 'SuppressedError' });
+    expect(Object.keys(error)).toEqual([]);
+    expect(error.error).toBeInstanceOf(TypeError);
+    expect(error.error.message).toBe('cleanup failed');
+    expect(error.suppressed).toBeInstanceOf(RangeError);
+    expect(error.suppressed).toMatchObject({ message: 'body failed', cause: 'why' });
+    expect(error.suppressed.stack).toContain('errors.mjs');
+    expect(Object.getOwnPropertyDescriptor(error, 'error')).toMatchObject({ enumerable: false });
+    // Values that are not errors travel as structured clone carries them; one it cannot is a TypeError that says so.
+    const byHand = await rejection(pool.apply(t('throwSuppressed'), []));
+    expect(byHand).toBeInstanceOf(SuppressedErrorClass!);
+    expect(byHand.message).toBe('made by hand');
+    expect(byHand.error).toBe('a string');
+    expect(byHand.suppressed).toBeInstanceOf(TypeError);
+    expect(byHand.suppressed.message).toMatch(/^SuppressedError\.suppressed cannot be sent back to the pool/);
+    await stillServes(pool);
+  });
+
   it("an AggregateError element that cannot be cloned becomes a TypeError in its place; the others stay", async () => {
     const pool = workerPool({ size: 1 });
     const error = await rejection(pool.apply(t('throwAggregateWithUnclonable'), []));

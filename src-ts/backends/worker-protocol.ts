@@ -116,7 +116,9 @@ export function nullArray<T>(length = 0): T[] {
 //   `class HttpError extends Error` arrives as an Error whose name is 'HttpError');
 // - its own enumerable properties, in order (a failed system call's errno, code, syscall and
 //   path: sha256File's ENOENT reads as fs's own);
-// - its cause and an AggregateError's errors: Errors among them travel encoded the same way.
+// - its cause, an AggregateError's errors and a SuppressedError's error and suppressed (Node 24's
+//   `using` declarations throw one when a disposal fails): Errors among them travel encoded the
+//   same way.
 // Values an error holds travel as structured clone carries them; one it cannot carry is left
 // out if it is a property, and becomes a TypeError that says why if it is a cause or an element
 // of `errors`. An error met twice (shared, or a cycle: err.cause = err) travels once, and
@@ -135,11 +137,13 @@ export interface EncodedError {
   stack: string | undefined;
   /** error.code, when it is not an own enumerable property (those travel in `props`). */
   code?: unknown;
-  /** Own enumerable properties, in order; `cause` and AggregateError's `errors` travel apart. */
+  /** Own enumerable properties, in order; `cause`, AggregateError's `errors` and SuppressedError's pair travel apart. */
   props?: [key: string, value: Held][];
   cause?: Held;
   /** AggregateError's errors. */
   errors?: Held[];
+  /** SuppressedError's `error` and `suppressed`. */
+  suppression?: [error: Held, suppressed: Held];
 }
 
 /** A value an error holds: an Error, encoded, or any other value as structured clone carries it. */
@@ -186,6 +190,12 @@ const ERROR_KINDS: Record<string, ErrorKind> = {
   URIError: { Class: URIError, build: (message) => new URIError(message) },
   // Its errors are set once they are decoded: one of them may be the AggregateError itself.
   AggregateError: { Class: AggregateError, build: (message) => new AggregateError([], message) },
+  // Node 24 on (explicit resource management). Its error and suppressed are set once decoded, as
+  // AggregateError's errors are.
+  SuppressedError: {
+    Class: (globalThis as { SuppressedError?: { readonly prototype: object } }).SuppressedError,
+    build: (message) => new (globalThis as unknown as { SuppressedError: new (e: unknown, s: unknown, m: string) => Error }).SuppressedError(undefined, undefined, message),
+  },
   // A DOMException's name picks its legacy numeric code, so the name is given to the constructor.
   DOMException: { Class: globalThis.DOMException, build: (message, name) => new DOMException(message, name) },
   'WebAssembly.CompileError': wasmKind('CompileError'),
@@ -266,7 +276,7 @@ class ErrorEncoder {
     const encoded: EncodedError = { kind, name: String(error.name), message: String(error.message), stack: typeof stack === 'string' ? stack : undefined };
     this.seen.set(error, encoded);
     const keys = attempt(() => Object.keys(error), () => []);
-    const props = this.props(error, keys, kind === 'AggregateError', depth);
+    const props = this.props(error, keys, kind, depth);
     if (props.length > 0) encoded.props = props;
     if (!hasElement(keys, 'code')) {
       const code = attempt(() => (error as { code?: unknown }).code, () => undefined);
@@ -281,15 +291,23 @@ class ErrorEncoder {
       const errors = this.errors(error as AggregateError, depth);
       if (errors !== undefined) encoded.errors = errors;
     }
+    if (kind === 'SuppressedError') {
+      const pair = error as { error?: unknown; suppressed?: unknown };
+      const first = this.held(() => pair.error, depth, 'SuppressedError.error');
+      const second = this.held(() => pair.suppressed, depth, 'SuppressedError.suppressed');
+      // Past the nesting limits either is left out, and then both are, as errors' rest are.
+      if (first !== undefined && second !== undefined) encoded.suppression = [first, second];
+    }
     return encoded;
   }
 
-  /** Own enumerable properties that can travel; the structural ones (cause, errors) travel apart. */
-  private props(error: Error, keys: string[], aggregate: boolean, depth: number): [string, Held][] {
+  /** Own enumerable properties that can travel; the structural ones (cause, errors, error and suppressed) travel apart. */
+  private props(error: Error, keys: string[], kind: string, depth: number): [string, Held][] {
     const props = nullArray<[string, Held]>(); // filled by index: see nullArray()
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
-      if (key === 'cause' || (aggregate && key === 'errors')) continue;
+      if (key === 'cause' || (kind === 'AggregateError' && key === 'errors')) continue;
+      if (kind === 'SuppressedError' && (key === 'error' || key === 'suppressed')) continue;
       const value = this.held(() => (error as unknown as Record<string, unknown>)[key], depth, undefined);
       if (value !== undefined) props[props.length] = [key, value]; // by index: a task may have replaced push()
     }
@@ -367,6 +385,10 @@ class ErrorDecoder {
     // Like the constructors' own: not enumerable.
     if (e.cause !== undefined) defineHidden(error, 'cause', this.value(e.cause));
     if (e.errors !== undefined) defineHidden(error, 'errors', e.errors.map((held) => this.value(held)));
+    if (e.suppression !== undefined) {
+      defineHidden(error, 'error', this.value(e.suppression[0]));
+      defineHidden(error, 'suppressed', this.value(e.suppression[1]));
+    }
     return error;
   }
 
