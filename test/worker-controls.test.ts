@@ -8,6 +8,7 @@
 // without touching its parent, and the allocation pattern used (many small arrays) is the one
 // Node's heap-limit callback handles in time.
 
+import { spawnSync } from 'node:child_process';
 import inspector from 'node:inspector';
 import { SHARE_ENV } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -133,6 +134,24 @@ describe('argv and execArgv', () => {
   it('execArgv: without one, workers inherit the parent\'s, cleaned', async () => {
     const pool = controlledPool({});
     expect(await pool.apply(execArgv, [])).toEqual(workerExecArgv());
+  });
+
+  it('execArgv: a parent run with -e and an option that implies a per-process V8 flag still starts workers', () => {
+    // The workers of `node -e` get the parent's options cleaned, as an explicit list, which Node
+    // checks: it refuses --experimental-shadow-realm as the V8 flag it implies
+    // (--harmony-shadow-realm), and every start failed until that option was dropped too.
+    const index = new URL('../dist/index.js', import.meta.url).href;
+    const script = `
+      const { Pool, task } = await import(${JSON.stringify(index)});
+      const pool = new Pool({ backend: 'worker', size: 1 });
+      const seen = await pool.apply(task(${JSON.stringify(esm.href)}, 'execArgv'), [], { timeout: 30000 }).catch((e) => e.message);
+      await pool.terminate();
+      console.log(JSON.stringify(seen));
+    `;
+    const child = spawnSync(process.execPath, ['--experimental-shadow-realm', '--no-warnings', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(child.stderr).toBe('');
+    expect(child.status).toBe(0);
+    expect(JSON.parse(child.stdout)).toEqual(['--no-warnings']);
   });
 
   it('execArgv: one Node refuses for workers is a RangeError from the constructor, naming the option', () => {

@@ -151,6 +151,13 @@ export function typeScriptPreload(execArgv: readonly string[], nodeOptions = pro
 let execArgvForWorkers: string[] | undefined | null = null;
 
 /**
+ * Per-process V8 flags, by the Node option that sets them: Node refuses the V8 flag for a
+ * worker (node --experimental-shadow-realm -e ...: "invalid execArgv flags:
+ * --harmony-shadow-realm"), which did not name anything in the list, so every start failed.
+ */
+const IMPLYING_OPTION: Record<string, string> = { '--harmony-shadow-realm': '--experimental-shadow-realm' };
+
+/**
  * Starts a worker of the entry module. `options` are the pool's controlOptions(): an execArgv
  * there is the user's and is used as it is, never cleaned (Node refusing it is the caller's
  * error), only followed by what a TypeScript loader in it needs (typeScriptPreload()); without
@@ -173,7 +180,12 @@ export function startWorker(entry: URL, envelope: WorkerEnvelope, ports: Message
     } catch (error) {
       const refused = (error as { code?: string }).code === 'ERR_WORKER_INVALID_EXEC_ARGV' ? /flags: (.*)$/.exec((error as Error).message) : null;
       if (refused === null || execArgv === undefined) throw error;
-      const names = new Set(refused[1]!.split(', ').map((flag) => flag.split('=')[0]));
+      const names = new Set(refused[1]!.split(', ').map((flag) => flag.split('=')[0]!));
+      // A V8 flag that a Node option implies is refused under the V8 flag's name: drop the option.
+      for (const name of [...names]) {
+        const option = Object.hasOwn(IMPLYING_OPTION, name) ? IMPLYING_OPTION[name] : undefined;
+        if (option !== undefined) names.add(option);
+      }
       const kept: string[] = execArgv.filter((arg) => !names.has(arg.split('=')[0]!));
       if (kept.length === execArgv.length) throw error;
       execArgvForWorkers = kept;
