@@ -58,7 +58,7 @@ function typeOf(kernel: string, array: unknown): SortType {
   const tag = ArrayBuffer.isView(array) ? toStringTag.call(array) : undefined;
   const type = tag === undefined ? undefined : TYPES.get(tag);
   if (tag === 'Float16Array') {
-    throw new TypeError(`${kernel}: array is a Float16Array, which sort does not take (yet); sort a Float32Array.from(array) and copy it back`);
+    throw new TypeError(`${kernel}: array is a Float16Array, which ${kernel} does not take (yet); ${kernel} a Float32Array.from(array)${kernel === 'sort' ? ' and copy it back' : ''}`);
   }
   if (type === undefined) throw new TypeError(`${kernel}: array must be a TypedArray, got ${describe(array)}`);
   return type;
