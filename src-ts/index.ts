@@ -12,7 +12,7 @@ export type {
   ImapOptions,
 } from './pool.js';
 export { kernels } from './kernels/index.js';
-export type { Kernel, KernelContext, Task, JsTask, ArgsOf, ResultOf } from './kernels/index.js';
+export type { Kernel, KernelContext, Task, JsTask, ArgsOf, ResultOf, ResultFor, ResultFn } from './kernels/index.js';
 export type { Digest, DigestEncoding, DigestOptions, Sha256Data, Sha256FilePath } from './kernels/index.js';
 export { task, taskContext, withTransfer } from './task.js';
 export type { TaskContext } from './task.js';

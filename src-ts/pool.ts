@@ -21,7 +21,7 @@ import { openBackend } from './backends/select.js';
 import { PoolClosedError, QueueFullError } from './errors.js';
 import { ImapIterator } from './imap.js';
 import { describe, isArray } from './kernels/args.js';
-import type { ArgsOf, ResultOf, Runnable, Task } from './kernels/types.js';
+import type { ArgsOf, ResultFor, Runnable, Task } from './kernels/types.js';
 import { allCalls, closeQuietly, inputName, openSource, ownCopy } from './internal/items.js';
 import { MapJob } from './internal/map-job.js';
 import {
@@ -249,15 +249,25 @@ export class Pool extends EventEmitter {
     this.#rejectWhenFull = options?.onQueueFull === 'reject';
   }
 
+  // The calling methods' type parameters: T is the task; A (one call's argument tuple, inferred
+  // `const` so an array literal stays a tuple and `{ encoding: 'buffer' }` keeps its literal) and
+  // I (map's item) let ResultFor type the result from the arguments where the kernel's result
+  // follows them (sort, sha256: see ResultFn in kernels/types.ts). Given T alone, as in
+  // `pool.map<typeof k>`, A and I default to the task's own argument types.
+
   /** Runs `task(...args)` and resolves with its result. */
-  apply<T extends Task>(task: T, args: Readonly<ArgsOf<T>>, options?: ApplyOptions): Promise<ResultOf<T>> {
+  apply<T extends Task, const A extends Readonly<ArgsOf<T>> = Readonly<ArgsOf<T>>>(
+    task: T,
+    args: A,
+    options?: ApplyOptions,
+  ): Promise<ResultFor<T, A>> {
     let t: CallTask;
     try {
       options = snapshotCallOptions('apply', options);
       const [runnable, validated] = this.#validate('apply', task, args, options);
       if (options === undefined) {
         const argc = numberArgCount(validated);
-        if (argc >= 0) return this.#applyPlain(runnable, validated, argc) as Promise<ResultOf<T>>;
+        if (argc >= 0) return this.#applyPlain(runnable, validated, argc) as Promise<ResultFor<T, A>>;
       }
       t = this.#taskOf(runnable, validated, options);
     } catch (error) {
@@ -265,18 +275,22 @@ export class Pool extends EventEmitter {
     }
     const signal = options?.signal;
     if (isAborted(signal)) return Promise.reject(abortErrorFor(signal));
-    const promise = promiseResolvedBy<ResultOf<T>>(t);
+    const promise = promiseResolvedBy<ResultFor<T, A>>(t);
     if (!this.#admit(t)) return Promise.reject(new QueueFullError(this.#scheduler.maxQueue));
     t.watch(signal, options?.timeout);
     return promise;
   }
 
   /** Starts `task(...args)` and returns its AsyncResult at once. With onQueueFull 'wait', a full queue makes the task (not the caller) wait. */
-  applyAsync<T extends Task>(task: T, args: Readonly<ArgsOf<T>>, options?: AsyncCallOptions<ResultOf<T>>): AsyncResult<ResultOf<T>> {
+  applyAsync<T extends Task, const A extends Readonly<ArgsOf<T>> = Readonly<ArgsOf<T>>>(
+    task: T,
+    args: A,
+    options?: AsyncCallOptions<ResultFor<T, A>>,
+  ): AsyncResult<ResultFor<T, A>> {
     options = snapshotCallOptions('applyAsync', options);
     const t = this.#newTask('applyAsync', task, args, options);
     checkCallbackOptions('applyAsync', options);
-    const result = new AsyncResult<ResultOf<T>>(options?.callback, options?.errorCallback);
+    const result = new AsyncResult<ResultFor<T, A>>(options?.callback, options?.errorCallback);
     t.result = result;
     const signal = options?.signal;
     if (isAborted(signal)) {
@@ -292,7 +306,11 @@ export class Pool extends EventEmitter {
    * Waits until the pool accepts the task (whatever onQueueFull says), then resolves with its
    * AsyncResult: `await pool.submit()` in a loop is back-pressure for floods.
    */
-  submit<T extends Task>(task: T, args: Readonly<ArgsOf<T>>, options?: AsyncCallOptions<ResultOf<T>>): Promise<AsyncResult<ResultOf<T>>> {
+  submit<T extends Task, const A extends Readonly<ArgsOf<T>> = Readonly<ArgsOf<T>>>(
+    task: T,
+    args: A,
+    options?: AsyncCallOptions<ResultFor<T, A>>,
+  ): Promise<AsyncResult<ResultFor<T, A>>> {
     let t: CallTask;
     try {
       options = snapshotCallOptions('submit', options);
@@ -303,9 +321,9 @@ export class Pool extends EventEmitter {
     }
     const signal = options?.signal;
     if (isAborted(signal)) return Promise.reject(abortErrorFor(signal));
-    const result = new AsyncResult<ResultOf<T>>(options?.callback, options?.errorCallback);
+    const result = new AsyncResult<ResultFor<T, A>>(options?.callback, options?.errorCallback);
     t.result = result;
-    let accepted: Promise<AsyncResult<ResultOf<T>>>;
+    let accepted: Promise<AsyncResult<ResultFor<T, A>>>;
     if (this.#scheduler.tryAccept(t)) {
       accepted = Promise.resolve(result);
     } else {
@@ -317,52 +335,72 @@ export class Pool extends EventEmitter {
   }
 
   /** Runs the task once per item (the item is its one argument); results in input order. */
-  map<T extends Task>(task: T, items: Iterable<ItemOf<T>> | ArrayLike<ItemOf<T>>, options?: MapOptions): Promise<ResultOf<T>[]> {
+  map<T extends Task, I extends ItemOf<T> = ItemOf<T>>(
+    task: T,
+    items: Iterable<I> | ArrayLike<I>,
+    options?: MapOptions,
+  ): Promise<ResultFor<T, readonly [I]>[]> {
     return this.#mapPromise('map', false, task, items, options);
   }
 
   /** Runs the task once per argument tuple; results in input order. */
-  starmap<T extends Task>(task: T, tuples: Iterable<Readonly<ArgsOf<T>>> | ArrayLike<Readonly<ArgsOf<T>>>, options?: MapOptions): Promise<ResultOf<T>[]> {
+  starmap<T extends Task, const A extends Readonly<ArgsOf<T>> = Readonly<ArgsOf<T>>>(
+    task: T,
+    tuples: Iterable<A> | ArrayLike<A>,
+    options?: MapOptions,
+  ): Promise<ResultFor<T, A>[]> {
     return this.#mapPromise('starmap', true, task, tuples, options);
   }
 
-  mapAsync<T extends Task>(task: T, items: Iterable<ItemOf<T>> | ArrayLike<ItemOf<T>>, options?: MapAsyncOptions<ResultOf<T>[]>): AsyncResult<ResultOf<T>[]> {
+  mapAsync<T extends Task, I extends ItemOf<T> = ItemOf<T>>(
+    task: T,
+    items: Iterable<I> | ArrayLike<I>,
+    options?: MapAsyncOptions<ResultFor<T, readonly [I]>[]>,
+  ): AsyncResult<ResultFor<T, readonly [I]>[]> {
     return this.#mapAsyncResult('mapAsync', false, task, items, options);
   }
 
-  starmapAsync<T extends Task>(
+  starmapAsync<T extends Task, const A extends Readonly<ArgsOf<T>> = Readonly<ArgsOf<T>>>(
     task: T,
-    tuples: Iterable<Readonly<ArgsOf<T>>> | ArrayLike<Readonly<ArgsOf<T>>>,
-    options?: MapAsyncOptions<ResultOf<T>[]>,
-  ): AsyncResult<ResultOf<T>[]> {
+    tuples: Iterable<A> | ArrayLike<A>,
+    options?: MapAsyncOptions<ResultFor<T, A>[]>,
+  ): AsyncResult<ResultFor<T, A>[]> {
     return this.#mapAsyncResult('starmapAsync', true, task, tuples, options);
   }
 
   /** Lazy, bounded map over a sync or async iterable; yields in input order. */
-  imap<T extends Task>(task: T, items: Iterable<ItemOf<T>> | AsyncIterable<ItemOf<T>>, options?: ImapOptions): AsyncIterableIterator<ResultOf<T>> {
+  imap<T extends Task, I extends ItemOf<T> = ItemOf<T>>(
+    task: T,
+    items: Iterable<I> | AsyncIterable<I>,
+    options?: ImapOptions,
+  ): AsyncIterableIterator<ResultFor<T, readonly [I]>> {
     return this.#imap('imap', false, true, task, items, options);
   }
 
   /** Like imap, yielding in completion order. */
-  imapUnordered<T extends Task>(task: T, items: Iterable<ItemOf<T>> | AsyncIterable<ItemOf<T>>, options?: ImapOptions): AsyncIterableIterator<ResultOf<T>> {
+  imapUnordered<T extends Task, I extends ItemOf<T> = ItemOf<T>>(
+    task: T,
+    items: Iterable<I> | AsyncIterable<I>,
+    options?: ImapOptions,
+  ): AsyncIterableIterator<ResultFor<T, readonly [I]>> {
     return this.#imap('imapUnordered', false, false, task, items, options);
   }
 
   /** Lazy starmap; yields in input order. */
-  istarmap<T extends Task>(
+  istarmap<T extends Task, const A extends Readonly<ArgsOf<T>> = Readonly<ArgsOf<T>>>(
     task: T,
-    tuples: Iterable<Readonly<ArgsOf<T>>> | AsyncIterable<Readonly<ArgsOf<T>>>,
+    tuples: Iterable<A> | AsyncIterable<A>,
     options?: ImapOptions,
-  ): AsyncIterableIterator<ResultOf<T>> {
+  ): AsyncIterableIterator<ResultFor<T, A>> {
     return this.#imap('istarmap', true, true, task, tuples, options);
   }
 
   /** Lazy starmap; yields in completion order. */
-  istarmapUnordered<T extends Task>(
+  istarmapUnordered<T extends Task, const A extends Readonly<ArgsOf<T>> = Readonly<ArgsOf<T>>>(
     task: T,
-    tuples: Iterable<Readonly<ArgsOf<T>>> | AsyncIterable<Readonly<ArgsOf<T>>>,
+    tuples: Iterable<A> | AsyncIterable<A>,
     options?: ImapOptions,
-  ): AsyncIterableIterator<ResultOf<T>> {
+  ): AsyncIterableIterator<ResultFor<T, A>> {
     return this.#imap('istarmapUnordered', true, false, task, tuples, options);
   }
 

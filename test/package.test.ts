@@ -177,7 +177,19 @@ describe('the published types, as a strict consumer compiles them', () => {
          // @ts-expect-error a typo is still an error
          new Pool({ maxQueu: 8 });
          // @ts-expect-error and so is a value of the wrong type
-         new Pool({ size: '2' });`,
+         new Pool({ size: '2' });
+         // Results typed from the call's arguments (README: sort resolves with the same array,
+         // the encoding picks a string or a Buffer).
+         const f64 = new Float64Array(2);
+         const sorted: Float64Array = await pool.apply(kernels.sort, [f64]);
+         const all: Float64Array[] = await pool.map(kernels.sort, [f64, sorted]);
+         const order: Uint32Array | Float64Array = await pool.apply(kernels.argsort, [f64]);
+         const hex: string = (await pool.apply(kernels.sha256, ['a', undefined])).toUpperCase();
+         const b64: string = await pool.apply(kernels.sha256File, ['/f', { encoding: 'base64' }]);
+         const raw: Buffer = await pool.applyAsync(kernels.sha256, ['a', { encoding: 'buffer' }]).get();
+         // @ts-expect-error a Buffer digest is no string
+         const notHex: string = await pool.apply(kernels.sha256, ['a', { encoding: 'buffer' }]);
+         void [all, order, hex, b64, raw, notHex];`,
       );
       const program = ts.createProgram([join(dir, 'consumer.ts')], {
         strict: true,

@@ -8,10 +8,14 @@ import type { Dispatch } from '../src-ts/backends/backend.js';
 import { AbortError, PoolClosedError, PoolStateError, QueueFullError, TimeoutError } from '../src-ts/errors.js';
 import { increment } from '../src-ts/kernels/increment.js';
 import { noop } from '../src-ts/kernels/noop.js';
-import { createPoolWithBackend, type Pool, type PoolOptions } from '../src-ts/pool.js';
+import type { Digest, DigestOptions } from '../src-ts/kernels/digest.js';
+import { sha256 } from '../src-ts/kernels/sha256.js';
+import { sha256File } from '../src-ts/kernels/sha256File.js';
+import { argsort, sort, type SortableArray } from '../src-ts/kernels/sort.js';
+import { createPoolWithBackend, type ItemOf, type Pool, type PoolOptions } from '../src-ts/pool.js';
 import { SharedCounter } from '../src-ts/shared/counter.js';
 import { task } from '../src-ts/task.js';
-import type { Kernel } from '../src-ts/kernels/types.js';
+import type { ArgsOf, Kernel, ResultOf, Task } from '../src-ts/kernels/types.js';
 import { ManualBackend, PlainDispatch, type ManualBackendOptions } from './support/manual-backend.js';
 
 /** Lets promise reactions and microtasks run. */
@@ -1365,6 +1369,68 @@ describe('validation', () => {
     // Optional arguments after the first, and tasks typed loosely, still take items.
     expectTypeOf(pool.map<Kernel<[a: number, b?: string], number>>).parameter(1).toEqualTypeOf<Iterable<number> | ArrayLike<number>>();
     expectTypeOf(pool.map<ReturnType<typeof task>>).parameter(1).toEqualTypeOf<Iterable<any> | ArrayLike<any>>();
+    // Kernels whose result follows the call's arguments (ResultFn): README says sort resolves
+    // with the same array and sha256's encoding picks a string or a Buffer; argsort's indices
+    // are a Uint32Array or, from 2^32 elements, a Float64Array (a length types cannot see).
+    // Compile-time checks, never run.
+    const perCall = async (): Promise<void> => {
+      const f64 = new Float64Array(2);
+      const i32 = new Int32Array(2);
+      const big = new BigUint64Array(2);
+      const buf = Buffer.alloc(2);
+      const some = f64 as SortableArray;
+      expectTypeOf(pool.apply(sort, [f64])).toEqualTypeOf<Promise<typeof f64>>();
+      expectTypeOf(pool.apply(sort, [i32])).toEqualTypeOf<Promise<typeof i32>>();
+      expectTypeOf(pool.apply(sort, [big])).toEqualTypeOf<Promise<typeof big>>();
+      expectTypeOf(pool.apply(sort, [buf])).toEqualTypeOf<Promise<typeof buf>>();
+      expectTypeOf(pool.apply(sort, [some])).toEqualTypeOf<Promise<SortableArray>>();
+      const sorted: Float64Array = await pool.apply(sort, [f64]);
+      expectTypeOf(sorted[0] + 1).toEqualTypeOf<number>();
+      // @ts-expect-error a Float64Array's sort is no Int32Array
+      const wrong: Int32Array = await pool.apply(sort, [f64]);
+      expectTypeOf(pool.apply(argsort, [f64])).toEqualTypeOf<Promise<Uint32Array | Float64Array>>();
+      expectTypeOf(pool.map(sort, [f64, f64])).toEqualTypeOf<Promise<(typeof f64)[]>>();
+      expectTypeOf(pool.imap(sort, [i32])).toEqualTypeOf<AsyncIterableIterator<typeof i32>>();
+      expectTypeOf(pool.starmap(sort, [[i32]])).toEqualTypeOf<Promise<(typeof i32)[]>>();
+      expectTypeOf(pool.applyAsync(sort, [f64]).get()).toEqualTypeOf<Promise<typeof f64>>();
+      expectTypeOf(pool.mapAsync(sort, [big]).get()).toEqualTypeOf<Promise<(typeof big)[]>>();
+      expectTypeOf(pool.submit(sort, [f64])).toEqualTypeOf<Promise<AsyncResult<typeof f64>>>();
+
+      const options = {} as DigestOptions;
+      expectTypeOf(pool.apply(sha256, ['a'])).toEqualTypeOf<Promise<string>>();
+      expectTypeOf(pool.apply(sha256, ['a', {}])).toEqualTypeOf<Promise<string>>();
+      expectTypeOf(pool.apply(sha256, ['a', { encoding: undefined }])).toEqualTypeOf<Promise<string>>();
+      expectTypeOf(pool.apply(sha256, ['a', { encoding: 'hex' }])).toEqualTypeOf<Promise<string>>();
+      expectTypeOf(pool.apply(sha256, ['a', { encoding: 'base64' }])).toEqualTypeOf<Promise<string>>();
+      expectTypeOf(pool.apply(sha256, [buf, { encoding: 'buffer' }])).toEqualTypeOf<Promise<Buffer>>();
+      expectTypeOf(pool.apply(sha256, ['a', options])).toEqualTypeOf<Promise<Digest>>();
+      expectTypeOf(pool.apply(sha256File, ['/f'])).toEqualTypeOf<Promise<string>>();
+      expectTypeOf(pool.apply(sha256File, ['/f', { encoding: 'buffer' }])).toEqualTypeOf<Promise<Buffer>>();
+      expectTypeOf((await pool.apply(sha256, ['a'])).toUpperCase()).toEqualTypeOf<string>();
+      // @ts-expect-error a Buffer digest has no toUpperCase
+      void (await pool.apply(sha256, ['a', { encoding: 'buffer' }])).toUpperCase();
+      expectTypeOf(pool.map(sha256, ['a', buf])).toEqualTypeOf<Promise<string[]>>();
+      expectTypeOf(pool.imapUnordered(sha256File, ['/f'])).toEqualTypeOf<AsyncIterableIterator<string>>();
+      expectTypeOf(pool.starmap(sha256, [['a', { encoding: 'buffer' }]])).toEqualTypeOf<Promise<Buffer[]>>();
+      expectTypeOf(pool.starmap(sha256, [['a'], ['b', { encoding: 'buffer' }]])).toEqualTypeOf<Promise<(string | Buffer)[]>>();
+      expectTypeOf(pool.istarmap(sha256, [['a', { encoding: 'base64' }]])).toEqualTypeOf<AsyncIterableIterator<string>>();
+      expectTypeOf(pool.starmapAsync(sha256File, [['/f', { encoding: 'buffer' }]]).get()).toEqualTypeOf<Promise<Buffer[]>>();
+      expectTypeOf(pool.applyAsync(sha256, ['a', { encoding: 'buffer' }]).get()).toEqualTypeOf<Promise<Buffer>>();
+      expectTypeOf(pool.submit(sha256, ['a'])).toEqualTypeOf<Promise<AsyncResult<string>>>();
+      pool.applyAsync(sha256, ['a', { encoding: 'buffer' }], { callback: (digest) => expectTypeOf(digest).toEqualTypeOf<Buffer>() });
+      // Other tasks keep their declared result; a JS task's comes from its function's type.
+      expectTypeOf(pool.apply(task<(x: number) => Promise<string>>('/nonexistent/t.js'), [1])).toEqualTypeOf<Promise<string>>();
+      expectTypeOf(pool.apply<typeof sha256>).returns.toEqualTypeOf<Promise<Digest>>();
+      void wrong;
+    };
+    void perCall;
+    // Code generic in the task still gets ResultOf<T>: a per-call result is always within it.
+    const generic = async <T extends Task>(t: T, args: Readonly<ArgsOf<T>>, items: ItemOf<T>[]): Promise<ResultOf<T>[]> => {
+      const one: ResultOf<T> = await pool.apply(t, args);
+      const later = pool.applyAsync(t, args, { callback: (value: ResultOf<T>) => void value });
+      return [one, await later.get(), ...(await pool.map(t, items)), ...(await pool.starmap(t, [args]))];
+    };
+    void generic;
   });
 
   it('rejects bad call arguments naming them, before anything is queued', async () => {

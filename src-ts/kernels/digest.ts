@@ -5,6 +5,7 @@
 
 import { describe, isArray } from './args.js';
 import { findUnknownOption, OptionNames, unknownOptionError } from '../internal/option-names.js';
+import type { ResultFn } from './types.js';
 
 export type DigestEncoding = 'hex' | 'base64' | 'buffer';
 
@@ -15,6 +16,23 @@ export interface DigestOptions {
 
 /** A digest as the encoding asks: a string for 'hex' and 'base64', a Buffer for 'buffer'. */
 export type Digest = string | Buffer;
+
+/**
+ * The digest one call's arguments `A` (`[data, options?]`) ask for: a Buffer for
+ * `{ encoding: 'buffer' }`, a string for 'hex', 'base64' or no encoding, and Digest where the
+ * type leaves the encoding open (an options object typed DigestOptions).
+ */
+export type DigestFor<A> = A extends readonly [unknown] ? string : A extends readonly [unknown, infer O] ? DigestOf<O> : Digest;
+type DigestOf<O> = O extends { readonly encoding: 'buffer' }
+  ? Buffer
+  : O extends { readonly encoding?: 'hex' | 'base64' | undefined } | undefined
+    ? string
+    : Digest;
+
+/** The digest kernels' ResultFn (see kernels/types.ts). */
+export interface DigestResult extends ResultFn {
+  readonly result: DigestFor<this['args']>;
+}
 
 /** The codes validate() puts in the argument tuple; src-cpp/core/kernels/sha256.cpp knows the range. */
 const ENCODINGS: readonly DigestEncoding[] = ['hex', 'base64', 'buffer'];

@@ -8,7 +8,7 @@ import { argsort, sort } from './sort.js';
 
 export const kernels = Object.freeze({ noop, increment, countPrimes, sha256, sha256File, sort, argsort });
 
-export type { Kernel, KernelContext, Task, JsTask, ArgsOf, ResultOf } from './types.js';
+export type { Kernel, KernelContext, Task, JsTask, ArgsOf, ResultOf, ResultFor, ResultFn } from './types.js';
 export type { Digest, DigestEncoding, DigestOptions } from './digest.js';
 export type { Sha256Data } from './sha256.js';
 export type { Sha256FilePath } from './sha256File.js';

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { isAnyArrayBuffer, isSharedArrayBuffer } from 'node:util/types';
 import { checkArity, describe, isDetached, viewRange } from './args.js';
-import { checkDigestOptions, digestFromBytes, encodeDigest, type Digest, type DigestOptions } from './digest.js';
+import { checkDigestOptions, digestFromBytes, encodeDigest, type Digest, type DigestOptions, type DigestResult } from './digest.js';
 import { giveBackStaging, STAGE_MIN, takeStaging } from './staging.js';
 import { defineKernel } from './types.js';
 
@@ -84,7 +84,7 @@ function detachedError(what: string): TypeError {
   return new TypeError(`sha256: data is ${what} (it was transferred away); pass the bytes where they now live`);
 }
 
-export const sha256 = defineKernel<[data: Sha256Data, options?: DigestOptions], Digest>({
+export const sha256 = defineKernel<[data: Sha256Data, options?: DigestOptions], Digest, DigestResult>({
   name: 'sha256',
   // Normalized: [bytes: Uint8Array, encoding code]. Both backends receive exactly this.
   validate(args) {

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { isSharedArrayBuffer, isUint8Array } from 'node:util/types';
 import { systemError } from '../system-error.js';
 import { checkArity, describe, isDetached, viewRange } from './args.js';
-import { checkDigestOptions, digestFromBytes, encodeDigest, type Digest, type DigestOptions } from './digest.js';
+import { checkDigestOptions, digestFromBytes, encodeDigest, type Digest, type DigestOptions, type DigestResult } from './digest.js';
 import { defineKernel } from './types.js';
 
 /** A file: a path string, its bytes (a Buffer or Uint8Array, for names that are not UTF-8), or a file: URL. */
@@ -69,7 +69,7 @@ function copyOfPath(path: Uint8Array): Uint8Array {
   return copy;
 }
 
-export const sha256File = defineKernel<[path: Sha256FilePath, options?: DigestOptions], Digest>({
+export const sha256File = defineKernel<[path: Sha256FilePath, options?: DigestOptions], Digest, DigestResult>({
   name: 'sha256File',
   // Normalized: [absolute path bytes: Uint8Array, encoding code].
   validate(args) {

@@ -23,10 +23,15 @@ import { isDataView, isProxy, isSharedArrayBuffer } from 'node:util/types';
 import { checkArity, describe, isArray, intrinsicGetter, isDetached, isGrowableShared, viewRange } from './args.js';
 import { isSortPart, nextSortRound, runSortPart, splitArgsort, splitSort } from './sort-parallel.js';
 import { argsortTwin, CONSTRUCTORS, copyElements, keyBytes, sortTwin, SortType, type SortableArray } from './sort-twin.js';
-import { defineKernel } from './types.js';
+import { defineKernel, type ResultFn } from './types.js';
 import { markUntransferable } from './untransferable.js';
 
 export type { SortableArray } from './sort-twin.js';
+
+/** sort's ResultFn (see kernels/types.ts): a call resolves with the array it was given, of its own type. */
+export interface SameArray extends ResultFn {
+  readonly result: this['args'][0];
+}
 
 /** argsort's result type: Float64Array only for arrays of 2^32 elements or more. */
 export type SortIndices = Uint32Array | Float64Array;
@@ -129,7 +134,7 @@ function callerArray(array: SortableArray): SortableArray {
   return callerArrays.get(array) ?? array;
 }
 
-export const sort = defineKernel<[array: SortableArray], SortableArray>({
+export const sort = defineKernel<[array: SortableArray], SortableArray, SameArray>({
   name: 'sort',
   // Normalized: [array, type code]. The same array object, so both backends sort it in place.
   validate(args) {

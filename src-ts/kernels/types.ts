@@ -16,10 +16,27 @@ export const noContext: KernelContext = { cancelled: () => false, progress: () =
 declare const resultBrand: unique symbol;
 
 /**
- * A compute kernel: `Args` is what callers pass, `Result` what the task resolves to.
+ * A result type that follows a call's arguments, for kernels whose result depends on them:
+ * sort resolves with the array it was given (a Float64Array for a Float64Array), sha256 with a
+ * string or a Buffer as its `encoding` says. TypeScript has no type-level functions, so one is
+ * written as an interface extending this one whose `result` reads `this['args']` (the call's
+ * argument tuple); ResultFor<T, A> fills `args` in and reads `result`. Pool methods type each
+ * call's result with ResultFor, so one mechanism serves apply, map, imap and the rest.
+ */
+export interface ResultFn {
+  readonly args: readonly unknown[];
+  readonly result: unknown;
+}
+
+/** Type-level only: a kernel's `By`, when it is a ResultFn, as a property of its brand. */
+type ResultFnOf<By> = By extends ResultFn ? { readonly by: By } : unknown;
+
+/**
+ * A compute kernel: `Args` is what callers pass, `Result` what the task resolves to. `By`, when
+ * given, is a ResultFn that narrows `Result` to what one call's arguments give (see ResultFn).
  * Descriptors are plain frozen objects; use them as the task argument of Pool methods.
  */
-export interface Kernel<Args extends readonly unknown[] = readonly any[], Result = unknown> {
+export interface Kernel<Args extends readonly unknown[] = readonly any[], Result = unknown, By = unknown> {
   readonly kind: 'kernel';
   /** Registry name, the same in C++ (src-cpp/core/kernels/registry.cpp). */
   readonly name: string;
@@ -73,7 +90,7 @@ export interface Kernel<Args extends readonly unknown[] = readonly any[], Result
    */
   packBatch?(calls: readonly (readonly unknown[])[]): { kernel: string; args: unknown[] } | undefined;
   /** Type-level only: lets `pool.apply(kernel, args)` infer the result type. */
-  readonly [resultBrand]?: { args: Args; result: Result };
+  readonly [resultBrand]?: { args: Args; result: Result } & ResultFnOf<By>;
 }
 
 /**
@@ -102,9 +119,17 @@ export type Runnable = Kernel<any, any> | JsTask<any, any>;
 
 export type ArgsOf<T> = T extends Kernel<infer A, any> ? A : T extends JsTask<infer A, any> ? A : never;
 export type ResultOf<T> = T extends Kernel<any, infer R> ? R : T extends JsTask<any, infer R> ? R : never;
+/**
+ * The result of calling task `T` with arguments of type `A`: its ResultFn's answer if it has one,
+ * else ResultOf<T>. The answer is kept within ResultOf<T> (Extract), so code generic in the task
+ * (`<T extends Task>(t: T, ...) => Promise<ResultOf<T>>`) can still return what a Pool method gives.
+ */
+export type ResultFor<T, A> = T extends { readonly [resultBrand]?: { readonly by: infer F extends ResultFn } }
+  ? Extract<(F & { readonly args: A })['result'], ResultOf<T>>
+  : ResultOf<T>;
 
-/** Helper for kernel files: builds a frozen descriptor. */
-export function defineKernel<Args extends readonly unknown[], Result>(spec: {
+/** Helper for kernel files: builds a frozen descriptor. `By`: see ResultFn. */
+export function defineKernel<Args extends readonly unknown[], Result, By = unknown>(spec: {
   name: string;
   validate(args: readonly unknown[]): unknown[];
   run(args: readonly unknown[], ctx: KernelContext): Result;
@@ -114,6 +139,6 @@ export function defineKernel<Args extends readonly unknown[], Result>(spec: {
   fromBytes?(bytes: Buffer, start: number, end: number, args: readonly unknown[]): Result;
   fromWorker?(value: unknown, args: readonly unknown[]): Result;
   packBatch?(calls: readonly (readonly unknown[])[]): { kernel: string; args: unknown[] } | undefined;
-}): Kernel<Args, Result> {
-  return Object.freeze(markGenuine({ kind: 'kernel' as const, ...spec })) as Kernel<Args, Result>;
+}): Kernel<Args, Result, By> {
+  return Object.freeze(markGenuine({ kind: 'kernel' as const, ...spec })) as Kernel<Args, Result, By>;
 }
