@@ -455,6 +455,17 @@ describe('what tasks write to stdout and stderr', () => {
     }
   });
 
+  it('does not wait for output once the process\'s own stdout is gone (destroyed, EPIPE, ENOSPC)', () => {
+    // Node unpipes a worker's stdout from a process stdout that failed and leaves it unread: the
+    // worker's writes were never acknowledged again, and each task that wrote waited 1 s.
+    const child = node([fileURLToPath(new URL('./fixtures/worker-output-gone.mjs', import.meta.url))]);
+    expect(child.status).toBe(0);
+    expect(child.stdout).toBe('before line 0');
+    const took = /took (\d+) ms/.exec(child.stderr);
+    expect(took).not.toBeNull();
+    expect(Number(took![1])).toBeLessThan(2_500);
+  });
+
   it('waits at most about a second for a pool thread that is blocked and cannot take the output', async () => {
     const output = new URL('./fixtures/tasks/output.mjs', import.meta.url);
     const logSync = task<(label: string, lines: number) => number>(output, 'logSync');

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Readable } from 'node:stream';
 import { Worker, type MessagePort, type ResourceLimits, type SHARE_ENV, type WorkerOptions } from 'node:worker_threads';
 import { packageRoot } from './addon.js';
 import { encodeValue, reasonOf, type WorkerSetup } from './worker-protocol.js';
@@ -231,4 +232,26 @@ export function snapshotWorkerData(value: unknown): unknown {
   } catch (error) {
     throw new TypeError(`Pool: options.workerData cannot be sent to a worker: ${reasonOf(error)}`, { cause: error });
   }
+}
+
+// Node pipes each worker's stdout and stderr into the process's own. When the process's stream
+// fails (EPIPE from a closed pipe, ENOSPC from /dev/full, both with an 'error' listener there) or
+// is destroyed, Node unpipes the worker's and leaves it paused: it is never read again, so the
+// worker's writes are never acknowledged, and every task that writes then waits the full second
+// for its output (worker-entry.ts, settleAfterOutput). Such a stream is set flowing again: its
+// output is dropped, as the process's own is from then on. One listener per process stream.
+const workerStdio = new WeakSet<Readable>();
+let watchingUnpipe = false;
+
+/** Keeps `worker`'s stdout and stderr read when the process's streams unpipe them. */
+export function keepOutputFlowing(worker: Worker): void {
+  workerStdio.add(worker.stdout);
+  workerStdio.add(worker.stderr);
+  if (watchingUnpipe) return;
+  watchingUnpipe = true;
+  const resume = (source: Readable): void => {
+    if (workerStdio.has(source) && !source.readableEnded) source.resume();
+  };
+  process.stdout.on('unpipe', resume);
+  process.stderr.on('unpipe', resume);
 }

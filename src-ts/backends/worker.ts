@@ -119,7 +119,7 @@ import {
   type EncodedError,
 } from './worker-protocol.js';
 import { WorkerSlot } from './worker-slot.js';
-import { controlOptions, snapshotInitArgs, snapshotWorkerData, workerEntry, type WorkerControls } from './worker-start.js';
+import { controlOptions, keepOutputFlowing, snapshotInitArgs, snapshotWorkerData, workerEntry, type WorkerControls } from './worker-start.js';
 
 /** A batch should hold about this much work. */
 const TARGET_BATCH_MICROS = 500;
@@ -406,6 +406,7 @@ export class WorkerBackend implements Backend {
       this.userData,
     );
     this.spawned++;
+    keepOutputFlowing(slot.worker);
     slot.controlPort.unref();
     slot.port.on('message', (message: unknown) => this.onMessage(slot, message));
     // The worker's ref (updateRef) decides whether the process stays alive, not this port.
