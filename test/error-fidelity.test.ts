@@ -5,9 +5,11 @@
 // break the reply or the worker. The last part checks that a kernel's error reads the same
 // whichever backend ran it.
 
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeError, encodeError } from '../src-ts/backends/worker-protocol.js';
 import { WorkerCrashError } from '../src-ts/errors.js';
@@ -193,6 +195,34 @@ describe('errors from users\' JS tasks (worker backend)', () => {
     expect(byHand.suppressed).toBeInstanceOf(TypeError);
     expect(byHand.suppressed.message).toMatch(/^SuppressedError\.suppressed cannot be sent back to the pool/);
     await stillServes(pool);
+  });
+
+  it.runIf(SuppressedErrorClass !== undefined)('a SuppressedError still arrives as one after globalThis.SuppressedError is deleted', () => {
+    // The class is taken at load; it was looked up on globalThis for each error rebuilt ("the
+    // worker's error could not be read: globalThis.SuppressedError is not a constructor").
+    const sent = encodeError(new SuppressedErrorClass!(new TypeError('e'), 'why', 'outer'));
+    const saved = Object.getOwnPropertyDescriptor(globalThis, 'SuppressedError')!;
+    delete (globalThis as { SuppressedError?: unknown }).SuppressedError;
+    let error: { error: unknown; suppressed: unknown; message: string };
+    try {
+      error = decodeError(sent) as never;
+    } finally {
+      Object.defineProperty(globalThis, 'SuppressedError', saved);
+    }
+    expect(error).toBeInstanceOf(SuppressedErrorClass!);
+    expect(error.message).toBe('outer');
+    expect(error.error).toBeInstanceOf(TypeError);
+    expect(error.suppressed).toBe('why');
+  });
+
+  it('spindle imports where globalThis.SuppressedError is set to a value that is not a class', () => {
+    // Its prototype was read at load: null made the import throw.
+    const dist = pathToFileURL(join(process.cwd(), 'dist', 'index.js')).href;
+    for (const value of ['null', '42']) {
+      const child = spawnSync(process.execPath, ['--input-type=module', '-e', `globalThis.SuppressedError = ${value}; await import(${JSON.stringify(dist)}); console.log('imported');`], { encoding: 'utf8', timeout: 30_000 });
+      expect(child.stderr).toBe('');
+      expect(child.stdout.trim()).toBe('imported');
+    }
   });
 
   it("an AggregateError element that cannot be cloned becomes a TypeError in its place; the others stay", async () => {

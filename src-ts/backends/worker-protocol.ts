@@ -179,6 +179,15 @@ function wasmKind(name: 'CompileError' | 'LinkError' | 'RuntimeError'): ErrorKin
   return { Class, build: (message) => new Class!(message) };
 }
 
+/**
+ * The runtime's SuppressedError, taken once at load as the other classes are: a global that is
+ * not a class (`globalThis.SuppressedError = null` before the import made the import throw)
+ * counts as none, and one deleted or replaced later still rebuilds the errors that arrive.
+ */
+const SuppressedErrorClass = ((C: unknown) => (typeof C === 'function' ? (C as new (error: unknown, suppressed: unknown, message: string) => Error) : undefined))(
+  (globalThis as { SuppressedError?: unknown }).SuppressedError,
+);
+
 /** Every kind, by the name it travels as. */
 const ERROR_KINDS: Record<string, ErrorKind> = {
   Error: { Class: Error, build: (message) => new Error(message) },
@@ -192,10 +201,7 @@ const ERROR_KINDS: Record<string, ErrorKind> = {
   AggregateError: { Class: AggregateError, build: (message) => new AggregateError([], message) },
   // Node 24 on (explicit resource management). Its error and suppressed are set once decoded, as
   // AggregateError's errors are.
-  SuppressedError: {
-    Class: (globalThis as { SuppressedError?: { readonly prototype: object } }).SuppressedError,
-    build: (message) => new (globalThis as unknown as { SuppressedError: new (e: unknown, s: unknown, m: string) => Error }).SuppressedError(undefined, undefined, message),
-  },
+  SuppressedError: { Class: SuppressedErrorClass, build: (message) => new SuppressedErrorClass!(undefined, undefined, message) },
   // A DOMException's name picks its legacy numeric code, so the name is given to the constructor.
   DOMException: { Class: globalThis.DOMException, build: (message, name) => new DOMException(message, name) },
   'WebAssembly.CompileError': wasmKind('CompileError'),
