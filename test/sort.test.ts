@@ -238,6 +238,37 @@ describe('bad input', () => {
       expect(out).toEqual(['1,2,3', '1,2,3']);
     }
   });
+  it("a WebAssembly.Memory whose buffer getter spindle cannot watch (its prototype frozen first): a sort of a view leaves its memory growable", () => {
+    // Node 24 aborts the process (FATAL ERROR: v8::FromJust) at the next grow() of a memory whose
+    // buffer was marked untransferable. Under a frozen prototype (SES, --frozen-intrinsics) the
+    // getter that recognises such buffers cannot be wrapped: the sort marked it, and grow() aborted.
+    const dist = new URL('../dist/index.js', import.meta.url).href;
+    const code = `
+      Object.freeze(WebAssembly.Memory.prototype);
+      const { Pool, kernels } = await import(${JSON.stringify(dist)});
+      const pool = new Pool({ size: 2 });
+      const memory = new WebAssembly.Memory({ initial: 1, maximum: 2 });
+      const view = new Float64Array(memory.buffer, 0, 3);
+      view.set([3, 1, 2]);
+      const sorted = [...(await pool.apply(kernels.sort, [view]))].join();
+      // An ordinary buffer of whole wasm pages is still kept in place while it is sorted.
+      const ordinary = new Float64Array(8192).map((_, i) => -i);
+      const call = pool.apply(kernels.sort, [ordinary]);
+      let moved = 'no transfer()';
+      if (typeof ArrayBuffer.prototype.transfer === 'function') {
+        try { ordinary.buffer.transfer(); moved = 'moved'; } catch (error) { moved = error.constructor.name; }
+      }
+      await call;
+      memory.grow(1);
+      await pool.terminate();
+      console.log(JSON.stringify({ sorted, moved, grown: memory.buffer.byteLength, first: ordinary[0] }));`;
+    const child = spawnSync(process.execPath, ['--no-warnings', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+    expect(child.stderr).toBe('');
+    expect(child.status).toBe(0);
+    const result = JSON.parse(child.stdout) as { sorted: string; moved: string; grown: number; first: number };
+    expect(result).toMatchObject({ sorted: '1,2,3', grown: 131072, first: -8191 });
+    expect(['TypeError', 'no transfer()']).toContain(result.moved);
+  });
   it('an array whose getters lie: what it says of its length and buffer changes nothing', () => {
     // The native kernel reads the real memory through N-API, so the checks must too: a length
     // of 0 used to skip marking the buffer untransferable, and a transfer during the sort then

@@ -53,6 +53,27 @@ function transferHonoursMark(): boolean {
  */
 const wasmBuffers = new WeakSet<ArrayBuffer>();
 
+/** Set when the `buffer` getter could not be wrapped: wasmBuffers then stays empty. */
+let wasmUnwatched = false;
+const WASM_PAGE = 65536;
+
+/**
+ * Where the getter is not watched: whether V8 refuses to detach `buffer` (a WebAssembly.Memory's,
+ * or one already marked), asked by a transfer() to a length no allocation can have, which throws
+ * that TypeError first and a RangeError (after a GC, tens of ms) for an ordinary buffer, never
+ * detaching it. Asked only of whole wasm pages: a memory's buffer is never anything else.
+ */
+function mayBeWasmBuffer(buffer: ArrayBuffer): boolean {
+  if (!wasmUnwatched || buffer.byteLength === 0 || buffer.byteLength % WASM_PAGE !== 0 || originalTransfer === undefined) return false;
+  try {
+    Reflect.apply(originalTransfer, buffer, [Number.MAX_SAFE_INTEGER]);
+  } catch (error) {
+    return error instanceof TypeError;
+  }
+  return false;
+}
+const originalTransfer = (ArrayBuffer.prototype as { transfer?: TransferMethod }).transfer;
+
 function trackWasmBuffers(): void {
   const memory = (globalThis as { WebAssembly?: { Memory?: { prototype: object } } }).WebAssembly?.Memory;
   const descriptor = memory === undefined ? undefined : Object.getOwnPropertyDescriptor(memory.prototype, 'buffer');
@@ -68,10 +89,13 @@ function trackWasmBuffers(): void {
     },
     'buffer',
   )!.get!;
-  // Under `node --frozen-intrinsics` the getter cannot be replaced (defineProperty threw, and
-  // with it the import of spindle): no memory is recognised then, as for one whose buffer was
-  // taken before this module loaded.
-  if (descriptor.configurable !== true) return;
+  // Under `node --frozen-intrinsics` (or a frozen WebAssembly.Memory.prototype) the getter cannot
+  // be replaced (defineProperty threw, and with it the import of spindle): mayBeWasmBuffer() asks
+  // V8 instead.
+  if (descriptor.configurable !== true) {
+    wasmUnwatched = true;
+    return;
+  }
   Object.defineProperty(memory.prototype, 'buffer', { ...descriptor, get: wrapped });
 }
 
@@ -151,7 +175,9 @@ function guardStreams(): boolean {
  */
 export function markUntransferable(buffer: ArrayBuffer): boolean {
   if (honoured) {
-    if (wasmBuffers.has(buffer)) return true;
+    if (wasmBuffers.has(buffer) || marked.has(buffer)) return true;
+    // Marked, a memory's buffer made its next grow() abort the process (see wasmBuffers).
+    if (mayBeWasmBuffer(buffer)) return true;
     markAsUntransferable(buffer);
     marked.add(buffer);
     return true;
