@@ -239,19 +239,23 @@ export function snapshotWorkerData(value: unknown): unknown {
 // is destroyed, Node unpipes the worker's and leaves it paused: it is never read again, so the
 // worker's writes are never acknowledged, and every task that writes then waits the full second
 // for its output (worker-entry.ts, settleAfterOutput). Such a stream is set flowing again: its
-// output is dropped, as the process's own is from then on. One listener per process stream.
+// output is dropped, as the process's own is from then on. One listener per process stream,
+// whichever streams process.stdout and process.stderr are when a worker starts (an application
+// may replace them).
 const workerStdio = new WeakSet<Readable>();
-let watchingUnpipe = false;
+const watchedProcessStreams = new WeakSet<object>();
+
+const resumeWorkerStream = (source: Readable): void => {
+  if (workerStdio.has(source) && !source.readableEnded) source.resume();
+};
 
 /** Keeps `worker`'s stdout and stderr read when the process's streams unpipe them. */
 export function keepOutputFlowing(worker: Worker): void {
   workerStdio.add(worker.stdout);
   workerStdio.add(worker.stderr);
-  if (watchingUnpipe) return;
-  watchingUnpipe = true;
-  const resume = (source: Readable): void => {
-    if (workerStdio.has(source) && !source.readableEnded) source.resume();
-  };
-  process.stdout.on('unpipe', resume);
-  process.stderr.on('unpipe', resume);
+  for (const stream of [process.stdout, process.stderr]) {
+    if (watchedProcessStreams.has(stream)) continue;
+    watchedProcessStreams.add(stream);
+    stream.on('unpipe', resumeWorkerStream);
+  }
 }
