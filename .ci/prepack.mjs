@@ -6,7 +6,9 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const missing = [];
-if (!existsSync(join('dist', 'index.js')) || !existsSync(join('dist', 'index.cjs'))) missing.push('dist/ (the compiled library)');
+// The entry points package.json names, and the worker runtime the worker backend starts.
+const entries = ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts', 'worker.js', 'cli.js'];
+if (!entries.every((file) => existsSync(join('dist', file)))) missing.push('dist/ (the compiled library)');
 const prebuilds = existsSync('prebuilds')
   ? readdirSync('prebuilds', { withFileTypes: true })
       .filter((entry) => entry.isDirectory())

@@ -30,8 +30,10 @@ describe('what installing the package runs', () => {
       expect(run.status).toBe(1);
       expect(run.stderr).toContain('refusing to pack without dist/ (the compiled library) and prebuilds/*/*.node (the prebuilt addon)');
       mkdirSync(join(dir, 'dist'));
-      writeFileSync(join(dir, 'dist', 'index.js'), '');
-      writeFileSync(join(dir, 'dist', 'index.cjs'), '');
+      for (const file of ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts', 'worker.js']) writeFileSync(join(dir, 'dist', file), '');
+      run = prepack();
+      expect(run.stderr).toContain('dist/ (the compiled library)'); // no cli.js
+      writeFileSync(join(dir, 'dist', 'cli.js'), '');
       run = prepack();
       expect(run.status).toBe(1);
       expect(run.stderr).not.toContain('dist/');
