@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chooseAddon, detectLibc, explainLoadFailure, pickPrebuild, resolveAddon, type Target } from '../src-ts/backends/addon.js';
-import { truncatedElf } from '../src-ts/backends/elf-check.js';
+import { foreignElf, truncatedElf } from '../src-ts/backends/elf-check.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const glibc: Target = { platform: 'linux', arch: 'x64', libc: 'glibc' };
@@ -164,6 +164,21 @@ describe('resolving the addon', () => {
       expect(result).toMatchObject({ backend: 'worker', primes: 168, info: { native: false } });
       expect(result.info.reason).toMatch(new RegExp(`spindle(\\.\\w+)?\\.node is damaged: it is ${length} bytes, but its ELF headers describe at least \\d+ \\(an interrupted copy or build\\?\\); reinstall spindle, or compile the addon with \`npx spindle build-addon\``));
     }
+  });
+
+  it('falls back, saying which machine it was built for, when the .node file is another architecture\'s (dlopen says "No such file or directory")', () => {
+    const real = Buffer.from(readFileSync(resolveAddon(ROOT)));
+    expect(foreignElf(resolveAddon(ROOT))).toBeUndefined();
+    expect(foreignElf(join(ROOT, 'package.json'))).toBeUndefined(); // not ELF: the loader's to judge
+    // The same file with the header's e_machine (offset 18, little-endian) set to another
+    // architecture's: an addon compiled on x64 and copied to an arm64 server, or the reverse.
+    const other = process.arch === 'arm64' ? { name: 'x64', machine: 62 } : { name: 'arm64', machine: 183 };
+    real.writeUInt16LE(other.machine, 18);
+    const result = backendOf(packageWith('foreign', real));
+    expect(result).toMatchObject({ backend: 'worker', primes: 168, info: { native: false } });
+    expect(result.info.reason).toMatch(
+      new RegExp(`spindle(\\.\\w+)?\\.node was built for another machine: its ELF header says ${other.name}, and this Node is ${process.arch}; reinstall spindle on this machine, or compile the addon here with \`npx spindle build-addon\`$`),
+    );
   });
 
   /** backendInfo() in a child process whose SPINDLE_ADDON is `value`, run in `cwd`. */

@@ -16,7 +16,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { truncatedElf } from './elf-check.js';
+import { foreignElf, truncatedElf } from './elf-check.js';
 import { fileURLToPath } from 'node:url';
 
 /** The addon's exports (src-cpp/addon/module.cpp). */
@@ -267,6 +267,8 @@ export function loadAddon(): AddonLoad {
     const { path, why } = choice;
     const truncated = truncatedElf(path);
     if (truncated !== undefined) throw new Error(`${path} is damaged: ${truncated}; reinstall spindle, or compile the addon with \`${BUILD_ADDON_COMMAND}\``);
+    const foreign = foreignElf(path);
+    if (foreign !== undefined) throw new Error(`${path} was built for another machine: ${foreign}; reinstall spindle on this machine, or compile the addon here with \`${BUILD_ADDON_COMMAND}\``);
     // A require of its own, for the absolute path: this module may have no URL to make one from.
     const addon = createRequire(path)(path) as Addon;
     const missing = ADDON_FUNCTIONS.find((name) => typeof (addon as unknown as Record<string, unknown> | null)?.[name] !== 'function');

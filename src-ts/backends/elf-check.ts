@@ -56,6 +56,40 @@ export function truncatedElf(path: string): string | undefined {
   }
 }
 
+// e_machine values (the ELF header's machine field) of the architectures Node runs on, by
+// process.arch.
+const MACHINES: Record<string, number> = { x64: 62, ia32: 3, arm64: 183, arm: 40, ppc64: 21, s390x: 22, riscv64: 243, loong64: 258 };
+
+/**
+ * Why the ELF file at `path` cannot load into this process because it was built for another
+ * machine (an addon compiled on x64 and copied to an arm64 server, or the reverse), or undefined
+ * when it matches, is no ELF file, or names a machine not in the table. dlopen's own message
+ * for this, "cannot open shared object file: No such file or directory", says the file is
+ * missing when it is right there.
+ */
+export function foreignElf(path: string, arch: string = process.arch): string | undefined {
+  const expected = MACHINES[arch];
+  if (expected === undefined) return undefined;
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const header = read(fd, 0, 20);
+    if (header.length < 20 || header.readUInt32BE(0) !== ELF_MAGIC) return undefined;
+    const machine = header[5] === 2 ? header.readUInt16BE(18) : header.readUInt16LE(18);
+    if (machine === expected) return undefined;
+    const name = Object.keys(MACHINES).find((key) => MACHINES[key] === machine);
+    return `its ELF header says ${name ?? `machine ${machine}`}, and this Node is ${arch}`;
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function read(fd: number, position: number, length: number): Buffer {
   const buffer = Buffer.alloc(length);
   const got = readSync(fd, buffer, 0, length, position);
