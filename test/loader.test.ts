@@ -181,6 +181,22 @@ describe('resolving the addon', () => {
     );
   });
 
+  it('passes over a build/Release binary of another architecture for the prebuild that fits', () => {
+    const real = readFileSync(resolveAddon(ROOT));
+    const foreign = Buffer.from(real);
+    const other = process.arch === 'arm64' ? { name: 'x64', machine: 62 } : { name: 'arm64', machine: 183 };
+    foreign.writeUInt16LE(other.machine, 18);
+    const dir = packageWith('foreign-built', real);
+    mkdirSync(join(dir, 'build', 'Release'), { recursive: true });
+    writeFileSync(join(dir, 'build', 'Release', 'spindle.node'), foreign);
+    const passedOver = `; build/Release/spindle.node was passed over: its ELF header says ${other.name}, and this Node is ${process.arch}`;
+    expect(chooseAddon(dir).why).toMatch(new RegExp(`^the prebuild for ${process.platform}-${process.arch}.*${passedOver.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+    expect(backendOf(dir)).toMatchObject({ backend: 'native', primes: 168, info: { native: true } });
+    // With no prebuild either, the reason says what build/Release holds.
+    rmSync(join(dir, 'prebuilds'), { recursive: true });
+    expect(() => chooseAddon(dir)).toThrow(`: build/Release holds one for another machine (its ELF header says ${other.name}, and this Node is ${process.arch}), and no matching prebuild`);
+  });
+
   /** backendInfo() in a child process whose SPINDLE_ADDON is `value`, run in `cwd`. */
   function infoWithAddon(value: string, cwd = ROOT): { native: boolean; backend: string; reason?: string } {
     const script = `import { backendInfo } from ${JSON.stringify(join(ROOT, 'dist', 'index.js'))}; console.log(JSON.stringify(backendInfo()));`;

@@ -211,7 +211,11 @@ export function chooseAddon(root: string | (() => string), given?: Target): Addo
   }
   if (typeof root === 'function') root = root();
   const built = join(root, 'build', 'Release', 'spindle.node');
-  if (existsSync(built)) return { path: built, why: 'compiled on this machine (build/Release), which wins over any prebuild' };
+  // A build/Release binary for another architecture (node_modules compiled on x64 and copied to
+  // an arm64 server, or the reverse) cannot load: the prebuild for this machine is taken instead.
+  const foreignBuilt = existsSync(built) ? (foreignElf(built, given?.arch) ?? null) : undefined;
+  if (foreignBuilt === null) return { path: built, why: 'compiled on this machine (build/Release), which wins over any prebuild' };
+  const skipped = foreignBuilt !== undefined ? `; build/Release/spindle.node was passed over: ${foreignBuilt}` : '';
   const target = given ?? { platform: process.platform, arch: process.arch, libc: detectLibc() };
   const platform = `${target.platform}-${target.arch}`;
   const dir = join(root, 'prebuilds', platform);
@@ -222,12 +226,12 @@ export function chooseAddon(root: string | (() => string), given?: Target): Addo
     const why = tagged
       ? `the prebuild for ${platform} tagged ${target.libc}, the C library this Node runs on`
       : `the prebuild for ${platform} (it carries no libc tag)`;
-    return { path: join(dir, chosen), why };
+    return { path: join(dir, chosen), why: why + skipped };
   }
   const what = `${platform}${target.libc !== undefined ? ` (${target.libc})` : ''}`;
   const found = files.length > 0 ? ` (it holds ${files.join(', ')}, none for ${target.libc ?? target.platform})` : '';
   throw new Error(
-    `no spindle.node for ${what}: nothing in build/Release, and no matching prebuild in prebuilds/${platform}${found}; ` +
+    `no spindle.node for ${what}: ${foreignBuilt !== undefined ? `build/Release holds one for another machine (${foreignBuilt})` : 'nothing in build/Release'}, and no matching prebuild in prebuilds/${platform}${found}; ` +
       `to compile one here, run \`${BUILD_ADDON_COMMAND}\``,
   );
 }
