@@ -12,8 +12,12 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 const ELF_MAGIC = 0x7f454c46; // "\x7fELF", read big-endian
 const PT_LOAD = 1;
 
-/** Why the ELF file at `path` cannot be whole, or undefined when its headers fit (or it is no ELF file). */
-export function truncatedElf(path: string): string | undefined {
+/**
+ * Opens `path` and hands its first 64 bytes (fewer if it is shorter), its size and the open fd
+ * to `judge`, when it is an ELF file; undefined when it is not one, cannot be opened, or its
+ * headers cannot be read (the loader then reports what is wrong). Closes the file either way.
+ */
+function withElfHeader(path: string, judge: (header: Buffer, size: number, fd: number) => string | undefined): string | undefined {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -21,9 +25,19 @@ export function truncatedElf(path: string): string | undefined {
     return undefined; // the loader says why it cannot open it
   }
   try {
-    const size = fstatSync(fd).size;
     const header = read(fd, 0, 64);
     if (header.length < 16 || header.readUInt32BE(0) !== ELF_MAGIC) return undefined;
+    return judge(header, fstatSync(fd).size, fd);
+  } catch {
+    return undefined; // unreadable headers: the loader reports it
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Why the ELF file at `path` cannot be whole, or undefined when its headers fit (or it is no ELF file). */
+export function truncatedElf(path: string): string | undefined {
+  return withElfHeader(path, (header, size, fd) => {
     const wide = header[4] === 2; // EI_CLASS: 1 is 32-bit, 2 is 64-bit
     const little = header[5] !== 2; // EI_DATA: 1 is little-endian, 2 is big-endian
     const headerSize = wide ? 64 : 52;
@@ -49,11 +63,7 @@ export function truncatedElf(path: string): string | undefined {
       if (offset + fileSize > size) return short(offset + fileSize);
     }
     return undefined;
-  } catch {
-    return undefined; // unreadable headers: the loader reports it
-  } finally {
-    closeSync(fd);
-  }
+  });
 }
 
 // e_machine values (the ELF header's machine field) of the architectures Node runs on, by
@@ -70,24 +80,13 @@ const MACHINES: Record<string, number> = { x64: 62, ia32: 3, arm64: 183, arm: 40
 export function foreignElf(path: string, arch: string = process.arch): string | undefined {
   const expected = MACHINES[arch];
   if (expected === undefined) return undefined;
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    const header = read(fd, 0, 20);
-    if (header.length < 20 || header.readUInt32BE(0) !== ELF_MAGIC) return undefined;
+  return withElfHeader(path, (header) => {
+    if (header.length < 20) return undefined;
     const machine = header[5] === 2 ? header.readUInt16BE(18) : header.readUInt16LE(18);
     if (machine === expected) return undefined;
     const name = Object.keys(MACHINES).find((key) => MACHINES[key] === machine);
     return `its ELF header says ${name ?? `machine ${machine}`}, and this Node is ${arch}`;
-  } catch {
-    return undefined;
-  } finally {
-    closeSync(fd);
-  }
+  });
 }
 
 function read(fd: number, position: number, length: number): Buffer {
