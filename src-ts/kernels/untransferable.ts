@@ -56,6 +56,8 @@ const wasmBuffers = new WeakSet<ArrayBuffer>();
 /** Set when the `buffer` getter could not be wrapped: wasmBuffers then stays empty. */
 let wasmUnwatched = false;
 const WASM_PAGE = 65536;
+/** transfer() as the runtime had it at load, before any guard wrapped it. */
+const originalTransfer = (ArrayBuffer.prototype as { transfer?: TransferMethod }).transfer;
 
 /**
  * Where the getter is not watched: whether V8 refuses to detach `buffer` (a WebAssembly.Memory's,
@@ -72,7 +74,6 @@ function mayBeWasmBuffer(buffer: ArrayBuffer): boolean {
   }
   return false;
 }
-const originalTransfer = (ArrayBuffer.prototype as { transfer?: TransferMethod }).transfer;
 
 function trackWasmBuffers(): void {
   const memory = (globalThis as { WebAssembly?: { Memory?: { prototype: object } } }).WebAssembly?.Memory;
