@@ -32,6 +32,12 @@ const transferKey = Symbol.for('spindle.worker.transfer');
 
 /** The schemes Node's default ESM loader imports; a string starting with none of them is a path. */
 const LOADABLE = /^(file|data|node):/;
+/**
+ * A string that is plainly a URL of another scheme ('https://host/tasks.js'). Taken as a path,
+ * it would resolve to a file named after the host under the current directory, and fail only when
+ * a call ran. Two letters at least, so a Windows drive letter ('C://dir') stays a path.
+ */
+const OTHER_URL = /^([a-z][a-z0-9+.-]+:)\/\//i;
 
 /**
  * Names an exported function as a task for a worker pool. `module` is a file URL or a path
@@ -51,6 +57,10 @@ export function task<F extends (...args: any[]) => unknown>(module: string | URL
     href = module.href;
   } else if (typeof module === 'string') {
     if (module.length === 0) throw new TypeError('task: module must not be empty');
+    const scheme = LOADABLE.test(module) ? undefined : OTHER_URL.exec(module)?.[1];
+    if (scheme !== undefined) {
+      throw new TypeError(`task: module must be a file: URL (or a data: or node: one) or a path, got ${scheme.toLowerCase()} URL ${module}`);
+    }
     href = LOADABLE.test(module) ? module : pathToFileURL(isAbsolute(module) ? module : resolve(module)).href;
   } else {
     throw new TypeError(`task: module must be a URL or a path string, got ${describe(module)}`);

@@ -270,6 +270,13 @@ describe('users\' JS tasks', () => {
     expect(() => task(new URL('http://example.com/tasks.mjs'))).toThrow(
       new TypeError('task: module must be a file: URL (or a data: or node: one) or a path, got http: URL http://example.com/tasks.mjs'),
     );
+    // The same URL as a string is no path either (it once became ./http:/example.com/tasks.mjs,
+    // failing only when a call ran); a drive letter or a colon further on is still a path.
+    expect(() => task('HTTPS://example.com/tasks.mjs')).toThrow(
+      new TypeError('task: module must be a file: URL (or a data: or node: one) or a path, got https: URL HTTPS://example.com/tasks.mjs'),
+    );
+    expect(task('C://dir/tasks.mjs').module).toMatch(/^file:\/\/.*\/C:\/dir\/tasks\.mjs$/);
+    expect(task('dir/a:b.mjs').module).toMatch(/^file:\/\/.*\/dir\/a:b\.mjs$/);
     expect(() => task(esm, '' as never)).toThrow(/exportName/);
     if (!backendInfo().native) return;
     const native = new Pool({ backend: 'native', size: 1 });
