@@ -230,4 +230,18 @@ describe('resolving the addon', () => {
     });
     expect(JSON.parse(out.stdout)).toMatchObject({ native: false, reason: expect.stringMatching(/SPINDLE_ADDON names .*nowhere\.node, which does not exist/) });
   });
+
+  it("a native pool the addon cannot serve names what asked for native: the backend option, or SPINDLE_BACKEND behind 'auto'", () => {
+    const script = `import { Pool } from ${JSON.stringify(join(ROOT, 'dist', 'index.js'))};
+      for (const backend of ['native', 'auto']) { try { new Pool({ backend }); console.log(backend, 'made'); } catch (e) { console.log(backend, e.message); } }`;
+    const run = (extra: NodeJS.ProcessEnv) =>
+      spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, SPINDLE_ADDON: join(scratch, 'nowhere.node'), ...extra }, timeout: 30_000 }).stdout;
+    const reason = `SPINDLE_ADDON names ${join(scratch, 'nowhere.node')}, which does not exist`;
+    expect(run({ SPINDLE_BACKEND: 'native' }).split('\n')).toEqual([
+      `native spindle's native addon did not load (${reason}): use backend 'worker' or 'auto'`,
+      `auto spindle's native addon did not load (${reason}): SPINDLE_BACKEND=native asks for it: set SPINDLE_BACKEND to 'worker' or 'auto', or unset it`,
+      '',
+    ]);
+    expect(run({ SPINDLE_BACKEND: '' }).split('\n')).toEqual([`native spindle's native addon did not load (${reason}): use backend 'worker' or 'auto'`, 'auto made', '']);
+  });
 });

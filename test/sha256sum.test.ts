@@ -467,7 +467,7 @@ describe.skipIf(coreutilsVersion === undefined)('spindle sha256sum against coreu
       writeFileSync(join(dir, 'no-pool.sum'), sumsOf([NAMES.one, NAMES.space]));
       const cases: [NodeJS.ProcessEnv, string][] = [
         [{ SPINDLE_BACKEND: 'bogus' }, `the environment variable SPINDLE_BACKEND must be 'native', 'worker' or 'auto', got "bogus"`],
-        [{ SPINDLE_BACKEND: 'native', SPINDLE_ADDON: '/nonexistent.node' }, `spindle's native addon did not load (SPINDLE_ADDON names /nonexistent.node, which does not exist): use backend 'worker' or 'auto'`],
+        [{ SPINDLE_BACKEND: 'native', SPINDLE_ADDON: '/nonexistent.node' }, `spindle's native addon did not load (SPINDLE_ADDON names /nonexistent.node, which does not exist): SPINDLE_BACKEND=native asks for it: set SPINDLE_BACKEND to 'worker' or 'auto', or unset it`],
       ];
       for (const [env, message] of cases) {
         for (const args of [[NAMES.one, NAMES.space], ['-c', 'no-pool.sum'], [NAMES.one, '-', '/dev/null']]) {

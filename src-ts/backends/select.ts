@@ -105,12 +105,15 @@ export function backendInfo(): BackendInfo {
  */
 export function openBackend(choice: BackendChoice | 'queue', options: WorkerBackendOptions, queue?: Omit<QueueBackendOptions, 'size'>): Backend {
   if (choice === 'queue') return new QueueBackend({ ...queue!, size: options.size });
-  const resolved = choice === 'auto' ? (environmentChoice() ?? (loadAddon().ok ? 'native' : 'worker')) : choice;
+  const fromEnvironment = choice === 'auto' ? environmentChoice() : undefined;
+  const resolved = choice === 'auto' ? (fromEnvironment ?? (loadAddon().ok ? 'native' : 'worker')) : choice;
   if (resolved === 'worker') return new WorkerBackend(options);
   const load = loadAddon();
   if (!load.ok) {
     const worker = workerRuntime();
-    if (worker.ok) throw new Error(`spindle's native addon did not load (${load.reason}): use backend 'worker' or 'auto'`);
+    // Name the knob that asked for native: the option, or the environment variable behind 'auto'.
+    const way = fromEnvironment === undefined ? "use backend 'worker' or 'auto'" : "SPINDLE_BACKEND=native asks for it: set SPINDLE_BACKEND to 'worker' or 'auto', or unset it";
+    if (worker.ok) throw new Error(`spindle's native addon did not load (${load.reason}): ${way}`);
     // Neither backend can run: in a bundle both fail for the one reason, which says what to do.
     if (worker.reason === load.reason) throw new Error(load.reason);
     throw new Error(`spindle's native addon did not load (${load.reason}), and its worker backend cannot run either (${worker.reason})`);
