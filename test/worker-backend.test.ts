@@ -98,6 +98,26 @@ describe('users\' JS tasks', () => {
     await pool.join();
   });
 
+  it('a task that rewrites Function.prototype.call leaves its worker answering', async () => {
+    // The reply path called the private port's postMessage through .call(): once a task replaced
+    // it, the worker died at its next reply, that task's result lost (a WorkerCrashError), and a
+    // task reading signal.aborted got the rewritten call's error.
+    const pool = workerPool({ size: 1 });
+    const exits: string[] = [];
+    pool.on('workerExit', (exit) => exits.push(exit.reason));
+    expect(await pool.apply(js('add'), [1, 2])).toBe(3); // the module is loaded before the rewrite
+    await pool.apply(js('spinUntilAborted'), [], { timeout: 1 }).catch(() => {}); // and the signal's getters
+    expect(await pool.apply(js('breakCall'), [])).toBe('broken');
+    expect(await Promise.all([1, 2, 3].map((i) => pool.apply(js('add'), [i, i])))).toEqual([2, 4, 6]);
+    expect(await pool.apply(js('later'), ['late', 1])).toBe('late');
+    await expect(pool.apply(js('fail'), ['after the rewrite'])).rejects.toMatchObject({ message: 'after the rewrite', code: 'E_CUSTOM' });
+    await expect(pool.apply(js('spinUntilAborted'), [], { timeout: 50 })).rejects.toBeInstanceOf(TimeoutError);
+    expect(await pool.map(kernels.noop, [1, 2, 3], { chunkSize: 3 })).toEqual([1, 2, 3]);
+    pool.close();
+    await pool.join();
+    expect(exits).toEqual(['shutdown']); // every call ran on the worker that the task rewrote
+  });
+
   it('a task that puts index accessors on Array.prototype or Object.prototype leaves its worker answering', async () => {
     // The runtime wrote its replies into its arrays past their end (and into holes): such a write
     // calls an index setter on the prototype chain, so every reply was lost (join() never ended)

@@ -72,7 +72,9 @@ import type { WorkerEnvelope } from './worker-start.js';
 // Builtins that the claim and reply paths use, taken before any task's module loads: a task may
 // rewrite its worker's globals (a polyfill, a test double, a mistake), and calls must not be lost
 // when it does. Replacing Promise.prototype.then, Array.prototype.push or Function.prototype.apply
-// once made every later call on that worker never settle. For the same reason these paths, and the
+// once made every later call on that worker never settle, and replacing Function.prototype.call
+// crashed the worker at its next reply (the private port's postMessage was called through it):
+// these paths call what they took through reflectApply, never .call() or .apply(). For the same reason these paths, and the
 // error encoder (worker-protocol.ts), add to arrays by index, never by push(), and the arrays they
 // add to have no prototype (nullArray()): a write past an array's end, or into a hole, goes
 // through the prototype chain's setter for that index, and an accessor some instrumentation puts
@@ -98,8 +100,9 @@ const postMessageOnPort = workerThreads.MessagePort.prototype.postMessage;
 
 /** Sends `message` on the pool's private port. */
 function post(message: unknown, transfer?: readonly TransferListItem[]): void {
-  if (transfer === undefined) postMessageOnPort.call(port, message);
-  else postMessageOnPort.call(port, message, transfer);
+  // reflectApply, not .call(): a task may have replaced Function.prototype.call.
+  if (transfer === undefined) reflectApply(postMessageOnPort, port, [message]);
+  else reflectApply(postMessageOnPort, port, [message, transfer]);
 }
 
 const FLUSH_AFTER_MS = 1;
@@ -275,12 +278,12 @@ class JsTaskContext implements TaskContext {
       Object.defineProperty(signal, 'aborted', {
         get() {
           poll();
-          return aborted.call(signal);
+          return reflectApply(aborted, signal, []); // not .call(): see the builtins at the top
         },
       });
       signal.throwIfAborted = () => {
         poll();
-        throwIfAborted.call(signal);
+        reflectApply(throwIfAborted, signal, []);
       };
       if (this.live()?.cancelledFlag === true) controller.abort(cancelReason());
     }
