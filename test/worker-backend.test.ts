@@ -344,6 +344,18 @@ describe('users\' JS tasks', () => {
     expect(await pool.apply(js('byteLength'), [array.buffer])).toBe(24);
   });
 
+  it('a withTransfer() result whose buffer is detached fails its call with a TypeError, not an empty buffer', async () => {
+    // Node 20's postMessage takes a detached buffer in the transfer list without a word: a bare
+    // ArrayBuffer arrived empty, and a view over one could not be read on the pool's side, so the
+    // reply (and every other in its message) was dropped and the call never settled.
+    const pool = workerPool({ size: 1 });
+    const message = "the task's result cannot be sent back to the pool: withTransfer() lists an ArrayBuffer that is detached (it was transferred away before the task returned)";
+    const timeout = 5000; // bounds the hang
+    await expect(pool.apply(js('transferDetached'), [8], { timeout })).rejects.toThrow(new TypeError(message));
+    await expect(pool.map(js('transferDetached'), [8, 8], { chunkSize: 2, timeout })).rejects.toThrow(new TypeError(message));
+    expect(await pool.apply(js('makeBuffer'), [4, 9])).toEqual(new Uint8Array([9, 9, 9, 9]));
+  });
+
   it('withTransfer() results arrive as their values from map, starmap and the imap family too, sync and async', async () => {
     const pool = workerPool({ size: 1 });
     const fills = (values: unknown[]) => values.map((v) => (v instanceof Uint8Array && v.length === 8 && v.every((b) => b === v[0]) ? v[0] : v));

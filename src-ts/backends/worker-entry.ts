@@ -41,6 +41,7 @@ import { syncBuiltinESMExports } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import workerThreads, { receiveMessageOnPort, workerData, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { kernels } from '../kernels/index.js';
+import { isDetached } from '../kernels/args.js';
 import type { Kernel, KernelContext } from '../kernels/types.js';
 import { addProgress, SharedCounter, toInt64 } from '../shared/counter.js';
 import { taskRuntimeKeys, type TaskContext } from '../task.js';
@@ -408,6 +409,12 @@ function reply(seq: number, status: number, value: unknown): void {
       if (isTransferred(value)) {
         transfer = nullArray();
         value = unwrapTransfer(value, transfer);
+        // postMessage takes a detached buffer in its transfer list without a word, and the pool
+        // got an empty ArrayBuffer for a result: the task's bytes were silently gone.
+        for (let i = 0; i < transfer.length; i++) {
+          const item = transfer[i];
+          if (item instanceof ArrayBuffer && isDetached(item)) throw new TypeError('withTransfer() lists an ArrayBuffer that is detached (it was transferred away before the task returned)');
+        }
       }
       value = encodeValue(value);
     } else if (status === STATUS_ERROR) {
