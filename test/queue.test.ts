@@ -21,6 +21,7 @@ const { noop, sha256 } = kernels;
 const echo = task(QUEUE_TASKS, 'echo');
 const sleep = task(QUEUE_TASKS, 'sleep');
 const fail = task(QUEUE_TASKS, 'fail');
+const reportProgress = task(QUEUE_TASKS, 'reportProgress');
 
 const run = redisAvailable();
 
@@ -118,6 +119,22 @@ describe.runIf(run)('queue backend', () => {
     await waitFor(async () => server.pool.stats().cancelled === cancelledBefore + 1 && server.pool.stats().running === 0);
     await expect(pool.apply(sleep, [60_000, 'late'], { timeout: 300 })).rejects.toBeInstanceOf(TimeoutError);
     await waitFor(async () => server.pool.stats().running === 0);
+  });
+
+  it("a task's progress beyond 2^53 stops the client's counter at 2^53 - 1; the server and the call go on", async () => {
+    // The server read its counter's `value` in the timer that reports progress: beyond 2^53 that
+    // threw a RangeError there (an uncaught exception, which ends a `spindle serve` process), and
+    // once more after the task, failing a job whose task had succeeded.
+    const small = new SharedCounter();
+    expect(await pool.apply(reportProgress, [1000, 120], { progress: small })).toBe('reported');
+    expect(small.value).toBe(1000);
+    const huge = new SharedCounter();
+    expect(await pool.apply(reportProgress, [2n ** 60n, 120], { progress: huge })).toBe('reported');
+    expect(huge.value).toBe(Number.MAX_SAFE_INTEGER);
+    const quick = new SharedCounter();
+    expect(await pool.apply(reportProgress, [2n ** 60n, 0], { progress: quick })).toBe('reported');
+    expect(quick.value).toBe(Number.MAX_SAFE_INTEGER);
+    expect(await pool.apply(echo, ['still serving'])).toBe('still serving');
   });
 
   it('refuses arguments the codec cannot carry, at the call', async () => {

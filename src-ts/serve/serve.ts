@@ -120,6 +120,20 @@ class Controllers {
  */
 const PROGRESS_EVERY_MS = 50;
 
+const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * A running job's progress as the job reports it: a JSON number, which the client takes only
+ * while it is a safe integer. A task may report bigint units, and its counter's `value` then
+ * throws a RangeError beyond ±2^53, which in the reporting timer crashed the server (and after
+ * the run failed the job). So the count is held at ±(2^53 - 1) there: the client's counter stops
+ * at that bound instead of being told a rounded number.
+ */
+function reportedProgress(counter: SharedCounter): number {
+  const done = counter.bigint;
+  return done > SAFE_MAX ? Number.MAX_SAFE_INTEGER : done < -SAFE_MAX ? Number.MIN_SAFE_INTEGER : Number(done);
+}
+
 /**
  * How long close() waits, once this server's running jobs are done or while Redis is
  * unreachable, before it gives up on a graceful close (BullMQ's close() awaits Redis: with Redis
@@ -329,7 +343,7 @@ async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<str
     progress === undefined
       ? undefined
       : setInterval(() => {
-          const done = progress.value;
+          const done = reportedProgress(progress);
           if (done !== reported) {
             reported = done;
             job.updateProgress(done).catch(() => {});
@@ -342,7 +356,8 @@ async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<str
       ? await pool.starmap(kernel as never, call.calls as never, { ...options, chunkSize: call.calls.length })
       : await pool.apply(kernel as never, call.calls[0] as never, options);
     const ms = performance.now() - started;
-    if (progress !== undefined && progress.value !== reported) await job.updateProgress(progress.value).catch(() => {});
+    const done = progress === undefined ? reported : reportedProgress(progress);
+    if (done !== reported) await job.updateProgress(done).catch(() => {});
     return { r: encode(result, 'the result'), ms };
   } catch (error) {
     // A job its client cancelled (the call has settled with an AbortError) must not be retried
