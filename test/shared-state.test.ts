@@ -577,6 +577,31 @@ describe('Lock', () => {
     expect(lock.held).toBe(false);
   });
 
+  it("a flow taking the lock again and again does not starve this thread's waiting call", async () => {
+    // The word is free for a moment after each release, before the poller's wake-up runs: a
+    // looping withLock took it straight back every time, and the call waiting since its first
+    // round got the lock only after the loop's 50th.
+    const lock = new Lock();
+    let rounds = 0;
+    const loop = (async () => {
+      for (let i = 0; i < 50; i++) {
+        await lock.withLock(() => new Promise((r) => setImmediate(r)));
+        rounds++;
+      }
+    })();
+    expect(lock.held).toBe(true);
+    let gotAfter = -1;
+    const waiting = lock.withLock(() => {
+      gotAfter = rounds;
+    });
+    await Promise.all([loop, waiting]);
+    expect(gotAfter).toBe(1);
+    // A try (timeout 0) still takes a free lock whatever waits, and fails on a held one.
+    expect(await lock.acquireAsync(0)).toBe(true);
+    expect(await lock.acquireAsync(0)).toBe(false);
+    lock.release();
+  });
+
   it('a lock held by a worker: release() here throws, acquire times out, then the worker hands it over', async () => {
     const lock = new Lock();
     const holder = await workerHolding(lock);

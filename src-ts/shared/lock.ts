@@ -186,9 +186,14 @@ export class Lock {
    */
   async acquireAsync(timeoutMs: number = Infinity): Promise<boolean> {
     const deadline = deadlineOf(timeoutMs, 'Lock.acquireAsync');
-    if (Atomics.compareExchange(this.word, 0, FREE, SELF) === FREE) return true;
+    // Behind this thread's waiting calls, not ahead of them: the word is free for a moment after
+    // each release, before the poller's wake-up runs, and a flow that took the lock again at once
+    // (withLock in a loop) barged past a waiting one every time, starving it to the loop's end.
+    // A try (timeout 0) still just tries, as it cannot wait its turn.
+    const queued = queuedWaiters(this);
+    if ((queued === undefined || queued.live === 0 || timeoutMs === 0) && Atomics.compareExchange(this.word, 0, FREE, SELF) === FREE) return true;
     if (timeoutMs === 0) return false;
-    const waiters = asyncWaitersOf(this);
+    const waiters = queued ?? asyncWaitersOf(this);
     const acquired = new Promise<boolean>((resolve) => {
       const waiter: AsyncWaiter = { resolve, timer: undefined, settled: false };
       // Its timer also keeps the event loop alive while it waits: a pending waitAsync does not.
@@ -313,6 +318,11 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * arrives as two objects, whose waiters queue apart with a poller each: still correct.
  */
 const asyncWaiters = new WeakMap<SharedArrayBuffer, Map<number, AsyncWaiters>>();
+
+/** This thread's waiters for `lock`'s word, if it ever had any. */
+function queuedWaiters(lock: Lock): AsyncWaiters | undefined {
+  return asyncWaiters.get(lock.buffer)?.get(lock.byteOffset);
+}
 
 function asyncWaitersOf(lock: Lock): AsyncWaiters {
   let byOffset = asyncWaiters.get(lock.buffer);
