@@ -782,3 +782,43 @@ describe('look-alikes of shared handles', () => {
     expect(lock instanceof Lock).toBe(true);
   });
 });
+
+describe('look-alikes of shared buffers', () => {
+  // from() tested `instanceof SharedArrayBuffer` and read `buffer.byteLength`: an object made from
+  // SharedArrayBuffer.prototype failed in the engine's getters ('Method get
+  // SharedArrayBuffer.prototype.growable called on incompatible receiver', naming nothing), an
+  // own byteLength property made a 16-byte buffer pass the size check and fail in the engine
+  // ('Invalid typed array length'), and a genuine buffer with its prototype changed was refused
+  // as not a SharedArrayBuffer.
+  const fromAll = [
+    ['SharedCounter.from', (b: SharedArrayBuffer) => SharedCounter.from(b)],
+    ['SharedValue.from', (b: SharedArrayBuffer) => SharedValue.from(b)],
+    ['Lock.from', (b: SharedArrayBuffer) => Lock.from(b)],
+    ['Lock.from', (b: SharedArrayBuffer) => Lock.from(b, 0)],
+  ] as const;
+
+  it('an object made from SharedArrayBuffer.prototype is a TypeError naming the argument', () => {
+    for (const [name, from] of fromAll) {
+      expect(() => from(Object.create(SharedArrayBuffer.prototype) as SharedArrayBuffer)).toThrow(`${name}: buffer must be a SharedArrayBuffer`);
+      expect(() => from(Object.setPrototypeOf(new ArrayBuffer(128), SharedArrayBuffer.prototype) as SharedArrayBuffer)).toThrow(`${name}: buffer must be a SharedArrayBuffer`);
+    }
+  });
+
+  it('an own byteLength property changes nothing: sizes are read as the engine holds them', () => {
+    const small = new SharedArrayBuffer(16);
+    new Int32Array(small)[0] = new Int32Array(new SharedCounter().buffer)[0]!; // a counter's tag
+    Object.defineProperty(small, 'byteLength', { value: 128 });
+    expect(() => SharedCounter.from(small)).toThrow("SharedCounter.from: buffer is not a SharedCounter's buffer (16 bytes)");
+    expect(() => SharedValue.from(small)).toThrow("SharedValue.from: buffer is not a SharedValue's buffer (16 bytes)");
+    expect(() => Lock.from(small, 64)).toThrow('Lock.from: byteOffset must be a multiple of 4 in [0, 12], got 64');
+    expect(() => Lock.from(new SharedArrayBuffer(2), 0)).toThrow('Lock.from: buffer holds 2 bytes, too few for a lock word (4)');
+  });
+
+  it('a genuine buffer with its prototype changed is still one', () => {
+    const counter = new SharedCounter(7);
+    expect(SharedCounter.from(Object.setPrototypeOf(counter.buffer, null) as SharedArrayBuffer).value).toBe(7);
+    const value = new SharedValue('u32', 9);
+    expect(SharedValue.from(Object.setPrototypeOf(value.buffer, Object.prototype) as SharedArrayBuffer).value).toBe(9);
+    expect(Lock.from(value.buffer).held).toBe(false);
+  });
+});

@@ -54,6 +54,15 @@ export function hasBrand(value: unknown, kind: SharedKindName): boolean {
 
 const sharedByteLength = intrinsicGetter<number>(SharedArrayBuffer.prototype, 'byteLength')!;
 
+/**
+ * `buffer`'s size as the engine holds it: an own `byteLength` property (or a prototype's getter
+ * replaced) must not make a buffer pass for a counter's, nor make from() fail with the
+ * engine's 'Invalid typed array length' instead of its own TypeError.
+ */
+export function sharedSize(buffer: SharedArrayBuffer): number {
+  return sharedByteLength.call(buffer);
+}
+
 /** Whether `buffer` is a SharedArrayBuffer of `bytes` bytes (read as the engine holds it). */
 export function isSharedOfSize(buffer: unknown, bytes: number): buffer is SharedArrayBuffer {
   return isSharedArrayBuffer(buffer) && sharedByteLength.call(buffer) === bytes && !isGrowableShared(buffer);

@@ -11,8 +11,8 @@
 // allocator does. Native kernels receive the BigInt64Array view over the value (kView) and
 // never look at the tag.
 
-import { isBigInt64Array } from 'node:util/types';
-import { brand, fixedOwn, hasBrand, isSharedOfSize, isViewAt, registerShape } from './brand.js';
+import { isBigInt64Array, isSharedArrayBuffer } from 'node:util/types';
+import { brand, fixedOwn, hasBrand, isSharedOfSize, isViewAt, registerShape, sharedSize } from './brand.js';
 import { describe, isGrowableShared } from '../kernels/args.js';
 
 const BYTES = 128;
@@ -93,14 +93,17 @@ export class SharedCounter {
   }
 
   static from(buffer: SharedArrayBuffer): SharedCounter {
-    if (!(buffer instanceof SharedArrayBuffer)) {
+    // Not instanceof: an object made from SharedArrayBuffer.prototype is one to instanceof (and
+    // then failed in the engine's getters, naming nothing), while a SharedArrayBuffer from
+    // another realm or with its prototype changed is not.
+    if (!isSharedArrayBuffer(buffer)) {
       throw new TypeError(`SharedCounter.from: buffer must be a SharedArrayBuffer, got ${describe(buffer)}`);
     }
     if (isGrowableShared(buffer)) {
       throw new TypeError(`SharedCounter.from: buffer is a growable SharedArrayBuffer; a SharedCounter's buffer keeps its size (once grown it would no longer be one)`);
     }
-    if (buffer.byteLength !== BYTES || new Int32Array(buffer, 0, 1)[0] !== COUNTER_TAG) {
-      throw new TypeError(`SharedCounter.from: buffer is not a SharedCounter's buffer (${buffer.byteLength} bytes)`);
+    if (sharedSize(buffer) !== BYTES || new Int32Array(buffer, 0, 1)[0] !== COUNTER_TAG) {
+      throw new TypeError(`SharedCounter.from: buffer is not a SharedCounter's buffer (${sharedSize(buffer)} bytes)`);
     }
     const counter = Object.create(SharedCounter.prototype) as SharedCounter;
     attach(counter, buffer);

@@ -37,7 +37,7 @@
 // VALUE_TAG, so Lock.from(buffer) revives either one's lock with the default byteOffset.
 
 import { isInt32Array, isSharedArrayBuffer } from 'node:util/types';
-import { brand, fixedOwn, hasBrand, isViewAt, registerShape } from './brand.js';
+import { brand, fixedOwn, hasBrand, isViewAt, registerShape, sharedSize } from './brand.js';
 import { threadId } from 'node:worker_threads';
 import { TimeoutError } from '../errors.js';
 import { describe } from '../kernels/args.js';
@@ -120,19 +120,21 @@ export class Lock {
   }
 
   static from(buffer: SharedArrayBuffer, byteOffset?: number): Lock {
-    if (!(buffer instanceof SharedArrayBuffer)) {
+    if (!isSharedArrayBuffer(buffer)) { // not instanceof: see SharedCounter.from
       throw new TypeError(`Lock.from: buffer must be a SharedArrayBuffer, got ${describe(buffer)}`);
     }
     if (byteOffset === undefined) {
-      const tag = buffer.byteLength === BYTES ? new Int32Array(buffer, 0, 1)[0] : undefined;
+      const tag = sharedSize(buffer) === BYTES ? new Int32Array(buffer, 0, 1)[0] : undefined;
       if (tag !== LOCK_TAG && tag !== VALUE_TAG) {
         throw new TypeError('Lock.from: buffer is not the buffer of a Lock or a SharedValue; pass the byteOffset of the lock word to use another buffer');
       }
       byteOffset = LOCK_WORD_OFFSET;
     } else {
       if (typeof byteOffset !== 'number') throw new TypeError(`Lock.from: byteOffset must be a number, got ${describe(byteOffset)}`);
-      if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 4 !== 0 || byteOffset + 4 > buffer.byteLength) {
-        throw new RangeError(`Lock.from: byteOffset must be a multiple of 4 in [0, ${buffer.byteLength - 4}], got ${byteOffset}`);
+      const bytes = sharedSize(buffer);
+      if (bytes < 4) throw new RangeError(`Lock.from: buffer holds ${bytes} bytes, too few for a lock word (4)`);
+      if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 4 !== 0 || byteOffset + 4 > bytes) {
+        throw new RangeError(`Lock.from: byteOffset must be a multiple of 4 in [0, ${bytes - 4}], got ${byteOffset}`);
       }
     }
     const lock = Object.create(Lock.prototype) as Lock;

@@ -21,8 +21,8 @@
 // promise to keep a NaN's payload). Only a read-modify-write such as `v.value += 1.5` needs the
 // lock.
 
-import { isBigInt64Array, isInt32Array, isUint32Array } from 'node:util/types';
-import { brand, brandOf, fixedOwn, hasBrand, isSharedOfSize, isViewAt, registerShape } from './brand.js';
+import { isBigInt64Array, isInt32Array, isSharedArrayBuffer, isUint32Array } from 'node:util/types';
+import { brand, brandOf, fixedOwn, hasBrand, isSharedOfSize, isViewAt, registerShape, sharedSize } from './brand.js';
 import { describe, isGrowableShared } from '../kernels/args.js';
 import { int64ToNumber, toInt64 } from './counter.js';
 import { Lock, LOCK_WORD_OFFSET, VALUE_TAG } from './lock.js';
@@ -94,16 +94,16 @@ export class SharedValue<T extends SharedValueType = SharedValueType> {
   }
 
   static from(buffer: SharedArrayBuffer): SharedValue {
-    if (!(buffer instanceof SharedArrayBuffer)) {
+    if (!isSharedArrayBuffer(buffer)) { // not instanceof: see SharedCounter.from
       throw new TypeError(`SharedValue.from: buffer must be a SharedArrayBuffer, got ${describe(buffer)}`);
     }
     if (isGrowableShared(buffer)) {
       throw new TypeError(`SharedValue.from: buffer is a growable SharedArrayBuffer; a SharedValue's buffer keeps its size (once grown it would no longer be one)`);
     }
-    const header = buffer.byteLength === BYTES ? new Int32Array(buffer, 0, 2) : undefined;
+    const header = sharedSize(buffer) === BYTES ? new Int32Array(buffer, 0, 2) : undefined;
     const type = header?.[0] === VALUE_TAG ? TYPE_NAMES.find((t) => TYPE_CODES[t] === header[TYPE_OFFSET / 4]) : undefined;
     if (type === undefined) {
-      throw new TypeError(`SharedValue.from: buffer is not a SharedValue's buffer (${buffer.byteLength} bytes)`);
+      throw new TypeError(`SharedValue.from: buffer is not a SharedValue's buffer (${sharedSize(buffer)} bytes)`);
     }
     const value = Object.create(SharedValue.prototype) as SharedValue;
     attach(value, buffer, type);
