@@ -53,3 +53,45 @@ describe('unsendable arguments', () => {
     for (const kind of KINDS) expect(refused[kind], kind).toEqual({ error: 'TypeError', message: expect.stringMatching(/^Pool: options\.initArgs\[1\] cannot be sent to a worker: .+/) });
   });
 });
+
+describe('Proxies of a progress counter', () => {
+  // The pool read a progress counter's buffer (worker backend) or view (native) again when it sent
+  // the task, outside the guard around the arguments: a Proxy of a counter, accepted at the call
+  // (its fixed properties pass), whose get trap threw there took the process down with an uncaught
+  // exception. And a revoked Proxy as `progress` gave the engine's "Cannot perform
+  // 'getOwnPropertyDescriptor' on a proxy that has been revoked" instead of the option's TypeError.
+  const code = `
+    import { Pool, kernels, SharedCounter } from 'spindle';
+    const kView = Symbol.for('spindle.counter.view');
+    const out = {};
+    for (const backend of ['worker', 'native']) {
+      const pool = new Pool({ backend, size: 1 });
+      const counter = new SharedCounter();
+      const trapped = new Proxy(counter, { get(t, k, r) { if (k === kView || k === 'buffer') throw new Error('get trap'); return Reflect.get(t, k, r); } });
+      const { proxy: revoked, revoke } = Proxy.revocable({}, {});
+      revoke();
+      const settle = (p) => p.then((value) => ({ value }), (e) => ({ error: e.name, message: e.message }));
+      out[backend] = {
+        trapped: await settle(pool.apply(kernels.countPrimes, [0, 100], { progress: trapped })),
+        mapTrapped: await settle(pool.starmap(kernels.countPrimes, [[0, 50], [50, 100]], { progress: trapped })),
+        progress: counter.value,
+        revoked: await settle(pool.apply(kernels.noop, [], { progress: revoked })),
+      };
+      await pool.close();
+    }
+    console.log(JSON.stringify(out));
+  `;
+
+  it('a Proxy whose get trap throws is read once, at the call; a revoked one is the option\'s TypeError', () => {
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    expect(result.signal, `killed: ${result.stderr}`).toBeNull();
+    expect(result.status, result.stderr).toBe(0);
+    const out = JSON.parse(result.stdout.trim());
+    for (const backend of ['worker', 'native']) {
+      expect(out[backend].trapped, backend).toEqual({ value: 25 });
+      expect(out[backend].mapTrapped, backend).toEqual({ value: [15, 10] });
+      expect(out[backend].progress, backend).toBe(200);
+      expect(out[backend].revoked, backend).toEqual({ error: 'TypeError', message: 'apply: options.progress must be a SharedCounter, got a Proxy' });
+    }
+  });
+});

@@ -12,7 +12,7 @@ import { describe, isArray, isDetached } from '../kernels/args.js';
 import { kernels } from '../kernels/index.js';
 import type { JsTask, Runnable } from '../kernels/types.js';
 import { MessagePort, SHARE_ENV } from 'node:worker_threads';
-import { SharedCounter } from '../shared/counter.js';
+import { SharedCounter, unproxiedCounter } from '../shared/counter.js';
 import { reasonOf } from '../backends/worker-protocol.js';
 import { findUnknownOption, OptionNames, unknownOptionError } from './option-names.js';
 import { MAX_ARGS } from './items.js';
@@ -525,7 +525,7 @@ export function snapshotCallOptions<O extends object>(method: string, options: O
   const copy: Record<string, unknown> = {};
   for (const key of known.names) {
     const value = (options as Record<string, unknown>)[key];
-    if (value !== undefined) copy[key] = value;
+    if (value !== undefined) copy[key] = key === 'progress' ? unproxiedCounter(value) : value;
   }
   return copy as O;
 }

@@ -33,9 +33,16 @@ export function registerShape(kind: SharedKindName, check: (value: object) => bo
 /** The kind of shared handle `value` is, from any copy of spindle; undefined for anything else, a look-alike included. */
 export function brandOf(value: unknown): SharedKindName | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
-  const kind = fixedOwn(value, kBrand);
-  if (kind !== 'SharedCounter' && kind !== 'SharedValue' && kind !== 'Lock') return undefined;
-  return shapes[kind]?.(value) === true ? kind : undefined;
+  // A Proxy's traps may throw (a revoked one always does): that is no handle either. Thrown
+  // through, the engine's message ("Cannot perform 'getOwnPropertyDescriptor' on a proxy that
+  // has been revoked") replaced the caller's own, which names the argument (options.progress).
+  try {
+    const kind = fixedOwn(value, kBrand);
+    if (kind !== 'SharedCounter' && kind !== 'SharedValue' && kind !== 'Lock') return undefined;
+    return shapes[kind]?.(value) === true ? kind : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -11,7 +11,7 @@
 // allocator does. Native kernels receive the BigInt64Array view over the value (kView) and
 // never look at the tag.
 
-import { isBigInt64Array, isSharedArrayBuffer } from 'node:util/types';
+import { isBigInt64Array, isProxy, isSharedArrayBuffer } from 'node:util/types';
 import { brand, fixedOwn, hasBrand, isSharedOfSize, isViewAt, registerShape, sharedSize } from './brand.js';
 import { describe, isGrowableShared } from '../kernels/args.js';
 
@@ -36,6 +36,19 @@ export const kView = Symbol.for('spindle.counter.view');
 export function addProgress(counter: SharedCounter, units: number | bigint): void {
   if (typeof units === 'number' && Number.isSafeInteger(units)) counter.add(BigInt(units));
   else counter.add(units);
+}
+
+/**
+ * @internal `value` itself, or, for a Proxy that passes for a counter, a plain counter over the
+ * same memory. The pool reads a progress counter again when it sends the task (its buffer, its
+ * view), long after the call was checked: a Proxy's get trap that threw there escaped the
+ * dispatch as an uncaught exception. What the check accepted is what the pool keeps.
+ */
+export function unproxiedCounter(value: unknown): unknown {
+  if (!isProxy(value) || !hasBrand(value, 'SharedCounter')) return value;
+  const counter = Object.create(SharedCounter.prototype) as SharedCounter;
+  attach(counter, fixedOwn(value as object, 'buffer') as SharedArrayBuffer);
+  return counter;
 }
 
 /** @internal A signed 64-bit integer from a safe-integer number or an in-range bigint. */
