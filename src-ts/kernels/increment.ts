@@ -1,5 +1,7 @@
 // increment(counter, by = 1): adds atomically to a SharedCounter and returns the new value.
 import { SharedCounter } from '../shared/counter.js';
+
+const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 import { checkArity, checkInteger, describe } from './args.js';
 import { defineKernel } from './types.js';
 
@@ -15,6 +17,14 @@ export const increment = defineKernel<[counter: SharedCounter, by?: number], num
     return [counter, by];
   },
   run(args) {
-    return (args[0] as SharedCounter).add(args[1] as number);
+    // As a bigint, so that the new value comes back exact; run() called directly with no `by`
+    // or a bad one still gets add()'s default and add()'s error.
+    const by = (args[1] ?? 1) as number;
+    const after = (args[0] as SharedCounter).add(Number.isSafeInteger(by) ? BigInt(by) : by) as bigint | number;
+    if (typeof after === 'number') return after;
+    // The C++ kernel's words, so that a call fails alike on either backend (add(number)'s own
+    // error did not name the kernel).
+    if (after > SAFE || after < -SAFE) throw new RangeError(`increment: the counter's new value ${after} is beyond 2^53; read counter.bigint instead`);
+    return Number(after);
   },
 });
