@@ -822,3 +822,19 @@ describe('look-alikes of shared buffers', () => {
     expect(Lock.from(value.buffer).held).toBe(false);
   });
 });
+
+describe('subclasses of the shared-state classes', () => {
+  it('instanceof a subclass holds for its own instances only; the class itself still takes every genuine handle', () => {
+    // The classes' static Symbol.hasInstance (any genuine handle, from any copy of spindle) was
+    // inherited: a plain counter was an instance of every subclass of SharedCounter.
+    class Tally extends SharedCounter {}
+    class Cell extends SharedValue {}
+    class Mutex extends Lock {}
+    expect([new SharedCounter() instanceof Tally, new SharedValue('i32') instanceof Cell, new Lock() instanceof Mutex]).toEqual([false, false, false]);
+    expect([new Tally() instanceof Tally, new Cell('f64') instanceof Cell, new Mutex() instanceof Mutex]).toEqual([true, true, true]);
+    expect([new Tally() instanceof SharedCounter, new Cell('f64') instanceof SharedValue, new Mutex() instanceof Lock]).toEqual([true, true, true]);
+    // Not branded: a subclass's prototype alone is no handle.
+    expect(Object.create(Tally.prototype) instanceof Tally).toBe(false);
+    expect(SharedCounter.from(new Tally().buffer) instanceof Tally).toBe(false);
+  });
+});

@@ -59,6 +59,24 @@ export function hasBrand(value: unknown, kind: SharedKindName): boolean {
   return brandOf(value) === kind;
 }
 
+const ordinaryHasInstance = Function.prototype[Symbol.hasInstance];
+
+/**
+ * `value instanceof ctor` for a shared-state class (`base`) or a subclass of it. The class itself
+ * accepts every genuine handle of its kind, from any copy of spindle; a subclass inherited that
+ * static method, so a plain counter was an instance of every subclass too. A subclass accepts
+ * only genuine handles whose prototype chain holds it.
+ */
+export function isSharedInstance(ctor: unknown, base: unknown, kind: SharedKindName, value: unknown): boolean {
+  if (!hasBrand(value, kind)) return false;
+  if (ctor === base) return true;
+  try {
+    return ordinaryHasInstance.call(ctor, value);
+  } catch {
+    return false; // a Proxy whose getPrototypeOf trap throws
+  }
+}
+
 const sharedByteLength = intrinsicGetter<number>(SharedArrayBuffer.prototype, 'byteLength')!;
 
 /**

@@ -12,7 +12,7 @@
 // never look at the tag.
 
 import { isBigInt64Array, isProxy, isSharedArrayBuffer } from 'node:util/types';
-import { brand, fixedOwn, hasBrand, isSharedOfSize, isViewAt, registerShape, sharedSize } from './brand.js';
+import { brand, fixedOwn, hasBrand, isSharedInstance, isSharedOfSize, isViewAt, registerShape, sharedSize } from './brand.js';
 import { describe, isGrowableShared } from '../kernels/args.js';
 
 const BYTES = 128;
@@ -102,7 +102,7 @@ export class SharedCounter {
   /** Revives a counter from its buffer (e.g. one received from another thread): the same memory, not a copy. */
   /** True for a SharedCounter from any copy of spindle loaded in this thread (see brand.ts). */
   static [Symbol.hasInstance](value: unknown): boolean {
-    return hasBrand(value, 'SharedCounter');
+    return isSharedInstance(this, SharedCounter, 'SharedCounter', value);
   }
 
   static from(buffer: SharedArrayBuffer): SharedCounter {

@@ -37,7 +37,7 @@
 // VALUE_TAG, so Lock.from(buffer) revives either one's lock with the default byteOffset.
 
 import { isInt32Array, isSharedArrayBuffer } from 'node:util/types';
-import { brand, fixedOwn, hasBrand, isViewAt, registerShape, sharedSize } from './brand.js';
+import { brand, fixedOwn, isSharedInstance, isViewAt, registerShape, sharedSize } from './brand.js';
 import { threadId } from 'node:worker_threads';
 import { TimeoutError } from '../errors.js';
 import { describe } from '../kernels/args.js';
@@ -116,7 +116,7 @@ export class Lock {
    */
   /** True for a Lock from any copy of spindle loaded in this thread (see brand.ts). */
   static [Symbol.hasInstance](value: unknown): boolean {
-    return hasBrand(value, 'Lock');
+    return isSharedInstance(this, Lock, 'Lock', value);
   }
 
   static from(buffer: SharedArrayBuffer, byteOffset?: number): Lock {

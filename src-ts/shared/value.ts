@@ -22,7 +22,7 @@
 // lock.
 
 import { isBigInt64Array, isInt32Array, isSharedArrayBuffer, isUint32Array } from 'node:util/types';
-import { brand, brandOf, fixedOwn, hasBrand, isSharedOfSize, isViewAt, registerShape, sharedSize } from './brand.js';
+import { brand, brandOf, fixedOwn, isSharedInstance, isSharedOfSize, isViewAt, registerShape, sharedSize } from './brand.js';
 import { describe, isGrowableShared } from '../kernels/args.js';
 import { int64ToNumber, toInt64 } from './counter.js';
 import { Lock, LOCK_WORD_OFFSET, VALUE_TAG } from './lock.js';
@@ -90,7 +90,7 @@ export class SharedValue<T extends SharedValueType = SharedValueType> {
    */
   /** True for a SharedValue from any copy of spindle loaded in this thread (see brand.ts). */
   static [Symbol.hasInstance](value: unknown): boolean {
-    return hasBrand(value, 'SharedValue');
+    return isSharedInstance(this, SharedValue, 'SharedValue', value);
   }
 
   static from(buffer: SharedArrayBuffer): SharedValue {
