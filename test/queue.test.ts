@@ -239,6 +239,42 @@ describe.runIf(run)('queue backend', () => {
     expect(() => new Pool({ backend: 'queue', queue: 'x', connection: redis.url, queu: 1 } as never)).toThrow(/unknown option 'queu'/);
   });
 
+  it('a database Redis refuses (redis://host/99 where Redis has 16) fails calls and serve(), and leaves database 0 alone', async () => {
+    // ioredis only emitted an 'error' for the refused SELECT and stayed on database 0: the
+    // client added its jobs there, and a server named /99 served database 0's queue.
+    const url = `${redis.url}/99`;
+    const refused = /Redis refuses database 99 \(ERR DB index is out of range\)$/;
+    const lost = new Pool({ backend: 'queue', queue: 'dbrange', connection: url, size: 1 });
+    try {
+      await expect(lost.apply(noop, [1])).rejects.toThrow(refused);
+      await expect(lost.apply(noop, [1])).rejects.toThrow(new RegExp(`^could not add a job to queue 'dbrange' on Redis at 127\\.0\\.0\\.1:${redis.port}: `));
+    } finally {
+      await lost.terminate();
+    }
+    const raw = new Queue('dbrange', { connection: { host: '127.0.0.1', port: redis.port } });
+    try {
+      expect(await raw.getJobCounts('wait', 'active')).toEqual({ wait: 0, active: 0 });
+    } finally {
+      await raw.close();
+    }
+    const local = new Pool({ backend: 'native', size: 1 });
+    try {
+      await expect(serve({ queue: 'dbrange', connection: url, pool: local })).rejects.toThrow(new RegExp(`^serve: queue 'dbrange' on Redis at 127\\.0\\.0\\.1:${redis.port}: Redis refuses database 99`));
+    } finally {
+      await local.terminate();
+    }
+    // A database Redis has works as before, on both sides.
+    const other = await serve({ queue: 'db3', connection: `${redis.url}/3`, pool: new Pool({ backend: 'native', size: 1 }) });
+    const client = new Pool({ backend: 'queue', queue: 'db3', connection: { host: '127.0.0.1', port: redis.port, db: 3 }, size: 1 });
+    try {
+      expect(await client.apply(noop, [3])).toBe(3);
+    } finally {
+      await client.terminate();
+      await other.close();
+      await other.pool.terminate();
+    }
+  });
+
   it('a client whose Redis is unreachable rejects its calls with a clear error', async () => {
     const lost = new Pool({ backend: 'queue', queue: 'lost', connection: { host: '127.0.0.1', port: 1, connectTimeout: 500 }, size: 1 });
     try {

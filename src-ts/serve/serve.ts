@@ -13,7 +13,7 @@
 import type { Job, Worker } from 'bullmq';
 import { Pool } from '../pool.js';
 import { SharedCounter } from '../shared/counter.js';
-import { checkTimeoutMs, describeConnection, forceClose, loadBullmq, MAX_TIMEOUT_MS, readyWithin, redisOptions, type QueueConnection } from '../backends/queue/bullmq.js';
+import { checkTimeoutMs, describeConnection, forceClose, loadBullmq, MAX_TIMEOUT_MS, readyWithin, redisOptions, selectDatabase, type QueueConnection } from '../backends/queue/bullmq.js';
 import { cancelChannel, type PubSubClient } from '../backends/queue/client.js';
 import { encode } from '../backends/queue/codec.js';
 import { failureReason, readJobData } from '../backends/queue/wire.js';
@@ -244,6 +244,10 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   let redis: { status: string } | undefined;
   try {
     await readyWithin(worker.waitUntilReady(), timeout, () => `serve: cannot reach Redis for ${where} within ${timeout} ms${lastError === undefined ? '' : ` (${lastError.message})`}`);
+    // A database Redis refuses must stop the server, not leave it serving database 0's queue.
+    await selectDatabase(worker.client, connection).catch((error: Error) => {
+      throw new Error(`serve: ${where}: ${error.message}`, { cause: error });
+    });
     const client = (await worker.client) as unknown as PubSubClient & { status: string };
     redis = client;
     subscriber = client.duplicate();

@@ -110,6 +110,22 @@ export function forceClose(base: object): void {
   }
 }
 
+/**
+ * Selects the database the connection options name on a client that is ready, rejecting with
+ * Redis's refusal. ioredis answers a SELECT refused at connect (an index the server does not
+ * have: `redis://host/99` where Redis keeps 16) with an 'error' event only, and stays on
+ * database 0: the queue then ran in a database other than the one named, silently.
+ */
+export async function selectDatabase(client: Promise<unknown>, options: Record<string, unknown>): Promise<void> {
+  if (options.db === undefined) return;
+  const redis = (await client) as { select(db: unknown): Promise<unknown> };
+  try {
+    await redis.select(options.db);
+  } catch (error) {
+    throw new Error(`Redis refuses database ${String(options.db)} (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+  }
+}
+
 /** Resolves when `ready` does; rejects with `message` and the last connection error once `ms` pass first. */
 export function readyWithin(ready: Promise<unknown>, ms: number, message: () => string): Promise<void> {
   return new Promise<void>((resolve, reject) => {

@@ -16,7 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue, QueueEvents } from 'bullmq';
 import { Outcome, resultOfCopy, type Backend, type Dispatch } from '../backend.js';
-import { describeConnection, forceClose, loadBullmq, readyWithin, redisOptions, type QueueConnection } from './bullmq.js';
+import { describeConnection, forceClose, loadBullmq, readyWithin, redisOptions, selectDatabase, type QueueConnection } from './bullmq.js';
 import type { Encoded } from './codec.js';
 import { encodeCall, errorFromReason, readResult, reasonRunMs, taskName, WIRE_VERSION, type JobData } from './wire.js';
 import { addProgress } from '../../shared/counter.js';
@@ -139,7 +139,10 @@ export class QueueBackend implements Backend {
     this.#readEvents();
     this.#timeout = timeout;
     this.#unreachable = () => `cannot reach Redis for ${this.#where} within ${timeout} ms${this.#lastError === undefined ? '' : ` (${this.#lastError.message})`}`;
-    this.#ready = readyWithin(Promise.all([this.#queue.waitUntilReady(), this.#events.waitUntilReady()]), timeout, this.#unreachable);
+    this.#ready = readyWithin(Promise.all([this.#queue.waitUntilReady(), this.#events.waitUntilReady()]), timeout, this.#unreachable).then(() =>
+      // A database Redis refuses must fail the calls, not leave them running in database 0.
+      selectDatabase(this.#queue.client, connection),
+    );
     // Settled by the first flush; a pool that never runs a call must not report it as unhandled.
     this.#ready.then(
       () => {
