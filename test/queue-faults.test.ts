@@ -227,6 +227,32 @@ describe.runIf(run)('queue backend faults', () => {
     }
   }, 60_000);
 
+  it('a Redis that hangs (SIGSTOP) for longer than connectTimeout: calls reject as if it were gone, and run again once it answers', async () => {
+    // A hung Redis closes no connection: ioredis waited on its socket, and so did every call,
+    // for as long as Redis hung (a network partition that drops packets: TCP's many minutes).
+    const queue = `hung${++queueNo}`;
+    await server(queue, ['--size', '1']);
+    const pool = client(queue, { connection: { host: '127.0.0.1', port: redis.port, connectTimeout: 2000 } });
+    expect(await pool.apply(noop, [1])).toBe(1);
+    const outcome = (call: Promise<unknown>) => call.then(() => 'resolved', (error: Error) => error.message);
+    // Short enough that the one server is free again soon after Redis answers: its lock expired
+    // while Redis hung, so the client's withdrawal removes the job rather than cancel it there.
+    const running = outcome(pool.apply(sleep, [4000, 'late']));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    redis.pause();
+    try {
+      const started = Date.now();
+      const fresh = outcome(pool.apply(noop, [2]));
+      const bound = new Promise<string>((resolve) => setTimeout(resolve, 10_000, 'still pending 10 s after Redis hung'));
+      const settled = await Promise.all([Promise.race([running, bound]), Promise.race([fresh, bound])]);
+      for (const message of settled) expect(message).toMatch(new RegExp(`^cannot reach Redis for queue '${queue}' on Redis at 127\\.0\\.0\\.1:${redis.port} within 2000 ms`));
+      expect(Date.now() - started).toBeLessThan(6_000);
+    } finally {
+      redis.resume();
+    }
+    expect(await pool.apply(noop, [3])).toBe(3);
+  }, 60_000);
+
   it('a garbage job fails with a clear reason and the server keeps serving', async () => {
     const queue = `garbage${++queueNo}`;
     const s = await server(queue);

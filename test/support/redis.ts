@@ -81,6 +81,16 @@ export class RedisServer {
     await this.#spawn();
   }
 
+  /** Stops it answering (SIGSTOP) while its connections stay open: a Redis that hangs rather than dies. */
+  pause(): void {
+    this.#child?.kill('SIGSTOP');
+  }
+
+  /** Lets a paused Redis answer again (SIGCONT). */
+  resume(): void {
+    this.#child?.kill('SIGCONT');
+  }
+
   async stop(hard = false): Promise<void> {
     const child = this.#child;
     this.#child = undefined;

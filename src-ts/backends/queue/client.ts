@@ -103,6 +103,8 @@ export class QueueBackend implements Backend {
   readonly #unreachable: () => string;
   /** Since when (Date.now()) the connection that adds jobs has been down, after it had connected once. */
   #downSince: number | undefined;
+  /** Since when (Date.now()) a PING on that connection has gone unanswered: see #probe. */
+  #pingSince: number | undefined;
   /** Removals and cancel requests under way: close() lets them reach Redis before it closes the connection. */
   readonly #stopping = new Set<Promise<void>>();
   /** Each checked call's arguments, encoded at the call (checkArgs), taken by the flush that adds its job: encoded once. */
@@ -184,12 +186,29 @@ export class QueueBackend implements Backend {
    * reaches Redis if it comes back (a running job is asked to stop).
    */
   #giveUpIfUnreachable(): void {
-    if (this.#downSince === undefined || Date.now() - this.#downSince < this.#timeout) return;
+    const since = Math.min(this.#downSince ?? Infinity, this.#pingSince ?? Infinity);
+    if (since === Infinity || Date.now() - since < this.#timeout) return;
     const message = this.#unreachable();
     for (const jobId of [...this.#live.keys()]) {
       this.#settle(jobId, Outcome.Error, new Error(message));
       this.#track(this.#stop(jobId));
     }
+  }
+
+  /**
+   * Sends a PING on the connection that adds jobs, unless one is still unanswered. A Redis that
+   * hangs (stopped, or cut off by a network partition that drops packets) closes no connection:
+   * ioredis waits on its socket for as long as TCP does, and every call waited with it. An
+   * unanswered PING counts as Redis gone, from when it was sent (#giveUpIfUnreachable). Sent
+   * by the sweep, so only while calls are in flight, at most one a second.
+   */
+  #probe(): void {
+    if (!this.#connected || this.#pingSince !== undefined) return;
+    this.#pingSince = Date.now();
+    const answered = () => {
+      this.#pingSince = undefined;
+    };
+    this.#queue.client.then((client) => (client as unknown as { ping(): Promise<unknown> }).ping()).then(answered, answered);
   }
 
   /**
@@ -395,6 +414,7 @@ export class QueueBackend implements Backend {
 
   /** Looks up jobs that have been quiet for QUIET_MS and settles those that finished unseen. */
   async #sweep(): Promise<void> {
+    this.#probe();
     this.#giveUpIfUnreachable();
     if (this.#live.size === 0) {
       clearInterval(this.#sweepTimer);
