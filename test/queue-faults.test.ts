@@ -73,6 +73,26 @@ describe.runIf(run)('queue backend faults', () => {
     expect(settled).toEqual(['done']);
   });
 
+  it('a job whose server dies under it twice fails, whatever its attempts, as README says (BullMQ puts a job back once)', async () => {
+    const queue = `twice${++queueNo}`;
+    const raw = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+    try {
+      const pool = client(queue, { attempts: 3 });
+      const outcome = pool.apply(sleep, [5000, 'done']).then(() => 'resolved', (error: Error) => error.message);
+      const first = await server(queue, ['--size', '1']);
+      await waitFor(async () => (await raw.getActiveCount()) === 1);
+      await first.kill();
+      // The next server's stalled check puts the job back, and it runs it again.
+      const second = await server(queue, ['--size', '1']);
+      await waitFor(async () => (await raw.getJobs(['active']))[0]?.stalledCounter === 1);
+      await second.kill();
+      await server(queue, ['--size', '1']);
+      expect(await outcome).toMatch(/^queue job [0-9a-f-]+ failed: job stalled more than allowable limit$/);
+    } finally {
+      await raw.close();
+    }
+  }, 60_000);
+
   it('10000 tiny tasks with one of two servers killed and restarted midway: 0 lost, 0 settled twice', async () => {
     const queue = `flood${++queueNo}`;
     // Each server takes 8 jobs at once: BullMQ's per-job round trips, not the noop, bound the rate.
