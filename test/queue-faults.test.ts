@@ -155,6 +155,35 @@ describe.runIf(run)('queue backend faults', () => {
     expect(runs()).toBe(1);
   });
 
+  it('a call cancelled after its job\'s lock expired under a server that hung is stopped on that server too', async () => {
+    // The lock gone, the client's removal succeeded, so no cancel was published: the server,
+    // once it ran again, ran the task to its end (20 s here), its one slot taken meanwhile.
+    const queue = `orphan${++queueNo}`;
+    const s = await server(queue, ['--size', '1']);
+    const pool = client(queue);
+    const raw = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+    try {
+      // A first call, so that the client's event reader is reading when the job goes active.
+      expect(await pool.apply(noop, [0])).toBe(0);
+      const controller = new AbortController();
+      const call = pool.apply(sleep, [20_000, 'late'], { signal: controller.signal }).catch((error: Error) => error.name);
+      await waitFor(async () => (await raw.getActiveCount()) === 1);
+      await new Promise((resolve) => setTimeout(resolve, 200)); // the client hears it go active
+      s.child.kill('SIGSTOP');
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // past its 1000 ms lock
+      controller.abort();
+      expect(await call).toBe('AbortError');
+      await waitFor(async () => (await raw.getActiveCount()) === 0);
+      s.child.kill('SIGCONT');
+      const started = Date.now();
+      expect(await pool.apply(noop, [1])).toBe(1);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      s.child.kill('SIGCONT');
+      await raw.close();
+    }
+  }, 60_000);
+
   it('calls whose jobs another client removed from Redis fail instead of waiting for ever', async () => {
     // A drain (or a Redis restarted without persistence) takes waiting jobs away: no event
     // will ever come for them. The client's sweep finds each gone twice, and fails its call.

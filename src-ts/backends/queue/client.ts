@@ -73,6 +73,11 @@ interface Slot {
   missing: number;
 }
 
+/** True once the client heard the dispatch's job go active on a server. */
+function started(d: Dispatch): boolean {
+  return !Number.isNaN((d.backendSlot as Slot).startedAt);
+}
+
 /** How long after its event reader stopped on an error the client starts it again (see #readEvents). */
 const EVENTS_RESTART_MS = 200;
 /** Sweeps in a row that must find a job missing before its call fails: see #sweep. */
@@ -189,9 +194,9 @@ export class QueueBackend implements Backend {
     const since = Math.min(this.#downSince ?? Infinity, this.#pingSince ?? Infinity);
     if (since === Infinity || Date.now() - since < this.#timeout) return;
     const message = this.#unreachable();
-    for (const jobId of [...this.#live.keys()]) {
+    for (const [jobId, d] of [...this.#live]) {
       this.#settle(jobId, Outcome.Error, new Error(message));
-      this.#track(this.#stop(jobId));
+      this.#track(this.#stop(jobId, started(d)));
     }
   }
 
@@ -468,7 +473,7 @@ export class QueueBackend implements Backend {
     const slot = d.backendSlot as Slot;
     if (this.#live.get(slot.jobId) !== d) return;
     this.#settle(slot.jobId, Outcome.Cancelled, undefined);
-    this.#track(this.#stop(slot.jobId));
+    this.#track(this.#stop(slot.jobId, started(d)));
   }
 
   #track(stopping: Promise<void>): void {
@@ -476,12 +481,17 @@ export class QueueBackend implements Backend {
     void stopping.finally(() => this.#stopping.delete(stopping));
   }
 
-  /** Removes a waiting job; asks its server to stop one that runs (a locked job cannot be removed). */
-  async #stop(jobId: string): Promise<void> {
+  /**
+   * Removes a waiting job; asks its server to stop one that runs (a locked job cannot be removed).
+   * A job this client heard go active (`started`) is asked to stop even when the removal worked:
+   * its lock may have expired while its server still runs it (a server or Redis that hung past
+   * lockDuration), and that server ran it to its end, holding one of its slots, unasked.
+   */
+  async #stop(jobId: string, started = false): Promise<void> {
     try {
       await this.#ready;
       const removed = await this.#queue.remove(jobId);
-      if (removed === 1) return;
+      if (removed === 1 && !started) return;
       const client = (await this.#queue.client) as unknown as PubSubClient;
       await client.publish(cancelChannel(this.#queueName), jobId);
     } catch {
@@ -490,11 +500,11 @@ export class QueueBackend implements Backend {
   }
 
   async terminate(): Promise<void> {
-    const ids = [...this.#live.keys()];
-    for (const jobId of ids) this.#settle(jobId, Outcome.Cancelled, undefined);
+    const live = [...this.#live];
+    for (const [jobId] of live) this.#settle(jobId, Outcome.Cancelled, undefined);
     // Tracked, not awaited here: close() waits for them at most STOP_WAIT_MS (a Redis that went
     // away held terminate() for as long as ioredis kept the removals queued, 30 s and more).
-    for (const jobId of ids) this.#track(this.#stop(jobId));
+    for (const [jobId, d] of live) this.#track(this.#stop(jobId, started(d)));
     await this.close();
   }
 
