@@ -877,6 +877,12 @@ describe('coreutils conventions, directly', () => {
       ['ctl\x01x', "'ctl'$'\\001''x'"],
       ['\x01x', "''$'\\001''x'"],
       ["it's\n", "'''it'\\''s'$'\\n'"],
+      // Private-use characters are printable to glibc: printed as is, as coreutils does.
+      ['icon\uf8ff', 'icon\uf8ff'],
+      ['\ue000', '\ue000'],
+      ['p\u{f0000}q\u{10fffd}', 'p\u{f0000}q\u{10fffd}'],
+      // A noncharacter is not.
+      ['n\u{ffffe}', "'n'$'\\363\\277\\277\\276'"],
     ];
     for (const [name, quoted] of cases) expect(quotef(Buffer.from(name)).toString()).toBe(quoted);
     expect(quotef(Buffer.from([0x61, 0xff, 0x62])).toString('latin1')).toBe("'a'$'\\377''b'");

@@ -95,7 +95,10 @@ function decodeUtf8(bytes: Uint8Array, utf8: boolean): Char[] {
   return chars;
 }
 
-const NON_PRINTABLE = /[\p{Cc}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}]/u;
+// glibc's UTF-8 locales (C.UTF-8 included) count every code point UnicodeData.txt lists as
+// printable but controls and the line/paragraph separators; private-use characters (Co: icon
+// fonts' U+E000-U+F8FF, planes 15 and 16) are listed, so coreutils prints them as is.
+const NON_PRINTABLE = /[\p{Cc}\p{Cs}\p{Cn}\p{Zl}\p{Zp}]/u;
 
 /** c32isprint() in a UTF-8 locale, for code points beyond the ASCII cases handled explicitly. */
 function isPrintable(cp: number): boolean {
