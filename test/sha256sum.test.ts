@@ -883,6 +883,11 @@ describe('coreutils conventions, directly', () => {
       ['p\u{f0000}q\u{10fffd}', 'p\u{f0000}q\u{10fffd}'],
       // A noncharacter is not.
       ['n\u{ffffe}', "'n'$'\\363\\277\\277\\276'"],
+      // Characters newer than glibc 2.36's Unicode 14.0 are unassigned to it: quoted, as coreutils 9.1 quotes them.
+      ['\u{1fae8}', "''$'\\360\\237\\253\\250'"],
+      ['cjk\u{31350}', "'cjk'$'\\360\\261\\215\\220'"],
+      // Unicode 14.0's own are printable.
+      ['\u{1fae0}', '\u{1fae0}'],
     ];
     for (const [name, quoted] of cases) expect(quotef(Buffer.from(name)).toString()).toBe(quoted);
     expect(quotef(Buffer.from([0x61, 0xff, 0x62])).toString('latin1')).toBe("'a'$'\\377''b'");
