@@ -264,6 +264,10 @@ describe.skipIf(coreutilsVersion === undefined)('spindle sha256sum against coreu
       same(['-c', '-w', 'huge-lines.sum']);
       same(['-c', '--strict', 'huge-lines.sum']);
       same(['-c'], { input: Buffer.alloc(3 << 20) });
+      // A comment longer than that is still a comment.
+      writeFileSync(join(dir, 'huge-comment.sum'), Buffer.concat([Buffer.from('#'), Buffer.alloc(2 << 20, 'x'), Buffer.from('\n'), good]));
+      same(['-c', '--strict', '-w', 'huge-comment.sum']);
+      rmSync(join(dir, 'huge-comment.sum'));
       rmSync(join(dir, 'huge-lines.sum'));
     });
 
@@ -784,6 +788,8 @@ describe('streaming a checksum list, directly', () => {
     expect(await linesOf(['12345678\n123456789\nok'], 8)).toEqual(['12345678', null, 'ok']);
     expect(await linesOf(['1234', '5678', '9', '0\nok\n', '123456789'], 8)).toEqual([null, 'ok', null]);
     expect(await linesOf(['123', '456', '78\n'], 8)).toEqual(['12345678']);
+    // A comment is skipped by coreutils at any length: a long one reads as "#", not as a bad line.
+    expect(await linesOf(['#23456789\n#2', '3456789', '0\nok\n#234', '56789'], 8)).toEqual(['#', '#', 'ok', '#']);
   });
 
   it('inOrder yields each result while the next item is still awaited, in order, within its window', async () => {
