@@ -899,6 +899,33 @@ describe('coreutils conventions, directly', () => {
     expect(quotef(Buffer.from([0x61, 0xff, 0x62])).toString('latin1')).toBe("'a'$'\\377''b'");
   });
 
+  it('writes standard output in whole lines of at most PIPE_BUF bytes, so runs sharing a pipe (xargs -P) never split lines', async () => {
+    // coreutils line-buffers its output for this (its md5sum-parallel test); one 64 KiB write to
+    // a pipe whose reader lags is cut up and interleaved with another writer's output mid-line.
+    const { Writable } = await import('node:stream');
+    const { sha256sum } = await import('../src-ts/cli/sha256sum.ts');
+    const sub = join(dir, 'atomic');
+    mkdirSync(sub);
+    const names = Array.from({ length: 150 }, (_, i) => join(sub, `${String(i).padStart(3, '0')}-${'x'.repeat(60)}`));
+    for (const name of names) writeFileSync(name, name);
+    const writes: Buffer[] = [];
+    const stdout = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        writes.push(chunk);
+        callback();
+      },
+    });
+    const stderr = new Writable({ write: (_chunk, _encoding, callback) => callback() });
+    expect(await sha256sum(['--no-progress', ...names], { stdout, stderr, env: { LC_ALL: 'C.UTF-8' } })).toBe(0);
+    expect(Buffer.concat(writes).toString()).toBe(theirs(names).stdout.toString());
+    expect(writes.length).toBeGreaterThan(1);
+    for (const write of writes) {
+      expect(write.length).toBeLessThanOrEqual(4096);
+      expect(write[write.length - 1]).toBe(0x0a);
+    }
+    rmSync(sub, { recursive: true });
+  });
+
   it('strerror gives glibc texts', async () => {
     const { strerror } = await import('../src-ts/cli/coreutils-text.ts');
     expect(strerror({ code: 'ENOENT', message: 'ENOENT: no such file or directory, open x' })).toBe('No such file or directory');

@@ -394,9 +394,35 @@ class Run {
   }
 }
 
+/** Linux's PIPE_BUF: a write of at most this many bytes to a pipe is never split or interleaved with others'. */
+const PIPE_BUF = 4096;
+
 /**
- * Standard output, buffered: lines collect here and go out in large writes when the buffer
- * fills or before a wait, in order. A full buffer waits for the stream to drain, so a slow
+ * The queued lines (one per chunk), joined into writes of whole lines of at most PIPE_BUF bytes
+ * each (a longer line is written alone). coreutils line-buffers its output so that sha256sums
+ * writing to one pipe at once (`xargs -P`, coreutils' md5sum-parallel test) never split each
+ * other's lines; one 64 KiB write to a pipe whose reader lags was cut up and interleaved with
+ * another writer's, mid-line.
+ */
+function* atomicWrites(chunks: Buffer[]): Generator<Buffer> {
+  let group: Buffer[] = [];
+  let size = 0;
+  for (const chunk of chunks) {
+    if (size > 0 && size + chunk.length > PIPE_BUF) {
+      yield group.length === 1 ? group[0]! : Buffer.concat(group, size);
+      group = [];
+      size = 0;
+    }
+    group.push(chunk);
+    size += chunk.length;
+  }
+  if (size > 0) yield group.length === 1 ? group[0]! : Buffer.concat(group, size);
+}
+
+/**
+ * Standard output, buffered: lines collect here and go out when the buffer fills or before a
+ * wait, in order, in writes of whole lines (atomicWrites). Each write waits until the stream
+ * has taken it, so a slow
  * reader (a pager) holds the run back instead of letting output pile up in memory. A closed pipe
  * (EPIPE, as with `| head`) stops the run, silently, as coreutils stops on SIGPIPE; see stopped.
  */
@@ -427,7 +453,7 @@ class Output {
     return this.failure?.code === 'EPIPE';
   }
 
-  /** Queues bytes; once 64 KiB have collected, writes them and waits until the stream takes them. */
+  /** Queues one line; once 64 KiB have collected, writes them and waits until the stream takes them. */
   async write(bytes: Buffer): Promise<void> {
     if (this.failure !== undefined) return;
     this.chunks.push(bytes);
@@ -437,30 +463,29 @@ class Output {
 
   async flush(): Promise<void> {
     if (this.chunks.length === 0) return;
-    const data = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    const chunks = this.chunks;
     this.chunks = [];
     this.size = 0;
     if (this.failure !== undefined) return;
     this.beforeWrite();
-    let taken = true;
+    for (const data of atomicWrites(chunks)) {
+      if (this.failure !== undefined) return;
+      await this.writeOne(data);
+    }
+  }
+
+  /**
+   * One write, awaited until the stream has taken it: writes queued behind a busy pipe would go
+   * out together in one writev(), which a pipe may split anywhere (see atomicWrites).
+   */
+  private writeOne(data: Buffer): Promise<void> {
     this.lastWrite = new Promise<void>((resolve) => {
-      taken = this.stream.write(data, (error?: Error | null) => {
+      this.stream.write(data, (error?: Error | null) => {
         this.noteFailure(error);
         resolve();
       });
     });
-    if (taken) return;
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        this.stream.off('drain', done);
-        this.stream.off('error', done);
-        this.stream.off('close', done);
-        resolve();
-      };
-      this.stream.on('drain', done);
-      this.stream.on('error', done);
-      this.stream.on('close', done);
-    });
+    return this.lastWrite;
   }
 
   /**
