@@ -92,6 +92,19 @@ describe('resolving the addon', () => {
     expect(explainLoadFailure('Module did not self-register\nstack', path, '2.36')).toBe(`Module did not self-register (${path})`);
   });
 
+  it("says a prebuild left inside a Yarn Plug'n'Play zip archive must be unplugged (dlopen says only \"Not a directory\")", () => {
+    // dlopen's message under yarn 4 for a package kept zipped ("dependenciesMeta": { "spindle":
+    // { "unplugged": false } }): yarn's fs finds and reads the file, dlopen cannot open it.
+    const path = '/app/.yarn/__virtual__/spindle-virtual-638e642c7c/4/root/.yarn/berry/cache/spindle-file-8929a6de5d-10c0.zip/node_modules/spindle/prebuilds/linux-x64/spindle.glibc.node';
+    const dlopen = '/root/.yarn/berry/cache/spindle-file-8929a6de5d-10c0.zip/node_modules/spindle/prebuilds/linux-x64/spindle.glibc.node: cannot open shared object file: Not a directory';
+    expect(explainLoadFailure(dlopen, path, '2.36')).toBe(
+      `${path} is inside a zip archive, from which a native addon cannot load (Yarn Plug'n'Play keeps packages zipped unless they are unplugged): ` +
+        'run `yarn unplug spindle`, or set "dependenciesMeta": { "spindle": { "unplugged": true } } in package.json and run `yarn install`',
+    );
+    // Another failure of a file under a directory named *.zip keeps dlopen's own words.
+    expect(explainLoadFailure(`${path}: invalid ELF header`, path, '2.36')).toBe(`${path}: invalid ELF header`);
+  });
+
   /** A copy of the built package whose addon is `addon` (a file's contents) or absent. */
   function packageWith(name: string, addon: string | Buffer | undefined): string {
     const dir = join(scratch, name);

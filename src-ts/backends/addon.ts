@@ -257,6 +257,15 @@ export function explainLoadFailure(message: string, path: string, glibcVersion: 
       `compile the addon here with \`${BUILD_ADDON_COMMAND}\` (README: Installing the package)`
     );
   }
+  // Yarn Plug'n'Play keeps packages in zip archives, which its patched fs reads (so the file is
+  // found and checked) but dlopen cannot: it sees a regular file where the path needs a
+  // directory, and says only "Not a directory". The cure is yarn's, so say it.
+  if (/\.zip[\\/]/i.test(path) && /Not a directory/i.test(firstLine)) {
+    return (
+      `${path} is inside a zip archive, from which a native addon cannot load (Yarn Plug'n'Play keeps packages zipped unless they are unplugged): ` +
+      'run `yarn unplug spindle`, or set "dependenciesMeta": { "spindle": { "unplugged": true } } in package.json and run `yarn install`'
+    );
+  }
   // dlopen's message often names the file already; say which file when it does not.
   return firstLine.includes(path) ? firstLine : `${firstLine} (${path})`;
 }
