@@ -213,3 +213,33 @@ describe('the published types, as a strict consumer compiles them', () => {
     }
   }, 120_000);
 });
+
+describe("spindle build-addon where Yarn Plug'n'Play keeps spindle in a zip archive", () => {
+  it('says to unplug spindle, instead of failing with EROFS on paths inside the archive', () => {
+    // A copy of the package under a path that goes through a .zip, as yarn's zip fs shows it,
+    // and process.versions.pnp set, as yarn's .pnp.cjs sets it. No binding.gyp anywhere: were
+    // the zip not noticed, build-addon would stop at that instead (and never compile here).
+    const base = mkdtempSync(join(tmpdir(), 'spindle-pnp-'));
+    try {
+      const pkg = join(base, '.yarn', 'cache', 'spindle-npm-0.1.0-0123456789-10c0.zip', 'node_modules', 'spindle');
+      mkdirSync(pkg, { recursive: true });
+      cpSync(join(root, 'package.json'), join(pkg, 'package.json'));
+      cpSync(join(root, 'dist'), join(pkg, 'dist'), { recursive: true });
+      rmSync(join(pkg, 'dist', 'binding.gyp'), { force: true });
+      writeFileSync(join(base, 'pnp.cjs'), "process.versions.pnp = '3';\n");
+      const child = spawnSync(process.execPath, ['--require', join(base, 'pnp.cjs'), join(pkg, 'dist', 'cli.js'), 'build-addon'], {
+        cwd: base,
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(child.stderr).toBe(
+        `spindle build-addon: spindle is inside a zip archive (${pkg}), where nothing can be compiled or loaded: ` +
+          'run `yarn unplug spindle` first, then `spindle info` (its prebuild may fit)\n',
+      );
+      expect(child.status).toBe(1);
+      expect(child.stdout).toBe('');
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+});

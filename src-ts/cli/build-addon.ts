@@ -70,6 +70,16 @@ export function buildAddon(argv: string[]): number {
     return 2;
   }
   const root = packageRoot();
+  // Yarn Plug'n'Play (process.versions.pnp) may keep spindle in a zip archive, which its fs reads
+  // but nothing can write into or compile in: the copy below would fail with a bare EROFS naming
+  // paths inside the archive. Unplugged, spindle is a plain directory (and its prebuild may fit).
+  if (process.versions.pnp !== undefined && /\.zip[\\/]/i.test(root)) {
+    process.stderr.write(
+      `spindle build-addon: spindle is inside a zip archive (${root}), where nothing can be compiled or loaded: ` +
+        'run `yarn unplug spindle` first, then `spindle info` (its prebuild may fit)\n',
+    );
+    return 1;
+  }
   const gyp = join(root, 'binding.gyp');
   if (!existsSync(gyp)) {
     const shipped = join(root, 'dist', 'binding.gyp');
