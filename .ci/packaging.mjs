@@ -8,6 +8,8 @@
 //   2. With a PATH that holds node, npm and sh and nothing else (no compiler, make or python), the
 //      tarball installs, compiles nothing, and the native backend loads from the prebuild under
 //      npm, npm --ignore-scripts, npm --strict-allow-scripts (npm 11.x), pnpm 10 and yarn 4 (PnP).
+//      yarn 4 told to keep spindle zipped: the worker backend runs from the zip, the reason says
+//      to run `yarn unplug spindle`, and once unplugged the prebuild loads.
 //   3. The same tarball with its prebuilds removed, same PATH: the install succeeds, spindle
 //      answers correctly on the worker backend, and backendInfo().reason, `spindle info` and a
 //      failing `spindle build-addon` all say what to do.
@@ -164,6 +166,35 @@ if (!/^664579 primes below 1e7\n.*\(native backend\)/.test(cli)) fail(`npx spind
 const info = run('npx', ['spindle', 'info'], { cwd: withPrebuild, env: bare }).stdout;
 if (!new RegExp(`chosen +the prebuild for ${here} tagged glibc`).test(info)) fail(`spindle info does not say which prebuild and why:\n${info}`);
 step('native backend loaded from the prebuild under every package manager; the CLI works and says why');
+
+// yarn 4 told to keep spindle zipped ("dependenciesMeta": { "spindle": { "unplugged": false } }):
+// dlopen cannot open a file inside a zip archive, so the worker backend runs, from the zip, with
+// a task module of the project; the reason says to unplug, and once unplugged the prebuild loads.
+step("yarn 4 (Plug'n'Play) keeping spindle zipped: worker backend, a reason naming `yarn unplug spindle`");
+{
+  const dir = join(work, 'yarn-zipped');
+  mkdirSync(dir);
+  const manifest = { name: 'yarn-zipped', version: '1.0.0', private: true, type: 'module', dependenciesMeta: { spindle: { unplugged: false } } };
+  writeFileSync(join(dir, 'package.json'), JSON.stringify(manifest));
+  run('node', [yarn, 'add', `spindle@file:${tarball}`], { cwd: dir, env: bare });
+  writeFileSync(join(dir, 'tasks.js'), 'export const double = (x) => x * 2;\n');
+  writeFileSync(
+    join(dir, 'zipped.mjs'),
+    `import { Pool, kernels, task, backendInfo } from 'spindle';
+     const pool = new Pool({ size: 2 });
+     const primes = await pool.apply(kernels.countPrimes, [0, 1e6]);
+     const doubled = await pool.apply(task(new URL('./tasks.js', import.meta.url), 'double'), [21]);
+     console.log(JSON.stringify({ backend: pool.backend, primes, doubled, info: backendInfo() }));
+     await pool.terminate();`,
+  );
+  const zipped = JSON.parse(run('node', [yarn, 'node', 'zipped.mjs'], { cwd: dir, env: bare }).stdout);
+  if (zipped.backend !== 'worker' || zipped.primes !== 78498 || zipped.doubled !== 42) fail(`wrong answer from the zip: ${JSON.stringify(zipped)}`);
+  if (!/\.zip\/.* is inside a zip archive, .*`yarn unplug spindle`/.test(zipped.info.reason ?? '')) {
+    fail(`backendInfo().reason does not say to unplug spindle: ${JSON.stringify(zipped.info)}`);
+  }
+  run('node', [yarn, 'unplug', 'spindle'], { cwd: dir, env: bare });
+  smoke(dir, `prebuilds/${here}/`, ['node', yarn, 'node']);
+}
 
 // ---- 3. without prebuilds or a compiler: installs, worker backend, says what to run -------------
 step('repack without prebuilds');
