@@ -302,6 +302,43 @@ describe.runIf(run)('queue backend faults', () => {
     expect(await pool.apply(noop, [3])).toBe(3);
   }, 60_000);
 
+  it('a main thread busy for longer than connectTimeout right after a sweep\'s PING does not fail calls against a Redis that answered', async () => {
+    // The PING's answer sat unread in the socket while the thread was busy; the next sweep runs
+    // (timers phase) before the loop reads sockets, and found the PING overdue: every call
+    // rejected with 'cannot reach Redis' though Redis had answered at once.
+    const queue = `busy${++queueNo}`;
+    await server(queue, ['--size', '1']);
+    const pool = client(queue, { connection: { host: '127.0.0.1', port: redis.port, connectTimeout: 1000 } });
+    expect(await pool.apply(noop, [1])).toBe(1); // connected: the sweep sends its PINGs
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // its sweep timer, idle, stopped
+    // Block the thread right after the first sweep has sent its PING (the sweep's timer is
+    // armed by the call below). Redis is held for that PING's first 100 ms, so that its answer
+    // arrives while the thread is busy, not before (it must be in the socket, unread).
+    const original = globalThis.setInterval;
+    let blocked = false;
+    globalThis.setInterval = ((fn: (...a: unknown[]) => void, ms: number, ...rest: unknown[]) =>
+      original((...a: unknown[]) => {
+        if (!blocked) redis.pause();
+        fn(...a);
+        if (blocked) return;
+        blocked = true;
+        setImmediate(() => {
+          const end = Date.now() + 1800;
+          while (Date.now() < end - 1700);
+          redis.resume();
+          while (Date.now() < end);
+        });
+      }, ms, ...rest)) as typeof setInterval;
+    let call: Promise<unknown>;
+    try {
+      call = pool.apply(sleep, [3000, 'done']);
+    } finally {
+      globalThis.setInterval = original;
+    }
+    expect(await call.catch((error: Error) => error.message)).toBe('done');
+    expect(blocked).toBe(true);
+  }, 60_000);
+
   it('a garbage job fails with a clear reason and the server keeps serving', async () => {
     const queue = `garbage${++queueNo}`;
     const s = await server(queue);

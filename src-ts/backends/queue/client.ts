@@ -190,9 +190,19 @@ export class QueueBackend implements Backend {
    * start. Its job is withdrawn as a cancelled call's is: the removal, queued behind the add,
    * reaches Redis if it comes back (a running job is asked to stop).
    */
-  #giveUpIfUnreachable(): void {
-    const since = Math.min(this.#downSince ?? Infinity, this.#pingSince ?? Infinity);
-    if (since === Infinity || Date.now() - since < this.#timeout) return;
+  #giveUpIfUnreachable(socketsRead = false): void {
+    const now = Date.now();
+    const down = this.#downSince !== undefined && now - this.#downSince >= this.#timeout;
+    if (!down && (this.#pingSince === undefined || now - this.#pingSince < this.#timeout)) return;
+    if (!down && !socketsRead) {
+      // Only the PING is overdue, and its answer may be in the socket unread: the sweep runs in
+      // the timers phase, before the loop reads its sockets, and a main thread busy (sync work,
+      // a suspended machine) for connectTimeout right after a PING went out failed every call
+      // against a Redis that had answered at once. setImmediate runs after the loop's poll
+      // phase, which reads what has arrived.
+      setImmediate(() => this.#giveUpIfUnreachable(true));
+      return;
+    }
     const message = this.#unreachable();
     for (const [jobId, d] of [...this.#live]) {
       this.#settle(jobId, Outcome.Error, new Error(message));
