@@ -113,6 +113,16 @@ describe('users\' JS tasks', () => {
     await expect(pool.apply(js('fail'), ['after the rewrite'])).rejects.toMatchObject({ message: 'after the rewrite', code: 'E_CUSTOM' });
     await expect(pool.apply(js('spinUntilAborted'), [], { timeout: 50 })).rejects.toBeInstanceOf(TimeoutError);
     expect(await pool.map(kernels.noop, [1, 2, 3], { chunkSize: 3 })).toEqual([1, 2, 3]);
+    // The runtime's own getters (reviving a counter, a value, a lock; the detached check on a
+    // withTransfer() result) went through .call() too: each of these failed with 'call rewritten'.
+    expect(await pool.apply(js('makeBuffer'), [4, 9])).toEqual(new Uint8Array([9, 9, 9, 9]));
+    const counter = new SharedCounter();
+    expect(await pool.apply(kernels.increment, [counter, 5])).toBe(5);
+    expect(await pool.apply(js('reportProgress'), [2, 3], { progress: counter })).toBe(3);
+    expect(counter.value).toBe(11);
+    const value = new SharedValue('i32', 1);
+    expect(await pool.apply(js('addUnderLock'), [value, 2, 3])).toBe('i32');
+    expect(value.value).toBe(7);
     pool.close();
     await pool.join();
     expect(exits).toEqual(['shutdown']); // every call ran on the worker that the task rewrote

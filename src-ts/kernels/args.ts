@@ -82,6 +82,14 @@ export function intrinsicGetter<T>(prototype: object, name: PropertyKey): ((this
   return Object.getOwnPropertyDescriptor(prototype, name)?.get as ((this: unknown) => T) | undefined;
 }
 
+/**
+ * Reflect.apply as it was at load. The getters below are called through it, never through
+ * .call(): the worker's runtime uses them on its claim and reply paths (reviving a counter, the
+ * detached-buffer check), and a task that replaced Function.prototype.call made every later
+ * call on that worker with a counter, or a withTransfer() result, fail with its error.
+ */
+export const reflectApply = Reflect.apply;
+
 const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Int8Array.prototype) as object;
 const typedBuffer = intrinsicGetter<ArrayBufferLike>(TYPED_ARRAY_PROTOTYPE, 'buffer')!;
 const typedByteOffset = intrinsicGetter<number>(TYPED_ARRAY_PROTOTYPE, 'byteOffset')!;
@@ -93,9 +101,9 @@ const dataViewByteLength = intrinsicGetter<number>(DataView.prototype, 'byteLeng
 /** A TypedArray's or DataView's buffer and byte range as the engine holds them (see intrinsicGetter). */
 export function viewRange(view: ArrayBufferView): { buffer: ArrayBufferLike; byteOffset: number; byteLength: number } {
   if (!isTypedArray(view)) {
-    const buffer = dataViewBuffer.call(view);
+    const buffer = reflectApply(dataViewBuffer, view, []);
     try {
-      return { buffer, byteOffset: dataViewByteOffset.call(view), byteLength: dataViewByteLength.call(view) };
+      return { buffer, byteOffset: reflectApply(dataViewByteOffset, view, []), byteLength: reflectApply(dataViewByteLength, view, []) };
     } catch {
       // A DataView's getters throw where a TypedArray's read 0: over a detached buffer, or out of
       // a resizable one that shrank. Read as a TypedArray is, so the caller's own checks (a
@@ -103,14 +111,14 @@ export function viewRange(view: ArrayBufferView): { buffer: ArrayBufferLike; byt
       return { buffer, byteOffset: 0, byteLength: 0 };
     }
   }
-  return { buffer: typedBuffer.call(view), byteOffset: typedByteOffset.call(view), byteLength: typedByteLength.call(view) };
+  return { buffer: reflectApply(typedBuffer, view, []), byteOffset: reflectApply(typedByteOffset, view, []), byteLength: reflectApply(typedByteLength, view, []) };
 }
 
 const arrayBufferByteLength = intrinsicGetter<number>(ArrayBuffer.prototype, 'byteLength')!;
 
 /** Whether an ordinary `buffer` was detached (transferred). Node 20 lacks ArrayBuffer.prototype.detached. */
 export function isDetached(buffer: ArrayBufferLike): boolean {
-  if (arrayBufferByteLength.call(buffer) !== 0) return false;
+  if (reflectApply(arrayBufferByteLength, buffer, []) !== 0) return false;
   try {
     new Uint8Array(buffer as ArrayBuffer, 0, 0);
     return false;
@@ -126,5 +134,5 @@ const sharedGrowable = intrinsicGetter<boolean>(SharedArrayBuffer.prototype, 'gr
  * before Node 20's growable ones: then none is).
  */
 export function isGrowableShared(buffer: SharedArrayBuffer): boolean {
-  return sharedGrowable?.call(buffer) === true;
+  return sharedGrowable !== undefined && reflectApply(sharedGrowable, buffer, []) === true;
 }

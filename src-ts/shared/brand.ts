@@ -11,7 +11,7 @@
 // SharedArrayBuffer of the right size, checked by the shape each class registers here.
 
 import { isSharedArrayBuffer } from 'node:util/types';
-import { intrinsicGetter, isGrowableShared, viewRange } from '../kernels/args.js';
+import { intrinsicGetter, isGrowableShared, reflectApply, viewRange } from '../kernels/args.js';
 
 const kBrand = Symbol.for('spindle.shared.kind');
 
@@ -71,7 +71,7 @@ export function isSharedInstance(ctor: unknown, base: unknown, kind: SharedKindN
   if (!hasBrand(value, kind)) return false;
   if (ctor === base) return true;
   try {
-    return ordinaryHasInstance.call(ctor, value);
+    return reflectApply(ordinaryHasInstance, ctor, [value]) as boolean;
   } catch {
     return false; // a Proxy whose getPrototypeOf trap throws
   }
@@ -85,12 +85,12 @@ const sharedByteLength = intrinsicGetter<number>(SharedArrayBuffer.prototype, 'b
  * engine's 'Invalid typed array length' instead of its own TypeError.
  */
 export function sharedSize(buffer: SharedArrayBuffer): number {
-  return sharedByteLength.call(buffer);
+  return reflectApply(sharedByteLength, buffer, []); // not .call(): see reflectApply
 }
 
 /** Whether `buffer` is a SharedArrayBuffer of `bytes` bytes (read as the engine holds it). */
 export function isSharedOfSize(buffer: unknown, bytes: number): buffer is SharedArrayBuffer {
-  return isSharedArrayBuffer(buffer) && sharedByteLength.call(buffer) === bytes && !isGrowableShared(buffer);
+  return isSharedArrayBuffer(buffer) && reflectApply(sharedByteLength, buffer, []) === bytes && !isGrowableShared(buffer);
 }
 
 
