@@ -275,6 +275,26 @@ describe.runIf(run)('queue backend', () => {
     }
   });
 
+  it('database 0 named (redis://host/0, db: 0) needs no SELECT: a Redis (or proxy) that refuses SELECT still serves', async () => {
+    // ioredis sends no SELECT for database 0; the check of the named database sent one, and
+    // a Redis with SELECT disabled (rename-command, twemproxy, Envoy) failed every call and serve().
+    const noSelect = await RedisServer.start(['--rename-command', 'SELECT', '""']);
+    const local = new Pool({ backend: 'native', size: 1 });
+    try {
+      const server = await serve({ queue: 'db0', connection: `${noSelect.url}/0`, pool: local });
+      const client = new Pool({ backend: 'queue', queue: 'db0', connection: { host: '127.0.0.1', port: noSelect.port, db: 0 }, size: 1 });
+      try {
+        expect(await client.apply(noop, [5])).toBe(5);
+      } finally {
+        await client.terminate();
+        await server.close();
+      }
+    } finally {
+      await local.terminate();
+      await noSelect.close();
+    }
+  });
+
   it('a client whose Redis is unreachable rejects its calls with a clear error', async () => {
     const lost = new Pool({ backend: 'queue', queue: 'lost', connection: { host: '127.0.0.1', port: 1, connectTimeout: 500 }, size: 1 });
     try {

@@ -39,19 +39,22 @@ async function freePort(): Promise<number> {
 export class RedisServer {
   readonly port: number;
   readonly dir: string;
+  readonly #args: readonly string[];
   #child: ChildProcess | undefined;
 
-  private constructor(port: number, dir: string) {
+  private constructor(port: number, dir: string, args: readonly string[]) {
     this.port = port;
     this.dir = dir;
+    this.#args = args;
   }
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'spindle-redis-')));
+  /** `args`: more redis-server options ('--rename-command', 'SELECT', '""'). */
+  static async start(args: readonly string[] = []): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'spindle-redis-')), args);
     await server.#spawn();
     return server;
   }
@@ -59,7 +62,7 @@ export class RedisServer {
   async #spawn(): Promise<void> {
     const child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'],
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction', ...this.#args],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.#child = child;

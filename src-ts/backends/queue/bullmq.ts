@@ -117,7 +117,10 @@ export function forceClose(base: object): void {
  * database 0: the queue then ran in a database other than the one named, silently.
  */
 export async function selectDatabase(client: Promise<unknown>, options: Record<string, unknown>): Promise<void> {
-  if (options.db === undefined) return;
+  // Database 0 (or none) is where a connection starts, and ioredis sends no SELECT for it: nor
+  // does this, since a Redis or proxy that refuses SELECT (twemproxy, Envoy, a renamed command)
+  // serves database 0 and must keep working when a URL ends in /0.
+  if (!options.db || Number(options.db) === 0) return;
   const redis = (await client) as { select(db: unknown): Promise<unknown> };
   try {
     await redis.select(options.db);
