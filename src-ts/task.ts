@@ -31,7 +31,7 @@ const contextKey = Symbol.for('spindle.worker.taskContext');
 const transferKey = Symbol.for('spindle.worker.transfer');
 
 /** The schemes Node's default ESM loader imports; a string starting with none of them is a path. */
-const LOADABLE = /^(file|data|node):/;
+const LOADABLE = /^(file|data|node):/i; // a scheme is case-insensitive: 'FILE:///x.mjs' is a file: URL
 /**
  * A string that is plainly a URL of another scheme ('https://host/tasks.js'). Taken as a path,
  * it would resolve to a file named after the host under the current directory, and fail only when
@@ -61,7 +61,8 @@ export function task<F extends (...args: any[]) => unknown>(module: string | URL
     if (scheme !== undefined) {
       throw new TypeError(`task: module must be a file: URL (or a data: or node: one) or a path, got ${scheme.toLowerCase()} URL ${module}`);
     }
-    href = LOADABLE.test(module) ? module : pathToFileURL(isAbsolute(module) ? module : resolve(module)).href;
+    // The scheme lowercased, as URL does, so that the runtime reads a file: URL whatever its case.
+    href = LOADABLE.test(module) ? module.replace(LOADABLE, (scheme) => scheme.toLowerCase()) : pathToFileURL(isAbsolute(module) ? module : resolve(module)).href;
   } else {
     throw new TypeError(`task: module must be a URL or a path string, got ${describe(module)}`);
   }
