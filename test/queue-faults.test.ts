@@ -3,7 +3,7 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { QUEUE_TASKS, runServer, startServer, type ServerProcess } from './suppo
 const { noop } = kernels;
 const sleep = task(QUEUE_TASKS, 'sleep');
 const flaky = task(QUEUE_TASKS, 'flaky');
+const echo = task(QUEUE_TASKS, 'echo');
 
 const run = redisAvailable();
 
@@ -337,6 +338,41 @@ describe.runIf(run)('queue backend faults', () => {
     }
     expect(await call.catch((error: Error) => error.message)).toBe('done');
     expect(blocked).toBe(true);
+  }, 60_000);
+
+  it('a slow link with megabytes of arguments on their way does not make the PING probe fail calls against a Redis that is up', async () => {
+    // The PING went out on the connection that adds jobs, behind the job data queued there: on a
+    // 1 MB/s link it waited longer than connectTimeout, and every call rejected with 'cannot
+    // reach Redis' while Redis was up and answering.
+    const queue = `slow${++queueNo}`;
+    await server(queue);
+    const sockets = new Set<Socket>();
+    // Client-to-Redis bytes at about 1 MB/s per connection (each chunk held for its length in
+    // µs); Redis-to-client bytes as they come.
+    const proxy = createServer((inbound) => {
+      const upstream = connect(redis.port, '127.0.0.1');
+      sockets.add(inbound).add(upstream);
+      upstream.pipe(inbound);
+      inbound.on('data', (chunk: Buffer) => {
+        inbound.pause();
+        upstream.write(chunk);
+        setTimeout(() => inbound.resume(), Math.ceil(chunk.length / 1000));
+      });
+      for (const socket of [inbound, upstream]) socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (proxy.address() as { port: number }).port;
+      const pool = client(queue, { connection: { host: '127.0.0.1', port, connectTimeout: 2000 } });
+      expect(await pool.apply(echo, ['warm'])).toBe('warm');
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // the probe connection is open
+      const big = 'x'.repeat(100_000);
+      const calls = Array.from({ length: 50 }, (_, i) => pool.apply(echo, [`${i}${big}`]).then((value) => value === `${i}${big}`, (error: Error) => error.message));
+      expect(new Set(await Promise.all(calls))).toEqual(new Set([true]));
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   }, 60_000);
 
   it('a garbage job fails with a clear reason and the server keeps serving', async () => {

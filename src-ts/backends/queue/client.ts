@@ -78,6 +78,14 @@ function started(d: Dispatch): boolean {
   return !Number.isNaN((d.backendSlot as Slot).startedAt);
 }
 
+/** The ioredis client #probe sends its PINGs on. */
+interface ProbeClient {
+  readonly status: string;
+  ping(): Promise<unknown>;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  disconnect(): void;
+}
+
 /** How long after its event reader stopped on an error the client starts it again (see #readEvents). */
 const EVENTS_RESTART_MS = 200;
 /** Sweeps in a row that must find a job missing before its call fails: see #sweep. */
@@ -108,8 +116,10 @@ export class QueueBackend implements Backend {
   readonly #unreachable: () => string;
   /** Since when (Date.now()) the connection that adds jobs has been down, after it had connected once. */
   #downSince: number | undefined;
-  /** Since when (Date.now()) a PING on that connection has gone unanswered: see #probe. */
+  /** Since when (Date.now()) a PING has gone unanswered: see #probe. */
   #pingSince: number | undefined;
+  /** The connection that carries the PINGs only (#probe); opened once the client has connected, dropped at close. */
+  #prober: ProbeClient | undefined;
   /** Removals and cancel requests under way: close() lets them reach Redis before it closes the connection. */
   readonly #stopping = new Set<Promise<void>>();
   /** Each checked call's arguments, encoded at the call (checkArgs), taken by the flush that adds its job: encoded once. */
@@ -179,6 +189,14 @@ export class QueueBackend implements Backend {
           this.#downSince = undefined;
         });
         if (redis.status !== 'ready') down();
+        if (this.#closed) return;
+        // Its own connection, so that a PING never waits behind job data queued on the one
+        // that adds jobs: on a slow link (1 MB/s, a few MB of arguments in flight) PINGs sent
+        // there went unanswered for connectTimeout and failed every call against a Redis that
+        // was up. A copy of this connection's options (retryStrategy included).
+        const prober = (client as unknown as { duplicate(): ProbeClient }).duplicate();
+        prober.on('error', () => {});
+        this.#prober = prober;
       },
       () => {},
     );
@@ -211,19 +229,22 @@ export class QueueBackend implements Backend {
   }
 
   /**
-   * Sends a PING on the connection that adds jobs, unless one is still unanswered. A Redis that
-   * hangs (stopped, or cut off by a network partition that drops packets) closes no connection:
-   * ioredis waits on its socket for as long as TCP does, and every call waited with it. An
-   * unanswered PING counts as Redis gone, from when it was sent (#giveUpIfUnreachable). Sent
-   * by the sweep, so only while calls are in flight, at most one a second.
+   * Sends a PING, unless one is still unanswered. A Redis that hangs (stopped, or cut off by a
+   * network partition that drops packets) closes no connection: ioredis waits on its socket for
+   * as long as TCP does, and every call waited with it. An unanswered PING counts as Redis gone,
+   * from when it was sent (#giveUpIfUnreachable). Sent by the sweep, so only while calls are in
+   * flight, at most one a second; on the probe's own connection (#prober) while that one is
+   * ready, else (it is reconnecting, or not open yet) on the connection that adds jobs.
    */
   #probe(): void {
-    if (!this.#connected || this.#pingSince !== undefined) return;
+    if (!this.#connected || this.#pingSince !== undefined || this.#closed) return;
     this.#pingSince = Date.now();
     const answered = () => {
       this.#pingSince = undefined;
     };
-    this.#queue.client.then((client) => (client as unknown as { ping(): Promise<unknown> }).ping()).then(answered, answered);
+    const prober = this.#prober;
+    if (prober !== undefined && prober.status === 'ready') prober.ping().then(answered, answered);
+    else this.#queue.client.then((client) => (client as unknown as ProbeClient).ping()).then(answered, answered);
   }
 
   /**
@@ -535,6 +556,7 @@ export class QueueBackend implements Backend {
     this.#closed = true;
     clearInterval(this.#sweepTimer);
     this.#sweepTimer = undefined;
+    this.#prober?.disconnect();
     if (this.#connected) {
       // Bounded too: with Redis gone, BullMQ's close() waits for a connection (retries stop now).
       let timer: NodeJS.Timeout | undefined;
