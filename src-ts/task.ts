@@ -57,12 +57,16 @@ export function task<F extends (...args: any[]) => unknown>(module: string | URL
     href = module.href;
   } else if (typeof module === 'string') {
     if (module.length === 0) throw new TypeError('task: module must not be empty');
-    const scheme = LOADABLE.test(module) ? undefined : OTHER_URL.exec(module)?.[1];
-    if (scheme !== undefined) {
-      throw new TypeError(`task: module must be a file: URL (or a data: or node: one) or a path, got ${scheme.toLowerCase()} URL ${module}`);
+    if (LOADABLE.test(module)) {
+      // The scheme lowercased, as URL does, so that the runtime reads a file: URL whatever its case.
+      href = module.replace(LOADABLE, (scheme) => scheme.toLowerCase());
+    } else {
+      const scheme = OTHER_URL.exec(module)?.[1];
+      if (scheme !== undefined) {
+        throw new TypeError(`task: module must be a file: URL (or a data: or node: one) or a path, got ${scheme.toLowerCase()} URL ${module}`);
+      }
+      href = pathToFileURL(isAbsolute(module) ? module : resolve(module)).href;
     }
-    // The scheme lowercased, as URL does, so that the runtime reads a file: URL whatever its case.
-    href = LOADABLE.test(module) ? module.replace(LOADABLE, (scheme) => scheme.toLowerCase()) : pathToFileURL(isAbsolute(module) ? module : resolve(module)).href;
   } else {
     throw new TypeError(`task: module must be a URL or a path string, got ${describe(module)}`);
   }
