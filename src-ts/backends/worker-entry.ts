@@ -41,7 +41,7 @@ import { syncBuiltinESMExports } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import workerThreads, { receiveMessageOnPort, workerData, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { kernels } from '../kernels/index.js';
-import { isDetached } from '../kernels/args.js';
+import { isDetached, reflectApply } from '../kernels/args.js';
 import type { Kernel, KernelContext } from '../kernels/types.js';
 import { addProgress, SharedCounter, toInt64 } from '../shared/counter.js';
 import { taskRuntimeKeys, type TaskContext } from '../task.js';
@@ -84,7 +84,6 @@ import type { WorkerEnvelope } from './worker-start.js';
 // (What a task can still break is what any code sharing its realm can: see the README.)
 const { load: atomicLoad, store: atomicStore } = Atomics;
 const promiseThen = Promise.prototype.then;
-const reflectApply = Reflect.apply;
 const isArray = Array.isArray;
 const resolved = Promise.resolve.bind(Promise);
 const PromiseConstructor = Promise;

@@ -1,7 +1,5 @@
 // increment(counter, by = 1): adds atomically to a SharedCounter and returns the new value.
-import { SharedCounter } from '../shared/counter.js';
-
-const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+import { isSafeBigInt, SharedCounter } from '../shared/counter.js';
 import { checkArity, checkInteger, describe } from './args.js';
 import { defineKernel } from './types.js';
 
@@ -24,7 +22,7 @@ export const increment = defineKernel<[counter: SharedCounter, by?: number], num
     if (typeof after === 'number') return after;
     // The C++ kernel's words, so that a call fails alike on either backend (add(number)'s own
     // error did not name the kernel).
-    if (after > SAFE || after < -SAFE) throw new RangeError(`increment: the counter's new value ${after} is beyond 2^53; read counter.bigint instead`);
+    if (!isSafeBigInt(after)) throw new RangeError(`increment: the counter's new value ${after} is beyond 2^53; read counter.bigint instead`);
     return Number(after);
   },
 });

@@ -12,7 +12,7 @@
 
 import type { Job, Worker } from 'bullmq';
 import { Pool } from '../pool.js';
-import { SharedCounter } from '../shared/counter.js';
+import { isSafeBigInt, SharedCounter } from '../shared/counter.js';
 import { checkTimeoutMs, describeConnection, forceClose, loadBullmq, MAX_TIMEOUT_MS, readyWithin, redisOptions, selectDatabase, type QueueConnection } from '../backends/queue/bullmq.js';
 import { cancelChannel, type PubSubClient } from '../backends/queue/client.js';
 import { encode } from '../backends/queue/codec.js';
@@ -120,8 +120,6 @@ class Controllers {
  */
 const PROGRESS_EVERY_MS = 50;
 
-const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
-
 /**
  * A running job's progress as the job reports it: a JSON number, which the client takes only
  * while it is a safe integer. A task may report bigint units, and its counter's `value` then
@@ -131,7 +129,8 @@ const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
  */
 function reportedProgress(counter: SharedCounter): number {
   const done = counter.bigint;
-  return done > SAFE_MAX ? Number.MAX_SAFE_INTEGER : done < -SAFE_MAX ? Number.MIN_SAFE_INTEGER : Number(done);
+  if (isSafeBigInt(done)) return Number(done);
+  return done > 0n ? Number.MAX_SAFE_INTEGER : Number.MIN_SAFE_INTEGER;
 }
 
 /**

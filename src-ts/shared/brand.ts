@@ -90,7 +90,7 @@ export function sharedSize(buffer: SharedArrayBuffer): number {
 
 /** Whether `buffer` is a SharedArrayBuffer of `bytes` bytes (read as the engine holds it). */
 export function isSharedOfSize(buffer: unknown, bytes: number): buffer is SharedArrayBuffer {
-  return isSharedArrayBuffer(buffer) && reflectApply(sharedByteLength, buffer, []) === bytes && !isGrowableShared(buffer);
+  return isSharedArrayBuffer(buffer) && sharedSize(buffer) === bytes && !isGrowableShared(buffer);
 }
 
 

@@ -67,8 +67,13 @@ export function toInt64(v: unknown, where: string, name: string): bigint {
 }
 
 /** @internal A 64-bit value as a number, or a RangeError where a number would round it. */
+/** @internal Whether `v` is a safe integer, so that Number(v) is exact. */
+export function isSafeBigInt(v: bigint): boolean {
+  return v <= SAFE_MAX && v >= SAFE_MIN;
+}
+
 export function int64ToNumber(v: bigint, what: string): number {
-  if (v > SAFE_MAX || v < SAFE_MIN) throw new RangeError(`${what} ${v} is beyond ±2^53 and cannot be a number exactly; read .bigint instead`);
+  if (!isSafeBigInt(v)) throw new RangeError(`${what} ${v} is beyond ±2^53 and cannot be a number exactly; read .bigint instead`);
   return Number(v);
 }
 
