@@ -228,8 +228,10 @@ describe.runIf(run)('queue backend faults', () => {
   }, 40_000);
 
   it('an event the client cannot parse (another producer\'s) does not stop it hearing results', async () => {
-    // BullMQ's event reader ends on an event whose data is not JSON; every call then waited for
-    // the client's sweep (10 s). The client starts its reader again.
+    // BullMQ's event reader ended on an event whose data is not JSON, and every call then
+    // waited for the client's sweep (10 s), while the client read results from the stream. It
+    // reads none there now (servers reply on its own channel); a stream with such an event
+    // still costs it nothing.
     const queue = `badevent${++queueNo}`;
     await server(queue);
     const pool = client(queue);
@@ -242,6 +244,71 @@ describe.runIf(run)('queue backend faults', () => {
     const started = performance.now();
     expect(await Promise.all([2, 3, 4].map((x) => pool.apply(noop, [x])))).toEqual([2, 3, 4]);
     expect(performance.now() - started).toBeLessThan(5000); // far below the sweep's 10 s
+  });
+
+  it('a reply lost while the client\'s subscriber reconnects: the client looks its jobs up at once, not after the 10 s sweep', async () => {
+    // Servers publish outcomes on the client's own channel; pub/sub keeps nothing for a
+    // subscriber that is away. Here the subscriber is cut (CLIENT KILL) again and again across
+    // the moment the job's server replies, so that reply is lost for sure.
+    const queue = `lostreply${++queueNo}`;
+    await server(queue);
+    const pool = client(queue);
+    expect(await pool.apply(noop, [1])).toBe(1);
+    const admin = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+    const raw = (await admin.client) as unknown as { client(...args: string[]): Promise<unknown> };
+    try {
+      const started = performance.now();
+      const call = pool.apply(sleep, [1500, 'late']).then((value) => [value, performance.now() - started]);
+      await waitFor(async () => (await admin.getActiveCount()) === 1);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const until = performance.now() + 1500;
+      let kills = 0;
+      while (performance.now() < until) {
+        kills += Number(await raw.client('KILL', 'TYPE', 'pubsub'));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(kills).toBeGreaterThan(1);
+      const [value, ms] = await call;
+      expect(value).toBe('late');
+      // About 1.5 s of run, cut until 3 s, a reconnect and one lookup; the sweep alone took 10 s.
+      expect(ms).toBeLessThan(7000);
+    } finally {
+      await admin.close();
+    }
+  }, 30_000);
+
+  it('garbage on the client\'s reply channel is dropped; forged replies for jobs it does not hold change nothing', async () => {
+    const queue = `garbagereply${++queueNo}`;
+    await server(queue);
+    const pool = client(queue);
+    expect(await pool.apply(noop, [1])).toBe(1);
+    const admin = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+    const raw = (await admin.client) as unknown as { pubsub(...args: string[]): Promise<string[]>; publish(channel: string, message: string): Promise<number> };
+    try {
+      const [channel] = await raw.pubsub('CHANNELS', `spindle:${queue}:replies:*`);
+      expect(channel).toMatch(/^spindle:garbagereply\d+:replies:[0-9a-f-]{36}$/);
+      const clientId = channel!.split(':').at(-1)!;
+      const messages = ['not json', '[]', '{"a":1}', `["c","${clientId}-1",{"r":666}]`, `["f","${clientId}-999","x"]`, `["p","${clientId}-1",5]`, `["C","nobody"]`, '["z","x",1]'];
+      for (const message of messages) expect(await raw.publish(channel!, message)).toBe(1);
+      expect(await Promise.all([2, 3, 4].map((x) => pool.apply(noop, [x])))).toEqual([2, 3, 4]);
+      expect(pool.stats()).toMatchObject({ completed: 4, failed: 0 });
+    } finally {
+      await admin.close();
+    }
+  });
+
+  it('a result too large to publish (over 256 KiB) is read from Redis and arrives whole', async () => {
+    const queue = `largereply${++queueNo}`;
+    await server(queue);
+    const pool = client(queue);
+    const big = Buffer.alloc(3 * 1024 * 1024, 7);
+    big[12345] = 1;
+    const small = 'y'.repeat(1000);
+    const [back, again] = await Promise.all([pool.apply(echo, [big]), pool.apply(echo, [small])]);
+    expect(Buffer.isBuffer(back) || back instanceof Uint8Array).toBe(true);
+    expect(Buffer.compare(Buffer.from(back as Uint8Array), big)).toBe(0);
+    expect(again).toBe(small);
+    expect(pool.stats().runTime.count).toBe(2); // timed from the server's reply either way
   });
 
   it('Redis restarted mid-run (appendonly): client and servers reconnect and every accepted task finishes', async () => {

@@ -9,6 +9,10 @@
 // Jobs are taken up to the pool's size at once (the Worker's concurrency). A client cancels a
 // running job by publishing its id on cancelChannel(queue); the job's call is aborted and the
 // job fails with an AbortError (its client has settled already).
+//
+// Outcomes and progress go to the job's client on its reply channel (replies.ts): an outcome
+// once BullMQ has recorded it in Redis (the Worker's 'completed'/'failed' events come after
+// that), so a client never settles on something Redis does not hold.
 
 import type { Job, Worker } from 'bullmq';
 import { Pool } from '../pool.js';
@@ -17,6 +21,7 @@ import { checkTimeoutMs, describeConnection, forceClose, loadBullmq, MAX_TIMEOUT
 import { cancelChannel, type PubSubClient } from '../backends/queue/client.js';
 import { encode } from '../backends/queue/codec.js';
 import { failureReason, readJobData } from '../backends/queue/wire.js';
+import { completedMessage, failedMessage, progressMessage, replyChannelOf } from '../backends/queue/replies.js';
 import { findUnknownOption, unknownOptionError } from '../internal/option-names.js';
 import { namesOf } from '../internal/options.js';
 import { buildRegistry, registeredNames, type Registry } from './registry.js';
@@ -203,12 +208,20 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   const early = new EarlyCancels();
   const controllers = new Controllers(pool.size);
   const where = `queue '${options.queue}' on Redis at ${describeConnection(connection)}`;
+  // The Worker's own connection, once serve() has connected: replies go out on it after the
+  // commands that recorded what they report (ioredis keeps one connection's commands in order).
+  let publisher: PubSubClient | undefined;
+  const reply: Reply = (jobId, message) => {
+    const channel = replyChannelOf(options.queue, jobId);
+    // Lost with a connection that drops: the client looks the job up (client.ts's sweep).
+    if (channel !== undefined && publisher !== undefined) publisher.publish(channel, message()).catch(() => {});
+  };
 
   const worker: Worker = new bull.Worker(
     options.queue,
     (job: Job) => {
       if (job.id !== undefined) unfinished.add(job.id);
-      return runJob(job, registry, pool, running, early, controllers);
+      return runJob(job, registry, pool, running, early, controllers, reply);
     },
     {
       connection: { ...connection },
@@ -233,11 +246,18 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   worker.on('error', onError);
   // Jobs taken and not yet finished in Redis: what a close that gives up abandons.
   const unfinished = new Set<string>();
-  const finished = (job: Job | undefined) => {
-    if (job?.id !== undefined) unfinished.delete(job.id);
-  };
-  worker.on('completed', finished);
-  worker.on('failed', finished);
+  worker.on('completed', (job: Job, result: unknown) => {
+    if (job.id === undefined) return;
+    unfinished.delete(job.id);
+    reply(job.id, () => completedMessage(job.id!, result));
+  });
+  worker.on('failed', (job: Job | undefined, error: Error) => {
+    if (job?.id === undefined) return;
+    unfinished.delete(job.id);
+    // Only a failure for good: BullMQ sets finishedOn as it records one, not for an attempt it
+    // will retry (nor when it could not record the failure: the job runs again).
+    if (typeof job.finishedOn === 'number') reply(job.id, () => failedMessage(job.id!, job.failedReason ?? error.message));
+  });
   const timeout = options.connectTimeout ?? (connection.connectTimeout as number | undefined) ?? 10_000;
   let subscriber: PubSubClient | undefined;
   let redis: { status: string } | undefined;
@@ -249,6 +269,7 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     });
     const client = (await worker.client) as unknown as PubSubClient & { status: string };
     redis = client;
+    publisher = client;
     subscriber = client.duplicate();
     subscriber.on('error', onError);
     subscriber.on('message', (_channel, jobId) => {
@@ -322,8 +343,11 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   };
 }
 
+/** Sends a message about a job to its client, built only if the job has one. */
+type Reply = (jobId: string, message: () => string) => void;
+
 /** One job: its payload checked, its task looked up, run on the pool. Throws only errors whose message is a failureReason. */
-async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<string, AbortController>, early: EarlyCancels, controllers: Controllers): Promise<unknown> {
+async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<string, AbortController>, early: EarlyCancels, controllers: Controllers, reply: Reply): Promise<unknown> {
   const bull = loadBullmq('serve');
   let call: ReturnType<typeof readJobData>;
   try {
@@ -350,6 +374,7 @@ async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<str
           if (done !== reported) {
             reported = done;
             job.updateProgress(done).catch(() => {});
+            reply(jobId, () => progressMessage(jobId, done));
           }
         }, PROGRESS_EVERY_MS);
   const options = { signal: controller.signal, ...(progress === undefined ? {} : { progress }) };
@@ -360,7 +385,11 @@ async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<str
       : await pool.apply(kernel as never, call.calls[0] as never, options);
     const ms = performance.now() - started;
     const done = progress === undefined ? reported : reportedProgress(progress);
-    if (done !== reported) await job.updateProgress(done).catch(() => {});
+    if (done !== reported) {
+      // Before the outcome, on the same connection: the client's counter is complete when its call settles.
+      reply(jobId, () => progressMessage(jobId, done));
+      await job.updateProgress(done).catch(() => {});
+    }
     return { r: encode(result, 'the result'), ms };
   } catch (error) {
     // A job its client cancelled (the call has settled with an AbortError) must not be retried

@@ -2,10 +2,11 @@
 //
 // Each dispatch (one call, or one map chunk) becomes one job, with an id this client chooses
 // (`<client uuid>-<seq>`), so it is known before the job exists. Dispatches made in one turn of
-// the event loop are added with one addBulk. Outcomes arrive through one QueueEvents stream
-// reader per client ('completed', 'failed', 'progress'); a sweep asks Redis directly about jobs
-// whose events did not come (a stream trimmed while this client lagged), so a call never waits
-// on a lost event.
+// the event loop are added with one addBulk. Servers publish outcomes and progress on this
+// client's own channel (replies.ts), which it subscribes to before it adds a job; a sweep asks
+// Redis directly about jobs it has not heard of for a while, and about every job in flight once
+// its subscriber reconnects (a reply published meanwhile is lost), so a call never waits on a
+// lost reply.
 //
 // Invariants:
 // - `#live` maps a job id to its dispatch from dispatch() until the dispatch settles; a
@@ -14,11 +15,12 @@
 // - Nothing here throws into the Pool: every failure settles the dispatch it belongs to.
 
 import { randomUUID } from 'node:crypto';
-import type { Queue, QueueEvents } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { Outcome, resultOfCopy, type Backend, type Dispatch } from '../backend.js';
 import { describeConnection, forceClose, loadBullmq, readyWithin, redisOptions, selectDatabase, type QueueConnection } from './bullmq.js';
 import type { Encoded } from './codec.js';
 import { encodeCall, errorFromReason, readResult, reasonRunMs, taskName, WIRE_VERSION, type JobData } from './wire.js';
+import { readReply, replyChannel } from './replies.js';
 import { addProgress } from '../../shared/counter.js';
 
 export interface QueueBackendOptions {
@@ -39,8 +41,11 @@ export function cancelChannel(queue: string): string {
 export interface PubSubClient {
   publish(channel: string, message: string): Promise<number>;
   subscribe(channel: string): Promise<unknown>;
+  ping(): Promise<unknown>;
+  readonly status: string;
   on(event: 'message', listener: (channel: string, message: string) => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
+  on(event: 'ready', listener: () => void): unknown;
   duplicate(): PubSubClient;
   quit(): Promise<unknown>;
   disconnect(): void;
@@ -48,46 +53,31 @@ export interface PubSubClient {
 
 /** How long calls wait for an unreachable Redis before they reject (ioredis's connectTimeout when given). */
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-/** A job with no event for this long is looked up in Redis by the sweep. */
+/** A job not heard of (added, a reply) for this long is looked up in Redis by the sweep. */
 const QUIET_MS = 10_000;
 const SWEEP_EVERY_MS = 1_000;
 /** How long close() waits for cancel requests still on their way to Redis. */
 const STOP_WAIT_MS = 5_000;
 /**
- * Jobs looked up per sweep, oldest first: a lost event is rare, and a flood of jobs waiting in
- * the queue for longer than QUIET_MS must not turn the sweep into load on Redis.
+ * Jobs looked up per sweep, oldest first: a lost reply is rare, and a flood of jobs waiting in
+ * the queue for longer than QUIET_MS must not turn the sweep into load on Redis. After the
+ * subscriber reconnects every job in flight is looked up, CATCH_UP_BATCH at a time.
  */
 const SWEEP_BATCH = 20;
+const CATCH_UP_BATCH = 100;
 
 interface Slot {
   jobId: string;
   /** Progress units already added to the call's counter. */
   progressSeen: number;
-  /** When this client last heard of the job (added, or an event). */
+  /** When this client last heard of the job (added, a reply). */
   heard: number;
   /** BullMQ attempts for this job: the call's `attempts` option, else the pool's. */
   attempts: number;
-  /** When this client heard the job went active first (performance.now() ms); NaN before. */
-  startedAt: number;
   /** Sweeps in a row, since Redis accepted the job, that found no job of this id there. */
   missing: number;
 }
 
-/** True once the client heard the dispatch's job go active on a server. */
-function started(d: Dispatch): boolean {
-  return !Number.isNaN((d.backendSlot as Slot).startedAt);
-}
-
-/** The ioredis client #probe sends its PINGs on. */
-interface ProbeClient {
-  readonly status: string;
-  ping(): Promise<unknown>;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-  disconnect(): void;
-}
-
-/** How long after its event reader stopped on an error the client starts it again (see #readEvents). */
-const EVENTS_RESTART_MS = 200;
 /** Sweeps in a row that must find a job missing before its call fails: see #sweep. */
 const MISSING_SWEEPS = 2;
 
@@ -99,7 +89,6 @@ export class QueueBackend implements Backend {
   readonly #where: string;
   readonly #attempts: number;
   readonly #queue: Queue;
-  readonly #events: QueueEvents;
   readonly #ready: Promise<void>;
   readonly #clientId = randomUUID();
   #seq = 0;
@@ -118,8 +107,11 @@ export class QueueBackend implements Backend {
   #downSince: number | undefined;
   /** Since when (Date.now()) a PING has gone unanswered: see #probe. */
   #pingSince: number | undefined;
-  /** The connection that carries the PINGs only (#probe); opened once the client has connected, dropped at close. */
-  #prober: ProbeClient | undefined;
+  /**
+   * The connection subscribed to this client's reply channel, which also carries the PINGs
+   * (#probe): opened before the first job is added, dropped at close.
+   */
+  #subscriber: PubSubClient | undefined;
   /** Removals and cancel requests under way: close() lets them reach Redis before it closes the connection. */
   readonly #stopping = new Set<Promise<void>>();
   /** Each checked call's arguments, encoded at the call (checkArgs), taken by the flush that adds its job: encoded once. */
@@ -141,25 +133,16 @@ export class QueueBackend implements Backend {
     // Once closed, never: a Redis that went away must not keep a closed client's process alive.
     const retryStrategy = (times: number): number | null => (this.#closed ? null : Math.min(times * 200, 2000));
     this.#queue = new bull.Queue(options.queue, { connection: { retryStrategy, ...connection } });
-    this.#events = new bull.QueueEvents(options.queue, { connection: { retryStrategy, ...connection }, autorun: false });
     // Without listeners, an EventEmitter's 'error' would crash the process; the last one is
     // what a call that cannot reach Redis reports.
-    const keep = (error: Error) => {
-      this.#lastError = error;
-    };
-    this.#queue.on('error', keep);
-    this.#events.on('error', keep);
-    this.#events.on('completed', ({ jobId, returnvalue }) => this.#completed(jobId, returnvalue));
-    this.#events.on('failed', ({ jobId, failedReason }) => this.#failed(jobId, failedReason));
-    this.#events.on('progress', ({ jobId, data }) => this.#progressed(jobId, data));
-    this.#events.on('active', ({ jobId }) => this.#activated(jobId));
-    this.#readEvents();
+    this.#queue.on('error', this.#keepError);
     this.#timeout = timeout;
     this.#unreachable = () => `cannot reach Redis for ${this.#where} within ${timeout} ms${this.#lastError === undefined ? '' : ` (${this.#lastError.message})`}`;
-    this.#ready = readyWithin(Promise.all([this.#queue.waitUntilReady(), this.#events.waitUntilReady()]), timeout, this.#unreachable).then(() =>
+    this.#ready = readyWithin(this.#queue.waitUntilReady(), timeout, this.#unreachable)
       // A database Redis refuses must fail the calls, not leave them running in database 0.
-      selectDatabase(this.#queue.client, connection),
-    );
+      .then(() => selectDatabase(this.#queue.client, connection))
+      // No job is added before this client listens for its replies.
+      .then(() => readyWithin(this.#listen(), timeout, this.#unreachable));
     // Settled by the first flush; a pool that never runs a call must not report it as unhandled.
     this.#ready.then(
       () => {
@@ -168,6 +151,46 @@ export class QueueBackend implements Backend {
       },
       () => {},
     );
+  }
+
+  readonly #keepError = (error: Error): void => {
+    this.#lastError = error;
+  };
+
+  /**
+   * Opens the subscriber: a copy of the connection that adds jobs (its options, retryStrategy
+   * included), subscribed to this client's reply channel. ioredis subscribes again after each
+   * reconnect; what was published to the channel in between is lost, so each reconnect after
+   * the first connect looks up every job in flight (#catchUp).
+   */
+  async #listen(): Promise<void> {
+    const client = (await this.#queue.client) as unknown as PubSubClient;
+    const subscriber = client.duplicate();
+    this.#subscriber = subscriber;
+    subscriber.on('error', this.#keepError);
+    const channel = replyChannel(this.#queueName, this.#clientId);
+    subscriber.on('message', (from, message) => {
+      if (from === channel) this.#replied(message);
+    });
+    let connects = 0;
+    subscriber.on('ready', () => {
+      if (++connects > 1) void this.#catchUp(subscriber, channel);
+    });
+    if (this.#closed) subscriber.disconnect();
+    await subscriber.subscribe(channel);
+  }
+
+  /** After the subscriber reconnected: once it is subscribed again, every job in flight is looked up. */
+  async #catchUp(subscriber: PubSubClient, channel: string): Promise<void> {
+    try {
+      // Its own SUBSCRIBE (a second one is harmless) answers once Redis has subscribed it: a
+      // reply published after that reaches it, one published before it is in Redis for the lookups.
+      await subscriber.subscribe(channel);
+    } catch {
+      return; // down again: the next reconnect catches up
+    }
+    for (const d of this.#live.values()) (d.backendSlot as Slot).heard = 0;
+    while (!this.#closed && (await this.#lookUpQuiet(CATCH_UP_BATCH)) === CATCH_UP_BATCH);
   }
 
   /**
@@ -189,14 +212,6 @@ export class QueueBackend implements Backend {
           this.#downSince = undefined;
         });
         if (redis.status !== 'ready') down();
-        if (this.#closed) return;
-        // Its own connection, so that a PING never waits behind job data queued on the one
-        // that adds jobs: on a slow link (1 MB/s, a few MB of arguments in flight) PINGs sent
-        // there went unanswered for connectTimeout and failed every call against a Redis that
-        // was up. A copy of this connection's options (retryStrategy included).
-        const prober = (client as unknown as { duplicate(): ProbeClient }).duplicate();
-        prober.on('error', () => {});
-        this.#prober = prober;
       },
       () => {},
     );
@@ -222,9 +237,9 @@ export class QueueBackend implements Backend {
       return;
     }
     const message = this.#unreachable();
-    for (const [jobId, d] of [...this.#live]) {
+    for (const jobId of [...this.#live.keys()]) {
       this.#settle(jobId, Outcome.Error, new Error(message));
-      this.#track(this.#stop(jobId, started(d)));
+      this.#track(this.#stop(jobId));
     }
   }
 
@@ -233,8 +248,10 @@ export class QueueBackend implements Backend {
    * network partition that drops packets) closes no connection: ioredis waits on its socket for
    * as long as TCP does, and every call waited with it. An unanswered PING counts as Redis gone,
    * from when it was sent (#giveUpIfUnreachable). Sent by the sweep, so only while calls are in
-   * flight, at most one a second; on the probe's own connection (#prober) while that one is
-   * ready, else (it is reconnecting, or not open yet) on the connection that adds jobs.
+   * flight, at most one a second; on the subscriber while it is ready, so that a PING never
+   * waits behind job data queued on the connection that adds jobs (on a slow link, 1 MB/s with
+   * a few MB of arguments in flight, PINGs sent there went unanswered for connectTimeout and
+   * failed every call against a Redis that was up); else (it is reconnecting) on that one.
    */
   #probe(): void {
     if (!this.#connected || this.#pingSince !== undefined || this.#closed) return;
@@ -242,9 +259,9 @@ export class QueueBackend implements Backend {
     const answered = () => {
       this.#pingSince = undefined;
     };
-    const prober = this.#prober;
-    if (prober !== undefined && prober.status === 'ready') prober.ping().then(answered, answered);
-    else this.#queue.client.then((client) => (client as unknown as ProbeClient).ping()).then(answered, answered);
+    const subscriber = this.#subscriber;
+    if (subscriber !== undefined && subscriber.status === 'ready') subscriber.ping().then(answered, answered);
+    else this.#queue.client.then((client) => (client as unknown as PubSubClient).ping()).then(answered, answered);
   }
 
   /**
@@ -263,7 +280,7 @@ export class QueueBackend implements Backend {
   }
 
   dispatch(d: Dispatch): void {
-    const slot: Slot = { jobId: `${this.#clientId}-${++this.#seq}`, progressSeen: 0, heard: Date.now(), attempts: d.attempts ?? this.#attempts, startedAt: Number.NaN, missing: -1 };
+    const slot: Slot = { jobId: `${this.#clientId}-${++this.#seq}`, progressSeen: 0, heard: Date.now(), attempts: d.attempts ?? this.#attempts, missing: -1 };
     d.backendSlot = slot;
     this.#live.set(slot.jobId, d);
     this.#toAdd.push(d);
@@ -337,7 +354,49 @@ export class QueueBackend implements Backend {
     d.settle(outcome, value);
   }
 
-  #completed(jobId: string, returnvalue: unknown): void {
+  /** A message on the reply channel (replies.ts); one this client cannot read is dropped. */
+  #replied(message: string): void {
+    const reply = readReply(message);
+    if (reply === undefined) return;
+    const d = this.#live.get(reply.jobId);
+    if (d === undefined) return; // settled already, or another client's id
+    switch (reply.kind) {
+      case 'completed':
+        this.#completed(reply.jobId, reply.returnvalue, true);
+        break;
+      case 'failed':
+        this.#failedForGood(d, reply.jobId, reply.reason, true);
+        break;
+      case 'progress':
+        this.#progressed(d, reply.done);
+        break;
+      case 'completedLarge':
+        void this.#readLarge(reply.jobId);
+        break;
+    }
+  }
+
+  /** A result too large to publish: read from the job in Redis. */
+  async #readLarge(jobId: string): Promise<void> {
+    const heardAt = performance.now();
+    try {
+      const job = await this.#queue.getJob(jobId);
+      if (job !== undefined && job !== null && job.finishedOn !== undefined && job.finishedOn !== null) {
+        this.#completed(jobId, job.returnvalue, true, heardAt);
+        return;
+      }
+    } catch {
+      // Redis is away: the sweep looks it up.
+    }
+    const d = this.#live.get(jobId);
+    if (d !== undefined) (d.backendSlot as Slot).heard = 0; // the next sweep looks it up
+  }
+
+  /**
+   * The job completed with `returnvalue`. `replied`: heard from its server (at `heardAt`), not
+   * found by a lookup, so its timing is known (see #time).
+   */
+  #completed(jobId: string, returnvalue: unknown, replied = false, heardAt = performance.now()): void {
     const d = this.#live.get(jobId);
     if (d === undefined) return;
     let result: ReturnType<typeof readResult>;
@@ -347,7 +406,7 @@ export class QueueBackend implements Backend {
       this.#settle(jobId, Outcome.Error, error);
       return;
     }
-    this.#time(d, result.runMs);
+    if (replied) this.#time(d, heardAt, result.runMs);
     // The server ran the kernel on its copy of the arguments (sort: the caller's array must
     // hold the sorted elements). Turning its result into the caller's may throw: that fails the call.
     let value: unknown;
@@ -361,85 +420,31 @@ export class QueueBackend implements Backend {
   }
 
   /**
-   * Reports the job's timing, when both halves came: its start from an 'active' event this
-   * client heard, its run time from the server. A missed event, or an outcome the sweep found
-   * in Redis, leaves the job out of the summaries.
+   * Reports the job's timing when its server sent its run time: it ran for `runMs` (measured on
+   * the server, a duration, so no two machines' clocks are compared) up to about when its reply
+   * reached this client (`heardAt`), so it started about `runMs` before that. Its wait, on this
+   * client's clock, thus includes the reply's transit. An outcome found by a lookup rather than
+   * a reply is left out of the summaries.
    */
-  #time(d: Dispatch, runMs: number | undefined): void {
-    const startedAt = (d.backendSlot as Slot).startedAt;
-    if (!Number.isNaN(startedAt) && runMs !== undefined) d.timed(startedAt, runMs);
+  #time(d: Dispatch, heardAt: number, runMs: number | undefined): void {
+    if (runMs !== undefined) d.timed(heardAt - runMs, runMs);
   }
 
   /** The job failed for good. */
-  #failedForGood(d: Dispatch, jobId: string, reason: unknown): void {
-    this.#time(d, reasonRunMs(reason));
+  #failedForGood(d: Dispatch, jobId: string, reason: unknown, replied = false): void {
+    if (replied) this.#time(d, performance.now(), reasonRunMs(reason));
     this.#settle(jobId, Outcome.Error, errorFromReason(jobId, reason));
   }
 
-  #failed(jobId: string, failedReason: unknown): void {
-    const d = this.#live.get(jobId);
-    if (d === undefined) return;
-    // A failed attempt that BullMQ will retry is not the end of the call.
-    if ((d.backendSlot as Slot).attempts > 1) {
-      void this.#settleIfFinal(jobId);
-      return;
-    }
-    this.#failedForGood(d, jobId, failedReason);
-  }
-
-  /** With attempts > 1: settles only once the job has failed for good. */
-  async #settleIfFinal(jobId: string): Promise<void> {
-    try {
-      const state = await this.#queue.getJobState(jobId);
-      if (state !== 'failed') return;
-      const job = await this.#queue.getJob(jobId);
-      const d = this.#live.get(jobId);
-      if (d !== undefined) this.#failedForGood(d, jobId, job?.failedReason);
-    } catch {
-      // The sweep asks again.
-    }
-  }
-
-  /**
-   * The job went active on a server. Its wait (stats().waitTime) ends at the first such event
-   * this client hears, on this client's clock: servers' clocks are not compared with it. A job
-   * run again after a stall keeps its first start.
-   */
-  #activated(jobId: string): void {
-    const d = this.#live.get(jobId);
-    if (d === undefined) return;
-    const slot = d.backendSlot as Slot;
-    slot.heard = Date.now();
-    if (Number.isNaN(slot.startedAt)) slot.startedAt = performance.now();
-  }
-
-  #progressed(jobId: string, data: unknown): void {
-    const d = this.#live.get(jobId);
-    if (d === undefined || d.progress === undefined || typeof data !== 'number' || !Number.isSafeInteger(data)) return;
+  #progressed(d: Dispatch, done: number): void {
+    if (d.progress === undefined) return;
     const slot = d.backendSlot as Slot;
     slot.heard = Date.now();
     // A re-run job reports from 0 again; the counter keeps the most reported, never counts twice.
-    if (data > slot.progressSeen) {
-      addProgress(d.progress, data - slot.progressSeen);
-      slot.progressSeen = data;
+    if (done > slot.progressSeen) {
+      addProgress(d.progress, done - slot.progressSeen);
+      slot.progressSeen = done;
     }
-  }
-
-  /**
-   * Runs BullMQ's event reader, and runs it again whenever it stops on an error. Its loop ends
-   * for good on one event it cannot parse (a progress or result that is not JSON, written by
-   * another producer), after which every call here would wait for the sweep (QUIET_MS). It
-   * restarts from the stream's end: the sweep finds what was missed meanwhile. Connection
-   * errors do not stop it (BullMQ retries those itself).
-   */
-  #readEvents(): void {
-    this.#events.run().catch((error: unknown) => {
-      this.#lastError = error as Error;
-      if (this.#closed) return;
-      setTimeout(() => {
-        if (!this.#closed) this.#readEvents();
-      }, EVENTS_RESTART_MS).unref();
-    });
   }
 
   #armSweep(): void {
@@ -448,7 +453,7 @@ export class QueueBackend implements Backend {
     this.#sweepTimer.unref();
   }
 
-  /** Looks up jobs that have been quiet for QUIET_MS and settles those that finished unseen. */
+  /** Probes Redis, and looks up jobs that have been quiet for QUIET_MS. */
   async #sweep(): Promise<void> {
     this.#probe();
     this.#giveUpIfUnreachable();
@@ -457,46 +462,58 @@ export class QueueBackend implements Backend {
       this.#sweepTimer = undefined;
       return;
     }
+    await this.#lookUpQuiet(SWEEP_BATCH);
+  }
+
+  /**
+   * Looks up in Redis, at once, up to `limit` jobs not heard of for QUIET_MS (oldest first), and
+   * settles those that finished unheard. Returns how many it looked up.
+   */
+  async #lookUpQuiet(limit: number): Promise<number> {
     const now = Date.now();
-    const quiet: string[] = [];
+    const quiet: [string, Dispatch][] = [];
     for (const [jobId, d] of this.#live) {
       const slot = d.backendSlot as Slot;
-      if (now - slot.heard >= QUIET_MS) quiet.push(jobId);
-      if (quiet.length >= SWEEP_BATCH) break;
-    }
-    for (const jobId of quiet) {
-      const d = this.#live.get(jobId);
-      if (d === undefined) continue;
-      (d.backendSlot as Slot).heard = now;
-      try {
-        const job = await this.#queue.getJob(jobId);
-        const slot = d.backendSlot as Slot;
-        if (job === undefined || job === null) {
-          // Not added yet (missing < 0), or gone: removed by another client (a drain, an
-          // obliterate), trimmed after it finished unheard, or lost with a Redis that restarted
-          // without persistence. Its outcome will never come: found gone twice, QUIET_MS apart,
-          // the call fails rather than wait for ever.
-          if (slot.missing >= 0 && ++slot.missing >= MISSING_SWEEPS && this.#live.get(jobId) === d) {
-            this.#settle(jobId, Outcome.Error, new Error(`queue job ${jobId} is no longer in Redis (${this.#where}): another client removed it, or Redis lost it, so its outcome will never come`));
-          }
-          continue;
-        }
-        slot.missing = 0;
-        // finishedOn is set only once the job is done for good (BullMQ clears it when a job is
-        // retried): a failed attempt that will be retried has a failedReason but no finishedOn.
-        // So a failed job with finishedOn is final whatever attemptsMade says: a job failed
-        // without using its retries (an UnrecoverableError: a task this server does not run, a
-        // bad payload; stalled too many times) used to wait for ever once its event was missed.
-        if (job.finishedOn !== undefined && job.finishedOn !== null) {
-          if (job.failedReason !== undefined && job.failedReason !== null && job.failedReason !== '' && job.returnvalue === null) {
-            this.#failedForGood(d, jobId, job.failedReason);
-          } else {
-            this.#completed(jobId, job.returnvalue);
-          }
-        }
-      } catch {
-        // Redis is away; the next sweep tries again.
+      if (now - slot.heard >= QUIET_MS) {
+        slot.heard = now;
+        quiet.push([jobId, d]);
+        if (quiet.length >= limit) break;
       }
+    }
+    await Promise.all(quiet.map(([jobId, d]) => this.#lookUp(jobId, d)));
+    return quiet.length;
+  }
+
+  async #lookUp(jobId: string, d: Dispatch): Promise<void> {
+    try {
+      const job = await this.#queue.getJob(jobId);
+      if (this.#live.get(jobId) !== d) return;
+      const slot = d.backendSlot as Slot;
+      if (job === undefined || job === null) {
+        // Not added yet (missing < 0), or gone: removed by another client (a drain, an
+        // obliterate), trimmed after it finished unheard, or lost with a Redis that restarted
+        // without persistence. Its outcome will never come: found gone twice, QUIET_MS apart,
+        // the call fails rather than wait for ever.
+        if (slot.missing >= 0 && ++slot.missing >= MISSING_SWEEPS) {
+          this.#settle(jobId, Outcome.Error, new Error(`queue job ${jobId} is no longer in Redis (${this.#where}): another client removed it, or Redis lost it, so its outcome will never come`));
+        }
+        return;
+      }
+      slot.missing = 0;
+      // finishedOn is set only once the job is done for good (BullMQ clears it when a job is
+      // retried): a failed attempt that will be retried has a failedReason but no finishedOn.
+      // So a failed job with finishedOn is final whatever attemptsMade says: a job failed
+      // without using its retries (an UnrecoverableError: a task this server does not run, a
+      // bad payload; stalled too many times) is settled as such.
+      if (job.finishedOn !== undefined && job.finishedOn !== null) {
+        if (job.failedReason !== undefined && job.failedReason !== null && job.failedReason !== '' && job.returnvalue === null) {
+          this.#failedForGood(d, jobId, job.failedReason);
+        } else {
+          this.#completed(jobId, job.returnvalue);
+        }
+      }
+    } catch {
+      // Redis is away; the next sweep tries again.
     }
   }
 
@@ -504,7 +521,7 @@ export class QueueBackend implements Backend {
     const slot = d.backendSlot as Slot;
     if (this.#live.get(slot.jobId) !== d) return;
     this.#settle(slot.jobId, Outcome.Cancelled, undefined);
-    this.#track(this.#stop(slot.jobId, started(d)));
+    this.#track(this.#stop(slot.jobId));
   }
 
   #track(stopping: Promise<void>): void {
@@ -513,16 +530,15 @@ export class QueueBackend implements Backend {
   }
 
   /**
-   * Removes a waiting job; asks its server to stop one that runs (a locked job cannot be removed).
-   * A job this client heard go active (`started`) is asked to stop even when the removal worked:
-   * its lock may have expired while its server still runs it (a server or Redis that hung past
-   * lockDuration), and that server ran it to its end, holding one of its slots, unasked.
+   * Removes a waiting job, and asks the server running it, if one does, to stop it. The request
+   * goes out even when the removal worked: the job's lock may have expired while its server
+   * still runs it (a server or Redis that hung past lockDuration), and that server ran it to its
+   * end, holding one of its slots, unasked. (A locked job cannot be removed.)
    */
-  async #stop(jobId: string, started = false): Promise<void> {
+  async #stop(jobId: string): Promise<void> {
     try {
       await this.#ready;
-      const removed = await this.#queue.remove(jobId);
-      if (removed === 1 && !started) return;
+      await this.#queue.remove(jobId);
       const client = (await this.#queue.client) as unknown as PubSubClient;
       await client.publish(cancelChannel(this.#queueName), jobId);
     } catch {
@@ -531,11 +547,11 @@ export class QueueBackend implements Backend {
   }
 
   async terminate(): Promise<void> {
-    const live = [...this.#live];
-    for (const [jobId] of live) this.#settle(jobId, Outcome.Cancelled, undefined);
+    const live = [...this.#live.keys()];
+    for (const jobId of live) this.#settle(jobId, Outcome.Cancelled, undefined);
     // Tracked, not awaited here: close() waits for them at most STOP_WAIT_MS (a Redis that went
     // away held terminate() for as long as ioredis kept the removals queued, 30 s and more).
-    for (const [jobId, d] of live) this.#track(this.#stop(jobId, started(d)));
+    for (const jobId of live) this.#track(this.#stop(jobId));
     await this.close();
   }
 
@@ -556,23 +572,23 @@ export class QueueBackend implements Backend {
     this.#closed = true;
     clearInterval(this.#sweepTimer);
     this.#sweepTimer = undefined;
-    this.#prober?.disconnect();
+    // It only listens (and pings): nothing on it needs a graceful end.
+    this.#subscriber?.disconnect();
     if (this.#connected) {
       // Bounded too: with Redis gone, BullMQ's close() waits for a connection (retries stop now).
       let timer: NodeJS.Timeout | undefined;
-      const closed = Promise.allSettled([this.#events.close(), this.#queue.close()]);
-      const inTime = await Promise.race([closed.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS, false)))]);
+      const closed = this.#queue.close().then(
+        () => true,
+        () => true,
+      );
+      const inTime = await Promise.race([closed, new Promise<boolean>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS, false)))]);
       clearTimeout(timer);
-      if (!inTime) {
-        this.#events.disconnect().catch(() => {});
-        this.#queue.disconnect().catch(() => {});
-      }
+      if (!inTime) this.#queue.disconnect().catch(() => {});
     } else {
-      // Connections that never reached Redis: BullMQ's Queue/QueueEvents close() and
-      // disconnect() first wait for a connection that never comes (a port that accepts TCP but
-      // never answers as Redis held the process open for ever). Their RedisConnection's
-      // close(force) drops the ioredis socket at once, before it waits for anything.
-      forceClose(this.#events);
+      // A connection that never reached Redis: BullMQ's Queue close() and disconnect() first
+      // wait for a connection that never comes (a port that accepts TCP but never answers as
+      // Redis held the process open for ever). Its RedisConnection's close(force) drops the
+      // ioredis socket at once, before it waits for anything.
       forceClose(this.#queue);
     }
   }

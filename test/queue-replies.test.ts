@@ -1,0 +1,41 @@
+// The reply channel (src-ts/backends/queue/replies.ts): how servers tell a client about its
+// jobs. What a server publishes is read back exactly; anything else on the channel is dropped.
+
+import { describe, expect, it } from 'vitest';
+import { completedMessage, failedMessage, progressMessage, PUBLISH_INLINE_MAX, readReply, replyChannel, replyChannelOf } from '../src-ts/backends/queue/replies.js';
+
+const client = '0f8fad5b-d9cb-469f-a165-70867728950e';
+
+describe('reply channel', () => {
+  it("a spindle job id names its client's channel; another producer's id names none", () => {
+    expect(replyChannelOf('q', `${client}-1`)).toBe(replyChannel('q', client));
+    expect(replyChannelOf('q', `${client}-90071992547409`)).toBe(`spindle:q:replies:${client}`);
+    for (const id of ['1', 'job-7', `${client}`, `${client}-`, `${client}-0`, `${client}-01`, `${client}-1x`, `x${client}-1`, `${client.toUpperCase()}-1`]) {
+      expect(replyChannelOf('q', id)).toBeUndefined();
+    }
+  });
+
+  it('reads back what a server publishes', () => {
+    const id = `${client}-3`;
+    expect(readReply(completedMessage(id, { r: [1, 'two'], ms: 1.5 }))).toEqual({ kind: 'completed', jobId: id, returnvalue: { r: [1, 'two'], ms: 1.5 } });
+    expect(readReply(failedMessage(id, '{"name":"RangeError"}'))).toEqual({ kind: 'failed', jobId: id, reason: '{"name":"RangeError"}' });
+    expect(readReply(progressMessage(id, 2 ** 53 - 1))).toEqual({ kind: 'progress', jobId: id, done: 2 ** 53 - 1 });
+  });
+
+  it('a result larger than PUBLISH_INLINE_MAX is announced without it, to be read from Redis', () => {
+    const id = `${client}-4`;
+    const fits = 'x'.repeat(PUBLISH_INLINE_MAX - completedMessage(id, '').length);
+    expect(completedMessage(id, fits).length).toBe(PUBLISH_INLINE_MAX);
+    expect(readReply(completedMessage(id, fits))).toEqual({ kind: 'completed', jobId: id, returnvalue: fits });
+    expect(readReply(completedMessage(id, `${fits}x`))).toEqual({ kind: 'completedLarge', jobId: id });
+    // A result JSON cannot hold (a bigint in it) is not the server's to publish either.
+    expect(readReply(completedMessage(id, 1n))).toEqual({ kind: 'completedLarge', jobId: id });
+  });
+
+  it('drops anything else: not JSON, other shapes, unknown kinds, unsafe progress', () => {
+    const id = `${client}-5`;
+    for (const message of ['', 'not json', '{}', 'null', '[]', '["c"]', `["c","${id}"]`, `["c",1,2]`, `["c","${id}",1,2]`, `["C","${id}",1]`, `["f","${id}",7]`, `["p","${id}",1.5]`, `["p","${id}",9007199254740992]`, `["p","${id}","3"]`, `["x","${id}",1]`]) {
+      expect(readReply(message)).toBeUndefined();
+    }
+  });
+});
