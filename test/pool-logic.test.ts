@@ -15,6 +15,7 @@ import { argsort, sort, type SortableArray } from '../src-ts/kernels/sort.js';
 import { createPoolWithBackend, type ItemOf, type Pool, type PoolOptions } from '../src-ts/pool.js';
 import { SharedCounter } from '../src-ts/shared/counter.js';
 import { task } from '../src-ts/task.js';
+import { keepListening } from '../src-ts/internal/watch.js';
 import type { ArgsOf, Kernel, ResultOf, Task } from '../src-ts/kernels/types.js';
 import { ManualBackend, PlainDispatch, type ManualBackendOptions } from './support/manual-backend.js';
 
@@ -620,6 +621,32 @@ describe('cancellation', () => {
     }
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
     expect(pool.stats()).toMatchObject({ completed: 100_000, running: 0 });
+  });
+
+  it("a signal spindle reuses (serve's per-job controllers, keepListening) keeps its one listener between calls and still aborts", async () => {
+    const { backend, pool } = setup({ capacity: 4 });
+    const controller = new AbortController();
+    keepListening(controller.signal);
+    for (let round = 0; round < 100; round++) {
+      const call = pool.apply(noop, [round], { signal: controller.signal });
+      backend.complete();
+      expect(await call).toBe(round);
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    }
+    const running = track(pool.apply(noop, [1], { signal: controller.signal }));
+    const d = backend.oldest();
+    controller.abort(new Error('stop'));
+    await tick();
+    expect(running.error).toBeInstanceOf(AbortError);
+    expect(backend.cancelRequests).toEqual([d]);
+    backend.cancelled(d);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    // A caller's signal is not kept: its listener goes with its last call (above, and here).
+    const other = new AbortController();
+    const call = pool.apply(noop, [2], { signal: other.signal });
+    backend.complete();
+    await call;
+    expect(getEventListeners(other.signal, 'abort')).toHaveLength(0);
   });
 
   it('aborts a whole map: queued chunks removed, dispatched ones cancelled, the waiting one withdrawn', async () => {

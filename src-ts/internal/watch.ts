@@ -68,6 +68,20 @@ class SignalGroup {
 
 const groups = new WeakMap<AbortSignal, SignalGroup>();
 
+/**
+ * Signals whose group, listener included, stays when its last call leaves: those of
+ * AbortControllers that spindle itself reuses from call to call (serve's, one per running job),
+ * where adding and removing the listener for each call was most of what the signal cost (8-10
+ * us of a job's 20). Never a caller's signal: an AbortSignal.timeout() with a listener is held
+ * until it fires, so a kept listener would hold each such signal for as long as its timeout.
+ */
+const reused = new WeakSet<AbortSignal>();
+
+/** Marks `signal` (of an AbortController spindle reuses from call to call) as one whose listener stays between calls. */
+export function keepListening(signal: AbortSignal): void {
+  reused.add(signal);
+}
+
 export function abortErrorFor(signal: AbortSignal): AbortError {
   return new AbortError('the task was aborted', { cause: reasonOf.call(signal) });
 }
@@ -107,7 +121,7 @@ export function unwatch(call: Watched): void {
     const group = groups.get(signal);
     if (group === undefined) return;
     group.calls.delete(call);
-    if (group.calls.size === 0) {
+    if (group.calls.size === 0 && !reused.has(signal)) {
       groups.delete(signal);
       removeListener.call(signal, 'abort', group);
     }

@@ -24,6 +24,7 @@ import { failureReason, readJobData } from '../backends/queue/wire.js';
 import { completedMessage, failedMessage, progressMessage, replyChannelOf } from '../backends/queue/replies.js';
 import { findUnknownOption, unknownOptionError } from '../internal/option-names.js';
 import { namesOf } from '../internal/options.js';
+import { keepListening } from '../internal/watch.js';
 import { buildRegistry, registeredNames, type Registry } from './registry.js';
 
 export interface ServeOptions {
@@ -109,7 +110,11 @@ class Controllers {
   constructor(private readonly keep: number) {}
 
   take(): AbortController {
-    return this.#free.pop() ?? new AbortController();
+    const reused = this.#free.pop();
+    if (reused !== undefined) return reused;
+    const controller = new AbortController();
+    keepListening(controller.signal); // the pool's abort listener on it stays from job to job
+    return controller;
   }
 
   give(controller: AbortController): void {
