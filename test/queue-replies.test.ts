@@ -2,7 +2,7 @@
 // jobs. What a server publishes is read back exactly; anything else on the channel is dropped.
 
 import { describe, expect, it } from 'vitest';
-import { completedMessage, failedMessage, progressMessage, PUBLISH_INLINE_MAX, readReply, replyChannel, replyChannelOf } from '../src-ts/backends/queue/replies.js';
+import { completedLargeMessage, completedMessage, failedMessage, progressMessage, PUBLISH_INLINE_MAX, readReply, replyChannel, replyChannelOf } from '../src-ts/backends/queue/replies.js';
 
 const client = '0f8fad5b-d9cb-469f-a165-70867728950e';
 
@@ -17,19 +17,20 @@ describe('reply channel', () => {
 
   it('reads back what a server publishes', () => {
     const id = `${client}-3`;
-    expect(readReply(completedMessage(id, { r: [1, 'two'], ms: 1.5 }))).toEqual({ kind: 'completed', jobId: id, returnvalue: { r: [1, 'two'], ms: 1.5 } });
+    expect(readReply(completedMessage(id, { r: [1, 'two'], ms: 1.5 })!)).toEqual({ kind: 'completed', jobId: id, returnvalue: { r: [1, 'two'], ms: 1.5 } });
     expect(readReply(failedMessage(id, '{"name":"RangeError"}'))).toEqual({ kind: 'failed', jobId: id, reason: '{"name":"RangeError"}' });
     expect(readReply(progressMessage(id, 2 ** 53 - 1))).toEqual({ kind: 'progress', jobId: id, done: 2 ** 53 - 1 });
   });
 
-  it('a result larger than PUBLISH_INLINE_MAX is announced without it, to be read from Redis', () => {
+  it('a result larger than PUBLISH_INLINE_MAX is not published with it: it is announced, to be read from Redis', () => {
     const id = `${client}-4`;
-    const fits = 'x'.repeat(PUBLISH_INLINE_MAX - completedMessage(id, '').length);
-    expect(completedMessage(id, fits).length).toBe(PUBLISH_INLINE_MAX);
-    expect(readReply(completedMessage(id, fits))).toEqual({ kind: 'completed', jobId: id, returnvalue: fits });
-    expect(readReply(completedMessage(id, `${fits}x`))).toEqual({ kind: 'completedLarge', jobId: id });
-    // A result JSON cannot hold (a bigint in it) is not the server's to publish either.
-    expect(readReply(completedMessage(id, 1n))).toEqual({ kind: 'completedLarge', jobId: id });
+    const fits = 'x'.repeat(PUBLISH_INLINE_MAX - completedMessage(id, '')!.length);
+    expect(completedMessage(id, fits)!.length).toBe(PUBLISH_INLINE_MAX);
+    expect(readReply(completedMessage(id, fits)!)).toEqual({ kind: 'completed', jobId: id, returnvalue: fits });
+    expect(completedMessage(id, `${fits}x`)).toBeUndefined();
+    // Nor is a result JSON cannot hold (a bigint in it).
+    expect(completedMessage(id, 1n)).toBeUndefined();
+    expect(readReply(completedLargeMessage(id))).toEqual({ kind: 'completedLarge', jobId: id });
   });
 
   it('drops anything else: not JSON, other shapes, unknown kinds, unsafe progress', () => {

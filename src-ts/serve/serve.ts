@@ -10,9 +10,9 @@
 // running job by publishing its id on cancelChannel(queue); the job's call is aborted and the
 // job fails with an AbortError (its client has settled already).
 //
-// Outcomes and progress go to the job's client on its reply channel (replies.ts): an outcome
-// once BullMQ has recorded it in Redis (the Worker's 'completed'/'failed' events come after
-// that), so a client never settles on something Redis does not hold.
+// Outcomes and progress go to the job's client on its reply channel (replies.ts): a result as
+// the job returns it, a failure (or a result too large to publish) once BullMQ has recorded it
+// (the Worker's 'completed'/'failed' events come after that).
 
 import type { Job, Worker } from 'bullmq';
 import { Pool } from '../pool.js';
@@ -21,7 +21,7 @@ import { checkTimeoutMs, describeConnection, forceClose, loadBullmq, MAX_TIMEOUT
 import { cancelChannel, type PubSubClient } from '../backends/queue/client.js';
 import { encode } from '../backends/queue/codec.js';
 import { failureReason, readJobData } from '../backends/queue/wire.js';
-import { completedMessage, failedMessage, progressMessage, replyChannelOf } from '../backends/queue/replies.js';
+import { completedLargeMessage, completedMessage, failedMessage, progressMessage, replyChannelOf } from '../backends/queue/replies.js';
 import { findUnknownOption, unknownOptionError } from '../internal/option-names.js';
 import { namesOf } from '../internal/options.js';
 import { keepListening } from '../internal/watch.js';
@@ -226,7 +226,7 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     options.queue,
     (job: Job) => {
       if (job.id !== undefined) unfinished.add(job.id);
-      return runJob(job, registry, pool, running, early, controllers, reply);
+      return runJob(job, registry, pool, running, early, controllers, reply, repliedEarly);
     },
     {
       connection: { ...connection },
@@ -251,10 +251,12 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   worker.on('error', onError);
   // Jobs taken and not yet finished in Redis: what a close that gives up abandons.
   const unfinished = new Set<string>();
-  worker.on('completed', (job: Job, result: unknown) => {
+  // Jobs whose result runJob published as it returned.
+  const repliedEarly = new WeakSet<Job>();
+  worker.on('completed', (job: Job) => {
     if (job.id === undefined) return;
     unfinished.delete(job.id);
-    reply(job.id, () => completedMessage(job.id!, result));
+    if (!repliedEarly.has(job)) reply(job.id, () => completedLargeMessage(job.id!));
   });
   worker.on('failed', (job: Job | undefined, error: Error) => {
     if (job?.id === undefined) return;
@@ -352,7 +354,7 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
 type Reply = (jobId: string, message: () => string) => void;
 
 /** One job: its payload checked, its task looked up, run on the pool. Throws only errors whose message is a failureReason. */
-async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<string, AbortController>, early: EarlyCancels, controllers: Controllers, reply: Reply): Promise<unknown> {
+async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<string, AbortController>, early: EarlyCancels, controllers: Controllers, reply: Reply, repliedEarly: WeakSet<Job>): Promise<unknown> {
   const bull = loadBullmq('serve');
   let call: ReturnType<typeof readJobData>;
   try {
@@ -395,7 +397,14 @@ async function runJob(job: Job, registry: Registry, pool: Pool, running: Map<str
       reply(jobId, () => progressMessage(jobId, done));
       await job.updateProgress(done).catch(() => {});
     }
-    return { r: encode(result, 'the result'), ms };
+    const returnvalue = { r: encode(result, 'the result'), ms };
+    // Now rather than once BullMQ has recorded it: a Redis round trip sooner (replies.ts).
+    const message = completedMessage(jobId, returnvalue);
+    if (message !== undefined) {
+      reply(jobId, () => message);
+      repliedEarly.add(job);
+    }
+    return returnvalue;
   } catch (error) {
     // A job its client cancelled (the call has settled with an AbortError) must not be retried
     // when the call allowed attempts: UnrecoverableError ends it. (It was run again in full.)

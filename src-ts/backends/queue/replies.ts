@@ -5,9 +5,12 @@
 // server's 'active', the outcome) and parsed the events of every other client's jobs as well;
 // one call awaited at a time took 1.4x as long as through a channel that wakes the client once
 // a job (bench/scenarios/queue.mjs). So a server publishes what a client needs, on that
-// client's channel, and only once Redis holds it: an outcome after BullMQ has recorded it,
-// progress as it moves. The client's job ids name the client (`<client uuid>-<seq>`), so no
-// field is added to the job's payload; a job from another producer gets no reply.
+// client's channel: a result as its task returns it, a round trip before BullMQ records it in
+// Redis (should the recording fail, a lost lock, the job runs again and that run's result finds
+// the call settled: at-least-once execution, exactly-once settlement); a failure, and a result
+// too large to publish, once BullMQ has recorded it; progress as it moves. The client's job ids
+// name the client (`<client uuid>-<seq>`), so no field is added to the job's payload; a job from
+// another producer gets no reply.
 //
 // Pub/sub delivers only to a connected subscriber: a reply published while the client's
 // subscriber reconnects is lost. The client then looks its jobs up in Redis (client.ts's sweep),
@@ -46,16 +49,24 @@ export function replyChannelOf(queue: string, jobId: string): string | undefined
   return match === null ? undefined : replyChannel(queue, match[1]!);
 }
 
-/** The message for a completed job: its result inline, or, past PUBLISH_INLINE_MAX, only its id. */
-export function completedMessage(jobId: string, returnvalue: unknown): string {
+/**
+ * The message for a completed job with its result; undefined past PUBLISH_INLINE_MAX, or for a
+ * result JSON cannot hold (which reaches Redis by BullMQ's own JSON.stringify or not at all):
+ * then completedLargeMessage, once Redis holds the result.
+ */
+export function completedMessage(jobId: string, returnvalue: unknown): string | undefined {
   let message: string | undefined;
   try {
     message = JSON.stringify(['c', jobId, returnvalue]);
   } catch {
-    // A result JSON cannot hold reached Redis by BullMQ's own JSON.stringify or not at all;
-    // the client reads what Redis has.
+    return undefined;
   }
-  return message !== undefined && message.length <= PUBLISH_INLINE_MAX ? message : JSON.stringify(['C', jobId]);
+  return message !== undefined && message.length <= PUBLISH_INLINE_MAX ? message : undefined;
+}
+
+/** The message for a completed job whose result the client reads from Redis. */
+export function completedLargeMessage(jobId: string): string {
+  return JSON.stringify(['C', jobId]);
 }
 
 export function failedMessage(jobId: string, reason: string): string {
