@@ -311,6 +311,29 @@ describe.runIf(run)('queue backend faults', () => {
     expect(pool.stats().runTime.count).toBe(2); // timed from the server's reply either way
   });
 
+  it("a long job's lookups read its outcome's fields, not the whole job: megabytes of arguments are not fetched every 10 s", async () => {
+    // The sweep looks up a job not heard of for 10 s; BullMQ's getJob() read all of it, the
+    // arguments (here 8 MiB, 11 MB once encoded) included, once per sweep while the job ran.
+    const queue = `biglookup${++queueNo}`;
+    await server(queue);
+    const pool = client(queue);
+    const admin = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+    const raw = (await admin.client) as unknown as { info(section: string): Promise<string> };
+    const sent = async () => Number(/total_net_output_bytes:(\d+)/.exec(await raw.info('stats'))![1]);
+    try {
+      const args = Buffer.alloc(8 * 1024 * 1024, 3);
+      const before = await sent();
+      // sleep(ms, value) ignores its third argument; it travels with the job all the same.
+      expect(await pool.apply(sleep as never, [12_500, 'done', args] as never)).toBe('done');
+      const bytes = (await sent()) - before;
+      // Its server fetched it once (11 MB); one more whole read by a lookup would make it 22 MB.
+      expect(bytes).toBeGreaterThan(11e6);
+      expect(bytes).toBeLessThan(16e6);
+    } finally {
+      await admin.close();
+    }
+  }, 40_000);
+
   it('Redis restarted mid-run (appendonly): client and servers reconnect and every accepted task finishes', async () => {
     const queue = `restart${++queueNo}`;
     await server(queue);

@@ -78,6 +78,16 @@ interface Slot {
   missing: number;
 }
 
+/** A job's outcome as Redis holds it (#outcomeOf). */
+interface StoredOutcome {
+  /** BullMQ sets finishedOn once the job is done for good. */
+  finished: boolean;
+  /** '' when none. */
+  failedReason: string;
+  /** Parsed; null when the job has none, undefined when it is not JSON. */
+  returnvalue: unknown;
+}
+
 /** Sweeps in a row that must find a job missing before its call fails: see #sweep. */
 const MISSING_SWEEPS = 2;
 
@@ -394,13 +404,33 @@ export class QueueBackend implements Backend {
     }
   }
 
+  /**
+   * What Redis holds of a job's outcome: the fields the lookups need and no others (BullMQ's
+   * getJob() read the whole job, its arguments included: megabytes for a sort, every 10 s while
+   * a long job ran). undefined when there is no such job.
+   */
+  async #outcomeOf(jobId: string): Promise<StoredOutcome | undefined> {
+    const client = (await this.#queue.client) as unknown as { hmget(key: string, ...fields: string[]): Promise<(string | null)[]> };
+    const [timestamp, finishedOn, failedReason, returnvalue] = await client.hmget(this.#queue.toKey(jobId), 'timestamp', 'finishedOn', 'failedReason', 'returnvalue');
+    if (timestamp === null || timestamp === undefined) return undefined; // every job has one
+    let value: unknown = null;
+    if (typeof returnvalue === 'string') {
+      try {
+        value = JSON.parse(returnvalue);
+      } catch {
+        value = undefined; // as BullMQ reads a corrupted one; readResult then fails the call
+      }
+    }
+    return { finished: typeof finishedOn === 'string' && finishedOn !== '', failedReason: failedReason ?? '', returnvalue: value };
+  }
+
   /** A result too large to publish: read from the job in Redis. */
   async #readLarge(jobId: string): Promise<void> {
     const heardAt = performance.now();
     try {
-      const job = await this.#queue.getJob(jobId);
-      if (job !== undefined && job !== null && job.finishedOn !== undefined && job.finishedOn !== null) {
-        this.#completed(jobId, job.returnvalue, true, heardAt);
+      const stored = await this.#outcomeOf(jobId);
+      if (stored?.finished === true) {
+        this.#completed(jobId, stored.returnvalue, true, heardAt);
         return;
       }
     } catch {
@@ -504,10 +534,10 @@ export class QueueBackend implements Backend {
 
   async #lookUp(jobId: string, d: Dispatch): Promise<void> {
     try {
-      const job = await this.#queue.getJob(jobId);
+      const job = await this.#outcomeOf(jobId);
       if (this.#live.get(jobId) !== d) return;
       const slot = d.backendSlot as Slot;
-      if (job === undefined || job === null) {
+      if (job === undefined) {
         // Not added yet (missing < 0), or gone: removed by another client (a drain, an
         // obliterate), trimmed after it finished unheard, or lost with a Redis that restarted
         // without persistence. Its outcome will never come: found gone twice, QUIET_MS apart,
@@ -523,8 +553,8 @@ export class QueueBackend implements Backend {
       // So a failed job with finishedOn is final whatever attemptsMade says: a job failed
       // without using its retries (an UnrecoverableError: a task this server does not run, a
       // bad payload; stalled too many times) is settled as such.
-      if (job.finishedOn !== undefined && job.finishedOn !== null) {
-        if (job.failedReason !== undefined && job.failedReason !== null && job.failedReason !== '' && job.returnvalue === null) {
+      if (job.finished) {
+        if (job.failedReason !== '' && job.returnvalue === null) {
           this.#failedForGood(d, jobId, job.failedReason);
         } else {
           this.#completed(jobId, job.returnvalue);
