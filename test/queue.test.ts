@@ -295,6 +295,46 @@ describe.runIf(run)('queue backend', () => {
     }
   });
 
+  it('a Redis user refused the spindle channels (Redis 7 ACLs give a new user none): serve() and calls fail saying which ones it needs', async () => {
+    const admin = new Queue('acl', { connection: { host: '127.0.0.1', port: redis.port } });
+    const raw = (await admin.client) as unknown as { call(...args: string[]): Promise<unknown> };
+    const needs = "spindle's clients and servers need the channels spindle:acl:* (for an ACL user: &spindle:acl:*)";
+    const local = new Pool({ backend: 'native', size: 1 });
+    try {
+      await raw.call('ACL', 'SETUSER', 'nochannels', 'on', '>pw', '~*', '+@all', 'resetchannels');
+      await raw.call('ACL', 'SETUSER', 'cancelonly', 'on', '>pw', '~*', '+@all', 'resetchannels', '&spindle:acl:cancel');
+      await raw.call('ACL', 'SETUSER', 'spindle', 'on', '>pw', '~*', '+@all', 'resetchannels', '&spindle:acl:*');
+      const as = (user: string) => `redis://${user}:pw@127.0.0.1:${redis.port}`;
+      const refused = (channel: string) => `Redis refuses this server the channel ${channel} (NOPERM this user has no permissions to access one of the channels used as arguments): ${needs}`;
+      await expect(serve({ queue: 'acl', connection: as('nochannels'), pool: local })).rejects.toThrow(refused('spindle:acl:cancel'));
+      // Subscribed to the cancels, refused the replies: it would have served every call late (each by a 10 s lookup).
+      await expect(serve({ queue: 'acl', connection: as('cancelonly'), pool: local })).rejects.toThrow(refused('spindle:acl:replies:00000000-0000-0000-0000-000000000000'));
+      const client = new Pool({ backend: 'queue', queue: 'acl', connection: as('nochannels'), size: 1 });
+      try {
+        const started = Date.now();
+        const error = await client.apply(noop, [1]).then(() => undefined, (e: Error) => e.message);
+        expect(error).toMatch(new RegExp(`^could not add a job to queue 'acl' on Redis at 127\\.0\\.0\\.1:${redis.port}: Redis refuses this client the channel spindle:acl:replies:[0-9a-f-]{36} \\(NOPERM `));
+        expect(error!.endsWith(needs)).toBe(true);
+        expect(Date.now() - started).toBeLessThan(5000); // not its connectTimeout
+      } finally {
+        await client.terminate();
+      }
+      // With the channels, both sides work.
+      const server = await serve({ queue: 'acl', connection: as('spindle'), pool: new Pool({ backend: 'native', size: 1 }) });
+      const ok = new Pool({ backend: 'queue', queue: 'acl', connection: as('spindle'), size: 1 });
+      try {
+        expect(await ok.apply(noop, [5])).toBe(5);
+      } finally {
+        await ok.terminate();
+        await server.close();
+        await server.pool.terminate();
+      }
+    } finally {
+      await local.terminate();
+      await admin.close();
+    }
+  });
+
   it('a client whose Redis is unreachable rejects its calls with a clear error', async () => {
     const lost = new Pool({ backend: 'queue', queue: 'lost', connection: { host: '127.0.0.1', port: 1, connectTimeout: 500 }, size: 1 });
     try {

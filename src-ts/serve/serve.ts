@@ -17,11 +17,11 @@
 import type { Job, Worker } from 'bullmq';
 import { Pool } from '../pool.js';
 import { isSafeBigInt, SharedCounter } from '../shared/counter.js';
-import { checkTimeoutMs, describeConnection, forceClose, loadBullmq, MAX_TIMEOUT_MS, readyWithin, redisOptions, selectDatabase, type QueueConnection } from '../backends/queue/bullmq.js';
+import { channelRefusal, checkTimeoutMs, describeConnection, forceClose, loadBullmq, MAX_TIMEOUT_MS, readyWithin, redisOptions, selectDatabase, type QueueConnection } from '../backends/queue/bullmq.js';
 import { cancelChannel, type PubSubClient } from '../backends/queue/client.js';
 import { encode } from '../backends/queue/codec.js';
 import { failureReason, readJobData } from '../backends/queue/wire.js';
-import { completedLargeMessage, completedMessage, failedMessage, progressMessage, replyChannelOf } from '../backends/queue/replies.js';
+import { completedLargeMessage, completedMessage, failedMessage, progressMessage, replyChannel, replyChannelOf } from '../backends/queue/replies.js';
 import { findUnknownOption, unknownOptionError } from '../internal/option-names.js';
 import { namesOf } from '../internal/options.js';
 import { keepListening } from '../internal/watch.js';
@@ -284,7 +284,16 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
       if (controller !== undefined) controller.abort(new Error(`queue job ${jobId} was cancelled by its client`));
       else early.add(jobId);
     });
-    await subscriber.subscribe(cancelChannel(options.queue));
+    const cancels = cancelChannel(options.queue);
+    await subscriber.subscribe(cancels).catch((error: unknown) => {
+      throw channelRefusal('this server', cancels, options.queue, error);
+    });
+    // Replies are published without a look at the outcome (a lost one costs its client a 10 s
+    // lookup): a channel Redis refuses them must stop the server here, not slow every call.
+    const replies = replyChannel(options.queue, '00000000-0000-0000-0000-000000000000');
+    await client.publish(replies, '').catch((error: unknown) => {
+      throw channelRefusal('this server', replies, options.queue, error);
+    });
   } catch (error) {
     subscriber?.disconnect();
     forceClose(worker);

@@ -129,6 +129,18 @@ export async function selectDatabase(client: Promise<unknown>, options: Record<s
   }
 }
 
+/**
+ * Redis's refusal of a pub/sub channel (NOPERM: an ACL user without it; since Redis 7 a new
+ * user has no channels unless given them), said with what spindle needs; any other error as it is.
+ */
+export class ChannelRefusedError extends Error {}
+
+export function channelRefusal(who: string, channel: string, queue: string, error: unknown): Error {
+  const reason = error instanceof Error ? error.message : String(error);
+  if (!reason.startsWith('NOPERM')) return error instanceof Error ? error : new Error(reason);
+  return new ChannelRefusedError(`Redis refuses ${who} the channel ${channel} (${reason}): spindle's clients and servers need the channels spindle:${queue}:* (for an ACL user: &spindle:${queue}:*)`, { cause: error });
+}
+
 /** Resolves when `ready` does; rejects with `message` and the last connection error once `ms` pass first. */
 export function readyWithin(ready: Promise<unknown>, ms: number, message: () => string): Promise<void> {
   return new Promise<void>((resolve, reject) => {

@@ -17,7 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import { Outcome, resultOfCopy, type Backend, type Dispatch } from '../backend.js';
-import { describeConnection, forceClose, loadBullmq, readyWithin, redisOptions, selectDatabase, type QueueConnection } from './bullmq.js';
+import { channelRefusal, ChannelRefusedError, describeConnection, forceClose, loadBullmq, readyWithin, redisOptions, selectDatabase, type QueueConnection } from './bullmq.js';
 import type { Encoded } from './codec.js';
 import { encodeCall, errorFromReason, readResult, reasonRunMs, taskName, WIRE_VERSION, type JobData } from './wire.js';
 import { readReply, replyChannel } from './replies.js';
@@ -155,8 +155,13 @@ export class QueueBackend implements Backend {
     this.#ready = readyWithin(this.#queue.waitUntilReady(), timeout, this.#unreachable)
       // A database Redis refuses must fail the calls, not leave them running in database 0.
       .then(() => selectDatabase(this.#queue.client, connection))
-      // No job is added before this client listens for its replies.
-      .then(() => readyWithin(this.#listen(), timeout, this.#unreachable));
+      // No job is added before this client listens for its replies. A channel Redis refuses is
+      // not a Redis out of reach: its own message, not readyWithin's.
+      .then(() =>
+        readyWithin(this.#listen(), timeout, this.#unreachable).catch((error: Error) => {
+          throw error.cause instanceof ChannelRefusedError ? error.cause : error;
+        }),
+      );
     // Settled by the first flush; a pool that never runs a call must not report it as unhandled.
     this.#ready.then(
       () => {
@@ -191,7 +196,11 @@ export class QueueBackend implements Backend {
       if (++connects > 1) void this.#catchUp(subscriber, channel);
     });
     if (this.#closed) subscriber.disconnect();
-    await subscriber.subscribe(channel);
+    try {
+      await subscriber.subscribe(channel);
+    } catch (error) {
+      throw channelRefusal('this client', channel, this.#queueName, error);
+    }
   }
 
   /** After the subscriber reconnected: once it is subscribed again, every job in flight is looked up. */
