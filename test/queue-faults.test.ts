@@ -621,6 +621,41 @@ describe.runIf(run)('queue backend faults', () => {
     }
   }, 60_000);
 
+  it('credentials Redis refuses (WRONGPASS): serve exits 1 with one line at once, calls reject at once, a client process exits after terminate', async () => {
+    // ioredis retries a refused AUTH for ever: both sides waited out connectTimeout (10 s by
+    // default) to say 'cannot reach Redis'; and a server given up on while its connection was
+    // still starting crashed on that connection's late 'error' event.
+    const admin = new Queue('creds', { connection: { host: '127.0.0.1', port: redis.port } });
+    const raw = (await admin.client) as unknown as { call(...args: string[]): Promise<unknown> };
+    await raw.call('ACL', 'SETUSER', 'creds', 'on', '>right', '~*', '+@all', 'allchannels');
+    await admin.close();
+    const wrong = `redis://creds:wrong@127.0.0.1:${redis.port}`;
+    const started = Date.now();
+    const { code, stderr } = await runServer(['--queue', 'creds', '--redis', wrong], 30_000);
+    expect(Date.now() - started).toBeLessThan(8000); // its connectTimeout is 10 s
+    expect([code, stderr]).toEqual([1, `spindle serve: cannot use Redis for queue 'creds' on Redis at 127.0.0.1:${redis.port}: it refuses this server's credentials (WRONGPASS invalid username-password pair or user is disabled.)\n`]);
+    const script = `
+      const { Pool, kernels } = await import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)});
+      const pool = new Pool({ backend: 'queue', queue: 'creds', connection: ${JSON.stringify(wrong)}, size: 1 });
+      const t0 = Date.now();
+      const message = await pool.apply(kernels.noop, [1]).then(() => 'resolved', (e) => e.message);
+      console.log(JSON.stringify({ message, ms: Date.now() - t0 }));
+      await pool.terminate();
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c));
+    child.stderr.on('data', (c: Buffer) => (err += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const exit = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    clearTimeout(timer);
+    expect([exit, err]).toEqual([0, '']);
+    const { message, ms } = JSON.parse(out) as { message: string; ms: number };
+    expect(message).toBe(`cannot use Redis for queue 'creds' on Redis at 127.0.0.1:${redis.port}: it refuses this client's credentials (WRONGPASS invalid username-password pair or user is disabled.)`);
+    expect(ms).toBeLessThan(5000);
+  }, 40_000);
+
   it('a server that cannot reach Redis at start exits 1 with one clear line', async () => {
     const { code, stderr } = await runServer(['--queue', 'x', '--redis', 'redis://127.0.0.1:1', '--connect-timeout', '1000'], 30_000);
     expect(code).toBe(1);

@@ -17,7 +17,7 @@
 import type { Job, Worker } from 'bullmq';
 import { Pool } from '../pool.js';
 import { isSafeBigInt, SharedCounter } from '../shared/counter.js';
-import { channelRefusal, checkTimeoutMs, describeConnection, forceClose, loadBullmq, MAX_TIMEOUT_MS, readyWithin, redisOptions, selectDatabase, type QueueConnection } from '../backends/queue/bullmq.js';
+import { channelRefusal, checkTimeoutMs, CredentialsCheck, describeConnection, forceClose, loadBullmq, MAX_TIMEOUT_MS, readyWithin, redisOptions, selectDatabase, type QueueConnection } from '../backends/queue/bullmq.js';
 import { cancelChannel, type PubSubClient } from '../backends/queue/client.js';
 import { encode } from '../backends/queue/codec.js';
 import { failureReason, readJobData } from '../backends/queue/wire.js';
@@ -239,8 +239,10 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   let lastError: Error | undefined;
   // Errors before serve() resolves are its rejection's business (the last one is quoted there).
   let serving = false;
+  const credentials = new CredentialsCheck();
   const onError = (error: Error) => {
     lastError = error;
+    credentials.note(error);
     if (!serving) return;
     try {
       options.onError?.(error);
@@ -269,7 +271,10 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   let subscriber: PubSubClient | undefined;
   let redis: { status: string } | undefined;
   try {
-    await readyWithin(worker.waitUntilReady(), timeout, () => `serve: cannot reach Redis for ${where} within ${timeout} ms${lastError === undefined ? '' : ` (${lastError.message})`}`);
+    await readyWithin(worker.waitUntilReady(), timeout, () => `serve: cannot reach Redis for ${where} within ${timeout} ms${lastError === undefined ? '' : ` (${lastError.message})`}`, {
+      check: credentials,
+      refused: (error) => `serve: cannot use Redis for ${where}: it refuses this server's credentials (${error.message})`,
+    });
     // A database Redis refuses must stop the server, not leave it serving database 0's queue.
     await selectDatabase(worker.client, connection).catch((error: Error) => {
       throw new Error(`serve: ${where}: ${error.message}`, { cause: error });

@@ -100,8 +100,20 @@ export function describeConnection(options: Record<string, unknown>): string {
  */
 export function forceClose(base: object): void {
   for (const field of ['connection', 'blockingConnection']) {
-    const connection = (base as Record<string, { close?: (force: boolean) => Promise<void> } | undefined>)[field];
+    const connection = (base as Record<string, { close?: (force: boolean) => Promise<void>; emit?: (event: string | symbol, ...args: unknown[]) => boolean; listenerCount?: (event: string) => number } | undefined>)[field];
     if (typeof connection?.close !== 'function') continue;
+    // A connection closed while it was still starting reports its start's failure as an 'error'
+    // event after close() has removed every listener (RedisConnection's `initializing.catch`),
+    // which ended the process: a server that Redis refused at once (a wrong password) crashed
+    // instead of saying so. Nobody listens to a connection dropped here: such an event is dropped.
+    const emit = connection.emit;
+    if (typeof emit === 'function' && typeof connection.listenerCount === 'function') {
+      const listenerCount = connection.listenerCount;
+      connection.emit = function (this: typeof connection, event: string | symbol, ...args: unknown[]): boolean {
+        if (event === 'error' && listenerCount.call(this, 'error') === 0) return false;
+        return emit.call(this, event, ...args);
+      };
+    }
     connection.close(true).catch(() => {});
     // A close already under way (a graceful one, stuck in ioredis's QUIT) is not forced by the
     // call above: its ioredis client, once it had connected, is dropped directly.
@@ -141,11 +153,38 @@ export function channelRefusal(who: string, channel: string, queue: string, erro
   return new ChannelRefusedError(`Redis refuses ${who} the channel ${channel} (${reason}): spindle's clients and servers need the channels spindle:${queue}:* (for an ACL user: &spindle:${queue}:*)`, { cause: error });
 }
 
+/**
+ * Notes the connection errors no reconnect cures: Redis refusing the credentials (WRONGPASS, a
+ * wrong password or user; NOAUTH, none given where one is needed). ioredis retries them for ever,
+ * so a client or server waited out its whole connectTimeout (10 s by default) before it said
+ * what was wrong; readyWithin gives up at the first one instead.
+ */
+export class CredentialsCheck {
+  readonly refused: Promise<never>;
+  #reject!: (error: Error) => void;
+
+  constructor() {
+    this.refused = new Promise<never>((_resolve, reject) => {
+      this.#reject = reject;
+    });
+    this.refused.catch(() => {}); // read by readyWithin, or by nobody
+  }
+
+  /** Called with each error the connection reports. */
+  note(error: Error): void {
+    if (/^(WRONGPASS|NOAUTH)\b/.test(error.message)) this.#reject(error);
+  }
+}
+
 /** Resolves when `ready` does; rejects with `message` and the last connection error once `ms` pass first. */
-export function readyWithin(ready: Promise<unknown>, ms: number, message: () => string): Promise<void> {
+export function readyWithin(ready: Promise<unknown>, ms: number, message: () => string, credentials?: { check: CredentialsCheck; refused: (error: Error) => string }): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(message())), ms);
     timer.unref?.();
+    credentials?.check.refused.catch((error: Error) => {
+      clearTimeout(timer);
+      reject(new Error(credentials.refused(error), { cause: error }));
+    });
     ready.then(
       () => {
         clearTimeout(timer);

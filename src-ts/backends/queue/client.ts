@@ -17,7 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import { Outcome, resultOfCopy, type Backend, type Dispatch } from '../backend.js';
-import { channelRefusal, ChannelRefusedError, describeConnection, forceClose, loadBullmq, readyWithin, redisOptions, selectDatabase, type QueueConnection } from './bullmq.js';
+import { channelRefusal, ChannelRefusedError, CredentialsCheck, describeConnection, forceClose, loadBullmq, readyWithin, redisOptions, selectDatabase, type QueueConnection } from './bullmq.js';
 import type { Encoded } from './codec.js';
 import { encodeCall, errorFromReason, readResult, reasonRunMs, taskName, WIRE_VERSION, type JobData } from './wire.js';
 import { readReply, replyChannel } from './replies.js';
@@ -149,10 +149,15 @@ export class QueueBackend implements Backend {
     this.#queue = new bull.Queue(options.queue, { connection: { retryStrategy, ...connection } });
     // Without listeners, an EventEmitter's 'error' would crash the process; the last one is
     // what a call that cannot reach Redis reports.
-    this.#queue.on('error', this.#keepError);
+    const credentials = new CredentialsCheck();
+    this.#queue.on('error', (error: Error) => {
+      this.#keepError(error);
+      credentials.note(error);
+    });
     this.#timeout = timeout;
     this.#unreachable = () => `cannot reach Redis for ${this.#where} within ${timeout} ms${this.#lastError === undefined ? '' : ` (${this.#lastError.message})`}`;
-    this.#ready = readyWithin(this.#queue.waitUntilReady(), timeout, this.#unreachable)
+    const refused = (error: Error) => `cannot use Redis for ${this.#where}: it refuses this client's credentials (${error.message})`;
+    this.#ready = readyWithin(this.#queue.waitUntilReady(), timeout, this.#unreachable, { check: credentials, refused })
       // A database Redis refuses must fail the calls, not leave them running in database 0.
       .then(() => selectDatabase(this.#queue.client, connection))
       // No job is added before this client listens for its replies. A channel Redis refuses is
@@ -369,7 +374,8 @@ export class QueueBackend implements Backend {
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       for (const d of added) {
-        this.#settle((d.backendSlot as Slot).jobId, Outcome.Error, new Error(reason.startsWith('cannot reach Redis') ? reason : `could not add a job to ${this.#where}: ${reason}`, { cause: error }));
+        const said = reason.startsWith('cannot reach Redis') || reason.startsWith('cannot use Redis');
+        this.#settle((d.backendSlot as Slot).jobId, Outcome.Error, new Error(said ? reason : `could not add a job to ${this.#where}: ${reason}`, { cause: error }));
       }
       return;
     }
