@@ -45,7 +45,9 @@ export interface PubSubClient {
   readonly status: string;
   on(event: 'message', listener: (channel: string, message: string) => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
-  on(event: 'ready', listener: () => void): unknown;
+  on(event: 'ready' | 'connect', listener: () => void): unknown;
+  /** ioredis's socket of the current connection. */
+  readonly stream?: { on(event: 'data', listener: () => void): unknown };
   duplicate(): PubSubClient;
   quit(): Promise<unknown>;
   disconnect(): void;
@@ -119,8 +121,13 @@ export class QueueBackend implements Backend {
   readonly #unreachable: () => string;
   /** Since when (Date.now()) the connection that adds jobs has been down, after it had connected once. */
   #downSince: number | undefined;
-  /** Since when (Date.now()) a PING has gone unanswered: see #probe. */
+  /**
+   * Since when (Date.now()) a PING has gone unanswered, or, for one sent on the subscriber, since
+   * that connection last received anything: see #probe.
+   */
   #pingSince: number | undefined;
+  /** The PING under way went out on the subscriber. */
+  #pingOnSubscriber = false;
   /**
    * The connection subscribed to this client's reply channel, which also carries the PINGs
    * (#probe): opened before the first job is added, dropped at close.
@@ -182,6 +189,15 @@ export class QueueBackend implements Backend {
   };
 
   /**
+   * Bytes arrived on the subscriber: Redis is answering there. A PING sent on it waits behind the
+   * replies queued before it: on a slow link, results of a few MB in all (each up to 256 KiB)
+   * held its answer past connectTimeout, and every call failed against a Redis that was up.
+   */
+  readonly #subscriberRead = (): void => {
+    if (this.#pingSince !== undefined && this.#pingOnSubscriber) this.#pingSince = Date.now();
+  };
+
+  /**
    * Opens the subscriber: a copy of the connection that adds jobs (its options, retryStrategy
    * included), subscribed to this client's reply channel. ioredis subscribes again after each
    * reconnect; what was published to the channel in between is lost, so each reconnect after
@@ -192,6 +208,8 @@ export class QueueBackend implements Backend {
     const subscriber = client.duplicate();
     this.#subscriber = subscriber;
     subscriber.on('error', this.#keepError);
+    // A new socket for each connection (ioredis sets `stream` before it emits 'connect').
+    subscriber.on('connect', () => subscriber.stream?.on('data', this.#subscriberRead));
     const channel = replyChannel(this.#queueName, this.#clientId);
     subscriber.on('message', (from, message) => {
       if (from === channel) this.#replied(message);
@@ -275,7 +293,8 @@ export class QueueBackend implements Backend {
    * Sends a PING, unless one is still unanswered. A Redis that hangs (stopped, or cut off by a
    * network partition that drops packets) closes no connection: ioredis waits on its socket for
    * as long as TCP does, and every call waited with it. An unanswered PING counts as Redis gone,
-   * from when it was sent (#giveUpIfUnreachable). Sent by the sweep, so only while calls are in
+   * from when it was sent (#giveUpIfUnreachable); on the subscriber, from when that connection
+   * last received anything, since its answer comes after the replies before it (#subscriberRead). Sent by the sweep, so only while calls are in
    * flight, at most one a second; on the subscriber while it is ready, so that a PING never
    * waits behind job data queued on the connection that adds jobs (on a slow link, 1 MB/s with
    * a few MB of arguments in flight, PINGs sent there went unanswered for connectTimeout and
@@ -288,7 +307,8 @@ export class QueueBackend implements Backend {
       this.#pingSince = undefined;
     };
     const subscriber = this.#subscriber;
-    if (subscriber !== undefined && subscriber.status === 'ready') subscriber.ping().then(answered, answered);
+    this.#pingOnSubscriber = subscriber !== undefined && subscriber.status === 'ready';
+    if (this.#pingOnSubscriber) subscriber!.ping().then(answered, answered);
     else this.#queue.client.then((client) => (client as unknown as PubSubClient).ping()).then(answered, answered);
   }
 
