@@ -7,10 +7,12 @@ import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { kernels } from '../src-ts/kernels/index.js';
 import { Pool } from '../src-ts/pool.js';
+import { encode } from '../src-ts/backends/queue/codec.js';
+import { SharedCounter } from '../src-ts/shared/counter.js';
 import { task } from '../src-ts/task.js';
 import { RedisServer, redisAvailable } from './support/redis.js';
 import { QUEUE_TASKS, runServer, startServer, type ServerProcess } from './support/redis-serve.js';
@@ -276,6 +278,33 @@ describe.runIf(run)('queue backend faults', () => {
       await admin.close();
     }
   }, 30_000);
+
+  it('a call settled by a lookup, its replies lost, has the progress its server recorded', async () => {
+    // Progress travels in replies; a call whose replies were lost settled by the lookup with its
+    // counter where the last reply heard had left it (0 here), though the job's server had
+    // recorded its count in Redis. Its server here records progress and result and publishes
+    // nothing (as one from before the replies); the subscriber's reconnect makes the client look.
+    const queue = `lostprogress${++queueNo}`;
+    const connection = { host: '127.0.0.1', port: redis.port };
+    const worker = new Worker(queue, async (job) => {
+      await job.updateProgress(1234);
+      return { r: encode('done', 'the result'), ms: 1 };
+    }, { connection });
+    const admin = new Queue(queue, { connection });
+    const raw = (await admin.client) as unknown as { client(...args: string[]): Promise<unknown> };
+    try {
+      const pool = client(queue);
+      const progress = new SharedCounter(0);
+      const call = pool.apply(echo, ['x'], { progress });
+      await waitFor(async () => (await admin.getCompletedCount()) === 1);
+      expect(Number(await raw.client('KILL', 'TYPE', 'pubsub'))).toBe(1);
+      expect(await call).toBe('done');
+      expect(progress.value).toBe(1234);
+    } finally {
+      await worker.close();
+      await admin.close();
+    }
+  });
 
   it('garbage on the client\'s reply channel is dropped; forged replies for jobs it does not hold change nothing', async () => {
     const queue = `garbagereply${++queueNo}`;

@@ -88,6 +88,8 @@ interface StoredOutcome {
   failedReason: string;
   /** Parsed; null when the job has none, undefined when it is not JSON. */
   returnvalue: unknown;
+  /** The progress its server recorded (job.updateProgress), when a safe integer. */
+  progress: number | undefined;
 }
 
 /** Sweeps in a row that must find a job missing before its call fails: see #sweep. */
@@ -446,7 +448,7 @@ export class QueueBackend implements Backend {
    */
   async #outcomeOf(jobId: string): Promise<StoredOutcome | undefined> {
     const client = (await this.#queue.client) as unknown as { hmget(key: string, ...fields: string[]): Promise<(string | null)[]> };
-    const [timestamp, finishedOn, failedReason, returnvalue] = await client.hmget(this.#queue.toKey(jobId), 'timestamp', 'finishedOn', 'failedReason', 'returnvalue');
+    const [timestamp, finishedOn, failedReason, returnvalue, progress] = await client.hmget(this.#queue.toKey(jobId), 'timestamp', 'finishedOn', 'failedReason', 'returnvalue', 'progress');
     if (timestamp === null || timestamp === undefined) return undefined; // every job has one
     let value: unknown = null;
     if (typeof returnvalue === 'string') {
@@ -456,7 +458,9 @@ export class QueueBackend implements Backend {
         value = undefined; // as BullMQ reads a corrupted one; readResult then fails the call
       }
     }
-    return { finished: typeof finishedOn === 'string' && finishedOn !== '', failedReason: failedReason ?? '', returnvalue: value };
+    // BullMQ keeps it as JSON; a server records the job's last count before its outcome.
+    const done = typeof progress === 'string' && /^-?[0-9]+$/.test(progress) ? Number(progress) : undefined;
+    return { finished: typeof finishedOn === 'string' && finishedOn !== '', failedReason: failedReason ?? '', returnvalue: value, progress: done !== undefined && Number.isSafeInteger(done) ? done : undefined };
   }
 
   /** A result too large to publish: read from the job in Redis. */
@@ -465,6 +469,7 @@ export class QueueBackend implements Backend {
     try {
       const stored = await this.#outcomeOf(jobId);
       if (stored?.finished === true) {
+        this.#progressedTo(jobId, stored.progress);
         this.#completed(jobId, stored.returnvalue, true, heardAt);
         return;
       }
@@ -517,6 +522,12 @@ export class QueueBackend implements Backend {
   #failedForGood(d: Dispatch, jobId: string, reason: unknown, replied = false): void {
     if (replied) this.#time(d, performance.now(), reasonRunMs(reason));
     this.#settle(jobId, Outcome.Error, errorFromReason(jobId, reason));
+  }
+
+  /** Progress found in Redis (#outcomeOf) for a job still in flight. */
+  #progressedTo(jobId: string, done: number | undefined): void {
+    const d = this.#live.get(jobId);
+    if (d !== undefined && done !== undefined) this.#progressed(d, done);
   }
 
   #progressed(d: Dispatch, done: number): void {
@@ -583,6 +594,9 @@ export class QueueBackend implements Backend {
         return;
       }
       slot.missing = 0;
+      // Its progress replies may have been lost with its outcome's: the call's counter must not
+      // settle short of what the server reported.
+      this.#progressedTo(jobId, job.progress);
       // finishedOn is set only once the job is done for good (BullMQ clears it when a job is
       // retried): a failed attempt that will be retried has a failedReason but no finishedOn.
       // So a failed job with finishedOn is final whatever attemptsMade says: a job failed
