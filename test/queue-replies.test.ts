@@ -2,6 +2,7 @@
 // jobs. What a server publishes is read back exactly; anything else on the channel is dropped.
 
 import { describe, expect, it } from 'vitest';
+import { EARLY_CANCELS_MAX, EarlyCancels } from '../src-ts/serve/serve.js';
 import { completedLargeMessage, completedMessage, failedMessage, progressMessage, PUBLISH_INLINE_MAX, readReply, replyChannel, replyChannelOf } from '../src-ts/backends/queue/replies.js';
 
 const client = '0f8fad5b-d9cb-469f-a165-70867728950e';
@@ -38,5 +39,17 @@ describe('reply channel', () => {
     for (const message of ['', 'not json', '{}', 'null', '[]', '["c"]', `["c","${id}"]`, `["c",1,2]`, `["c","${id}",1,2]`, `["C","${id}",1]`, `["f","${id}",7]`, `["p","${id}",1.5]`, `["p","${id}",9007199254740992]`, `["p","${id}","3"]`, `["x","${id}",1]`]) {
       expect(readReply(message)).toBeUndefined();
     }
+  });
+});
+
+describe("a server's early cancel requests (serve.ts)", () => {
+  it('keeps at most EARLY_CANCELS_MAX, the newest: every cancel is published, and each server heard them all for a minute', () => {
+    const early = new EarlyCancels();
+    const n = 3 * EARLY_CANCELS_MAX;
+    for (let i = 1; i <= n; i++) early.add(`${client}-${i}`);
+    expect(early.size).toBe(EARLY_CANCELS_MAX);
+    expect(early.take(`${client}-1`)).toBe(false);
+    expect(early.take(`${client}-${n}`)).toBe(true);
+    expect(early.take(`${client}-${n - EARLY_CANCELS_MAX + 2}`)).toBe(true);
   });
 });

@@ -77,20 +77,32 @@ export interface ServeHandle {
 }
 
 /**
- * Cancel requests for jobs this server does not run (yet): a job may be fetched between the
- * client's failed removal and its runJob() start. Kept for a minute, then forgotten; a request
- * for a job another server runs is simply never used here.
+ * The most cancel requests EarlyCancels keeps. Clients publish every cancel, for waiting jobs
+ * they removed too, and every server hears each one: kept a minute each, a client cancelling
+ * thousands of calls a second (or anything publishing on the channel) grew every server by about
+ * 130 B a request (39 MB for 300 000). The request it must keep waits only for one fetch.
  */
-class EarlyCancels {
+export const EARLY_CANCELS_MAX = 10_000;
+
+/**
+ * Cancel requests for jobs this server does not run (yet): a job may be fetched between the
+ * client's failed removal and its runJob() start. Kept for a minute, then forgotten (and the
+ * oldest past EARLY_CANCELS_MAX); a request for a job another server runs is simply never used here.
+ */
+export class EarlyCancels {
   readonly #at = new Map<string, number>();
 
   add(jobId: string): void {
     const now = Date.now();
     for (const [id, at] of this.#at) {
-      if (now - at < 60_000) break; // insertion order: the rest are younger
+      if (now - at < 60_000 && this.#at.size < EARLY_CANCELS_MAX) break; // insertion order: the rest are younger
       this.#at.delete(id);
     }
     this.#at.set(jobId, now);
+  }
+
+  get size(): number {
+    return this.#at.size;
   }
 
   take(jobId: string): boolean {
