@@ -649,6 +649,87 @@ describe.runIf(run)('queue backend faults', () => {
     }
   }, 40_000);
 
+  it('a server and a client cut from their channels subscribe again (spindle does, not ioredis)', async () => {
+    const queue = `resubscribe${++queueNo}`;
+    await server(queue);
+    const pool = client(queue);
+    expect(await pool.apply(noop, [1])).toBe(1);
+    const admin = new Queue(queue, { connection: { host: '127.0.0.1', port: redis.port } });
+    const raw = (await admin.client) as unknown as { client(...args: string[]): Promise<unknown>; pubsub(...args: string[]): Promise<unknown[]> };
+    try {
+      const [replies] = (await raw.pubsub('CHANNELS', `spindle:${queue}:replies:*`)) as string[];
+      const subscribers = async () => (await raw.pubsub('NUMSUB', `spindle:${queue}:cancel`, replies!)).filter((_, i) => i % 2 === 1);
+      expect(await subscribers()).toEqual([1, 1]);
+      expect(Number(await raw.client('KILL', 'TYPE', 'pubsub'))).toBe(2);
+      await waitFor(async () => (await subscribers()).join() === '1,1');
+      const started = performance.now();
+      const call = pool.apply(sleep, [20_000, 'late'], { timeout: 500 }).catch((error: Error) => error.name);
+      await waitFor(async () => (await admin.getActiveCount()) === 1);
+      expect(await call).toBe('TimeoutError');
+      // Its server heard the cancel: the job failed at once rather than ran its 20 s.
+      await waitFor(async () => (await admin.getFailedCount()) === 1, 5_000);
+      expect(performance.now() - started).toBeLessThan(5_000);
+    } finally {
+      await admin.close();
+    }
+  }, 30_000);
+
+  it('a client or server closed while its subscriber subscribes again after a reconnect does not crash its process', async () => {
+    // ioredis re-subscribed a reconnected subscriber itself, with no handler on that SUBSCRIBE:
+    // a close that dropped the connection before Redis answered it (here held by a proxy) crashed
+    // the process with an unhandled 'Connection is closed.' rejection, after terminate() or
+    // close() had resolved.
+    const index = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    for (const [who, open, end] of [
+      ['client', `const p = new Pool({ backend: 'queue', queue: 'resub', connection, size: 1 });`, 'await p.terminate();'],
+      ['server', `const h = await serve({ queue: 'resub', connection, pool: new Pool({ backend: 'native', size: 1 }) });`, 'await h.close(); await h.pool.terminate();'],
+    ]) {
+      const script = `
+        import { createServer, connect } from 'node:net';
+        import { Pool, serve } from ${JSON.stringify(index)};
+        // The first SUBSCRIBE passes; its connection is then cut, and the answer to the next one held.
+        let subscribes = 0, subscribed, heldBack;
+        const first = new Promise((resolve) => (subscribed = resolve));
+        const held = new Promise((resolve) => (heldBack = resolve));
+        let firstSocket;
+        const proxy = createServer((inbound) => {
+          const upstream = connect(${redis.port}, '127.0.0.1');
+          let hold = false;
+          upstream.on('data', (chunk) => { if (!hold) inbound.write(chunk); });
+          inbound.on('data', (chunk) => {
+            if (!hold && /subscribe/i.test(chunk.toString('latin1'))) {
+              if (++subscribes === 1) { firstSocket = inbound; setTimeout(subscribed, 100); }
+              else { hold = true; heldBack(); }
+            }
+            upstream.write(chunk);
+          });
+          for (const socket of [inbound, upstream]) {
+            socket.on('error', () => {});
+            socket.on('close', () => { inbound.destroy(); upstream.destroy(); });
+          }
+        });
+        await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+        const connection = { host: '127.0.0.1', port: proxy.address().port };
+        ${open}
+        await first;
+        firstSocket.destroy();
+        await held;
+        ${end}
+        proxy.close();
+        proxy.unref();
+        console.log('closed');`;
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+      clearTimeout(timer);
+      expect(out, who).toBe('closed\n');
+      expect(code, who).toBe(0);
+    }
+  }, 60_000);
+
   it('a client whose Redis port never answers as Redis lets its process exit after close or terminate', async () => {
     // A port that accepts TCP and says nothing (redis:// at a TLS-only endpoint): the calls
     // rejected and join()/terminate() resolved, but two sockets kept the process alive for ever.

@@ -294,7 +294,10 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     const client = (await worker.client) as unknown as PubSubClient & { status: string };
     redis = client;
     publisher = client;
-    subscriber = client.duplicate();
+    // Subscribed again after each reconnect below, not by ioredis: its own SUBSCRIBE has no
+    // handler, and a close that dropped the connection before Redis answered it crashed the
+    // process with an unhandled 'Connection is closed.' rejection.
+    subscriber = client.duplicate({ autoResubscribe: false });
     subscriber.on('error', onError);
     subscriber.on('message', (_channel, jobId) => {
       const controller = running.get(jobId);
@@ -302,6 +305,11 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
       else early.add(jobId);
     });
     const cancels = cancelChannel(options.queue);
+    let connects = 0;
+    const resubscribed = subscriber;
+    resubscribed.on('ready', () => {
+      if (++connects > 1) resubscribed.subscribe(cancels).catch(() => {}); // down again: the next reconnect subscribes
+    });
     await subscriber.subscribe(cancels).catch((error: unknown) => {
       throw channelRefusal('this server', cancels, options.queue, error);
     });

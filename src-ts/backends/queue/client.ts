@@ -48,7 +48,7 @@ export interface PubSubClient {
   on(event: 'ready' | 'connect', listener: () => void): unknown;
   /** ioredis's socket of the current connection. */
   readonly stream?: { on(event: 'data', listener: () => void): unknown };
-  duplicate(): PubSubClient;
+  duplicate(override?: { autoResubscribe?: boolean }): PubSubClient;
   quit(): Promise<unknown>;
   disconnect(): void;
 }
@@ -201,13 +201,16 @@ export class QueueBackend implements Backend {
 
   /**
    * Opens the subscriber: a copy of the connection that adds jobs (its options, retryStrategy
-   * included), subscribed to this client's reply channel. ioredis subscribes again after each
-   * reconnect; what was published to the channel in between is lost, so each reconnect after
-   * the first connect looks up every job in flight (#catchUp).
+   * included), subscribed to this client's reply channel. Each reconnect after the first connect
+   * subscribes again and, since what was published to the channel in between is lost, looks up
+   * every job in flight (#catchUp).
    */
   async #listen(): Promise<void> {
     const client = (await this.#queue.client) as unknown as PubSubClient;
-    const subscriber = client.duplicate();
+    // Subscribed again after each reconnect by #catchUp, not by ioredis: its own SUBSCRIBE has no
+    // handler, and a close that dropped the connection before Redis answered it crashed the process
+    // with an unhandled 'Connection is closed.' rejection.
+    const subscriber = client.duplicate({ autoResubscribe: false });
     this.#subscriber = subscriber;
     subscriber.on('error', this.#keepError);
     // A new socket for each connection (ioredis sets `stream` before it emits 'connect').
@@ -231,8 +234,9 @@ export class QueueBackend implements Backend {
   /** After the subscriber reconnected: once it is subscribed again, every job in flight is looked up. */
   async #catchUp(subscriber: PubSubClient, channel: string): Promise<void> {
     try {
-      // Its own SUBSCRIBE (a second one is harmless) answers once Redis has subscribed it: a
-      // reply published after that reaches it, one published before it is in Redis for the lookups.
+      // The SUBSCRIBE that restores the subscription (not ioredis's: see #listen) answers once
+      // Redis has subscribed it: a reply published after that reaches it, one published before it
+      // is in Redis for the lookups.
       await subscriber.subscribe(channel);
     } catch {
       return; // down again: the next reconnect catches up
