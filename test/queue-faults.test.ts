@@ -306,6 +306,37 @@ describe.runIf(run)('queue backend faults', () => {
     }
   });
 
+  it('a result published before BullMQ recorded it, lost while the subscriber was away, is found about a second after the catch-up, not 10 s', async () => {
+    // Played by a plain BullMQ worker, step by step: the client's subscriber is cut, the result
+    // is published to nobody, and the job is recorded only after the client's catch-up lookup
+    // (on its reconnect, ~200 ms) found it still running.
+    const queue = `lostearly${++queueNo}`;
+    const connection = { host: '127.0.0.1', port: redis.port };
+    const admin = new Queue(queue, { connection });
+    const raw = (await admin.client) as unknown as { client(...args: string[]): Promise<unknown>; publish(channel: string, message: string): Promise<number> };
+    let receivers = -1;
+    const worker = new Worker(
+      queue,
+      async (job) => {
+        await raw.client('KILL', 'TYPE', 'pubsub');
+        receivers = await raw.publish(`spindle:${queue}:replies:${job.id!.slice(0, 36)}`, JSON.stringify(['c', job.id, { r: 42, ms: 1 }]));
+        await new Promise((resolve) => setTimeout(resolve, 700));
+        return { r: 42, ms: 1 };
+      },
+      { connection },
+    );
+    try {
+      const pool = client(queue);
+      const started = performance.now();
+      expect(await pool.apply(noop, [42])).toBe(42);
+      expect(receivers).toBe(0); // the reply was lost
+      expect(performance.now() - started).toBeLessThan(5000); // the sweep alone: about 10 s
+    } finally {
+      await worker.close();
+      await admin.close();
+    }
+  }, 30_000);
+
   it('garbage on the client\'s reply channel is dropped; forged replies for jobs it does not hold change nothing', async () => {
     const queue = `garbagereply${++queueNo}`;
     await server(queue);

@@ -67,6 +67,12 @@ const STOP_WAIT_MS = 5_000;
  */
 const SWEEP_BATCH = 20;
 const CATCH_UP_BATCH = 100;
+/**
+ * How long after its catch-up lookups (#catchUp) the client looks up the jobs still in flight
+ * once more: a server publishes a result a round trip before BullMQ records it, so a reply lost
+ * while the subscriber was away may belong to a job the first lookups found still running.
+ */
+const CATCH_UP_AGAIN_MS = 1_000;
 
 interface Slot {
   jobId: string;
@@ -241,6 +247,12 @@ export class QueueBackend implements Backend {
     } catch {
       return; // down again: the next reconnect catches up
     }
+    await this.#lookUpAll();
+    setTimeout(() => void this.#lookUpAll(), CATCH_UP_AGAIN_MS).unref();
+  }
+
+  /** Looks up every job in flight, CATCH_UP_BATCH at a time. */
+  async #lookUpAll(): Promise<void> {
     for (const d of this.#live.values()) (d.backendSlot as Slot).heard = 0;
     while (!this.#closed && (await this.#lookUpQuiet(CATCH_UP_BATCH)) === CATCH_UP_BATCH);
   }
