@@ -1,7 +1,7 @@
 // The reply channel (src-ts/backends/queue/replies.ts): how servers tell a client about its
 // jobs. What a server publishes is read back exactly; anything else on the channel is dropped.
 
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { EARLY_CANCELS_MAX, EarlyCancels } from '../src-ts/serve/serve.js';
 import { completedLargeMessage, completedMessage, failedMessage, progressMessage, PUBLISH_INLINE_MAX, readReply, replyChannel, replyChannelOf } from '../src-ts/backends/queue/replies.js';
 
@@ -32,6 +32,22 @@ describe('reply channel', () => {
     // Nor is a result JSON cannot hold (a bigint in it).
     expect(completedMessage(id, 1n)).toBeUndefined();
     expect(readReply(completedLargeMessage(id))).toEqual({ kind: 'completedLarge', jobId: id });
+  });
+
+  it('a result sure to pass the limit is ruled out without being turned into JSON', () => {
+    const id = `${client}-6`;
+    const stringify = vi.spyOn(JSON, 'stringify');
+    try {
+      expect(completedMessage(id, { r: 'x'.repeat(PUBLISH_INLINE_MAX + 1), ms: 1 })).toBeUndefined();
+      expect(completedMessage(id, { r: new Array(PUBLISH_INLINE_MAX).fill(0), ms: 1 })).toBeUndefined();
+      expect(completedMessage(id, { r: [{ [`k${'y'.repeat(PUBLISH_INLINE_MAX)}`]: 1 }], ms: 1 })).toBeUndefined();
+      expect(stringify).not.toHaveBeenCalled();
+      // Under the limit by the walk's count, a result is measured by its JSON.
+      expect(completedMessage(id, { r: [1, 'two', { three: 3 }], ms: 1 })).toBe(`["c","${id}",{"r":[1,"two",{"three":3}],"ms":1}]`);
+      expect(stringify).toHaveBeenCalledTimes(1);
+    } finally {
+      stringify.mockRestore();
+    }
   });
 
   it('drops anything else: not JSON, other shapes, unknown kinds, unsafe progress', () => {

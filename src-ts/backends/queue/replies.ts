@@ -55,6 +55,9 @@ export function replyChannelOf(queue: string, jobId: string): string | undefined
  * then completedLargeMessage, once Redis holds the result.
  */
 export function completedMessage(jobId: string, returnvalue: unknown): string | undefined {
+  // A result of hundreds of MB was turned into JSON whole only to be measured (and BullMQ does
+  // it again): a walk that stops at the limit rules most large ones out first.
+  if (!mayFit(returnvalue, PUBLISH_INLINE_MAX)) return undefined;
   let message: string | undefined;
   try {
     message = JSON.stringify(['c', jobId, returnvalue]);
@@ -62,6 +65,33 @@ export function completedMessage(jobId: string, returnvalue: unknown): string | 
     return undefined;
   }
   return message !== undefined && message.length <= PUBLISH_INLINE_MAX ? message : undefined;
+}
+
+/**
+ * False when `value`'s JSON is sure to be longer than `budget`: its strings and keys alone, or
+ * its values (each one character at least), come to more. Stops as soon as they do, so it costs
+ * at most about `budget` steps however large the value.
+ */
+function mayFit(value: unknown, budget: number): boolean {
+  let left = budget;
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    left -= typeof v === 'string' ? v.length : 1;
+    if (left < 0) return false;
+    if (typeof v !== 'object' || v === null) continue;
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length && stack.length <= left; i++) stack.push(v[i]);
+      if (stack.length > left) return false;
+      continue;
+    }
+    for (const key in v) {
+      left -= key.length;
+      if (left < 0) return false;
+      stack.push((v as Record<string, unknown>)[key]);
+    }
+  }
+  return true;
 }
 
 /** The message for a completed job whose result the client reads from Redis. */
