@@ -251,7 +251,7 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   let lastError: Error | undefined;
   // Errors before serve() resolves are its rejection's business (the last one is quoted there).
   let serving = false;
-  const credentials = new CredentialsCheck();
+  const credentials = new CredentialsCheck((error) => `serve: cannot use Redis for ${where}: it refuses this server's credentials (${error.message})`);
   const onError = (error: Error) => {
     lastError = error;
     credentials.note(error);
@@ -283,10 +283,7 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   let subscriber: PubSubClient | undefined;
   let redis: { status: string } | undefined;
   try {
-    await readyWithin(worker.waitUntilReady(), timeout, () => `serve: cannot reach Redis for ${where} within ${timeout} ms${lastError === undefined ? '' : ` (${lastError.message})`}`, {
-      check: credentials,
-      refused: (error) => `serve: cannot use Redis for ${where}: it refuses this server's credentials (${error.message})`,
-    });
+    await readyWithin(worker.waitUntilReady(), timeout, () => `serve: cannot reach Redis for ${where} within ${timeout} ms${lastError === undefined ? '' : ` (${lastError.message})`}`, credentials.refused);
     // A database Redis refuses must stop the server, not leave it serving database 0's queue.
     await selectDatabase(worker.client, connection).catch((error: Error) => {
       throw new Error(`serve: ${where}: ${error.message}`, { cause: error });

@@ -142,15 +142,19 @@ export async function selectDatabase(client: Promise<unknown>, options: Record<s
 }
 
 /**
+ * A refusal by Redis that no reconnect cures, said in full (what was refused and what to do):
+ * readyWithin passes it on as it is, rather than as a Redis out of reach.
+ */
+export class RedisRefusedError extends Error {}
+
+/**
  * Redis's refusal of a pub/sub channel (NOPERM: an ACL user without it; since Redis 7 a new
  * user has no channels unless given them), said with what spindle needs; any other error as it is.
  */
-export class ChannelRefusedError extends Error {}
-
 export function channelRefusal(who: string, channel: string, queue: string, error: unknown): Error {
   const reason = error instanceof Error ? error.message : String(error);
   if (!reason.startsWith('NOPERM')) return error instanceof Error ? error : new Error(reason);
-  return new ChannelRefusedError(`Redis refuses ${who} the channel ${channel} (${reason}): spindle's clients and servers need the channels spindle:${queue}:* (for an ACL user: &spindle:${queue}:*)`, { cause: error });
+  return new RedisRefusedError(`Redis refuses ${who} the channel ${channel} (${reason}): spindle's clients and servers need the channels spindle:${queue}:* (for an ACL user: &spindle:${queue}:*)`, { cause: error });
 }
 
 /**
@@ -160,10 +164,11 @@ export function channelRefusal(who: string, channel: string, queue: string, erro
  * what was wrong; readyWithin gives up at the first one instead.
  */
 export class CredentialsCheck {
+  /** Rejects, with a RedisRefusedError saying `describe(error)`, at the first such error. */
   readonly refused: Promise<never>;
   #reject!: (error: Error) => void;
 
-  constructor() {
+  constructor(private readonly describe: (error: Error) => string) {
     this.refused = new Promise<never>((_resolve, reject) => {
       this.#reject = reject;
     });
@@ -172,18 +177,22 @@ export class CredentialsCheck {
 
   /** Called with each error the connection reports. */
   note(error: Error): void {
-    if (/^(WRONGPASS|NOAUTH)\b/.test(error.message)) this.#reject(error);
+    if (/^(WRONGPASS|NOAUTH)\b/.test(error.message)) this.#reject(new RedisRefusedError(this.describe(error), { cause: error }));
   }
 }
 
-/** Resolves when `ready` does; rejects with `message` and the last connection error once `ms` pass first. */
-export function readyWithin(ready: Promise<unknown>, ms: number, message: () => string, credentials?: { check: CredentialsCheck; refused: (error: Error) => string }): Promise<void> {
+/**
+ * Resolves when `ready` does; rejects with `message` and the last connection error once `ms` pass
+ * first, or with `message` and `ready`'s error. A RedisRefusedError (from `ready`, or from
+ * `refused` as soon as it rejects) is passed on as it is.
+ */
+export function readyWithin(ready: Promise<unknown>, ms: number, message: () => string, refused?: Promise<never>): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(message())), ms);
     timer.unref?.();
-    credentials?.check.refused.catch((error: Error) => {
+    refused?.catch((error: Error) => {
       clearTimeout(timer);
-      reject(new Error(credentials.refused(error), { cause: error }));
+      reject(error);
     });
     ready.then(
       () => {
@@ -192,7 +201,7 @@ export function readyWithin(ready: Promise<unknown>, ms: number, message: () => 
       },
       (error: unknown) => {
         clearTimeout(timer);
-        reject(new Error(`${message()}: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+        reject(error instanceof RedisRefusedError ? error : new Error(`${message()}: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
       },
     );
   });

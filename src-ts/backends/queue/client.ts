@@ -17,7 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import { Outcome, resultOfCopy, type Backend, type Dispatch } from '../backend.js';
-import { channelRefusal, ChannelRefusedError, CredentialsCheck, describeConnection, forceClose, loadBullmq, readyWithin, redisOptions, selectDatabase, type QueueConnection } from './bullmq.js';
+import { channelRefusal, CredentialsCheck, describeConnection, forceClose, loadBullmq, readyWithin, redisOptions, selectDatabase, type QueueConnection } from './bullmq.js';
 import type { Encoded } from './codec.js';
 import { encodeCall, errorFromReason, readResult, reasonRunMs, taskName, WIRE_VERSION, type JobData } from './wire.js';
 import { readReply, replyChannel } from './replies.js';
@@ -164,24 +164,18 @@ export class QueueBackend implements Backend {
     this.#queue = new bull.Queue(options.queue, { connection: { retryStrategy, ...connection } });
     // Without listeners, an EventEmitter's 'error' would crash the process; the last one is
     // what a call that cannot reach Redis reports.
-    const credentials = new CredentialsCheck();
+    const credentials = new CredentialsCheck((error) => `cannot use Redis for ${this.#where}: it refuses this client's credentials (${error.message})`);
     this.#queue.on('error', (error: Error) => {
       this.#keepError(error);
       credentials.note(error);
     });
     this.#timeout = timeout;
     this.#unreachable = () => `cannot reach Redis for ${this.#where} within ${timeout} ms${this.#lastError === undefined ? '' : ` (${this.#lastError.message})`}`;
-    const refused = (error: Error) => `cannot use Redis for ${this.#where}: it refuses this client's credentials (${error.message})`;
-    this.#ready = readyWithin(this.#queue.waitUntilReady(), timeout, this.#unreachable, { check: credentials, refused })
+    this.#ready = readyWithin(this.#queue.waitUntilReady(), timeout, this.#unreachable, credentials.refused)
       // A database Redis refuses must fail the calls, not leave them running in database 0.
       .then(() => selectDatabase(this.#queue.client, connection))
-      // No job is added before this client listens for its replies. A channel Redis refuses is
-      // not a Redis out of reach: its own message, not readyWithin's.
-      .then(() =>
-        readyWithin(this.#listen(), timeout, this.#unreachable).catch((error: Error) => {
-          throw error.cause instanceof ChannelRefusedError ? error.cause : error;
-        }),
-      );
+      // No job is added before this client listens for its replies.
+      .then(() => readyWithin(this.#listen(), timeout, this.#unreachable));
     // Settled by the first flush; a pool that never runs a call must not report it as unhandled.
     this.#ready.then(
       () => {
