@@ -18,7 +18,7 @@ import type { Job, Worker } from 'bullmq';
 import { Pool } from '../pool.js';
 import { isSafeBigInt, SharedCounter } from '../shared/counter.js';
 import { channelRefusal, checkTimeoutMs, CredentialsCheck, describeConnection, forceClose, loadBullmq, MAX_TIMEOUT_MS, readyWithin, redisOptions, selectDatabase, type QueueConnection } from '../backends/queue/bullmq.js';
-import { cancelChannel, type PubSubClient } from '../backends/queue/client.js';
+import { cancelChannel, subscriberOf, type PubSubClient } from '../backends/queue/client.js';
 import { encode } from '../backends/queue/codec.js';
 import { failureReason, readJobData } from '../backends/queue/wire.js';
 import { completedLargeMessage, completedMessage, failedMessage, progressMessage, replyChannel, replyChannelOf } from '../backends/queue/replies.js';
@@ -291,21 +291,14 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     const client = (await worker.client) as unknown as PubSubClient & { status: string };
     redis = client;
     publisher = client;
-    // Subscribed again after each reconnect below, not by ioredis: its own SUBSCRIBE has no
-    // handler, and a close that dropped the connection before Redis answered it crashed the
-    // process with an unhandled 'Connection is closed.' rejection.
-    subscriber = client.duplicate({ autoResubscribe: false });
+    const cancels = cancelChannel(options.queue);
+    // Down again when it fails: the next reconnect subscribes.
+    subscriber = subscriberOf(client, (again) => void again.subscribe(cancels).catch(() => {}));
     subscriber.on('error', onError);
     subscriber.on('message', (_channel, jobId) => {
       const controller = running.get(jobId);
       if (controller !== undefined) controller.abort(new Error(`queue job ${jobId} was cancelled by its client`));
       else early.add(jobId);
-    });
-    const cancels = cancelChannel(options.queue);
-    let connects = 0;
-    const resubscribed = subscriber;
-    resubscribed.on('ready', () => {
-      if (++connects > 1) resubscribed.subscribe(cancels).catch(() => {}); // down again: the next reconnect subscribes
     });
     await subscriber.subscribe(cancels).catch((error: unknown) => {
       throw channelRefusal('this server', cancels, options.queue, error);

@@ -53,6 +53,21 @@ export interface PubSubClient {
   disconnect(): void;
 }
 
+/**
+ * A copy of `client`'s connection to SUBSCRIBE on, which ioredis does not subscribe again after a
+ * reconnect: its own SUBSCRIBE then has no handler, and a close that dropped the connection before
+ * Redis answered it crashed the process with an unhandled 'Connection is closed.' rejection.
+ * `resubscribe` runs at each reconnect after the first connect instead, and handles its own.
+ */
+export function subscriberOf(client: PubSubClient, resubscribe: (subscriber: PubSubClient) => void): PubSubClient {
+  const subscriber = client.duplicate({ autoResubscribe: false });
+  let connects = 0;
+  subscriber.on('ready', () => {
+    if (++connects > 1) resubscribe(subscriber);
+  });
+  return subscriber;
+}
+
 /** How long calls wait for an unreachable Redis before they reject (ioredis's connectTimeout when given). */
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** A job not heard of (added, a reply) for this long is looked up in Redis by the sweep. */
@@ -207,21 +222,14 @@ export class QueueBackend implements Backend {
    */
   async #listen(): Promise<void> {
     const client = (await this.#queue.client) as unknown as PubSubClient;
-    // Subscribed again after each reconnect by #catchUp, not by ioredis: its own SUBSCRIBE has no
-    // handler, and a close that dropped the connection before Redis answered it crashed the process
-    // with an unhandled 'Connection is closed.' rejection.
-    const subscriber = client.duplicate({ autoResubscribe: false });
+    const channel = replyChannel(this.#queueName, this.#clientId);
+    const subscriber = subscriberOf(client, (again) => void this.#catchUp(again, channel));
     this.#subscriber = subscriber;
     subscriber.on('error', this.#keepError);
     // A new socket for each connection (ioredis sets `stream` before it emits 'connect').
     subscriber.on('connect', () => subscriber.stream?.on('data', this.#subscriberRead));
-    const channel = replyChannel(this.#queueName, this.#clientId);
     subscriber.on('message', (from, message) => {
       if (from === channel) this.#replied(message);
-    });
-    let connects = 0;
-    subscriber.on('ready', () => {
-      if (++connects > 1) void this.#catchUp(subscriber, channel);
     });
     if (this.#closed) subscriber.disconnect();
     try {
@@ -234,7 +242,7 @@ export class QueueBackend implements Backend {
   /** After the subscriber reconnected: once it is subscribed again, every job in flight is looked up. */
   async #catchUp(subscriber: PubSubClient, channel: string): Promise<void> {
     try {
-      // The SUBSCRIBE that restores the subscription (not ioredis's: see #listen) answers once
+      // The SUBSCRIBE that restores the subscription (not ioredis's: see subscriberOf) answers once
       // Redis has subscribed it: a reply published after that reaches it, one published before it
       // is in Redis for the lookups.
       await subscriber.subscribe(channel);
