@@ -413,10 +413,8 @@ export class QueueBackend implements Backend {
       else await this.#queue.addBulk(jobs as never);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      for (const d of added) {
-        const said = reason.startsWith('cannot reach Redis') || reason.startsWith('cannot use Redis');
-        this.#settle((d.backendSlot as Slot).jobId, Outcome.Error, new Error(said ? reason : `could not add a job to ${this.#where}: ${reason}`, { cause: error }));
-      }
+      const message = reason.startsWith('cannot reach Redis') || reason.startsWith('cannot use Redis') ? reason : `could not add a job to ${this.#where}: ${reason}`;
+      for (const d of added) this.#settle((d.backendSlot as Slot).jobId, Outcome.Error, new Error(message, { cause: error }));
       return;
     }
     const now = Date.now();
@@ -454,7 +452,7 @@ export class QueueBackend implements Backend {
         this.#progressed(d, reply.done);
         break;
       case 'completedLarge':
-        void this.#readLarge(reply.jobId);
+        void this.#readLarge(d, reply.jobId);
         break;
     }
   }
@@ -482,20 +480,20 @@ export class QueueBackend implements Backend {
   }
 
   /** A result too large to publish: read from the job in Redis. */
-  async #readLarge(jobId: string): Promise<void> {
+  async #readLarge(d: Dispatch, jobId: string): Promise<void> {
     const heardAt = performance.now();
     try {
       const stored = await this.#outcomeOf(jobId);
+      if (this.#live.get(jobId) !== d) return;
       if (stored?.finished === true) {
-        this.#progressedTo(jobId, stored.progress);
+        this.#progressed(d, stored.progress);
         this.#completed(jobId, stored.returnvalue, true, heardAt);
         return;
       }
     } catch {
       // Redis is away: the sweep looks it up.
     }
-    const d = this.#live.get(jobId);
-    if (d !== undefined) (d.backendSlot as Slot).heard = 0; // the next sweep looks it up
+    (d.backendSlot as Slot).heard = 0; // the next sweep looks it up
   }
 
   /**
@@ -542,14 +540,9 @@ export class QueueBackend implements Backend {
     this.#settle(jobId, Outcome.Error, errorFromReason(jobId, reason));
   }
 
-  /** Progress found in Redis (#outcomeOf) for a job still in flight. */
-  #progressedTo(jobId: string, done: number | undefined): void {
-    const d = this.#live.get(jobId);
-    if (d !== undefined && done !== undefined) this.#progressed(d, done);
-  }
-
-  #progressed(d: Dispatch, done: number): void {
-    if (d.progress === undefined) return;
+  /** The job's server reports `done` units (undefined: Redis holds none, see #outcomeOf). */
+  #progressed(d: Dispatch, done: number | undefined): void {
+    if (d.progress === undefined || done === undefined) return;
     const slot = d.backendSlot as Slot;
     slot.heard = Date.now();
     // A re-run job reports from 0 again; the counter keeps the most reported, never counts twice.
@@ -614,7 +607,7 @@ export class QueueBackend implements Backend {
       slot.missing = 0;
       // Its progress replies may have been lost with its outcome's: the call's counter must not
       // settle short of what the server reported.
-      this.#progressedTo(jobId, job.progress);
+      this.#progressed(d, job.progress);
       // finishedOn is set only once the job is done for good (BullMQ clears it when a job is
       // retried): a failed attempt that will be retried has a failedReason but no finishedOn.
       // So a failed job with finishedOn is final whatever attemptsMade says: a job failed
