@@ -490,23 +490,23 @@ describe.runIf(run)('queue backend faults', () => {
     expect(blocked).toBe(true);
   }, 60_000);
 
-  it('a slow link with megabytes of arguments on their way does not make the PING probe fail calls against a Redis that is up', async () => {
-    // The PING went out on the connection that adds jobs, behind the job data queued there: on a
-    // 1 MB/s link it waited longer than connectTimeout, and every call rejected with 'cannot
-    // reach Redis' while Redis was up and answering.
-    const queue = `slow${++queueNo}`;
+  /**
+   * 50 calls of 100 KB each, awaited together, through a proxy that passes one direction at about
+   * 1 MB/s per connection (each chunk held for its length in µs) and the other as it comes, with
+   * connectTimeout 2000: every call must resolve with its value.
+   */
+  const fiftyBigCallsOverSlowLink = async (queue: string, slow: 'to Redis' | 'from Redis') => {
     await server(queue);
     const sockets = new Set<Socket>();
-    // Client-to-Redis bytes at about 1 MB/s per connection (each chunk held for its length in
-    // µs); Redis-to-client bytes as they come.
     const proxy = createServer((inbound) => {
       const upstream = connect(redis.port, '127.0.0.1');
       sockets.add(inbound).add(upstream);
-      upstream.pipe(inbound);
-      inbound.on('data', (chunk: Buffer) => {
-        inbound.pause();
-        upstream.write(chunk);
-        setTimeout(() => inbound.resume(), Math.ceil(chunk.length / 1000));
+      const [from, to] = slow === 'to Redis' ? [inbound, upstream] : [upstream, inbound];
+      to.pipe(from);
+      from.on('data', (chunk: Buffer) => {
+        from.pause();
+        to.write(chunk);
+        setTimeout(() => from.resume(), Math.ceil(chunk.length / 1000));
       });
       for (const socket of [inbound, upstream]) socket.on('error', () => {});
     });
@@ -515,7 +515,7 @@ describe.runIf(run)('queue backend faults', () => {
       const port = (proxy.address() as { port: number }).port;
       const pool = client(queue, { connection: { host: '127.0.0.1', port, connectTimeout: 2000 } });
       expect(await pool.apply(echo, ['warm'])).toBe('warm');
-      await new Promise((resolve) => setTimeout(resolve, 1500)); // the probe connection is open
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // the subscriber, which PINGs, is open
       const big = 'x'.repeat(100_000);
       const calls = Array.from({ length: 50 }, (_, i) => pool.apply(echo, [`${i}${big}`]).then((value) => value === `${i}${big}`, (error: Error) => error.message));
       expect(new Set(await Promise.all(calls))).toEqual(new Set([true]));
@@ -523,40 +523,20 @@ describe.runIf(run)('queue backend faults', () => {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => proxy.close(resolve));
     }
+  };
+
+  it('a slow link with megabytes of arguments on their way does not make the PING probe fail calls against a Redis that is up', async () => {
+    // The PING went out on the connection that adds jobs, behind the job data queued there: on a
+    // 1 MB/s link it waited longer than connectTimeout, and every call rejected with 'cannot
+    // reach Redis' while Redis was up and answering.
+    await fiftyBigCallsOverSlowLink(`slow${++queueNo}`, 'to Redis');
   }, 60_000);
 
   it('a slow link with megabytes of results on their way back does not make the PING probe fail calls against a Redis that is up', async () => {
     // The PING goes out on the subscriber, and its answer comes behind the replies published
     // before it: on a 1 MB/s link with 5 MB of results on their way it came after connectTimeout,
     // and calls rejected with 'cannot reach Redis' while Redis was up and sending.
-    const queue = `slowback${++queueNo}`;
-    await server(queue);
-    const sockets = new Set<Socket>();
-    // Redis-to-client bytes at about 1 MB/s per connection; client-to-Redis as they come.
-    const proxy = createServer((inbound) => {
-      const upstream = connect(redis.port, '127.0.0.1');
-      sockets.add(inbound).add(upstream);
-      inbound.pipe(upstream);
-      upstream.on('data', (chunk: Buffer) => {
-        upstream.pause();
-        inbound.write(chunk);
-        setTimeout(() => upstream.resume(), Math.ceil(chunk.length / 1000));
-      });
-      for (const socket of [inbound, upstream]) socket.on('error', () => {});
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    try {
-      const port = (proxy.address() as { port: number }).port;
-      const pool = client(queue, { connection: { host: '127.0.0.1', port, connectTimeout: 2000 } });
-      expect(await pool.apply(echo, ['warm'])).toBe('warm');
-      await new Promise((resolve) => setTimeout(resolve, 1500));
-      const big = 'x'.repeat(100_000);
-      const calls = Array.from({ length: 50 }, (_, i) => pool.apply(echo, [`${i}${big}`]).then((value) => value === `${i}${big}`, (error: Error) => error.message));
-      expect(new Set(await Promise.all(calls))).toEqual(new Set([true]));
-    } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => proxy.close(resolve));
-    }
+    await fiftyBigCallsOverSlowLink(`slowback${++queueNo}`, 'from Redis');
   }, 60_000);
 
   it('a garbage job fails with a clear reason and the server keeps serving', async () => {
