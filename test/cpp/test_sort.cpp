@@ -294,6 +294,34 @@ TEST_CASE("argsort: the indices array may start anywhere in a cache line") {
   }
 }
 
+TEST_CASE("sort: keys that tie on their top bits, and buckets too large for the cache, sort like V8") {
+  // A region of up to 2^17 elements is sorted by its top bits only, then each run of keys tied
+  // on them is sorted by the bits below (fix_up: insertion sort, or the region sort again for a
+  // long run); a larger region is first split by its top 12 bits (msd_split). Keys whose top
+  // bits take a few values and whose low bits vary make long tied runs at every level; half the
+  // keys in [1, 2) and half spread over every exponent make a bucket too large to sort whole.
+  std::mt19937_64 rng(22);
+  std::vector<uint64_t> tied(100000);
+  for (auto& k : tied) k = (rng() % 16) << 60 | (rng() % 8) << 30 | (rng() & 0xffff);
+  std::vector<int32_t> tied32(20000);
+  for (auto& k : tied32) k = int32_t(uint32_t(rng() % 4) << 28 | uint32_t(rng() & 0x3ff));
+  std::vector<double> lopsided(300000);
+  for (size_t i = 0; i < lopsided.size(); ++i) {
+    const double unit = 1.0 + double(rng() >> 11) / 9007199254740992.0;  // [1, 2)
+    lopsided[i] = i % 2 == 0 ? unit : std::ldexp(unit, int(rng() % 1000) - 500) * (rng() % 2 == 0 ? 1 : -1);
+  }
+  for (sort::SortPath path : {sort::SortPath::Baseline, sort::SortPath::Avx2}) {
+    if (!sort::sort_path_supported(path)) continue;
+    tested_path = path;
+    for (auto [parallel_min, chunks] : {std::pair<size_t, unsigned>{SIZE_MAX, 0}, {2, 3}}) {
+      CHECK(check_one(ElementType::BigUint64, tied, parallel_min, chunks));
+      CHECK(check_one(ElementType::Int32, tied32, parallel_min, chunks));
+      CHECK(check_one(ElementType::Float64, lopsided, parallel_min, chunks));
+    }
+  }
+  tested_path = sort::sort_best_path();
+}
+
 namespace {
 
 // An array with guard elements either side, which no sort may write.

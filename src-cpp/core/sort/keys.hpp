@@ -37,9 +37,13 @@ struct FloatKeys {
   static constexpr K kSign = K(1) << (8 * sizeof(K) - 1);
   // +Inf's bits: exponent all ones, mantissa zero. A magnitude above it is a NaN.
   static constexpr K kInf = sizeof(K) == 8 ? K(0x7ff0000000000000ull) : K(0x7f800000u);
+  // Branch-free, with signed compares only (magnitudes are below 2^63), so that loops over
+  // keys vectorize: AVX2 has no unsigned 64-bit compare.
   static K key(K raw) {
-    if ((raw & ~kSign) > kInf) return ~K(0);
-    return (raw & kSign) != 0 ? K(~raw) : K(raw | kSign);
+    using S = std::make_signed_t<K>;
+    const K flip = K(K(S(raw) >> (8 * sizeof(K) - 1)) | kSign);  // every bit of a negative, else the sign
+    const K nan = K(K(0) - K(S(raw & ~kSign) > S(kInf)));       // all ones for a NaN
+    return K((raw ^ flip) | nan);
   }
   static K value(K key) { return (key & kSign) != 0 ? K(key ^ kSign) : K(~key); }
 };

@@ -3,9 +3,10 @@
 // radix_sorter.inc holds the sorter. It is included once for any CPU of the architecture
 // (SortPath::Baseline) and, where GCC builds for x86-64, once more under a target pragma for
 // AVX2 and BMI2 (SortPath::Avx2), which CPUs from 2013-2015 on have. BMI2 shifts by a count in
-// any register (shrx), which every pass's digit `(key >> shift) & mask` wants, and AVX2 and
-// SSE4.1 give the min/max pass unsigned vector compares that baseline x86-64 lacks: 10% less
-// time for 1e7 random Int32 keys and 6% for Float64 on one thread here (bench/cpp/sort_bench).
+// any register (shrx), which every pass's digit `(key >> shift) & mask` wants, and AVX2 gives
+// the float keys' 64-bit signed compares (keys.hpp) vectors twice as wide, where baseline
+// x86-64 has no such compare at all: 5% less time for 1e7 random Int32 keys and 14% for
+// Float64 on one thread here (bench/cpp/sort_bench, 2026-12-07).
 // A pragma rather than compiling a file with -mavx2: inline library code (std::vector, std::fill)
 // instantiated under such flags is shared with the rest of the binary by the linker, which may
 // then hand AVX2 instructions to callers on CPUs without them. Under the pragma only the

@@ -4,11 +4,14 @@
 // The algorithm is a radix sort on order-preserving keys (keys.hpp). A parallel pass spreads
 // the elements into 2048 buckets by the 11 bits below the highest bit in which any two keys
 // differ, over chunks of the array at once; then buckets are shared out over the threads, and
-// each is sorted in the thread's cache by least-significant-digit passes of 8 bits (skipping
-// digits its keys share), or by insertion sort when small. Small arrays skip the parallel pass.
+// each is sorted in the thread's cache (radix_sorter.inc's sort_region): by at most two
+// least-significant-digit passes, or by such passes over its top bits followed by a sort of
+// each run of keys tied on them, or, when large, first split by its top 12 bits; small regions
+// by insertion sort. Small arrays skip the parallel pass.
 //
-// A sort is a fixed list of work units (kernel.hpp's contract), in phases: min/max of the keys,
-// histograms of the chosen byte, the scatter into scratch, then groups of buckets. A unit of a
+// A sort is a fixed list of work units (kernel.hpp's contract), in phases: which bits the keys
+// differ in, histograms of the chosen 11 bits, the scatter into scratch, then groups of buckets
+// (four chunks, and sixteen groups, a thread by default). A unit of a
 // later phase waits for the units of the phase before it. That cannot deadlock: a Job hands
 // out its units in index order, so every unit a waiting unit depends on has already been claimed
 // by a thread that is running it (or has run it), whatever the number of threads, one included.
