@@ -146,6 +146,8 @@ bool sorted_like_v8(const std::vector<V>& input, const std::vector<V>& got) {
 
 // The code path request_for() asks for; the type matrix sets it in turn to each supported one.
 sort::SortPath tested_path = sort::sort_best_path();
+// The parallel pass's spread request_for() asks for: tests set each in turn where it matters.
+sort::Spread tested_spread = sort::Spread::Auto;
 
 sort::Request request_for(ElementType type, void* data, size_t n, size_t parallel_min, unsigned chunks) {
   sort::Request r;
@@ -155,6 +157,7 @@ sort::Request request_for(ElementType type, void* data, size_t n, size_t paralle
   r.n = n;
   r.parallel_min = parallel_min;
   r.chunks = chunks;
+  r.spread = tested_spread;
   return r;
 }
 
@@ -200,15 +203,20 @@ void check_type(ElementType type, uint64_t seed) {
       }
     }
   }
-  // ...and with it forced on, over 1 to 7 chunks (buckets then hold 0, a few, or many elements).
+  // ...and with it forced on, over 1 to 7 chunks (buckets then hold 0, a few, or many
+  // elements), spreading by 9 bits and by 11 (with keys this few the sort would mostly take 9).
   for (size_t n : {size_t(2), size_t(5), size_t(64), size_t(700), size_t(5000)}) {
     for (unsigned chunks : {1u, 2u, 3u, 7u}) {
       for (Shape shape : kShapes) {
         const auto input = make_input<V>(n, shape, rng);
-        if (!check_one(type, input, 2, chunks)) {
-          CHECK(false);
-          std::printf("  %s n=%zu chunks=%u shape=%d parallel\n", sort::element_type_name(type), n, chunks, int(shape));
+        for (sort::Spread spread : {sort::Spread::Narrow, sort::Spread::Wide}) {
+          tested_spread = spread;
+          if (!check_one(type, input, 2, chunks)) {
+            CHECK(false);
+            std::printf("  %s n=%zu chunks=%u shape=%d spread=%d parallel\n", sort::element_type_name(type), n, chunks, int(shape), int(spread));
+          }
         }
+        tested_spread = sort::Spread::Auto;
       }
     }
   }
@@ -278,20 +286,25 @@ TEST_CASE("argsort: Float64Array indices give the same stable order") {
 }
 
 TEST_CASE("argsort: the indices array may start anywhere in a cache line") {
-  // The scatter writes whole cache lines where it can: an output that does not start on a line
-  // boundary shifts which elements share a line with the neighbouring buckets and chunks.
+  // The 11-bit scatter writes whole cache lines where it can: an output that does not start on a
+  // line boundary shifts which elements share a line with the neighbouring buckets and chunks.
+  // (The 9-bit one, which stores each element, runs too.)
   std::mt19937_64 rng(21);
   for (size_t offset = 0; offset < 16; ++offset) {
-    const auto input = make_input<int32_t>(3000 + offset * 7, Shape::Random, rng);
-    std::vector<uint32_t> storage(input.size() + 16, 0xdeadbeef);
-    sort::Request r = request_for(ElementType::Int32, const_cast<int32_t*>(input.data()), input.size(), 2, 3);
-    r.argsort = true;
-    r.indices = storage.data() + offset;
-    sort::sort_now(r);
-    CHECK(std::equal(storage.begin() + std::ptrdiff_t(offset), storage.begin() + std::ptrdiff_t(offset + input.size()), stable_order(input).begin()));
-    CHECK(std::all_of(storage.begin(), storage.begin() + std::ptrdiff_t(offset), [](uint32_t x) { return x == 0xdeadbeef; }));
-    CHECK(std::all_of(storage.end() - std::ptrdiff_t(16 - offset), storage.end(), [](uint32_t x) { return x == 0xdeadbeef; }));
+    for (sort::Spread spread : {sort::Spread::Wide, sort::Spread::Narrow}) {
+      tested_spread = spread;
+      const auto input = make_input<int32_t>(3000 + offset * 7, Shape::Random, rng);
+      std::vector<uint32_t> storage(input.size() + 16, 0xdeadbeef);
+      sort::Request r = request_for(ElementType::Int32, const_cast<int32_t*>(input.data()), input.size(), 2, 3);
+      r.argsort = true;
+      r.indices = storage.data() + offset;
+      sort::sort_now(r);
+      CHECK(std::equal(storage.begin() + std::ptrdiff_t(offset), storage.begin() + std::ptrdiff_t(offset + input.size()), stable_order(input).begin()));
+      CHECK(std::all_of(storage.begin(), storage.begin() + std::ptrdiff_t(offset), [](uint32_t x) { return x == 0xdeadbeef; }));
+      CHECK(std::all_of(storage.end() - std::ptrdiff_t(16 - offset), storage.end(), [](uint32_t x) { return x == 0xdeadbeef; }));
+    }
   }
+  tested_spread = sort::Spread::Auto;
 }
 
 TEST_CASE("sort: keys that tie on their top bits, and buckets too large for the cache, sort like V8") {
@@ -314,12 +327,17 @@ TEST_CASE("sort: keys that tie on their top bits, and buckets too large for the 
     if (!sort::sort_path_supported(path)) continue;
     tested_path = path;
     for (auto [parallel_min, chunks] : {std::pair<size_t, unsigned>{SIZE_MAX, 0}, {2, 3}}) {
-      CHECK(check_one(ElementType::BigUint64, tied, parallel_min, chunks));
-      CHECK(check_one(ElementType::Int32, tied32, parallel_min, chunks));
-      CHECK(check_one(ElementType::Float64, lopsided, parallel_min, chunks));
+      for (sort::Spread spread : {sort::Spread::Auto, sort::Spread::Narrow, sort::Spread::Wide}) {
+        if (parallel_min == SIZE_MAX && spread != sort::Spread::Auto) continue;  // one unit: no spread
+        tested_spread = spread;
+        CHECK(check_one(ElementType::BigUint64, tied, parallel_min, chunks));
+        CHECK(check_one(ElementType::Int32, tied32, parallel_min, chunks));
+        CHECK(check_one(ElementType::Float64, lopsided, parallel_min, chunks));
+      }
     }
   }
   tested_path = sort::sort_best_path();
+  tested_spread = sort::Spread::Auto;
 }
 
 namespace {
@@ -381,16 +399,20 @@ TEST_CASE("sort: an array the caller changes between the phases is never written
   // The native backend sorts the caller's array in place while JS runs on, so the keys the
   // scatter reads may not be those the histogram counted. Here every element becomes the
   // largest value after the histogram: all of them head for the last bucket, far more than it
-  // has room for. Both scatters: random Int32s fill every bucket (written a cache line at a
-  // time), a few distinct doubles a few buckets (written element by element). (ASan watches the
-  // scratch; the guards watch the array.)
+  // has room for. Every scatter: random Int32s fill every bucket (by 11 bits written a cache
+  // line at a time, by 9 element by element), a few distinct doubles a few buckets (element by
+  // element). (ASan watches the scratch; the guards watch the array.)
   std::mt19937_64 rng(22);
   for (unsigned chunks : {1u, 3u}) {
     for (bool argsort : {false, true}) {
-      check_changed_between_phases(ElementType::Int32, make_input<int32_t>(20000, Shape::Random, rng), std::numeric_limits<int32_t>::max(), chunks, argsort);
-      check_changed_between_phases(ElementType::Float64, make_input<double>(20000, Shape::FewDistinct, rng), std::numeric_limits<double>::infinity(), chunks, argsort);
+      for (sort::Spread spread : {sort::Spread::Narrow, sort::Spread::Wide}) {
+        tested_spread = spread;
+        check_changed_between_phases(ElementType::Int32, make_input<int32_t>(20000, Shape::Random, rng), std::numeric_limits<int32_t>::max(), chunks, argsort);
+        check_changed_between_phases(ElementType::Float64, make_input<double>(20000, Shape::FewDistinct, rng), std::numeric_limits<double>::infinity(), chunks, argsort);
+      }
     }
   }
+  tested_spread = sort::Spread::Auto;
 }
 
 #if !defined(__SANITIZE_THREAD__)
@@ -415,6 +437,7 @@ TEST_CASE("sort: an array another thread keeps overwriting is never written outs
         }
       });
       sort::Request r = request_for(ElementType::Float64, a.data(), input.size(), parallel_min, 2);
+      r.spread = round % 2 == 0 ? sort::Spread::Narrow : sort::Spread::Wide;
       std::vector<std::thread> threads;
       auto sorter = sort::Sorter::make(r);
       std::atomic<uint64_t> next{0};

@@ -5,7 +5,7 @@
 // AVX2 and BMI2 (SortPath::Avx2), which CPUs from 2013-2015 on have. BMI2 shifts by a count in
 // any register (shrx), which every pass's digit `(key >> shift) & mask` wants, and AVX2 gives
 // the float keys' 64-bit signed compares (keys.hpp) vectors twice as wide, where baseline
-// x86-64 has no such compare at all: 5% less time for 1e7 random Int32 keys and 14% for
+// x86-64 has no such compare at all: 4% less time for 1e7 random Int32 keys and 12% for
 // Float64 on one thread here (bench/cpp/sort_bench, 2026-12-07).
 // A pragma rather than compiling a file with -mavx2: inline library code (std::vector, std::fill)
 // instantiated under such flags is shared with the rest of the binary by the linker, which may
@@ -18,6 +18,7 @@
 #include <bit>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -36,10 +37,12 @@ namespace {
 
 constexpr unsigned kMaxChunks = 64;
 constexpr unsigned kGroupsPerChunk = 4;
-// The parallel pass spreads by 11 bits (2048 buckets: about 5000 elements each for 10^7 evenly
-// spread keys, small enough for a thread's cache); the passes inside a bucket as sort_region says.
+// The parallel pass counts the 11 bits below the highest bit in which keys differ (2048 buckets)
+// and spreads the keys by all of them, or by only the top 9 of them (512 buckets: see
+// RadixSorter::make_plan for which); the passes inside a bucket as sort_region says.
 constexpr unsigned kTopBits = 11;
 constexpr unsigned kTopRadix = 1u << kTopBits;
+constexpr unsigned kNarrowBits = 9;
 
 using TopHistogram = std::array<size_t, kTopRadix>;
 

@@ -2,16 +2,16 @@
 // the core's thread pool; and the stable index permutation that sorts them (argsort).
 //
 // The algorithm is a radix sort on order-preserving keys (keys.hpp). A parallel pass spreads
-// the elements into 2048 buckets by the 11 bits below the highest bit in which any two keys
-// differ, over chunks of the array at once; then buckets are shared out over the threads, and
-// each is sorted in the thread's cache (radix_sorter.inc's sort_region): by at most two
-// least-significant-digit passes, or by such passes over its top bits followed by a sort of
-// each run of keys tied on them, or, when large, first split by its top 12 bits; small regions
-// by insertion sort. Small arrays skip the parallel pass.
+// the elements into 512 or 2048 buckets by the 9 or 11 bits below the highest bit in which any
+// two keys differ, over chunks of the array at once; then buckets are shared out over the
+// threads, and each is sorted in the thread's cache (radix_sorter.inc's sort_region): by at
+// most two least-significant-digit passes, or by such passes over its top bits followed by a
+// sort of each run of keys tied on them, or, when large, first split by its top 12 bits; small
+// regions by insertion sort. Small arrays skip the parallel pass.
 //
 // A sort is a fixed list of work units (kernel.hpp's contract), in phases: which bits the keys
-// differ in, histograms of the chosen 11 bits, the scatter into scratch, then groups of buckets
-// (four chunks, and sixteen groups, a thread by default). A unit of a
+// differ in, histograms of the 11 bits below the highest of them, the scatter into scratch,
+// then groups of buckets (four chunks, and sixteen groups, a thread by default). A unit of a
 // later phase waits for the units of the phase before it. That cannot deadlock: a Job hands
 // out its units in index order, so every unit a waiting unit depends on has already been claimed
 // by a thread that is running it (or has run it), whatever the number of threads, one included.
@@ -49,6 +49,9 @@ bool sort_path_supported(SortPath path);
 // or where SPINDLE_SORT_PATH is "baseline" (read at the first call; later changes are not seen).
 SortPath sort_best_path();
 
+// How the parallel pass spreads the keys: by 9 bits, or by 11; Auto picks one per sort.
+enum class Spread : uint8_t { Auto, Narrow, Wide };
+
 // A bucket of at most this many elements is finished by insertion sort rather than radix passes.
 constexpr size_t kInsertionMax = 32;
 // A pass over a large chunk or bucket checks for cancellation after every this many elements.
@@ -66,6 +69,9 @@ struct Request {
   unsigned chunks = 0;  // parallel chunks; 0: one per hardware thread
   // Tests and benches pick a path; one this build or CPU lacks runs sort_best_path().
   SortPath path = sort_best_path();
+  // Tests force the parallel pass's spread (9 or 11 bits, radix_sorter.inc's make_plan);
+  // Auto lets the sort choose.
+  Spread spread = Spread::Auto;
 };
 
 // Scratch a request needs, in bytes: n elements for sort (one array's size); two key arrays and
