@@ -313,11 +313,15 @@ TEST_CASE("sort: keys that tie on their top bits, and buckets too large for the 
   // long run); a larger region is first split by its top 12 bits (msd_split). Keys whose top
   // bits take a few values and whose low bits vary make long tied runs at every level; half the
   // keys in [1, 2) and half spread over every exponent make a bucket too large to sort whole.
+  // Regions of 16384 keys or more that differ in 23 or 24 bits take two 12-bit digits.
   std::mt19937_64 rng(22);
   std::vector<uint64_t> tied(100000);
   for (auto& k : tied) k = (rng() % 16) << 60 | (rng() % 8) << 30 | (rng() & 0xffff);
   std::vector<int32_t> tied32(20000);
   for (auto& k : tied32) k = int32_t(uint32_t(rng() % 4) << 28 | uint32_t(rng() & 0x3ff));
+  // Keys differing in 24 bits, 40 000 of them: one region sorted by two 12-bit digits.
+  std::vector<int32_t> bits24(40000);
+  for (auto& k : bits24) k = int32_t(rng() & 0xffffff);
   std::vector<double> lopsided(300000);
   for (size_t i = 0; i < lopsided.size(); ++i) {
     const double unit = 1.0 + double(rng() >> 11) / 9007199254740992.0;  // [1, 2)
@@ -332,6 +336,7 @@ TEST_CASE("sort: keys that tie on their top bits, and buckets too large for the 
         tested_spread = spread;
         CHECK(check_one(ElementType::BigUint64, tied, parallel_min, chunks));
         CHECK(check_one(ElementType::Int32, tied32, parallel_min, chunks));
+        CHECK(check_one(ElementType::Int32, bits24, parallel_min, chunks));
         CHECK(check_one(ElementType::Float64, lopsided, parallel_min, chunks));
       }
     }
